@@ -1,0 +1,109 @@
+"""RFC 9457 problem+json for every error, with a stable ``type`` per error kind."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from core.errors import (
+    ConfigError,
+    Conflict,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    PermissionDenied,
+    PilotdialError,
+    SchemaOutOfDate,
+)
+from core.logging import request_id_var
+
+__all__ = ["PROBLEM_BASE", "install_error_handlers", "problem"]
+
+PROBLEM_BASE = "https://pilotdial.dev/problems/"
+log = logging.getLogger(__name__)
+
+STATUS_BY_ERROR: list[tuple[type[PilotdialError], int]] = [
+    (NotFound, 404),
+    (Conflict, 409),
+    (InvalidInput, 422),
+    (PayloadTooLarge, 413),
+    (PermissionDenied, 403),
+    (SchemaOutOfDate, 503),
+    (ConfigError, 500),
+]
+
+
+def problem(
+    request: Request, *, status: int, code: str, title: str, detail: str, **extra: Any
+) -> JSONResponse:
+    """A problem+json response."""
+    body = {
+        "type": PROBLEM_BASE + code,
+        "title": title,
+        "status": status,
+        "detail": detail,
+        "instance": request.url.path,
+        "request_id": request_id_var.get(),
+        **extra,
+    }
+    return JSONResponse(body, status_code=status, media_type="application/problem+json")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Map domain exceptions, validation errors and HTTP errors to problem+json."""
+
+    @app.exception_handler(PilotdialError)
+    async def _domain(request: Request, exc: PilotdialError) -> JSONResponse:
+        status = next((s for cls, s in STATUS_BY_ERROR if isinstance(exc, cls)), 400)
+        return problem(
+            request, status=status, code=exc.code, title=exc.title, detail=exc.message, **exc.extra
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {
+                "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
+                "message": err.get("msg", ""),
+            }
+            for err in exc.errors()
+        ]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors) or "invalid request"
+        return problem(
+            request,
+            status=422,
+            code="invalid-input",
+            title="Invalid input",
+            detail=detail,
+            errors=errors,
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {401: "unauthorized", 404: "not-found", 405: "method-not-allowed"}
+        response = problem(
+            request,
+            status=exc.status_code,
+            code=codes.get(exc.status_code, f"http-{exc.status_code}"),
+            title=str(exc.detail) if exc.status_code != 404 else "Not found",
+            detail=str(exc.detail),
+        )
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    @app.exception_handler(Exception)
+    async def _crash(request: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error on %s", request.url.path)
+        return problem(
+            request,
+            status=500,
+            code="internal",
+            title="Internal error",
+            detail="something went wrong on our side; quote the request_id to support",
+        )

@@ -1,0 +1,230 @@
+"""The ``pilotdial`` command: server, worker, database, administration, demo, and the domains'.
+
+Domain packages add their own commands through ``<package>.cli.register(app)``; they are
+imported lazily so ``pilotdial --help`` stays fast. User errors end with a one-line message on
+stderr and exit code 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Annotated
+
+import typer
+from sqlalchemy.exc import OperationalError
+
+from core.errors import PilotdialError
+from core.models import Role
+
+__all__ = ["app", "main"]
+
+DOMAIN_CLI_MODULES = (
+    "data_cleaning.cli",
+    "campaigns.cli",
+    "dialer.cli",
+    "feasibility.cli",
+    "surveys.cli",
+)
+
+app = typer.Typer(
+    name="pilotdial",
+    help="Outbound campaigns, pilot-call feasibility and quotes, surveys.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+admin_app = typer.Typer(help="Clients and API keys.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(admin_app, name="admin")
+
+
+def _fail(message: str, code: int = 2) -> typer.Exit:
+    typer.echo(f"pilotdial: {message}", err=True)
+    return typer.Exit(code=code)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Migrate the database to the newest schema (safe to run repeatedly)."""
+    from core.db import get_engine
+    from core.migrate import current_revision, upgrade
+    from core.settings import get_settings
+
+    url = get_settings().sqlalchemy_url()
+    upgrade(url, revision)
+    typer.echo(
+        f"database at revision {current_revision(get_engine(url))} ({url.get_backend_name()})"
+    )
+
+
+@db_app.command("current")
+def db_current() -> None:
+    """Show the database's schema revision and whether it is current."""
+    from core.db import get_engine
+    from core.migrate import current_revision, head_revision
+
+    current, head = current_revision(get_engine()), head_revision()
+    state = "current" if current == head else "BEHIND: run `pilotdial db upgrade`"
+    typer.echo(f"database revision {current or 'none'}; code expects {head} ({state})")
+    if current != head:
+        raise typer.Exit(code=1)
+
+
+@admin_app.command("create-client")
+def admin_create_client(
+    name: str,
+    region: Annotated[str, typer.Option(help="Default phone region (ISO 3166 alpha-2)")] = "CN",
+    slug: Annotated[str | None, typer.Option(help="Short unique name; derived if omitted")] = None,
+) -> None:
+    """Create a client (tenant) and print its id."""
+    from core.admin import create_client
+    from core.db import get_engine, system_session
+    from core.migrate import check_schema_current
+
+    check_schema_current(get_engine())
+    with system_session() as session:
+        client = create_client(session=session, name=name, default_region=region, slug=slug)
+    typer.echo(f"created client {client.slug} id={client.id}")
+
+
+@admin_app.command("list-clients")
+def admin_list_clients() -> None:
+    """List clients."""
+    from sqlmodel import select
+
+    from core.db import system_session
+    from core.models import Client
+
+    with system_session() as session:
+        for client in session.exec(select(Client).order_by(Client.name)):
+            typer.echo(f"{client.id}  {client.slug:<24} {client.default_region}  {client.name}")
+
+
+@admin_app.command("create-key")
+def admin_create_key(
+    role: Annotated[Role, typer.Option(help="admin, operator, sales, researcher or client")],
+    client: Annotated[
+        list[str] | None, typer.Option(help="Client id or slug; repeat for staff keys")
+    ] = None,
+    name: Annotated[str, typer.Option(help="Who holds the key (shown in the audit log)")] = "",
+    all_clients: Annotated[bool, typer.Option(help="Admin key that sees every client")] = False,
+) -> None:
+    """Create an API key and print it once; it is stored only as a hash."""
+    from core.admin import issue_key
+    from core.db import get_engine, system_session
+    from core.migrate import check_schema_current
+
+    check_schema_current(get_engine())
+    with system_session() as session:
+        key, plain = issue_key(
+            session=session,
+            name=name or f"{role.value} key",
+            role=role,
+            client_refs=client or [],
+            all_clients=all_clients,
+        )
+    typer.echo(plain)
+    typer.echo(
+        f"(key {key.prefix}, role {key.role.value}; store it now: it is not shown again)", err=True
+    )
+
+
+@admin_app.command("revoke-key")
+def admin_revoke_key(prefix: str) -> None:
+    """Revoke a key by its prefix (the 12 characters after `pd_`)."""
+    from core.admin import revoke_key
+    from core.db import system_session
+
+    with system_session() as session:
+        key = revoke_key(session=session, prefix=prefix)
+    typer.echo(f"revoked key {key.prefix} ({key.name})")
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address")] = None,
+    port: Annotated[int | None, typer.Option(help="Port")] = None,
+) -> None:
+    """Run the API with uvicorn (refuses to start on an out-of-date schema)."""
+    import uvicorn
+
+    from api.main import create_app
+    from core.db import get_engine
+    from core.logging import configure_logging
+    from core.migrate import check_schema_current
+    from core.settings import get_settings
+
+    settings = get_settings()
+    settings.check_production()
+    configure_logging(level=settings.log_level, json_lines=settings.log_json)
+    check_schema_current(get_engine())
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.api_host,
+        port=port or settings.api_port,
+        log_config=None,
+    )
+
+
+@app.command()
+def worker(
+    burst: Annotated[bool, typer.Option(help="Exit when the queue is empty")] = False,
+) -> None:
+    """Run an RQ worker for background jobs (needs PILOTDIAL_REDIS_URL)."""
+    from core.db import get_engine
+    from core.logging import configure_logging
+    from core.migrate import check_schema_current, import_all_models
+    from core.queue import ping_redis, run_worker
+    from core.settings import get_settings
+
+    settings = get_settings()
+    settings.check_production()
+    if settings.redis_url:
+        ping_redis(settings.redis_url)
+    configure_logging(level=settings.log_level, json_lines=settings.log_json)
+    import_all_models()
+    check_schema_current(get_engine())
+    run_worker(settings, burst=burst)
+
+
+@app.command()
+def demo(
+    quick: Annotated[bool, typer.Option(help="Smaller lists, for a fast run")] = False,
+) -> None:
+    """Run the whole product once on the embedded default and print what it did."""
+    from core.demo import run_demo
+
+    run_demo(quick=quick)
+
+
+def _register_domains() -> None:
+    for name in DOMAIN_CLI_MODULES:
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                continue
+            raise
+        module.register(app)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    _register_domains()
+    try:
+        app()
+    except PilotdialError as exc:
+        typer.echo(f"pilotdial: {exc.message}", err=True)
+        sys.exit(2)
+    except OperationalError as exc:
+        first = str(exc.orig or exc).strip().splitlines()[0]
+        typer.echo(
+            f"pilotdial: PILOTDIAL_DATABASE_URL: cannot reach the database ({first})", err=True
+        )
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

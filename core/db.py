@@ -1,0 +1,225 @@
+"""Database engine, sessions, UTC timestamps and the one tenancy mechanism.
+
+Tenancy: every table holding client data inherits :class:`TenantScoped` and has a ``client_id``.
+A session opened with :func:`tenant_session` carries the caller's client ids in ``session.info``;
+a ``do_orm_execute`` hook adds ``client_id IN (...)`` to every ORM SELECT, UPDATE and DELETE on
+such tables (``with_loader_criteria``), and a ``before_flush`` hook refuses to write a row for a
+client outside the scope. Routes and services therefore never repeat the filter, and forgetting
+it is impossible. Sessions opened with :func:`system_session` (CLI admin, workers) are unscoped.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import DateTime, event
+from sqlalchemy import Enum as SAEnum
+from sqlalchemy.engine import URL, Dialect, Engine
+from sqlalchemy.orm import ORMExecuteState, with_loader_criteria
+from sqlalchemy.orm import Session as _SASession
+from sqlalchemy.pool import StaticPool
+from sqlalchemy.types import TypeDecorator
+from sqlmodel import Session, create_engine
+
+from core.errors import ConfigError, NotFound
+
+__all__ = [
+    "TENANT_SCOPE_KEY",
+    "TenantScoped",
+    "UTCDateTime",
+    "dispose_engines",
+    "get_engine",
+    "get_or_404",
+    "str_enum",
+    "system_session",
+    "tenant_models",
+    "tenant_session",
+    "utcnow",
+]
+
+TENANT_SCOPE_KEY = "pilotdial_client_ids"
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware UTC (the only clock read in persistence code)."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always returned timezone-aware.
+
+    PostgreSQL stores ``timestamptz``; SQLite stores the UTC wall time. Naive datetimes are
+    refused on the way in, because their meaning depends on the writer's clock.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column; attach a timezone first")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def str_enum(enum_cls: type[StrEnum]) -> SAEnum:
+    """A column type for a str enum, stored as VARCHAR so new values need no type migration."""
+    return SAEnum(
+        enum_cls,
+        native_enum=False,
+        create_constraint=False,
+        length=32,
+        values_callable=lambda e: [m.value for m in e],
+    )
+
+
+class TenantScoped:
+    """Marker mixin: the table holds one client's data in ``client_id``."""
+
+    client_id: uuid.UUID
+
+
+_engines: dict[str, Engine] = {}
+
+
+def get_engine(url: URL | str | None = None) -> Engine:
+    """The shared engine for ``url`` (default: the settings' database)."""
+    if url is None:
+        from core.settings import get_settings
+
+        url = get_settings().sqlalchemy_url()
+    key = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+    engine = _engines.get(key)
+    if engine is None:
+        engine = _make_engine(key)
+        _engines[key] = engine
+    return engine
+
+
+def _make_engine(url: str) -> Engine:
+    if url.startswith("sqlite"):
+        path = url.split("///", 1)[-1]
+        if path and path != ":memory:":
+            from pathlib import Path
+
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
+        if path in {"", ":memory:"}:
+            kwargs["poolclass"] = StaticPool
+        engine = create_engine(url, **kwargs)
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        return engine
+    try:
+        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    except Exception as exc:  # pragma: no cover - driver import problems
+        raise ConfigError(f"PILOTDIAL_DATABASE_URL cannot be used: {exc}") from exc
+
+
+def dispose_engines() -> None:
+    """Close every pooled connection (tests, forked workers)."""
+    for engine in _engines.values():
+        engine.dispose()
+    _engines.clear()
+
+
+@contextmanager
+def system_session(engine: Engine | None = None) -> Iterator[Session]:
+    """An unscoped session for trusted code (CLI admin, workers); commits on success."""
+    with Session(engine or get_engine(), expire_on_commit=False) as session:
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+@contextmanager
+def tenant_session(
+    client_ids: Iterable[uuid.UUID], engine: Engine | None = None
+) -> Iterator[Session]:
+    """A session that can see and write only the given clients' rows; commits on success."""
+    with Session(engine or get_engine(), expire_on_commit=False) as session:
+        scope_session(session, client_ids)
+        try:
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+def scope_session(session: Session, client_ids: Iterable[uuid.UUID]) -> None:
+    """Restrict an open session to the given clients."""
+    session.info[TENANT_SCOPE_KEY] = frozenset(client_ids)
+
+
+def get_or_404(session: Session, model: type[Any], object_id: Any, *, what: str) -> Any:
+    """Fetch by primary key through the tenancy filter; missing or foreign → NotFound."""
+    obj = session.get(model, object_id)
+    if obj is None:
+        raise NotFound(f"{what} {object_id} does not exist")
+    return obj
+
+
+@event.listens_for(_SASession, "do_orm_execute")
+def _add_tenant_criteria(state: ORMExecuteState) -> None:
+    scope = state.session.info.get(TENANT_SCOPE_KEY)
+    if scope is None:
+        return
+    if not (state.is_select or state.is_update or state.is_delete):
+        return
+    if state.is_column_load or state.is_relationship_load:
+        return
+    ids = tuple(scope)
+    options = [
+        with_loader_criteria(
+            model,
+            lambda cls: cls.client_id.in_(ids),
+            include_aliases=True,
+            track_closure_variables=False,
+        )
+        for model in tenant_models()
+    ]
+    state.statement = state.statement.options(*options)
+
+
+def tenant_models() -> list[type[Any]]:
+    """Every mapped table class that holds client data."""
+    from sqlmodel import SQLModel
+
+    return [
+        mapper.class_
+        for mapper in SQLModel._sa_registry.mappers
+        if issubclass(mapper.class_, TenantScoped)
+    ]
+
+
+@event.listens_for(_SASession, "before_flush")
+def _check_tenant_writes(session: _SASession, _ctx: Any, _instances: Any) -> None:
+    scope = session.info.get(TENANT_SCOPE_KEY)
+    if scope is None:
+        return
+    for obj in list(session.new) + list(session.dirty) + list(session.deleted):
+        if isinstance(obj, TenantScoped) and obj.client_id not in scope:
+            raise NotFound(f"{type(obj).__name__} does not exist for this client")

@@ -1,0 +1,144 @@
+"""``pilotdial demo``: the whole product once, on the embedded default, saying what it does.
+
+It migrates the embedded database, creates a demo client and an API key, starts the real API
+server in this process on a free local port, and drives every capability through HTTP exactly
+as a client would. Each domain adds its steps to ``STEPS``.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import typer
+
+from core.errors import PilotdialError
+
+__all__ = ["DemoContext", "run_demo"]
+
+
+@dataclass
+class DemoContext:
+    """What the steps share: the HTTP client with the demo key, and what earlier steps made."""
+
+    http: httpx.Client
+    client_id: str
+    quick: bool
+    state: dict[str, Any] = field(default_factory=dict)
+
+    def call(self, method: str, url: str, expect: int = 200, **kwargs: Any) -> Any:
+        """Call the API; anything but ``expect`` stops the demo with the problem's detail."""
+        response = self.http.request(method, url, **kwargs)
+        if response.status_code != expect:
+            raise PilotdialError(
+                f"demo step failed: {method} {url} answered {response.status_code}: "
+                f"{response.text[:500]}"
+            )
+        content_type = response.headers.get("content-type", "")
+        return response.json() if "json" in content_type else response
+
+    def wait_job(self, job_id: str, timeout_s: float = 600.0) -> dict[str, Any]:
+        """Poll a background job until it ends; fail the demo if it failed."""
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            job: dict[str, Any] = self.call("GET", f"/jobs/{job_id}")
+            if job["status"] == "succeeded":
+                return job
+            if job["status"] == "failed":
+                raise PilotdialError(f"demo job {job['kind']} failed: {job['error']}")
+            time.sleep(0.2)
+        raise PilotdialError(f"demo job {job_id} did not finish in {timeout_s:.0f} s")
+
+
+def say(message: str) -> None:
+    typer.echo(message)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def step_health(ctx: DemoContext) -> None:
+    ready = ctx.call("GET", "/readyz")
+    say(f"  readyz: {ready['checks']}")
+    clients = ctx.call("GET", "/clients")
+    say(f"  the demo key acts for: {', '.join(c['name'] for c in clients)}")
+
+
+def step_summary_job(ctx: DemoContext) -> None:
+    job = ctx.call("POST", "/jobs/summary", expect=202)
+    done = ctx.wait_job(job["id"])
+    counts = ", ".join(f"{k}={v}" for k, v in done["result"]["counts"].items() if v)
+    say(f"  background job {done['kind']} ran in process: {counts}")
+
+
+STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
+    ("API up, database and schema ready", step_health),
+    ("A background job through the queue", step_summary_job),
+]
+
+
+def run_demo(*, quick: bool = False) -> None:
+    """Run every demo step against a live in-process API server."""
+    import uvicorn
+
+    from api.main import create_app
+    from core.admin import create_client, issue_key
+    from core.db import get_engine, system_session
+    from core.migrate import current_revision, upgrade
+    from core.models import Client, Role
+    from core.settings import get_settings
+
+    settings = get_settings()
+    url = settings.sqlalchemy_url()
+    say(
+        f"Pilotdial demo — database {url.render_as_string(hide_password=True)}, "
+        f"jobs {'in process' if settings.embedded else 'on ' + str(settings.redis_url)}"
+    )
+    upgrade(url)
+    say(f"1. database migrated to revision {current_revision(get_engine(url))}")
+
+    from sqlmodel import select
+
+    with system_session() as session:
+        client = session.exec(select(Client).where(Client.slug == "demo-client")).first()
+        if client is None:
+            client = create_client(session=session, name="Demo Client Ltd", slug="demo-client")
+        _key, plain_key = issue_key(
+            session=session, name="demo key", role=Role.client, client_refs=[str(client.id)]
+        )
+        client_id = str(client.id)
+    say(f"2. client {client.name} ({client_id}) with a new API key pd_{plain_key.split('_')[1]}_…")
+
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise PilotdialError("the demo API server did not start")
+        time.sleep(0.05)
+    say(f"3. API listening on http://127.0.0.1:{port} (OpenAPI at /docs)")
+
+    headers = {"Authorization": f"Bearer {plain_key}"}
+    with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=600) as http:
+        ctx = DemoContext(http=http, client_id=client_id, quick=quick)
+        try:
+            for number, (title, step) in enumerate(STEPS, start=4):
+                say(f"{number}. {title}")
+                step(ctx)
+        finally:
+            server.should_exit = True
+            thread.join(timeout=10)
+    say("Demo finished: everything above went through the public API.")

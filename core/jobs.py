@@ -1,0 +1,135 @@
+"""Background jobs with state, progress and results that clients can read through the API.
+
+``submit_job`` writes a :class:`JobRecord` (committed) and hands its id to the queue; a worker
+calls :func:`run_job`, which loads the record, marks it running, calls the handler with a
+:class:`JobContext` and records the result or the failure. Handlers are importable functions
+named by ``module:function`` inside Pilotdial's own packages.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, select
+from sqlmodel import Session
+
+from core.db import get_engine, system_session, tenant_session, utcnow
+from core.errors import InvalidInput, PilotdialError
+from core.models import JobRecord, JobStatus
+from core.queue import _resolve, enqueue_call
+
+__all__ = ["JobContext", "run_job", "submit_job"]
+
+log = logging.getLogger(__name__)
+
+ALLOWED_PACKAGES = ("core.", "campaigns.", "data_cleaning.", "dialer.", "feasibility.", "surveys.")
+
+
+@dataclass
+class JobContext:
+    """What a handler gets: ids, parameters, a progress reporter and scoped sessions."""
+
+    job_id: uuid.UUID
+    client_id: uuid.UUID
+    params: dict[str, Any]
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A session scoped to the job's client; commits on success."""
+        with tenant_session([self.client_id]) as session:
+            yield session
+
+    def progress(self, done: int, total: int | None = None) -> None:
+        """Record progress; readable at once through the API."""
+        with system_session() as session:
+            record = session.get(JobRecord, self.job_id)
+            if record is not None:
+                record.progress_done = done
+                if total is not None:
+                    record.progress_total = total
+                session.add(record)
+
+
+def submit_job(
+    *, client_id: uuid.UUID, kind: str, handler: str, params: dict[str, Any] | None = None
+) -> JobRecord:
+    """Record a job and queue it; returns the committed record."""
+    if not handler.startswith(ALLOWED_PACKAGES) or ":" not in handler:
+        raise InvalidInput(f"job handler {handler!r} is not a Pilotdial module:function")
+    with system_session() as session:
+        record = JobRecord(client_id=client_id, kind=kind, handler=handler, params=params or {})
+        session.add(record)
+    enqueue_call("core.jobs.run_job", str(record.id), job_id=str(record.id))
+    return record
+
+
+def run_job(job_id: str) -> dict[str, Any] | None:
+    """Worker entry point: run one recorded job and store its outcome."""
+    with system_session() as session:
+        record = session.get(JobRecord, uuid.UUID(job_id))
+        if record is None:
+            log.error("job %s is not in the database", job_id)
+            return None
+        if record.status in {JobStatus.succeeded, JobStatus.failed}:
+            return record.result
+        record.status = JobStatus.running
+        record.started_at = utcnow()
+        record.worker = f"{socket.gethostname()}:{os.getpid()}"
+        params = dict(record.params)
+        client_id = record.client_id
+        handler_path = record.handler
+        session.add(record)
+    ctx = JobContext(job_id=uuid.UUID(job_id), client_id=client_id, params=params)
+    try:
+        handler: Callable[[JobContext], dict[str, Any] | None] = _resolve(handler_path)
+        result = handler(ctx)
+    except PilotdialError as exc:
+        _finish(ctx.job_id, status=JobStatus.failed, error=exc.message)
+        return None
+    except Exception as exc:
+        log.exception("job %s (%s) crashed", job_id, handler_path)
+        _finish(ctx.job_id, status=JobStatus.failed, error=f"internal error: {exc}")
+        return None
+    _finish(ctx.job_id, status=JobStatus.succeeded, result=result or {})
+    return result
+
+
+def _finish(
+    job_id: uuid.UUID,
+    *,
+    status: JobStatus,
+    result: dict[str, Any] | None = None,
+    error: str | None = None,
+) -> None:
+    with system_session() as session:
+        record = session.get(JobRecord, job_id)
+        if record is None:
+            return
+        record.status = status
+        record.result = result
+        record.error = error
+        record.finished_at = utcnow()
+        if status is JobStatus.succeeded and record.progress_total is not None:
+            record.progress_done = record.progress_total
+        session.add(record)
+
+
+def client_summary(ctx: JobContext) -> dict[str, Any]:
+    """A small built-in job: count what the client owns, table by table."""
+    from core.db import tenant_models
+
+    counts: dict[str, int] = {}
+    with ctx.session() as session:
+        tables = tenant_models()
+        for i, model in enumerate(sorted(tables, key=lambda m: m.__tablename__)):
+            stmt = select(func.count()).select_from(model)
+            counts[model.__tablename__] = int(session.execute(stmt).scalar_one())
+            ctx.progress(i + 1, len(tables))
+    return {"counts": counts, "engine": get_engine().dialect.name}

@@ -1,0 +1,120 @@
+"""Background execution: RQ on Redis in production, a thread pool in the embedded default.
+
+Jobs are importable functions taking plain string ids and use RQ's JSON serializer (never
+pickle). No global Redis connection: every call passes ``connection=`` explicitly.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+
+from redis import Redis
+from redis.exceptions import RedisError
+from rq import Queue, SimpleWorker, Worker
+from rq.serializers import JSONSerializer
+
+from core.errors import ConfigError
+from core.settings import Settings, get_settings
+
+__all__ = [
+    "drain_embedded",
+    "enqueue_call",
+    "get_queue",
+    "get_redis",
+    "ping_redis",
+    "run_worker",
+]
+
+log = logging.getLogger(__name__)
+
+_executor: ThreadPoolExecutor | None = None
+_futures: list[Future[Any]] = []
+_lock = threading.Lock()
+
+
+def get_redis(url: str) -> Redis[bytes]:
+    """A Redis client for ``url``; a bad URL is a ConfigError naming the variable."""
+    try:
+        return Redis.from_url(url, socket_connect_timeout=5, health_check_interval=30)
+    except ValueError as exc:
+        raise ConfigError(f"PILOTDIAL_REDIS_URL is not a valid Redis URL ({url!r}): {exc}") from exc
+
+
+def ping_redis(url: str) -> Redis[bytes]:
+    """A connected Redis client, or a ConfigError naming the variable."""
+    connection = get_redis(url)
+    try:
+        connection.ping()
+    except RedisError as exc:
+        raise ConfigError(f"PILOTDIAL_REDIS_URL: cannot reach Redis ({exc})") from exc
+    return connection
+
+
+def get_queue(settings: Settings | None = None, connection: Redis[bytes] | None = None) -> Queue:
+    """The RQ queue jobs go to."""
+    settings = settings or get_settings()
+    if connection is None:
+        if not settings.redis_url:
+            raise ConfigError("PILOTDIAL_REDIS_URL is not set; the queue needs Redis")
+        connection = get_redis(settings.redis_url)
+    return Queue(settings.queue_name, connection=connection, serializer=JSONSerializer)
+
+
+def enqueue_call(
+    func_path: str,
+    *args: str,
+    job_id: str | None = None,
+    settings: Settings | None = None,
+    timeout_s: int = 3600,
+) -> None:
+    """Run ``func_path(*args)`` in the background: on RQ if Redis is configured, else in process."""
+    settings = settings or get_settings()
+    if settings.redis_url:
+        get_queue(settings).enqueue(func_path, *args, job_id=job_id, job_timeout=timeout_s)
+        return
+    func = _resolve(func_path)
+    global _executor
+    with _lock:
+        if _executor is None:
+            _executor = ThreadPoolExecutor(max_workers=2, thread_name_prefix="pilotdial-job")
+        _futures.append(_executor.submit(func, *args))
+
+
+def drain_embedded(timeout_s: float = 300.0) -> None:
+    """Wait for every in-process job submitted so far (demo, tests)."""
+    while True:
+        with _lock:
+            pending = [f for f in _futures if not f.done()]
+            _futures[:] = pending
+        if not pending:
+            return
+        for future in pending:
+            future.result(timeout=timeout_s)
+
+
+def _resolve(func_path: str) -> Callable[..., Any]:
+    import importlib
+
+    module_name, _, attr = func_path.replace(":", ".").rpartition(".")
+    module = importlib.import_module(module_name)
+    func: Callable[..., Any] = getattr(module, attr)
+    return func
+
+
+def run_worker(
+    settings: Settings | None = None, *, burst: bool = False, simple: bool = False
+) -> bool:
+    """Run an RQ worker on the configured queue until stopped (or the queue empties if burst)."""
+    settings = settings or get_settings()
+    if not settings.redis_url:
+        raise ConfigError("PILOTDIAL_REDIS_URL is not set; `pilotdial worker` needs Redis")
+    connection = ping_redis(settings.redis_url)
+    worker_class = SimpleWorker if simple else Worker
+    worker = worker_class(
+        [get_queue(settings, connection)], connection=connection, serializer=JSONSerializer
+    )
+    return bool(worker.work(burst=burst, with_scheduler=False))

@@ -1,0 +1,120 @@
+"""One typed settings object, read from ``PILOTDIAL_*`` environment variables and ``.env``.
+
+With nothing configured Pilotdial runs *embedded*: SQLite under ``./var/``, background jobs in
+process, and a development secret generated once into ``./var/secret_key``. Production
+(``PILOTDIAL_ENVIRONMENT=production``) needs PostgreSQL, Redis and a real secret, and refuses to
+start otherwise, naming the variable to set.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from core.errors import ConfigError
+
+__all__ = ["Environment", "Settings", "get_settings"]
+
+PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "please-change", "dev", "CHANGE_ME"}
+MIN_SECRET_LENGTH = 32
+
+
+class Environment(StrEnum):
+    development = "development"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    """Runtime configuration; see the README's configuration table."""
+
+    model_config = SettingsConfigDict(env_prefix="PILOTDIAL_", env_file=".env", extra="ignore")
+
+    environment: Environment = Environment.development
+    data_dir: Path = Path("var")
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; default: SQLite in data_dir"
+    )
+    redis_url: str | None = Field(
+        default=None, description="Redis URL; unset runs background jobs in process"
+    )
+    secret_key: str | None = Field(default=None, description="HMAC key for suppression hashes")
+    queue_name: str = "pilotdial"
+    max_upload_bytes: int = 200 * 1024 * 1024
+    log_json: bool = False
+    log_level: str = "INFO"
+    api_host: str = "127.0.0.1"
+    api_port: int = 8000
+
+    @property
+    def embedded(self) -> bool:
+        """True when jobs run in process (no Redis configured)."""
+        return self.redis_url is None
+
+    def sqlalchemy_url(self) -> URL:
+        """The database URL, defaulted and normalised to the psycopg 3 driver."""
+        raw = self.database_url or f"sqlite:///{(self.data_dir / 'pilotdial.db').as_posix()}"
+        try:
+            url = make_url(raw)
+        except (ArgumentError, ValueError) as exc:
+            raise ConfigError(
+                f"PILOTDIAL_DATABASE_URL is not a valid database URL ({raw!r}); use e.g. "
+                "postgresql://user@host:5432/dbname or sqlite:///var/pilotdial.db"
+            ) from exc
+        if url.drivername in {"postgresql", "postgres", "postgresql+psycopg2"}:
+            url = url.set(drivername="postgresql+psycopg")
+        if url.drivername not in {"postgresql+psycopg", "sqlite", "sqlite+pysqlite"}:
+            raise ConfigError(
+                f"PILOTDIAL_DATABASE_URL uses unsupported database {url.drivername!r}; "
+                "use postgresql://… or sqlite:///…"
+            )
+        return url
+
+    def resolved_secret(self) -> str:
+        """The secret key; generated into data_dir in development, required in production."""
+        if self.secret_key and self.secret_key not in PLACEHOLDER_SECRETS:
+            if len(self.secret_key) < MIN_SECRET_LENGTH:
+                raise ConfigError(
+                    f"PILOTDIAL_SECRET_KEY is too short ({len(self.secret_key)} characters); "
+                    f"set at least {MIN_SECRET_LENGTH} random characters, e.g. "
+                    "`python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+                )
+            return self.secret_key
+        if self.environment is Environment.production:
+            raise ConfigError(
+                "PILOTDIAL_SECRET_KEY is missing or a placeholder; production needs a random "
+                "secret: `python -c 'import secrets; print(secrets.token_urlsafe(48))'`"
+            )
+        path = self.data_dir / "secret_key"
+        if path.exists():
+            return path.read_text().strip()
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        value = secrets.token_urlsafe(48)
+        path.write_text(value + "\n")
+        path.chmod(0o600)
+        return value
+
+    def check_production(self) -> None:
+        """Refuse to run in production on embedded defaults."""
+        if self.environment is not Environment.production:
+            return
+        self.resolved_secret()
+        if not self.database_url or self.sqlalchemy_url().get_backend_name() != "postgresql":
+            raise ConfigError(
+                "PILOTDIAL_DATABASE_URL must point at PostgreSQL in production "
+                "(postgresql://user:password@host:5432/pilotdial)"
+            )
+        if not self.redis_url:
+            raise ConfigError("PILOTDIAL_REDIS_URL must be set in production (redis://host:6379/0)")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, read once."""
+    return Settings()
