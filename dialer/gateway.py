@@ -1,0 +1,209 @@
+"""The telephony gateway seam: what the dial loop asks of a phone system, and what it hears.
+
+A gateway originates calls, hangs them up, bridges answered calls to agents, plays messages
+and sends or receives DTMF. It reports what happens as typed :class:`CallEvent` values, each
+carrying the contract's call parameters (agent id, skill group, caller number, callee
+number) and the campaign / lead / attempt ids given at origination, so every event can be
+written against its attempt row without a lookup.
+
+Time is explicit: every request takes ``now`` (seconds on the campaign clock) and events are
+collected with :meth:`TelephonyGateway.poll`. The simulated gateway
+(:mod:`dialer.simgateway`) schedules events in virtual time; a SIP gateway would queue the
+events it receives and return those stamped at or before ``until``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from enum import StrEnum
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "AnswerKind",
+    "Answered",
+    "Busy",
+    "CallEvent",
+    "CallParameters",
+    "ConnectedToAgent",
+    "DtmfReceived",
+    "Failed",
+    "HangupParty",
+    "HungUp",
+    "MessageFinished",
+    "NoAnswer",
+    "OriginateRequest",
+    "Ringing",
+    "TelephonyGateway",
+    "with_agent",
+]
+
+
+class AnswerKind(StrEnum):
+    """Who picked up: a person or an answering machine (answering-machine detection)."""
+
+    HUMAN = "human"
+    MACHINE = "machine"
+
+
+class HangupParty(StrEnum):
+    """Which side ended the call."""
+
+    CALLEE = "callee"
+    AGENT = "agent"
+    SYSTEM = "system"
+
+
+@dataclass(frozen=True, slots=True)
+class CallParameters:
+    """The call-parameter interface every call carries (工號, 技能組, 主叫, 被叫)."""
+
+    caller_number: str
+    callee_number: str
+    agent_id: str | None = None
+    skill_group: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class OriginateRequest:
+    """Everything a gateway needs to place one outbound call."""
+
+    campaign_id: str
+    lead_id: str
+    attempt_id: str
+    params: CallParameters
+    timeout_s: float = 25.0
+
+    def __post_init__(self) -> None:
+        if self.timeout_s <= 0:
+            raise ValueError(f"timeout_s must be greater than 0, got {self.timeout_s}")
+
+
+@dataclass(frozen=True, slots=True)
+class CallEvent:
+    """Base of every gateway event: which call, when, and its parameters and ids."""
+
+    call_id: str
+    at_s: float
+    params: CallParameters
+    campaign_id: str
+    lead_id: str
+    attempt_id: str
+
+    @property
+    def agent_id(self) -> str | None:
+        """The agent the call is (or was) bridged to, if any."""
+        return self.params.agent_id
+
+    @property
+    def skill_group(self) -> str | None:
+        """The skill group serving the call, if any."""
+        return self.params.skill_group
+
+    @property
+    def caller_number(self) -> str:
+        """The caller id presented (主叫)."""
+        return self.params.caller_number
+
+    @property
+    def callee_number(self) -> str:
+        """The number dialled (被叫)."""
+        return self.params.callee_number
+
+
+@dataclass(frozen=True, slots=True)
+class Ringing(CallEvent):
+    """The far end is alerting."""
+
+
+@dataclass(frozen=True, slots=True)
+class Answered(CallEvent):
+    """The far end picked up; ``kind`` is the answering-machine detection verdict."""
+
+    kind: AnswerKind = AnswerKind.HUMAN
+    ring_time_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Busy(CallEvent):
+    """The line was busy; the call is over."""
+
+
+@dataclass(frozen=True, slots=True)
+class NoAnswer(CallEvent):
+    """Nobody answered before the origination timeout; the call is over."""
+
+
+@dataclass(frozen=True, slots=True)
+class Failed(CallEvent):
+    """The network could not place the call; ``cause`` is the reason (e.g. a SIP cause)."""
+
+    cause: str = "unknown"
+
+
+@dataclass(frozen=True, slots=True)
+class ConnectedToAgent(CallEvent):
+    """An answered call was bridged to the agent named in ``params``."""
+
+
+@dataclass(frozen=True, slots=True)
+class MessageFinished(CallEvent):
+    """A message started with ``play_message`` has finished playing."""
+
+    message_id: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class DtmfReceived(CallEvent):
+    """The far end keyed ``digits`` (after a prompt, in an IVR survey)."""
+
+    digits: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class HungUp(CallEvent):
+    """The call ended after being answered; ``by`` says which side hung up."""
+
+    by: HangupParty = HangupParty.CALLEE
+    talk_time_s: float = 0.0
+
+
+def with_agent(params: CallParameters, agent_id: str, skill_group: str | None) -> CallParameters:
+    """Call parameters once the call is bridged to an agent."""
+    return replace(params, agent_id=agent_id, skill_group=skill_group or params.skill_group)
+
+
+@runtime_checkable
+class TelephonyGateway(Protocol):
+    """What the dial loop needs from a phone system; see the module docstring."""
+
+    def originate(self, request: OriginateRequest, *, now: float) -> str:
+        """Place a call; returns the gateway's call id. Outcomes arrive as events."""
+        ...
+
+    def hang_up(self, call_id: str, *, now: float, by: HangupParty = HangupParty.SYSTEM) -> None:
+        """End a call in any state (ringing or answered)."""
+        ...
+
+    def connect_to_agent(
+        self, call_id: str, *, agent_id: str, skill_group: str | None, now: float
+    ) -> None:
+        """Bridge an answered call to an agent's phone."""
+        ...
+
+    def play_message(
+        self, call_id: str, message_id: str, *, now: float, expect_dtmf: bool = False
+    ) -> None:
+        """Play a recorded message; with ``expect_dtmf`` collect the callee's keyed answer."""
+        ...
+
+    def send_dtmf(self, call_id: str, digits: str, *, now: float) -> None:
+        """Send DTMF digits down an answered call."""
+        ...
+
+    def next_event_time(self) -> float | None:
+        """When the next event is due, if the gateway knows (``None`` if nothing pending)."""
+        ...
+
+    def poll(self, until: float) -> list[CallEvent]:
+        """Events stamped at or before ``until``, oldest first; each is returned once."""
+        ...

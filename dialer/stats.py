@@ -1,0 +1,147 @@
+"""Recent call statistics for pacing: a sliding window over observed outcomes and durations.
+
+:class:`RecentStats` is fed what the dial loop observes (each dial's outcome and ring time,
+each talk and wrap-up duration), stamped with the caller's clock, and summarises the last
+``window_s`` seconds as a :class:`dialer.pacing.PacingStats`. Until enough calls have been
+seen, the summary is shrunk towards a prior, so the first minutes of a campaign pace on
+sensible defaults rather than on two or three calls.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from enum import StrEnum
+
+from dialer.pacing import PacingStats
+
+__all__ = ["DialOutcome", "RecentStats"]
+
+
+class DialOutcome(StrEnum):
+    """How a dial ended, as far as pacing cares."""
+
+    HUMAN = "human"
+    MACHINE = "machine"
+    BUSY = "busy"
+    NO_ANSWER = "no_answer"
+    FAILED = "failed"
+
+
+class _Moments:
+    """Count, sum and sum of squares of timestamped samples inside a sliding window."""
+
+    __slots__ = ("count", "samples", "total", "total_sq")
+
+    def __init__(self) -> None:
+        self.samples: deque[tuple[float, float]] = deque()
+        self.count = 0
+        self.total = 0.0
+        self.total_sq = 0.0
+
+    def add(self, at: float, value: float) -> None:
+        self.samples.append((at, value))
+        self.count += 1
+        self.total += value
+        self.total_sq += value * value
+
+    def prune(self, oldest: float) -> None:
+        samples = self.samples
+        while samples and samples[0][0] < oldest:
+            _, value = samples.popleft()
+            self.count -= 1
+            self.total -= value
+            self.total_sq -= value * value
+
+    def blended(self, prior_mean: float, prior_sd: float, weight: float) -> tuple[float, float]:
+        """Mean and sd shrunk towards the prior with ``weight`` pseudo-samples."""
+        n = self.count + weight
+        mean = (self.total + weight * prior_mean) / n
+        second = (self.total_sq + weight * (prior_sd**2 + prior_mean**2)) / n
+        return mean, math.sqrt(max(second - mean * mean, 0.0))
+
+
+class RecentStats:
+    """Sliding-window call statistics; see the module docstring."""
+
+    def __init__(
+        self,
+        *,
+        window_s: float = 600.0,
+        prior: PacingStats | None = None,
+        prior_dials: float = 40.0,
+        prior_durations: float = 10.0,
+    ) -> None:
+        if window_s <= 0:
+            raise ValueError(f"window_s must be greater than 0, got {window_s}")
+        self.window_s = window_s
+        self.prior = prior or PacingStats()
+        self.prior_dials = prior_dials
+        self.prior_durations = prior_durations
+        self._outcomes: deque[tuple[float, DialOutcome]] = deque()
+        self._counts: dict[DialOutcome, int] = dict.fromkeys(DialOutcome, 0)
+        self._ring = _Moments()
+        self._quick = _Moments()
+        self._talk = _Moments()
+        self._wrap = _Moments()
+
+    def record_outcome(self, at_s: float, outcome: DialOutcome, ring_time_s: float) -> None:
+        """One dial ended (or was answered) at ``at_s`` after ringing ``ring_time_s``."""
+        self._outcomes.append((at_s, outcome))
+        self._counts[outcome] += 1
+        if outcome is DialOutcome.HUMAN or outcome is DialOutcome.MACHINE:
+            self._ring.add(at_s, ring_time_s)
+        elif outcome is DialOutcome.BUSY or outcome is DialOutcome.FAILED:
+            self._quick.add(at_s, ring_time_s)
+
+    def record_talk(self, at_s: float, talk_time_s: float) -> None:
+        """An agent's conversation ended at ``at_s`` after ``talk_time_s``."""
+        self._talk.add(at_s, talk_time_s)
+
+    def record_wrap(self, at_s: float, wrap_time_s: float) -> None:
+        """An agent's wrap-up ended at ``at_s`` after ``wrap_time_s``."""
+        self._wrap.add(at_s, wrap_time_s)
+
+    def snapshot(self, now_s: float, no_answer_timeout_s: float) -> PacingStats:
+        """The window's statistics at ``now_s``, shrunk towards the prior."""
+        oldest = now_s - self.window_s
+        outcomes = self._outcomes
+        counts = self._counts
+        while outcomes and outcomes[0][0] < oldest:
+            counts[outcomes.popleft()[1]] -= 1
+        for moments in (self._ring, self._quick, self._talk, self._wrap):
+            moments.prune(oldest)
+        prior = self.prior
+        dials = len(outcomes)
+        weight = self.prior_dials
+        total = dials + weight
+
+        def rate(observed: int, prior_rate: float) -> float:
+            return (observed + weight * prior_rate) / total
+
+        ring_mean, ring_sd = self._ring.blended(
+            prior.ring_time_mean_s, prior.ring_time_sd_s, self.prior_durations
+        )
+        quick_mean, _ = self._quick.blended(prior.quick_fail_time_s, 0.0, self.prior_durations)
+        talk_mean, talk_sd = self._talk.blended(
+            prior.talk_time_mean_s, prior.talk_time_sd_s, self.prior_durations
+        )
+        wrap_mean, wrap_sd = self._wrap.blended(
+            prior.wrap_time_mean_s, prior.wrap_time_sd_s, self.prior_durations
+        )
+        return PacingStats(
+            human_answer_rate=rate(counts[DialOutcome.HUMAN], prior.human_answer_rate),
+            machine_answer_rate=rate(counts[DialOutcome.MACHINE], prior.machine_answer_rate),
+            quick_fail_rate=rate(
+                counts[DialOutcome.BUSY] + counts[DialOutcome.FAILED], prior.quick_fail_rate
+            ),
+            ring_time_mean_s=ring_mean,
+            ring_time_sd_s=ring_sd,
+            quick_fail_time_s=quick_mean,
+            no_answer_timeout_s=no_answer_timeout_s,
+            talk_time_mean_s=talk_mean,
+            talk_time_sd_s=talk_sd,
+            wrap_time_mean_s=wrap_mean,
+            wrap_time_sd_s=wrap_sd,
+            samples=dials,
+        )
