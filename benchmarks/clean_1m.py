@@ -1,0 +1,359 @@
+"""Benchmark: clean a generated 1,000,000-row messy lead list end to end, against a naive baseline.
+
+Generates a CSV (mixed formats: +86, 0086, 86-, tel: URIs, full-width digits, spaces, dashes,
+brackets, Chinese extension markers; ~10 % duplicates, ~5 % invalid) and a 50,000-number
+do-not-call list, then:
+
+1. runs the full pipeline (read, normalise, dedupe, suppress, enrich, write CLEANED/REJECTS/
+   REPORT) in a child process, sampling the resident memory of that process and its workers;
+2. runs the naive baseline in this process: a per-row ``phonenumbers.parse`` /
+   ``is_valid_number`` / ``format_number`` loop over the same cells;
+3. checks the two agree on validity and E.164 for every row, and prints rows/s, peak memory and
+   the speed ratio.
+
+Targets on the 2-core reference machine: <= 10 s and <= 1 GB peak for 1M rows, >= 4x the
+baseline, zero mismatches. Smoke run: ``python benchmarks/clean_1m.py --rows 20000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import random
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import phonenumbers
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from data_cleaning.models import CleaningOptions, RowStatus
+from data_cleaning.normalise import split_extension
+
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
+_GIVEN = "伟芳娜敏静丽强磊军洋勇艳杰娟涛明超秀霞平刚桂英"
+_CITIES = ["北京", "上海", "广州", "深圳", "成都", "杭州", "武汉", "西安", "南京", "重庆"]
+_MOBILE_PREFIXES = [
+    "130",
+    "131",
+    "132",
+    "133",
+    "135",
+    "136",
+    "137",
+    "138",
+    "139",
+    "150",
+    "151",
+    "152",
+    "155",
+    "156",
+    "157",
+    "158",
+    "159",
+    "166",
+    "170",
+    "171",
+    "172",
+    "173",
+    "175",
+    "176",
+    "177",
+    "178",
+    "180",
+    "181",
+    "182",
+    "183",
+    "185",
+    "186",
+    "187",
+    "188",
+    "189",
+    "191",
+    "195",
+    "198",
+    "199",
+]
+_AREA_CODES = [
+    "10",
+    "20",
+    "21",
+    "22",
+    "23",
+    "24",
+    "25",
+    "27",
+    "28",
+    "29",
+    "311",
+    "351",
+    "371",
+    "431",
+    "451",
+    "531",
+    "571",
+    "591",
+    "731",
+    "755",
+    "871",
+    "898",
+]
+_FULL_WIDTH = str.maketrans("0123456789+", "０１２３４５６７８９＋")
+
+
+def _national(rng: random.Random) -> str:
+    if rng.random() < 0.85:
+        return rng.choice(_MOBILE_PREFIXES) + f"{rng.randrange(10**8):08d}"
+    area = rng.choice(_AREA_CODES)
+    digits = 8
+    return area + str(rng.randrange(2, 9)) + f"{rng.randrange(10 ** (digits - 1)):0{digits - 1}d}"
+
+
+def _format(national: str, rng: random.Random) -> str:
+    mobile = national[0] == "1" and len(national) == 11
+    shape = rng.randrange(11)
+    if shape == 0:
+        return national if mobile else "0" + national
+    if shape == 1:
+        return f"+86 {national[:3]} {national[3:7]} {national[7:]}"
+    if shape == 2:
+        return "0086" + national
+    if shape == 3:
+        return "86-" + national
+    if shape == 4:
+        return f"tel:+86-{national}"
+    if shape == 5:
+        return (national if mobile else "0" + national).translate(_FULL_WIDTH)
+    if shape == 6:
+        text = national if mobile else "0" + national
+        return f"{text[:3]}-{text[3:7]}-{text[7:]}"
+    if shape == 7:
+        return f"({national[:3]}) {national[3:7]} {national[7:]}" if not mobile else national
+    if shape == 8:
+        return f"{national} {rng.choice(['转', '轉', '分机', '分機'])} {rng.randrange(10, 9999)}"
+    if shape == 9:
+        return f"+86{national} ext {rng.randrange(10, 999)}"
+    return f" {national[:3]} {national[3:]} "
+
+
+def _invalid(rng: random.Random) -> str:
+    return rng.choice(
+        [
+            "",
+            " ",
+            "n/a",
+            "无",
+            "unknown",
+            "12345",
+            "1380013800",
+            "138001380001234",
+            f"99{rng.randrange(10**9):09d}",
+            "+999 123 4567",
+            f"1{rng.randrange(10**6)}",
+            "tel:",
+            "0000000000",
+            f"{rng.randrange(10**13):013d}",
+        ]
+    )
+
+
+def generate(path: Path, dnc_path: Path, rows: int, seed: int) -> None:
+    """Write the messy list and the do-not-call list."""
+    rng = random.Random(seed)
+    numbers: list[str] = []
+    with path.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["姓名", "手机", "城市", "备注"])
+        for i in range(rows):
+            draw = rng.random()
+            if draw < 0.05:
+                phone = _invalid(rng)
+            elif draw < 0.15 and numbers:
+                phone = _format(rng.choice(numbers), rng)
+            else:
+                national = _national(rng)
+                numbers.append(national)
+                phone = _format(national, rng)
+            name = (
+                rng.choice(_SURNAMES) + rng.choice(_GIVEN) + (rng.choice(_GIVEN) if i % 2 else "")
+            )
+            note = "" if i % 7 else 'VIP, "回访"\n下周'
+            writer.writerow([name, phone, rng.choice(_CITIES), note])
+    dnc_size = min(50_000, max(1, len(numbers) // 20))
+    with dnc_path.open("w", encoding="utf-8", newline="") as handle:
+        for national in rng.sample(numbers, dnc_size):
+            handle.write(_format(national, rng).replace(" ext ", ";ext=") + "\n")
+
+
+def _tree_rss_bytes(pid: int) -> int:
+    total = 0
+    stack = [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/status") as status:
+                for line in status:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as children:
+                    stack.extend(int(c) for c in children.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
+def run_pipeline(args: argparse.Namespace) -> None:
+    """Child process: the full pipeline; writes timings and per-row E.164 numbers."""
+    import secrets
+
+    from data_cleaning.suppression import load_dnc_file
+    from data_cleaning.writers import clean_to_files
+
+    work = Path(args.work)
+    peak = 0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        while not stop.is_set():
+            peak = max(peak, _tree_rss_bytes(os.getpid()))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    e164 = np.zeros(args.rows + 2, dtype=np.int64)
+    dnc = load_dnc_file(work / "dnc.txt", secrets.token_bytes(32))
+
+    def collect(chunk) -> None:  # type: ignore[no-untyped-def]
+        for number, status, value, reason in zip(
+            chunk.row_numbers, chunk.statuses, chunk.e164, chunk.reject_reasons, strict=True
+        ):
+            if value is not None and (status is RowStatus.KEPT or reason is not None):
+                e164[number] = int(value[1:])
+
+    options = CleaningOptions(workers=args.workers)
+    run = clean_to_files(
+        work / "leads.csv",
+        work / "CLEANED.csv",
+        work / "REJECTS.csv",
+        work / "REPORT.json",
+        options,
+        dnc.suppression,
+        on_chunk=collect,
+    )
+    elapsed = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    np.save(work / "pipeline_e164.npy", e164)
+    (work / "pipeline.json").write_text(
+        json.dumps(
+            {
+                "elapsed_s": elapsed,
+                "peak_rss_bytes": peak,
+                "report": run.report.to_json_dict(),
+                "dnc_loaded": dnc.accepted,
+            }
+        )
+    )
+
+
+def main() -> None:
+    """Generate, run both, compare, print."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rows", type=int, default=1_000_000)
+    parser.add_argument("--seed", type=int, default=20240601)
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--work", help="keep the files in this directory")
+    parser.add_argument("--pipeline-child", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.pipeline_child:
+        run_pipeline(args)
+        return
+    with tempfile.TemporaryDirectory() as temp:
+        work = Path(args.work or temp)
+        work.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        generate(work / "leads.csv", work / "dnc.txt", args.rows, args.seed)
+        print(
+            f"generated {args.rows:,} rows in {time.perf_counter() - t0:.1f} s "
+            f"({(work / 'leads.csv').stat().st_size / 2**20:.1f} MiB)"
+        )
+        loads_before = os.getloadavg()
+        command = [
+            sys.executable,
+            __file__,
+            "--pipeline-child",
+            "--rows",
+            str(args.rows),
+            "--work",
+            str(work),
+        ]
+        if args.workers is not None:
+            command += ["--workers", str(args.workers)]
+        subprocess.run(command, check=True)
+        result = json.loads((work / "pipeline.json").read_text())
+        pipeline_e164 = np.load(work / "pipeline_e164.npy")
+
+        # Naive baseline: one phonenumbers call chain per row, same cells, same region.
+        baseline_started = time.perf_counter()
+        mismatches = 0
+        examples: list[str] = []
+        with (work / "leads.csv").open(encoding="utf-8", newline="") as handle:
+            reader = csv.reader(handle)
+            next(reader)
+            for number, row in enumerate(reader, start=2):
+                text, _ = split_extension(row[1])
+                try:
+                    parsed = phonenumbers.parse(text, "CN")
+                    valid = phonenumbers.is_valid_number(parsed)
+                    e164 = phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)
+                except phonenumbers.NumberParseException:
+                    valid, e164 = False, ""
+                expected = int(e164[1:]) if valid else 0
+                if expected != int(pipeline_e164[number]):
+                    mismatches += 1
+                    if len(examples) < 5:
+                        examples.append(
+                            f"row {number}: {row[1]!r} baseline={e164 if valid else '-'}"
+                            f" pipeline={pipeline_e164[number]}"
+                        )
+        baseline = time.perf_counter() - baseline_started
+        loads_after = os.getloadavg()
+
+    elapsed = result["elapsed_s"]
+    report = result["report"]
+    rows = args.rows
+    print(
+        f"pipeline : {elapsed:6.2f} s  {rows / elapsed:12,.0f} rows/s  "
+        f"peak RSS (process tree) {result['peak_rss_bytes'] / 2**20:,.0f} MiB"
+    )
+    print(
+        f"baseline : {baseline:6.2f} s  {rows / baseline:12,.0f} rows/s  (normalise only, 1 core)"
+    )
+    print(f"ratio    : {baseline / elapsed:6.2f}x   mismatches: {mismatches}")
+    for example in examples:
+        print("  mismatch", example)
+    print(
+        f"report   : rows_in={report['rows_in']:,} rows_out={report['rows_out']:,} "
+        f"invalid={report['invalid']:,} duplicates={report['duplicates']:,} "
+        f"dnc_suppressed={report['dnc_suppressed']:,} (dnc list {result['dnc_loaded']:,})"
+    )
+    print(
+        f"machine  : {os.cpu_count()} cores, load average before {loads_before[0]:.2f}, "
+        f"after {loads_after[0]:.2f}"
+    )
+    if mismatches:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,216 @@
+"""Do-not-call suppression with keyed hashes: numbers are never held or stored in plain.
+
+A :class:`SuppressionSet` holds HMAC-SHA256 digests of E.164 numbers under a secret key.
+Plain SHA-256 of a phone number is reversible by enumerating the ~10^10 numbers of a country;
+an HMAC is not without the key. Store :func:`suppression_entry` results (hash plus a masked
+display form such as ``+86138****5678``) and rebuild sets with :meth:`SuppressionSet.from_hashes`.
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from hashlib import sha256
+from typing import Final
+
+from data_cleaning.columns import detect_phone_column, looks_like_phone
+from data_cleaning.exceptions import DataCleaningError, SuppressionError
+from data_cleaning.models import RejectReason
+from data_cleaning.normalise import PhoneNormaliser
+from data_cleaning.readers import open_table
+
+__all__ = [
+    "MIN_KEY_BYTES",
+    "DncFileResult",
+    "SuppressionEntry",
+    "SuppressionSet",
+    "hash_e164",
+    "load_dnc_file",
+    "mask_e164",
+    "suppression_entry",
+]
+
+MIN_KEY_BYTES: Final = 16
+_DIGEST_BYTES: Final = 32
+
+
+def _check_key(key: bytes) -> bytes:
+    if not isinstance(key, bytes | bytearray) or len(key) < MIN_KEY_BYTES:
+        raise SuppressionError(
+            f"the suppression hashing key must be at least {MIN_KEY_BYTES} random bytes: "
+            "generate one with secrets.token_bytes(32) and keep it in the settings"
+        )
+    return bytes(key)
+
+
+def _check_e164(e164: str) -> str:
+    if not (e164.startswith("+") and e164[1:].isdigit() and e164[1:].isascii()):
+        raise SuppressionError(
+            f"{e164!r} is not an E.164 number: normalise it first (PhoneNormaliser)"
+        )
+    return e164
+
+
+def hash_e164(e164: str, key: bytes) -> str:
+    """Return the hex HMAC-SHA256 of an E.164 number under ``key``."""
+    return hmac.digest(_check_key(key), _check_e164(e164).encode("ascii"), sha256).hex()
+
+
+def mask_e164(e164: str) -> str:
+    """Mask an E.164 number for display: ``+8613812345678`` becomes ``+86138****5678``."""
+    from phonenumbers.phonenumberutil import COUNTRY_CODE_TO_REGION_CODE
+
+    digits = _check_e164(e164)[1:]
+    code_length = next((n for n in (1, 2, 3) if int(digits[:n]) in COUNTRY_CODE_TO_REGION_CODE), 0)
+    country, national = digits[:code_length], digits[code_length:]
+    tail = 4 if len(national) > 6 else 2
+    head = min(3, max(0, len(national) - tail - 2))
+    hidden = len(national) - head - tail
+    return f"+{country}{national[:head]}{'*' * hidden}{national[len(national) - tail :]}"
+
+
+@dataclass(frozen=True, slots=True)
+class SuppressionEntry:
+    """What to store for one suppressed number: its keyed hash and its masked display."""
+
+    e164_hash: str
+    masked: str
+
+
+def suppression_entry(e164: str, key: bytes) -> SuppressionEntry:
+    """Return the hash and mask to store for a number added to a do-not-call list."""
+    return SuppressionEntry(hash_e164(e164, key), mask_e164(e164))
+
+
+class SuppressionSet:
+    """A set of E.164 numbers held as keyed HMAC-SHA256 digests."""
+
+    __slots__ = ("_digests", "_key")
+
+    def __init__(self, key: bytes, digests: Iterable[bytes] = ()) -> None:
+        self._key = _check_key(key)
+        self._digests: set[bytes] = set(digests)
+
+    @classmethod
+    def from_e164(cls, numbers: Iterable[str], key: bytes) -> SuppressionSet:
+        """Build a set from E.164 numbers."""
+        result = cls(key)
+        for number in numbers:
+            result.add(number)
+        return result
+
+    @classmethod
+    def from_hashes(cls, hex_hashes: Iterable[str], key: bytes) -> SuppressionSet:
+        """Build a set from stored hex hashes made with the same key."""
+        digests = set()
+        for text in hex_hashes:
+            try:
+                digest = bytes.fromhex(text)
+            except ValueError:
+                digest = b""
+            if len(digest) != _DIGEST_BYTES:
+                raise SuppressionError(
+                    f"{text[:20]!r} is not a hex HMAC-SHA256 digest (64 hex digits): "
+                    "load hashes made by hash_e164"
+                )
+            digests.add(digest)
+        return cls(key, digests)
+
+    def _digest(self, e164: str) -> bytes:
+        return hmac.digest(self._key, e164.encode("ascii"), sha256)
+
+    def add(self, e164: str) -> None:
+        """Add an E.164 number."""
+        self._digests.add(self._digest(_check_e164(e164)))
+
+    def discard(self, e164: str) -> None:
+        """Remove an E.164 number if present."""
+        self._digests.discard(self._digest(_check_e164(e164)))
+
+    def update(self, other: SuppressionSet) -> None:
+        """Add every number of another set made with the same key."""
+        if not hmac.compare_digest(self._key, other._key):
+            raise SuppressionError(
+                "cannot merge suppression sets hashed with different keys: rebuild one of them "
+                "with the other's key"
+            )
+        self._digests |= other._digests
+
+    def __contains__(self, e164: object) -> bool:
+        return isinstance(e164, str) and self._digest(e164) in self._digests
+
+    def contains_many(self, numbers: Sequence[str]) -> list[bool]:
+        """Return, for each E.164 number, whether it is in the set."""
+        key, digests, digest = self._key, self._digests, hmac.digest
+        return [digest(key, n.encode("ascii"), sha256) in digests for n in numbers]
+
+    def __len__(self) -> int:
+        return len(self._digests)
+
+    def hex_hashes(self) -> Iterator[str]:
+        """Yield the stored hashes as hex strings (for storage)."""
+        return (d.hex() for d in self._digests)
+
+
+@dataclass(slots=True)
+class DncFileResult:
+    """A do-not-call file read into a suppression set, with the lines that were not numbers."""
+
+    suppression: SuppressionSet
+    accepted: int = 0
+    rejected: list[tuple[int, str, RejectReason]] = field(default_factory=list)
+
+
+def load_dnc_file(
+    path: str | os.PathLike[str],
+    key: bytes,
+    *,
+    default_region: str = "CN",
+    encoding: str | None = None,
+    phone_column: str | None = None,
+) -> DncFileResult:
+    """Read a DNC file (a CSV with a phone column, or one number per line) into a set."""
+    normaliser = PhoneNormaliser(default_region)
+    result = DncFileResult(SuppressionSet(key))
+    try:
+        reader = open_table(path, encoding=encoding)
+    except DataCleaningError as error:
+        raise SuppressionError(f"do-not-call file: {error}") from error
+    with reader:
+        columns = reader.info.columns
+        rows = reader.rows()
+        first_cells = list(columns)
+        # With no header, the "header" is the first number: one number per line.
+        headerless = any(looks_like_phone(cell) for cell in first_cells)
+        if headerless:
+            index = next(i for i, cell in enumerate(first_cells) if looks_like_phone(cell))
+            pending: list[tuple[int, list[str]]] = [(1, first_cells)]
+        else:
+            sample: list[list[str]] = []
+            pending = []
+            for number, row in rows:
+                pending.append((number, row))
+                sample.append(row)
+                if len(sample) >= 200:
+                    break
+            try:
+                name = detect_phone_column(columns, sample, phone_column)
+            except DataCleaningError as error:
+                raise SuppressionError(f"do-not-call file: {error}") from error
+            index = columns.index(name)
+
+        def all_rows() -> Iterator[tuple[int, list[str]]]:
+            yield from pending
+            yield from rows
+
+        for number, row in all_rows():
+            raw = row[index] if index < len(row) else ""
+            outcome = normaliser.normalise(raw)
+            if outcome.e164 is None:
+                result.rejected.append((number, raw, outcome.reject_reason or RejectReason.EMPTY))
+                continue
+            result.suppression.add(outcome.e164)
+            result.accepted += 1
+    return result

@@ -1,0 +1,187 @@
+"""Writers for CLEANED.csv, REJECTS.csv and REPORT.json, and CSV formula-injection defence.
+
+CLEANED.csv keeps the original columns and adds :data:`~data_cleaning.models.ENRICHMENT_COLUMNS`;
+REJECTS.csv keeps the original columns and adds ``reject_reason``, ``duplicate_of_row`` and
+``row_number`` (the spreadsheet row, header = 1, which ``duplicate_of_row`` refers to). Columns
+of those names already in the input (a re-cleaned file) are replaced, not repeated, so cleaning
+a cleaned file gives the same file back.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import tempfile
+from collections.abc import Callable, Iterable, Sequence
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Final
+
+from data_cleaning.models import (
+    ENRICHMENT_COLUMNS,
+    ChunkResult,
+    CleaningOptions,
+    CleaningReport,
+    ProgressCallback,
+    RowStatus,
+)
+from data_cleaning.pipeline import CleaningRun, clean_table
+from data_cleaning.suppression import SuppressionSet
+
+__all__ = [
+    "REJECT_COLUMNS",
+    "TIME_ZONE_SEPARATOR",
+    "AtomicOutputs",
+    "CleanedWriter",
+    "RejectsWriter",
+    "clean_to_files",
+    "neutralise_cell",
+    "neutralise_row",
+    "write_report",
+]
+
+REJECT_COLUMNS: Final = ("reject_reason", "duplicate_of_row", "row_number")
+#: Separator of several IANA time zones in one ``phone_timezone`` cell.
+TIME_ZONE_SEPARATOR: Final = "|"
+_FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise_cell(value: str) -> str:
+    """Prefix ``'`` to a cell a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``)."""
+    return "'" + value if value.startswith(_FORMULA_STARTS) else value
+
+
+def neutralise_row(row: Iterable[str]) -> list[str]:
+    """Neutralise every cell of a CSV row for download (formula injection)."""
+    return [neutralise_cell(cell) for cell in row]
+
+
+class _TableWriter:
+    def __init__(
+        self, stream: IO[str], columns: Sequence[str], added: Sequence[str], neutralise: bool
+    ):
+        added_set = set(added)
+        self._keep = [i for i, name in enumerate(columns) if name not in added_set]
+        self._all_kept = len(self._keep) == len(columns)
+        self._neutralise = neutralise
+        self._writer = csv.writer(stream, lineterminator="\r\n")
+        self._write([columns[i] for i in self._keep] + list(added))
+
+    def _write(self, row: list[str]) -> None:
+        self._writer.writerow(neutralise_row(row) if self._neutralise else row)
+
+    def _original(self, row: list[str]) -> list[str]:
+        return list(row) if self._all_kept else [row[i] for i in self._keep]
+
+
+class CleanedWriter(_TableWriter):
+    """Writes the kept rows of chunks as CLEANED.csv."""
+
+    def __init__(self, stream: IO[str], columns: Sequence[str], *, neutralise: bool = False):
+        super().__init__(stream, columns, ENRICHMENT_COLUMNS, neutralise)
+
+    def write_chunk(self, chunk: ChunkResult) -> None:
+        """Write the chunk's kept rows."""
+        kept = RowStatus.KEPT
+        for i, status in enumerate(chunk.statuses):
+            if status is not kept:
+                continue
+            number_type = chunk.number_types[i]
+            row = self._original(chunk.rows[i])
+            row += (
+                chunk.e164[i] or "",
+                number_type.value if number_type is not None else "",
+                chunk.regions[i],
+                TIME_ZONE_SEPARATOR.join(chunk.time_zones[i]),
+                chunk.extensions[i],
+                chunk.carriers[i],
+            )
+            self._write(row)
+
+
+class RejectsWriter(_TableWriter):
+    """Writes the rejected rows of chunks as REJECTS.csv."""
+
+    def __init__(self, stream: IO[str], columns: Sequence[str], *, neutralise: bool = False):
+        super().__init__(stream, columns, REJECT_COLUMNS, neutralise)
+
+    def write_chunk(self, chunk: ChunkResult) -> None:
+        """Write the chunk's rejected rows."""
+        kept = RowStatus.KEPT
+        for i, status in enumerate(chunk.statuses):
+            if status is kept:
+                continue
+            reason = chunk.reject_reasons[i]
+            duplicate_of = chunk.duplicate_of_rows[i]
+            row = self._original(chunk.rows[i])
+            row += (
+                reason.value if reason is not None else "",
+                str(duplicate_of) if duplicate_of is not None else "",
+                str(chunk.row_numbers[i]),
+            )
+            self._write(row)
+
+
+def write_report(stream: IO[str], report: CleaningReport) -> None:
+    """Write REPORT.json (exactly the documented top-level keys)."""
+    json.dump(report.to_json_dict(), stream, ensure_ascii=False, indent=2)
+    stream.write("\n")
+
+
+class AtomicOutputs:
+    """Text files written under temporary names and renamed into place only on success."""
+
+    def __init__(self, *paths: str | os.PathLike[str], encoding: str = "utf-8") -> None:
+        self._targets = [Path(p) for p in paths]
+        self._encoding = encoding
+        self.streams: list[IO[str]] = []
+        self._temps: list[Path] = []
+
+    def __enter__(self) -> list[IO[str]]:
+        for target in self._targets:
+            handle, name = tempfile.mkstemp(
+                prefix=f".{target.name}.", suffix=".part", dir=target.parent or Path(".")
+            )
+            self._temps.append(Path(name))
+            self.streams.append(os.fdopen(handle, "w", encoding=self._encoding, newline=""))
+        return self.streams
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        for stream in self.streams:
+            stream.close()
+        for temp, target in zip(self._temps, self._targets, strict=True):
+            if exc_type is None:
+                os.replace(temp, target)
+            else:
+                temp.unlink(missing_ok=True)
+
+
+def clean_to_files(
+    source: str | os.PathLike[str],
+    cleaned_path: str | os.PathLike[str],
+    rejects_path: str | os.PathLike[str],
+    report_path: str | os.PathLike[str],
+    options: CleaningOptions | None = None,
+    suppression: SuppressionSet | Iterable[SuppressionSet] | None = None,
+    *,
+    progress: ProgressCallback | None = None,
+    on_chunk: Callable[[ChunkResult], None] | None = None,
+) -> CleaningRun:
+    """Clean ``source`` into CLEANED/REJECTS/REPORT files; none is written if cleaning fails."""
+    run = clean_table(source, options, suppression, progress=progress)
+    with run, AtomicOutputs(cleaned_path, rejects_path, report_path) as (cleaned, rejects, report):
+        cleaned_writer = CleanedWriter(cleaned, run.columns)
+        rejects_writer = RejectsWriter(rejects, run.columns)
+        for chunk in run:
+            cleaned_writer.write_chunk(chunk)
+            rejects_writer.write_chunk(chunk)
+            if on_chunk is not None:
+                on_chunk(chunk)
+        write_report(report, run.report)
+    return run

@@ -1,0 +1,232 @@
+"""The pipeline: counting order, dedupe, suppression, prior lists, progress, workers, properties."""
+
+from __future__ import annotations
+
+import csv
+import io
+import secrets
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from data_cleaning import (
+    CleaningOptions,
+    CleaningProgress,
+    NumberType,
+    RejectReason,
+    RowResult,
+    RowStatus,
+    SuppressionSet,
+    clean_table,
+)
+from data_cleaning.writers import CleanedWriter, clean_to_files
+
+WriteText = Callable[..., Path]
+KEY = secrets.token_bytes(32)
+
+
+def _results(path: Path, **kwargs: object) -> tuple[list[RowResult], object]:
+    run = clean_table(path, **kwargs)  # type: ignore[arg-type]
+    rows = [row for chunk in run for row in chunk]
+    return rows, run.report
+
+
+def test_each_row_ends_in_exactly_one_place(write_text: WriteText) -> None:
+    rows = [
+        ["name", "phone"],
+        ["a", "138 0013 8000"],  # 2 kept
+        ["b", "abc"],  # 3 not_a_number
+        ["c", "+86 138-0013-8000"],  # 4 duplicate of 2
+        ["d", "13900139000"],  # 5 dnc
+        ["e", "0086 139 0013 9000"],  # 6 duplicate of 5 (dedupe counts before dnc)
+        ["f", ""],  # 7 empty
+        ["g", "800 810 8888"],  # 8 unsupported_type (toll free excluded)
+        ["h", "010-6552-9988 转 21"],  # 9 kept, extension
+    ]
+    path = write_text("leads.csv", rows)
+    dnc = SuppressionSet.from_e164(["+8613900139000"], KEY)
+    options = CleaningOptions(excluded_types=frozenset({NumberType.TOLL_FREE}), chunk_rows=3)
+    results, report = _results(path, options=options, suppression=dnc)
+    outcome = {r.row_number: (r.status, r.reject_reason, r.duplicate_of_row) for r in results}
+    assert outcome == {
+        2: (RowStatus.KEPT, None, None),
+        3: (RowStatus.REJECTED, RejectReason.NOT_A_NUMBER, None),
+        4: (RowStatus.REJECTED, RejectReason.DUPLICATE, 2),
+        5: (RowStatus.REJECTED, RejectReason.DNC, None),
+        6: (RowStatus.REJECTED, RejectReason.DUPLICATE, 5),
+        7: (RowStatus.REJECTED, RejectReason.EMPTY, None),
+        8: (RowStatus.REJECTED, RejectReason.UNSUPPORTED_TYPE, None),
+        9: (RowStatus.KEPT, None, None),
+    }
+    assert report.to_json_dict() | {"elapsed_s": 0} == {
+        "rows_in": 8,
+        "rows_out": 2,
+        "invalid": 3,
+        "duplicates": 2,
+        "dnc_suppressed": 1,
+        "by_reason": {
+            "dnc": 1,
+            "duplicate": 2,
+            "empty": 1,
+            "not_a_number": 1,
+            "unsupported_type": 1,
+        },
+        "by_type": {"fixed_line": 1, "mobile": 1},
+        "by_region": {"Beijing": 2},
+        "by_timezone": {"Asia/Shanghai": 2},
+        "elapsed_s": 0,
+    }
+    kept = results[-1]
+    assert kept.e164 == "+861065529988"
+    assert kept.extension == "21"
+    assert kept.original == {"name": "h", "phone": "010-6552-9988 转 21"}
+    assert results[2].e164 == "+8613800138000"  # duplicates keep their number
+
+
+def test_dedupe_against_earlier_lists(write_text: WriteText) -> None:
+    path = write_text("leads.csv", [["phone"], ["13800138000"], ["13900139000"], ["138-0013-8000"]])
+    results, _ = _results(path, prior_numbers={"+8613800138000"})
+    assert [(r.reject_reason, r.duplicate_of_row) for r in results] == [
+        (RejectReason.DUPLICATE, None),
+        (None, None),
+        (RejectReason.DUPLICATE, 2),
+    ]
+    calls: list[Sequence[str]] = []
+
+    def lookup(numbers: Sequence[str]) -> set[str]:
+        calls.append(list(numbers))
+        return {n for n in numbers if n.endswith("9000") and n.startswith("+86139")}
+
+    results, _ = _results(path, prior_numbers=lookup)
+    assert [r.status for r in results] == [RowStatus.KEPT, RowStatus.REJECTED, RowStatus.REJECTED]
+    assert calls == [["+8613800138000", "+8613900139000"]]
+
+
+def test_progress_is_reported_per_chunk(write_text: WriteText) -> None:
+    path = write_text("leads.csv", [["phone"]] + [[f"1380013{i:04d}"] for i in range(250)])
+    seen: list[CleaningProgress] = []
+    run = clean_table(path, CleaningOptions(chunk_rows=100), progress=seen.append)
+    report = run.consume()
+    assert [p.rows_done for p in seen] == [100, 200, 250]
+    assert seen[-1].fraction == 1.0
+    assert seen[-1].rows_total_estimate == 250
+    assert report.rows_out == 250
+
+
+def test_two_workers_give_the_same_results_as_inline(write_text: WriteText) -> None:
+    rows = (
+        [["phone", "n"]]
+        + [
+            [f"{['', '+86 ', '0086', 'tel:'][i % 4]}13{i % 7}{(i * 7919) % 10**8:08d}", str(i)]
+            for i in range(3000)
+        ]
+        + [["13000000000", "dup"], ["garbage", "bad"]]
+    )
+    path = write_text("leads.csv", rows)
+    inline, report_inline = _results(path, options=CleaningOptions(workers=0, chunk_rows=500))
+    parallel, report_parallel = _results(path, options=CleaningOptions(workers=2, chunk_rows=500))
+    assert inline == parallel
+    assert report_inline.to_json_dict() | {"elapsed_s": 0} == (  # type: ignore[attr-defined]
+        report_parallel.to_json_dict() | {"elapsed_s": 0}  # type: ignore[attr-defined]
+    )
+
+
+def test_elapsed_comes_from_the_given_clock(write_text: WriteText) -> None:
+    path = write_text("leads.csv", [["phone"], ["13800138000"]])
+    ticks = iter([100.0, 102.5])
+    report = clean_table(path, clock=lambda: next(ticks)).consume()
+    assert report.elapsed_s == 2.5
+
+
+_CELLS = st.one_of(
+    st.sampled_from(
+        [
+            "13800138000",
+            "+86 138 0013 8000",
+            "0086-139-0013-9000",
+            "86 137 0013 7000",
+            "tel:+861065529988",
+            "(010) 6552 9988 转 8",
+            "１３６００１３６０００",
+            "",
+            "n/a",
+            "12345",
+            "+852 2123 4567",
+            "800 810 8888",
+            "17012345678",
+            "=cmd|' /C calc'!A0",
+        ]
+    ),
+    st.text(alphabet="0123456789 +-()", max_size=16),
+)
+_NAMES = st.text(alphabet=st.characters(codec="utf-8", exclude_categories=("Cs", "Cc")), max_size=8)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(rows=st.lists(st.tuples(_NAMES, _CELLS), min_size=1, max_size=40), dnc=st.booleans())
+def test_accounting_holds_and_recleaning_changes_nothing(
+    tmp_path_factory: object, rows: list[tuple[str, str]], dnc: bool
+) -> None:
+    directory: Path = tmp_path_factory.mktemp("prop")  # type: ignore[attr-defined]
+    source = directory / "in.csv"
+    with source.open("w", encoding="utf-8", newline="") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["name", "phone"])
+        writer.writerows(rows)
+    suppression = SuppressionSet.from_e164(["+8613900139000"] if dnc else [], KEY)
+    first = clean_to_files(
+        source,
+        directory / "c1.csv",
+        directory / "r1.csv",
+        directory / "p1.json",
+        CleaningOptions(phone_column="phone"),
+        suppression=suppression,
+    ).report
+    assert first.rows_in == len(rows)
+    assert first.accounting_holds()
+    assert sum(first.by_reason.values()) == first.rows_in - first.rows_out
+    if first.rows_out == 0:
+        return
+    second = clean_to_files(
+        directory / "c1.csv",
+        directory / "c2.csv",
+        directory / "r2.csv",
+        directory / "p2.json",
+        CleaningOptions(phone_column="phone"),
+        suppression=suppression,
+    ).report
+    assert second.accounting_holds()
+    assert second.rows_in == second.rows_out == first.rows_out
+    assert (directory / "c2.csv").read_bytes() == (directory / "c1.csv").read_bytes()
+
+
+def test_cleaned_writer_replaces_its_own_columns() -> None:
+    from data_cleaning.models import ChunkResult
+
+    columns = ("phone", "phone_e164", "phone_type", "name")
+    chunk = ChunkResult(
+        columns=columns,
+        row_numbers=[2],
+        rows=[["13800138000", "old", "old", "王"]],
+        statuses=[RowStatus.KEPT],
+        reject_reasons=[None],
+        duplicate_of_rows=[None],
+        e164=["+8613800138000"],
+        number_types=[NumberType.MOBILE],
+        regions=["China"],
+        time_zones=[("Asia/Shanghai",)],
+        extensions=[""],
+        carriers=["China Mobile"],
+        virtual_operator=[False],
+    )
+    stream = io.StringIO()
+    CleanedWriter(stream, columns).write_chunk(chunk)
+    lines = stream.getvalue().splitlines()
+    assert lines[0] == (
+        "phone,name,phone_e164,phone_type,phone_region,phone_timezone,phone_extension,phone_carrier"
+    )
+    assert lines[1] == "13800138000,王,+8613800138000,mobile,China,Asia/Shanghai,,China Mobile"

@@ -1,0 +1,110 @@
+"""Keyed-hash suppression sets, masking, DNC files, and CSV formula neutralisation."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from data_cleaning import (
+    SuppressionError,
+    SuppressionSet,
+    hash_e164,
+    load_dnc_file,
+    mask_e164,
+    neutralise_cell,
+    neutralise_row,
+    suppression_entry,
+)
+from data_cleaning.models import RejectReason
+
+KEY = b"k" * 32
+WriteText = Callable[..., Path]
+
+
+def test_hash_is_keyed_hmac_sha256_of_the_e164_number() -> None:
+    expected = hmac.new(KEY, b"+8613800138000", hashlib.sha256).hexdigest()
+    assert hash_e164("+8613800138000", KEY) == expected
+    assert hash_e164("+8613800138000", b"j" * 32) != expected
+    assert expected != hashlib.sha256(b"+8613800138000").hexdigest()
+
+
+def test_set_from_numbers_and_from_stored_hashes_agree() -> None:
+    numbers = ["+8613800138000", "+861065529988"]
+    plain = SuppressionSet.from_e164(numbers, KEY)
+    stored = [suppression_entry(n, KEY).e164_hash for n in numbers]
+    restored = SuppressionSet.from_hashes(stored, KEY)
+    probe = ["+8613800138000", "+8613900139000", "+861065529988"]
+    assert plain.contains_many(probe) == restored.contains_many(probe) == [True, False, True]
+    assert "+8613800138000" in restored
+    assert sorted(plain.hex_hashes()) == sorted(stored)
+    restored.discard("+8613800138000")
+    assert "+8613800138000" not in restored
+    assert len(restored) == 1
+    # Hashes are useless under another key.
+    assert SuppressionSet.from_hashes(stored, b"x" * 32).contains_many(probe) == [False] * 3
+
+
+def test_bad_keys_hashes_and_numbers_are_refused() -> None:
+    with pytest.raises(SuppressionError, match="at least 16"):
+        SuppressionSet(b"short")
+    with pytest.raises(SuppressionError, match="64 hex"):
+        SuppressionSet.from_hashes(["abcd"], KEY)
+    with pytest.raises(SuppressionError, match=r"E\.164"):
+        SuppressionSet(KEY).add("138 0013 8000")
+    with pytest.raises(SuppressionError, match="different keys"):
+        SuppressionSet(KEY).update(SuppressionSet(b"z" * 32))
+
+
+@pytest.mark.parametrize(
+    ("e164", "masked"),
+    [
+        ("+8613812345678", "+86138****5678"),
+        ("+861065529988", "+86106***9988"),
+        ("+16502530000", "+1650***0000"),
+        ("+85221234567", "+85221**4567"),
+    ],
+)
+def test_masks(e164: str, masked: str) -> None:
+    assert mask_e164(e164) == masked
+    assert suppression_entry(e164, KEY).masked == masked
+
+
+def test_dnc_file_one_number_per_line(tmp_path: Path) -> None:
+    path = tmp_path / "dnc.txt"
+    path.write_text("138 0013 8000\n+86-139-0013-9000\n\nnot a number\n０１０６５５２９９８８\n")
+    result = load_dnc_file(path, KEY)
+    assert result.accepted == 3
+    assert result.rejected == [(4, "not a number", RejectReason.NOT_A_NUMBER)]
+    assert result.suppression.contains_many(
+        ["+8613800138000", "+8613900139000", "+861065529988", "+8613700137000"]
+    ) == [True, True, True, False]
+
+
+def test_dnc_file_csv_with_phone_column(write_text: WriteText) -> None:
+    path = write_text(
+        "dnc.csv", [["姓名", "手机", "原因"], ["王", "0086 138 0013 8000", "投诉"]], encoding="gbk"
+    )
+    result = load_dnc_file(path, KEY)
+    assert result.accepted == 1
+    assert "+8613800138000" in result.suppression
+
+
+@pytest.mark.parametrize(
+    ("cell", "safe"),
+    [
+        ("=1+1", "'=1+1"),
+        ("+8613800138000", "'+8613800138000"),
+        ("-2", "'-2"),
+        ("@SUM(A1)", "'@SUM(A1)"),
+        ("\t=x", "'\t=x"),
+        ("王芳", "王芳"),
+        ("", ""),
+    ],
+)
+def test_formula_injection_is_neutralised(cell: str, safe: str) -> None:
+    assert neutralise_cell(cell) == safe
+    assert neutralise_row([cell, "ok"]) == [safe, "ok"]
