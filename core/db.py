@@ -10,6 +10,7 @@ it is impossible. Sessions opened with :func:`system_session` (CLI admin, worker
 
 from __future__ import annotations
 
+import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
@@ -92,6 +93,7 @@ class TenantScoped:
 
 
 _engines: dict[str, Engine] = {}
+_engines_lock = threading.Lock()
 
 
 def get_engine(url: URL | str | None = None) -> Engine:
@@ -101,10 +103,11 @@ def get_engine(url: URL | str | None = None) -> Engine:
 
         url = get_settings().sqlalchemy_url()
     key = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
-    engine = _engines.get(key)
-    if engine is None:
-        engine = _make_engine(key)
-        _engines[key] = engine
+    with _engines_lock:
+        engine = _engines.get(key)
+        if engine is None:
+            engine = _make_engine(key)
+            _engines[key] = engine
     return engine
 
 
@@ -137,9 +140,10 @@ def _make_engine(url: str) -> Engine:
 
 def dispose_engines() -> None:
     """Close every pooled connection (tests, forked workers)."""
-    for engine in _engines.values():
-        engine.dispose()
+    engines = list(_engines.values())
     _engines.clear()
+    for engine in engines:
+        engine.dispose()
 
 
 @contextmanager
@@ -204,15 +208,30 @@ def _add_tenant_criteria(state: ORMExecuteState) -> None:
     state.statement = state.statement.options(*options)
 
 
-def tenant_models() -> list[type[Any]]:
-    """Every mapped table class that holds client data."""
+_tenant_cache: tuple[int, tuple[type[Any], ...]] = (-1, ())
+
+
+def tenant_models() -> tuple[type[Any], ...]:
+    """Every mapped table class that holds client data (cached until a new model appears)."""
+    global _tenant_cache
     from sqlmodel import SQLModel
 
-    return [
-        mapper.class_
-        for mapper in SQLModel._sa_registry.mappers
-        if issubclass(mapper.class_, TenantScoped)
-    ]
+    registry = SQLModel._sa_registry
+    for _ in range(10):
+        count = len(registry._managers)
+        if _tenant_cache[0] == count:
+            return _tenant_cache[1]
+        try:
+            models = tuple(
+                mapper.class_
+                for mapper in registry.mappers
+                if issubclass(mapper.class_, TenantScoped)
+            )
+        except RuntimeError:  # another thread is defining a model right now
+            continue
+        _tenant_cache = (count, models)
+        return models
+    raise RuntimeError("the model registry kept changing while reading it")
 
 
 @event.listens_for(_SASession, "before_flush")

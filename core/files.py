@@ -28,6 +28,7 @@ __all__ = [
     "materialise",
     "save_file",
     "save_path",
+    "stream_file",
 ]
 
 CHUNK_BYTES = 1024 * 1024
@@ -137,6 +138,15 @@ def iter_file(session: Session, file_id: uuid.UUID) -> Iterator[bytes]:
             return
         yield chunk
         seq += 1
+
+
+def stream_file(client_id: uuid.UUID, file_id: uuid.UUID) -> Iterator[bytes]:
+    """A file's bytes from its own client-scoped session (for responses streamed after the
+    request's session has closed)."""
+    from core.db import tenant_session
+
+    with tenant_session([client_id]) as session:
+        yield from iter_file(session, file_id)
 
 
 def materialise(session: Session, file_id: uuid.UUID, directory: Path) -> Path:

@@ -82,9 +82,21 @@ def pytest_sessionstart(session: pytest.Session) -> None:
         )
 
 
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    # user_properties travel from xdist workers to the controller with each report
+    if report.when == "teardown":
+        backends = {value for name, value in report.user_properties if name == "backend"}
+        for backend in backends:
+            BACKEND_USE[backend] += 1
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     uses = ", ".join(f"{k}={v}" for k, v in sorted(BACKEND_USE.items())) or "none"
     terminalreporter.write_line(f"tests run against real backends: {uses}")
+
+
+def _uses(request: pytest.FixtureRequest, backend: str) -> None:
+    request.node.user_properties.append(("backend", backend))
 
 
 def _worker_suffix() -> str:
@@ -120,18 +132,18 @@ def _truncate_all(engine: Engine) -> None:
 
 
 @pytest.fixture
-def pg_engine(pg_url: str) -> Iterator[Engine]:
+def pg_engine(pg_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
     """PostgreSQL with committed data; every table is emptied after the test."""
-    BACKEND_USE["postgres"] += 1
+    _uses(request, "postgres")
     engine = core_db.get_engine(pg_url)
     yield engine
     _truncate_all(engine)
 
 
 @pytest.fixture
-def session(pg_url: str) -> Iterator[Session]:
+def session(pg_url: str, request: pytest.FixtureRequest) -> Iterator[Session]:
     """A PostgreSQL session whose work is rolled back after the test."""
-    BACKEND_USE["postgres"] += 1
+    _uses(request, "postgres")
     engine = core_db.get_engine(pg_url)
     connection = engine.connect()
     trans = connection.begin()
@@ -154,8 +166,8 @@ def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
-    BACKEND_USE["sqlite"] += 1
+def sqlite_url(sqlite_template: Path, tmp_path: Path, request: pytest.FixtureRequest) -> str:
+    _uses(request, "sqlite")
     path = tmp_path / "pilotdial.db"
     shutil.copy(sqlite_template, path)
     return f"sqlite:///{path}"
@@ -165,11 +177,11 @@ def sqlite_url(sqlite_template: Path, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def redis_url() -> Iterator[str]:
+def redis_url(request: pytest.FixtureRequest) -> Iterator[str]:
     """A dedicated Redis database, flushed before and after the test."""
     if REDIS_PROBLEM:
         pytest.skip(f"Redis unreachable: {REDIS_PROBLEM}")
-    BACKEND_USE["redis"] += 1
+    _uses(request, "redis")
     index = 14 - int(_worker_suffix().removeprefix("gw") or 0)
     full = re.sub(r"/\d+$", "", _redis_base_url().rstrip("/")) + f"/{index}"
     conn = Redis.from_url(full)
@@ -188,7 +200,7 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
     if request.param == "postgres":
         url: str = request.getfixturevalue("pg_url")
         engine = core_db.get_engine(url)
-        BACKEND_USE["postgres"] += 1
+        _uses(request, "postgres")
         yield url
         _truncate_all(engine)
     else:
