@@ -13,6 +13,7 @@ import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
+
 from sqlalchemy import Column, LargeBinary, UniqueConstraint
 from sqlmodel import Field, Session, SQLModel, col, delete, select
 
