@@ -34,7 +34,6 @@ from typing import Any, Protocol, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
-from scipy.special import ndtr
 
 from dialer.distributions import lognormal_log_params
 from dialer.exceptions import PolicyError
@@ -204,6 +203,23 @@ class AgentlessPolicy:
         return _bounded(snapshot, self.lines - busy, needs_agents=False)
 
 
+_SQRT_HALF = math.sqrt(0.5)
+_erfc = np.frompyfunc(math.erfc, 1, 1)
+
+
+def _ndtr(x: FloatArray) -> FloatArray:
+    """The standard normal CDF, elementwise (what ``scipy.special.ndtr`` computes).
+
+    Built on :func:`math.erfc` so that importing the dialer does not pull in SciPy (about a
+    second of start-up); it only runs when a table is (re)built, so its speed is immaterial.
+    """
+    values = np.asarray(x, dtype=np.float64)
+    # Tables evaluate it on grids with many repeated points (elapsed + horizon): do each once.
+    unique, inverse = np.unique(values, return_inverse=True)
+    cdf = np.asarray(0.5 * _erfc(unique * -_SQRT_HALF), dtype=np.float64)
+    return cdf[inverse].reshape(values.shape)
+
+
 class _Tables:
     """Conditional probabilities on a grid of elapsed seconds × horizon checkpoints."""
 
@@ -236,8 +252,8 @@ class _Tables:
                 raw = (x >= math.exp(mu)).astype(np.float64)
                 top = 1.0
             else:
-                raw = ndtr((np.log(x) - mu) / sigma)
-                top = float(ndtr((math.log(timeout) - mu) / sigma))
+                raw = _ndtr((np.log(x) - mu) / sigma)
+                top = 0.5 * math.erfc((math.log(timeout) - mu) / sigma * -_SQRT_HALF)
             return np.asarray(raw / max(top, 1e-12), dtype=np.float64)
 
         g_now = ring_cdf(elapsed)
@@ -280,8 +296,16 @@ class _FreeTable:
             free = (target >= mean - 1e-9).astype(np.float64)
             free[elapsed >= mean, :] = 1.0
         else:
-            cdf_now = ndtr((np.log(np.maximum(elapsed, 1e-9)) - mu) / sigma)
-            cdf_then = ndtr((np.log(np.maximum(target, 1e-9)) - mu) / sigma)
+            cdf_now = _ndtr((np.log(np.maximum(elapsed, 1e-9)) - mu) / sigma)
+            whole = np.rint(target)
+            if np.array_equal(whole, target):
+                # Whole-second checkpoints (the usual case): the CDF on the integer grid.
+                low = int(whole.min())
+                grid = np.arange(low, int(whole.max()) + 1, dtype=np.float64)
+                on_grid = _ndtr((np.log(np.maximum(grid, 1e-9)) - mu) / sigma)
+                cdf_then = on_grid[(whole - low).astype(np.intp)]
+            else:
+                cdf_then = _ndtr((np.log(np.maximum(target, 1e-9)) - mu) / sigma)
             cdf_then = np.where(target > 0, cdf_then, 0.0)
             tail = np.maximum(1.0 - cdf_now, 1e-12)
             free = (cdf_then - cdf_now[:, None]) / tail[:, None]
@@ -296,6 +320,70 @@ def _round_rel(value: float, rel: float) -> float:
     if value <= 0:
         return 0.0
     return math.exp(round(math.log(value) / rel) * rel)
+
+
+# Tables depend only on their (rounded) keys, so every policy shares them: the observed
+# statistics wander between a few rounded values, and rebuilding a table costs milliseconds.
+# Ring tables are small (a few kB); agents' tables are a few hundred kB each.
+_RING_TABLES: dict[tuple[float, ...], _Tables] = {}
+_FREE_TABLES: dict[tuple[float, ...], _FreeTable] = {}
+_AGENT_TABLES: dict[tuple[tuple[float, ...], tuple[float, ...]], FloatArray] = {}
+_CACHE_LIMITS = {id(_RING_TABLES): 512, id(_FREE_TABLES): 48, id(_AGENT_TABLES): 48}
+
+
+def _recall(cache: dict[Any, Any], key: Any) -> Any:
+    """The cached value for ``key`` (made the most recently used), or None."""
+    value = cache.pop(key, None)
+    if value is not None:
+        cache[key] = value
+    return value
+
+
+def _remember(cache: dict[Any, Any], key: Any, value: Any) -> None:
+    """Cache ``value``, dropping the least recently used entry when the cache is full."""
+    if len(cache) >= _CACHE_LIMITS[id(cache)]:
+        del cache[next(iter(cache))]
+    cache[key] = value
+
+
+def _ring_table(key: tuple[float, ...], horizons: FloatArray) -> _Tables:
+    tables: _Tables | None = _recall(_RING_TABLES, key)
+    if tables is None:
+        rounded = PacingStats(
+            human_answer_rate=key[0],
+            machine_answer_rate=key[1],
+            quick_fail_rate=key[2],
+            ring_time_mean_s=key[3],
+            ring_time_sd_s=key[4],
+            quick_fail_time_s=key[5],
+            no_answer_timeout_s=key[6],
+        )
+        tables = _Tables(rounded, horizons)
+        _remember(_RING_TABLES, key, tables)
+    return tables
+
+
+def _free_table(
+    key: tuple[float, ...], mean: float, sd: float, then: float, horizons: FloatArray, rows: int
+) -> _FreeTable:
+    full_key = (*key, mean, sd, then, float(rows), float(horizons.size), float(horizons[0]))
+    table: _FreeTable | None = _recall(_FREE_TABLES, full_key)
+    if table is None:
+        table = _FreeTable(mean, sd, then, horizons, rows, 1.0)
+        _remember(_FREE_TABLES, full_key, table)
+    return table
+
+
+def _agent_table(
+    key: tuple[tuple[float, ...], tuple[float, ...]], talk: _FreeTable, wrap: _FreeTable
+) -> FloatArray:
+    table: FloatArray | None = _recall(_AGENT_TABLES, key)
+    if table is None:
+        table = np.vstack(
+            (np.hstack((-talk.free_by, talk.free_var)), np.hstack((-wrap.free_by, wrap.free_var)))
+        )
+        _remember(_AGENT_TABLES, key, table)
+    return table
 
 
 @dataclass(slots=True)
@@ -318,6 +406,11 @@ class PredictivePolicy:
     dialing more cautiously, and a surplus is spent only gradually (``boost``). When the
     window's budget is spent it dials progressively (one call per uncovered ready agent),
     which cannot abandon. It never dials with no agent signed in.
+
+    (Precisely: it tries ``n`` = 1, 2, … and stops before the first ``n`` whose expected
+    abandons exceed the allowance.) A decision costs one table lookup per call and agent and
+    a few dozen scalar evaluations; the tables are rebuilt only when the rounded statistics
+    change, and are shared between policies.
     """
 
     target_fraction: float = 0.75
@@ -350,10 +443,14 @@ class PredictivePolicy:
         """The largest number of new calls whose expected abandons fit the allowance."""
         if snapshot.agents_signed_in <= 0:
             return 0
-        floor = max(0, _uncovered_ready_agents(snapshot))
-        available = snapshot.agents_ready + snapshot.agents_on_call + snapshot.agents_in_wrap
-        in_flight = snapshot.calls_ringing + snapshot.calls_waiting
-        ceiling = math.ceil(self.max_lines_per_agent * available) - in_flight
+        ringing = len(snapshot.ringing_elapsed_s)
+        floor = max(0, snapshot.agents_ready - ringing - snapshot.calls_waiting)
+        available = (
+            snapshot.agents_ready + len(snapshot.talk_elapsed_s) + len(snapshot.wrap_elapsed_s)
+        )
+        ceiling = math.ceil(self.max_lines_per_agent * available) - (
+            ringing + snapshot.calls_waiting
+        )
         if ceiling <= floor:
             return _bounded(snapshot, floor)
         best = self._best_over_dial(snapshot, ceiling)
@@ -362,84 +459,104 @@ class PredictivePolicy:
     # -- the model ------------------------------------------------------------------------
 
     def _best_over_dial(self, snapshot: PacingSnapshot, ceiling: int) -> int:
+        """Stop before the first ``n`` in 1..ceiling whose abandons exceed the allowance."""
         model = self._refresh(snapshot.stats, snapshot.now_s)
-        base = self._base(snapshot, model)
-        # Most decisions launch a handful of calls: try a small block first, widen if needed.
-        block = _BLOCK
-        while True:
-            best = self._best_in(snapshot, model, base, block)
-            if best < block or block >= ceiling:
-                return min(best, ceiling)
-            block *= 4
-
-    def _best_in(
-        self, snapshot: PacingSnapshot, model: _Model, base: FloatArray, ceiling: int
-    ) -> int:
-        abandons, live = self._evaluate(snapshot, model, base, ceiling)
-        target = self.target_fraction * snapshot.abandon_cap
+        terms, live = self._terms(snapshot, model)
+        first = _abandons(terms, 0)
+        cap = snapshot.abandon_cap
+        target = self.target_fraction * cap
+        boosted = self.boost * target
         remaining = target * snapshot.live_answers_in_window - snapshot.abandoned_in_window
-        allowance = np.minimum(self.boost * target * live, target * live + remaining)
-        # Keep a whole abandon in reserve under the full cap, counting the answers the calls in
-        # flight will bring: small teams, whose every abandon is a big share, cannot overshoot.
-        room = snapshot.abandon_cap * (snapshot.live_answers_in_window + live) - (
-            snapshot.abandoned_in_window + 1.0
-        )
-        allowance = np.minimum(allowance, room)
-        allowance = np.maximum(allowance, abandons[0] + self.slack)
-        fits = abandons <= allowance
-        if fits.all():
-            return int(ceiling)
-        return max(int(np.argmin(fits)) - 1, 0)
+        reserve = snapshot.abandoned_in_window + 1.0
+        answers = snapshot.live_answers_in_window
+        least = first + self.slack
+        p_human = model.p_human
+
+        def allowance(n: int) -> float:
+            # The target share of the live answers in flight with n new calls, held to what
+            # is left of the window's budget, keeping a whole abandon in reserve under the
+            # full cap (small teams, whose every abandon is a big share, cannot overshoot),
+            # and never below the abandons already in flight. Non-decreasing in n.
+            expected = live + p_human * n
+            allowed = min(boosted * expected, target * expected + remaining)
+            allowed = min(allowed, cap * (answers + expected) - reserve)
+            return allowed if allowed > least else least
+
+        # Every checkpoint's shortfall is non-decreasing in n, so one evaluation at a probe g
+        # clears, for all of lo..g, the checkpoints that stay under the allowance at lo; only
+        # the others are evaluated n by n. Probing near the last decision's answer makes the
+        # exact scan a little over two passes over the checkpoints.
+        lo = 1
+        probe = model.probe
+        while lo <= ceiling:
+            g = min(max(probe, lo), ceiling)
+            clear = allowance(lo) - _CLEAR_MARGIN
+            at_g = allowance(g)
+            pending: _Terms = []
+            fails_at_g = False
+            for term, value in zip(terms, _shortfalls(terms, g), strict=True):
+                if value > clear:
+                    pending.append(term)
+                    if value > at_g:
+                        fails_at_g = True
+            if pending:
+                for n in range(lo, g):
+                    allowed = allowance(n)
+                    if _abandons(pending, n, allowed) > allowed:
+                        model.probe = n
+                        return n - 1
+            if fails_at_g:
+                model.probe = g
+                return g - 1
+            lo = g + 1
+            probe = 2 * g
+        model.probe = ceiling + 1
+        return ceiling
 
     def expected_abandons(self, snapshot: PacingSnapshot, new_calls: int) -> float:
         """The model's expected abandons among calls in flight if ``new_calls`` are added."""
         model = self._refresh(snapshot.stats, snapshot.now_s)
-        abandons, _ = self._evaluate(snapshot, model, self._base(snapshot, model), new_calls)
-        return float(abandons[new_calls])
+        terms, _ = self._terms(snapshot, model)
+        return _abandons(terms, new_calls)
 
     @staticmethod
-    def _base(snapshot: PacingSnapshot, model: _Model) -> FloatArray:
-        # One lookup row per call ringing, agent talking and agent wrapping up: the combined
-        # table holds each one's contribution to the answers-minus-agents gap at every
-        # checkpoint, its variance, and (for ringing calls) its chance of a live answer.
-        ring_last = model.ring_last
-        talk_last = model.talk_last
-        talk_offset = model.talk_offset
-        wrap_last = model.wrap_last
-        wrap_offset = model.wrap_offset
-        index = [e if e < ring_last else ring_last for e in map(int, snapshot.ringing_elapsed_s)]
-        index += [
-            (e if e < talk_last else talk_last) + talk_offset
-            for e in map(int, snapshot.talk_elapsed_s)
-        ]
-        index += [
-            (e if e < wrap_last else wrap_last) + wrap_offset
-            for e in map(int, snapshot.wrap_elapsed_s)
-        ]
-        if not index:
-            return np.zeros(model.combined.shape[1])
-        base: FloatArray = model.combined[index].sum(axis=0)
-        return base
+    def _terms(snapshot: PacingSnapshot, model: _Model) -> tuple[_Terms, float]:
+        """Per-checkpoint constants of the decision, and the live answers already in flight.
 
-    def _evaluate(
-        self, snapshot: PacingSnapshot, model: _Model, base: FloatArray, ceiling: int
-    ) -> tuple[FloatArray, FloatArray]:
-        """Expected abandons and expected live answers for 0..ceiling new calls."""
+        One lookup row per call ringing (its chance of a live answer by each checkpoint, the
+        variance, and its chance of one eventually) and per agent talking or wrapping up (minus
+        its chance of being free by each checkpoint, and the variance), summed.
+        """
+        ringing = snapshot.ringing_elapsed_s
+        talking = snapshot.talk_elapsed_s
+        wrapping = snapshot.wrap_elapsed_s
+        rows = np.array([*ringing, *talking, *wrapping], dtype=np.intp)
+        if rows.size:
+            counts = (len(ringing), len(talking), len(wrapping))
+            np.minimum(rows, model.row_limits.repeat(counts), out=rows)
+            rows += model.row_offsets.repeat(counts)
+            base: list[float] = model.combined.take(rows, axis=0).sum(axis=0).tolist()
+        else:
+            base = model.zeros
         k = model.checkpoints
+        ready = float(snapshot.agents_ready)
         waiting = float(snapshot.calls_waiting)
-        new_mean, new_var = model.candidate_block(ceiling)
-        gap = new_mean + (base[:k] + (waiting - snapshot.agents_ready))
-        sd = np.sqrt(new_var + (base[k : 2 * k] + 1e-9))
-        # E[(X)+] for X ~ N(gap, sd²) is sd · G(gap / sd), with G(z) = z Φ(z) + φ(z).
-        shortfall = sd * np.interp(gap / sd, _LOSS_GRID, _LOSS_VALUES)
+        offset = waiting - snapshot.agents_ready
         # With no answers at all the true shortfall is 0, but the normal approximation of the
         # agents' count leaves a phantom tail; subtract it so only answers create abandons.
-        free_gap = base[2 * k + 1 : 3 * k + 1] - snapshot.agents_ready
-        free_sd = np.sqrt(base[3 * k + 1 : 4 * k + 1] + 1e-9)
-        phantom = free_sd * np.interp(free_gap / free_sd, _LOSS_GRID, _LOSS_VALUES)
-        abandons: FloatArray = np.maximum(shortfall - phantom, 0.0).max(axis=1)
-        live: FloatArray = (waiting + base[2 * k]) + model.p_human * model.counts[: ceiling + 1]
-        return abandons, live
+        terms: _Terms = [
+            (gap + offset, var + 1e-9, mean, new_var, _phantom(free_gap - ready, free_var))
+            for gap, var, mean, new_var, free_gap, free_var in zip(
+                base[:k],
+                base[k : 2 * k],
+                model.new_mean,
+                model.new_var,
+                base[2 * k + 1 : 3 * k + 1],
+                base[3 * k + 1 :],
+                strict=True,
+            )
+        ]
+        return terms, waiting + base[2 * k]
 
     def _refresh(self, stats: PacingStats, now_s: float) -> _Model:
         if self._model is not None and now_s - self._refreshed_s < self.refresh_s:
@@ -460,16 +577,7 @@ class PredictivePolicy:
             step,
         )
         if self._tables is None or key != self._tables_key:
-            rounded = PacingStats(
-                human_answer_rate=key[0],
-                machine_answer_rate=key[1],
-                quick_fail_rate=key[2],
-                ring_time_mean_s=key[3],
-                ring_time_sd_s=key[4],
-                quick_fail_time_s=key[5],
-                no_answer_timeout_s=key[6],
-            )
-            self._tables = _Tables(rounded, horizons)
+            self._tables = _ring_table(key, horizons)
             self._tables_key = key
             changed = True
         talk_key = (
@@ -481,89 +589,209 @@ class PredictivePolicy:
         )
         if self._talk is None or talk_key != self._talk_key:
             rows = int(max(8.0 * talk_key[0], 600.0))
-            self._talk = _FreeTable(
-                talk_key[0], talk_key[1], talk_key[2], horizons + step, rows, 1.0
+            self._talk = _free_table(
+                talk_key, talk_key[0], talk_key[1], talk_key[2], horizons + step, rows
             )
             self._talk_key = talk_key
             changed = True
         wrap_key = (round(stats.wrap_time_mean_s, 1), round(stats.wrap_time_sd_s, 1), step)
         if self._wrap is None or wrap_key != self._wrap_key:
             rows = int(max(4.0 * stats.wrap_time_mean_s, 60.0)) + 1
-            self._wrap = _FreeTable(wrap_key[0], wrap_key[1], 0.0, horizons + step, rows, 1.0)
+            self._wrap = _free_table(wrap_key, wrap_key[0], wrap_key[1], 0.0, horizons + step, rows)
             self._wrap_key = wrap_key
             changed = True
-        if changed or self._model is None:
-            self._model = _Model(self._tables, self._talk, self._wrap)
-        return self._model
+        model = self._model
+        if (
+            model is None
+            or model.agents_key != (self._talk_key, self._wrap_key)
+            or model.ring_rows != self._tables.ring_rows
+            or model.checkpoints != horizons.size
+        ):
+            model = _Model(self._tables, self._talk, self._wrap, (self._talk_key, self._wrap_key))
+            self._model = model
+        elif changed:
+            model.set_ring(self._tables)
+        return model
 
 
-_BLOCK = 16
+# E[(X)+] for X ~ N(mean, sd²) is sd · G(mean / sd), with G(z) = z Φ(z) + φ(z), interpolated
+# on a fine grid (clamped outside ±8) exactly as ``np.interp`` would, in plain Python: a
+# decision evaluates it a few dozen times on scalars, where NumPy's per-call cost dominates.
 _LOSS_GRID = np.linspace(-8.0, 8.0, 3201)
-_LOSS_VALUES = _LOSS_GRID * ndtr(_LOSS_GRID) + np.exp(-0.5 * _LOSS_GRID**2) / math.sqrt(
+_LOSS_VALUES = _LOSS_GRID * _ndtr(_LOSS_GRID) + np.exp(-0.5 * _LOSS_GRID**2) / math.sqrt(
     2.0 * math.pi
 )
+_LOSS_X: list[float] = _LOSS_GRID.tolist()
+_LOSS_Y: list[float] = _LOSS_VALUES.tolist()
+_LOSS_SLOPE: list[float] = [
+    (_LOSS_Y[i + 1] - _LOSS_Y[i]) / (_LOSS_X[i + 1] - _LOSS_X[i]) for i in range(len(_LOSS_X) - 1)
+]
+_LOSS_LOW, _LOSS_HIGH = _LOSS_X[0], _LOSS_X[-1]
+_LOSS_SCALE = (len(_LOSS_X) - 1) / (_LOSS_HIGH - _LOSS_LOW)
+_LOSS_LAST = len(_LOSS_X) - 1
+
+# Per checkpoint: gap and variance from what is in flight, a new call's mean and variance,
+# and the phantom shortfall of the agents alone.
+_Term = tuple[float, float, float, float, float]
+_Terms = list[_Term]
+# A checkpoint is cleared for a range of n only if it stays this far under the allowance, so
+# that rounding in its (mathematically monotone) shortfall cannot matter.
+_CLEAR_MARGIN = 1e-9
+
+
+def _phantom(gap: float, var: float) -> float:
+    """E[(X)+] for X ~ N(gap, var + 1e-9), as the decision computes it."""
+    sd = math.sqrt(var + 1e-9)
+    z = gap / sd
+    if z <= _LOSS_LOW:
+        return sd * _LOSS_Y[0]
+    return sd * _loss(z)
+
+
+def _loss(z: float) -> float:
+    """G(z) = E[(Z + z)+] for a standard normal Z (see ``_abandons``, which inlines it)."""
+    if z <= _LOSS_LOW:
+        return _LOSS_Y[0]
+    if z >= _LOSS_HIGH:
+        return _LOSS_Y[_LOSS_LAST]
+    x = _LOSS_X
+    j = int((z - _LOSS_LOW) * _LOSS_SCALE)
+    while x[j] > z:
+        j -= 1
+    while x[j + 1] <= z:
+        j += 1
+    return _LOSS_SLOPE[j] * (z - x[j]) + _LOSS_Y[j]
+
+
+def _shortfalls(terms: _Terms, n: int) -> list[float]:
+    """Each checkpoint's expected shortfall less its phantom, with ``n`` new calls."""
+    x = _LOSS_X
+    y = _LOSS_Y
+    slope = _LOSS_SLOPE
+    low = _LOSS_LOW
+    high = _LOSS_HIGH
+    scale = _LOSS_SCALE
+    sqrt = math.sqrt
+    values: list[float] = []
+    for gap0, var0, mean, var, phantom in terms:
+        sd = sqrt(n * var + var0)
+        z = (n * mean + gap0) / sd
+        if z <= low:
+            loss = y[0]
+        elif z >= high:
+            loss = y[_LOSS_LAST]
+        else:
+            j = int((z - low) * scale)
+            while x[j] > z:
+                j -= 1
+            while x[j + 1] <= z:
+                j += 1
+            loss = slope[j] * (z - x[j]) + y[j]
+        values.append(sd * loss - phantom)
+    return values
+
+
+def _abandons(terms: Sequence[_Term], n: int, limit: float = math.inf) -> float:
+    """Expected abandons with ``n`` new calls: the worst checkpoint's shortfall (≥ 0).
+
+    Returns early, with a value above ``limit``, as soon as one checkpoint exceeds it. The
+    loss curve is interpolated inline (see :func:`_loss`): this is the decision's inner loop.
+    """
+    x = _LOSS_X
+    y = _LOSS_Y
+    slope = _LOSS_SLOPE
+    low = _LOSS_LOW
+    high = _LOSS_HIGH
+    scale = _LOSS_SCALE
+    sqrt = math.sqrt
+    worst = 0.0
+    for gap0, var0, mean, var, phantom in terms:
+        sd = sqrt(n * var + var0)
+        z = (n * mean + gap0) / sd
+        if z <= low:
+            loss = y[0]
+        elif z >= high:
+            loss = y[_LOSS_LAST]
+        else:
+            j = int((z - low) * scale)
+            while x[j] > z:
+                j -= 1
+            while x[j + 1] <= z:
+                j += 1
+            loss = slope[j] * (z - x[j]) + y[j]
+        shortfall = sd * loss - phantom
+        if shortfall > worst:
+            worst = shortfall
+            if worst > limit:
+                return worst
+    return worst
 
 
 class _Model:
-    """The three tables stacked into one, so a decision is one bincount and one product."""
+    """The tables stacked into one, so that a decision is one lookup and one sum.
+
+    Rows: ringing calls by elapsed second, then talking agents, then agents in wrap-up.
+    Columns: live answers by each checkpoint | their variance | live answer eventually |
+    the agents-only gap by checkpoint | its variance (the agents' columns are minus their
+    chance of being free, so the first columns add up to answers minus agents). The policy
+    owns its model and overwrites the ringing rows in place when only the ring statistics
+    change.
+    """
 
     __slots__ = (
-        "_blocks",
+        "agents_key",
         "checkpoints",
         "combined",
-        "counts",
         "new_mean",
         "new_var",
         "p_human",
-        "ring_last",
-        "rows",
-        "talk_last",
-        "talk_offset",
-        "wrap_last",
-        "wrap_offset",
+        "probe",
+        "ring_rows",
+        "row_limits",
+        "row_offsets",
+        "zeros",
     )
 
-    def __init__(self, tables: _Tables, talk: _FreeTable, wrap: _FreeTable) -> None:
+    def __init__(
+        self,
+        tables: _Tables,
+        talk: _FreeTable,
+        wrap: _FreeTable,
+        agents_key: tuple[tuple[float, ...], tuple[float, ...]],
+    ) -> None:
         k = tables.horizons.size
-        # Columns: gap by checkpoint | its variance | live eventually | agents-only gap | var.
-        ring = np.hstack(
-            (
-                tables.ring_live_by,
-                tables.ring_live_var,
-                tables.live_eventually[:, None],
-                np.zeros((tables.ring_rows, 2 * k)),
-            )
-        )
-        talking = np.hstack(
-            (-talk.free_by, talk.free_var, np.zeros((talk.rows, 1)), -talk.free_by, talk.free_var)
-        )
-        wrapping = np.hstack(
-            (-wrap.free_by, wrap.free_var, np.zeros((wrap.rows, 1)), -wrap.free_by, wrap.free_var)
-        )
-        self.combined = np.vstack((ring, talking, wrapping))
-        self.rows = self.combined.shape[0]
+        ring_rows = tables.ring_rows
+        agents = _agent_table(agents_key, talk, wrap)
+        combined = np.zeros((ring_rows + agents.shape[0], 4 * k + 1))
+        combined[ring_rows:, : 2 * k] = agents
+        combined[ring_rows:, 2 * k + 1 :] = agents
+        self.combined = combined
+        self.agents_key = agents_key
         self.checkpoints = k
-        self.ring_last = tables.ring_rows - 1
-        self.talk_offset = tables.ring_rows
-        self.talk_last = talk.rows - 1
-        self.wrap_offset = tables.ring_rows + talk.rows
-        self.wrap_last = wrap.rows - 1
-        self.new_mean = tables.new_live_by
-        self.new_var = tables.new_live_var
-        self.p_human = tables.p_human
-        self.counts = np.arange(0.0, 0.0)
-        self._blocks: dict[int, tuple[FloatArray, FloatArray]] = {}
+        self.ring_rows = ring_rows
+        self.row_limits = np.array([ring_rows - 1, talk.rows - 1, wrap.rows - 1], dtype=np.intp)
+        self.row_offsets = np.array([0, ring_rows, ring_rows + talk.rows], dtype=np.intp)
+        self.zeros = [0.0] * (4 * k + 1)
+        self.new_mean: list[float] = []
+        self.new_var: list[float] = []
+        self.p_human = 0.0
+        # Where the policy first probes for its answer (the last answer plus one): a guess
+        # that only affects how fast the exact scan is.
+        self.probe = 1
+        self.set_ring(tables)
 
-    def candidate_block(self, ceiling: int) -> tuple[FloatArray, FloatArray]:
-        """Mean and variance of the new calls' live answers by checkpoint, for 0..ceiling."""
-        block = self._blocks.get(ceiling)
-        if block is None:
-            counts = np.arange(ceiling + 1, dtype=np.float64)[:, None]
-            block = (counts * self.new_mean[None, :], counts * self.new_var[None, :])
-            self._blocks[ceiling] = block
-            if self.counts.size < ceiling + 1:
-                self.counts = np.arange(ceiling + 1, dtype=np.float64)
-        return block
+    def set_ring(self, tables: _Tables) -> None:
+        """Put in new ringing-call tables (same timeout, so the same number of rows)."""
+        k = self.checkpoints
+        if tables.ring_rows != self.ring_rows or tables.horizons.size != k:
+            raise ValueError("ring tables of another shape need a new model")
+        ring = self.combined[: self.ring_rows]
+        ring[:, :k] = tables.ring_live_by
+        ring[:, k : 2 * k] = tables.ring_live_var
+        ring[:, 2 * k] = tables.live_eventually
+        self.new_mean = tables.new_live_by.tolist()
+        self.new_var = tables.new_live_var.tolist()
+        self.p_human = tables.p_human
 
 
 def load_policy(path: str, **options: Any) -> PacingPolicy:

@@ -16,6 +16,7 @@ Everything is seeded: the same scenario, seed and policy give the same
 from __future__ import annotations
 
 import heapq
+import math
 import random
 from collections import deque
 from collections.abc import Callable
@@ -53,6 +54,18 @@ CALLER_NUMBER = "+861080000000"
 
 # Timer kinds on the simulation's own queue.
 _WRAP_END, _ABANDON_CHECK, _PREVIEW_DIAL, _MACHINE_DROP = range(4)
+
+# Gateway events the simulation reacts to, by class.
+_EV_ANSWERED, _EV_HUNG_UP, _EV_UNANSWERED, _EV_DTMF, _EV_MESSAGE_END = range(5)
+_EVENT_KINDS: dict[type, int] = {
+    Answered: _EV_ANSWERED,
+    HungUp: _EV_HUNG_UP,
+    NoAnswer: _EV_UNANSWERED,
+    Busy: _EV_UNANSWERED,
+    Failed: _EV_UNANSWERED,
+    DtmfReceived: _EV_DTMF,
+    MessageFinished: _EV_MESSAGE_END,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,6 +170,12 @@ class _Run:
         self.seq = 0
         self.stats_cache: tuple[float, PacingStats] | None = None
         self.leads_used = 0
+        window = sim._window
+        # The run counts answers from an empty window; until the window's length has passed
+        # nothing can leave it, so the running counts below are exact.
+        self.window_exact_until = -math.inf if window.buckets() else window.window_s
+        self.window_live = 0
+        self.window_abandoned = 0
         self.busy_time = 0.0
         self.idle_time = 0.0
         self.counts = dict.fromkeys(
@@ -269,8 +288,18 @@ class _Run:
         return self.stats_cache[1]
 
     def _window_counts(self, now: float) -> tuple[int, int]:
+        if now < self.window_exact_until:
+            # The window is longer than the day, so nothing has left it yet: the running
+            # counts are its counts (and cost no allocation per tick).
+            return self.window_live, self.window_abandoned
         counts = self.sim._window.counts(now)
         return counts.live_answers, counts.abandoned
+
+    def _record_live_answer(self, at: float, *, abandoned: bool) -> None:
+        self.sim._window.record_live_answer(at, abandoned=abandoned)
+        self.window_live += 1
+        if abandoned:
+            self.window_abandoned += 1
 
     def _originate(self, now: float, lead: int, agent_index: int | None) -> str:
         self.counts["dials"] += 1
@@ -292,16 +321,20 @@ class _Run:
     # -- gateway events -------------------------------------------------------------------
 
     def _on_event(self, event: object, at: float) -> None:
-        if isinstance(event, Answered):
-            self._on_answer(event, at)
-        elif isinstance(event, HungUp):
-            self._on_hung_up(event, at)
-        elif isinstance(event, NoAnswer | Busy | Failed):
-            self._on_unanswered(event, at)
-        elif isinstance(event, DtmfReceived):
-            self._on_dtmf(event.call_id, at)
-        elif isinstance(event, MessageFinished):
-            self._on_message_end(event.call_id, event.message_id, at)
+        # Dispatch on the exact class first (the hot path), then on subclasses.
+        kind = _EVENT_KINDS.get(type(event))
+        if kind is None:
+            kind = next((k for cls, k in _EVENT_KINDS.items() if isinstance(event, cls)), -1)
+        if kind == _EV_UNANSWERED:
+            self._on_unanswered(event, at)  # type: ignore[arg-type]
+        elif kind == _EV_ANSWERED:
+            self._on_answer(event, at)  # type: ignore[arg-type]
+        elif kind == _EV_HUNG_UP:
+            self._on_hung_up(event, at)  # type: ignore[arg-type]
+        elif kind == _EV_DTMF:
+            self._on_dtmf(event.call_id, at)  # type: ignore[attr-defined]
+        elif kind == _EV_MESSAGE_END:
+            self._on_message_end(event.call_id, event.message_id, at)  # type: ignore[attr-defined]
         # Ringing and ConnectedToAgent need nothing from the simulation.
 
     def _on_answer(self, event: Answered, at: float) -> None:
@@ -358,7 +391,7 @@ class _Run:
         self.counts["agent_calls"] += 1
         if live:
             self.counts["connected"] += 1
-            self.sim._window.record_live_answer(at, abandoned=False)
+            self._record_live_answer(at, abandoned=False)
         self.gateway.connect_to_agent(
             call_id, agent_id=agent.agent_id, skill_group=SKILL_GROUP, now=at
         )
@@ -440,7 +473,7 @@ class _Run:
                 return
             if index:  # a live answer: abandoned, it hears the safe-harbour message
                 self.counts["abandoned"] += 1
-                self.sim._window.record_live_answer(at, abandoned=True)
+                self._record_live_answer(at, abandoned=True)
                 self.closing.add(call_id)
                 self.gateway.play_message(call_id, SAFE_HARBOUR_MESSAGE, now=at)
             else:
