@@ -27,6 +27,11 @@ ROUTER_MODULES = (
     "api.routes.health",
     "api.routes.clients",
     "api.routes.jobs",
+    "api.routes.lists",
+    "api.routes.suppression",
+    "api.routes.campaigns",
+    "api.routes.surveys",
+    "api.routes.feasibility",
 )
 
 

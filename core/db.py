@@ -182,7 +182,7 @@ def get_or_404(session: Session, model: type[Any], object_id: Any, *, what: str)
     """Fetch by primary key through the tenancy filter; missing or foreign → NotFound."""
     obj = session.get(model, object_id)
     if obj is None:
-        raise NotFound(f"{what} {object_id} does not exist")
+        raise NotFound(f"no {what} with this id")
     return obj
 
 

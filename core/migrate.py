@@ -26,7 +26,13 @@ __all__ = [
 
 # Every module that defines tables; migrations/env.py and the app import them all so the
 # metadata is complete. Add a domain's models module here when it gains tables.
-MODEL_MODULES = ("core.models", "core.files", "campaigns.models")
+MODEL_MODULES = (
+    "core.models",
+    "core.files",
+    "campaigns.models",
+    "surveys.models",
+    "feasibility.models",
+)
 
 
 def import_all_models() -> None:

@@ -11,6 +11,10 @@ Variables (one column each), in questionnaire order after ``interview_id``, ``ve
 * a special answer on a non-choice question is ``-1`` (don't know) or ``-2`` (refused) in
   numeric columns (declared user-missing in SPSS) and ``dont_know``/``refused`` in text ones.
 
+Text cells of CSV exports that start with ``=``, ``+``, ``-`` or ``@`` (or a tab or carriage
+return) get a leading ``'`` so spreadsheets show them as text instead of running a formula;
+numeric cells are never changed.
+
 Numeric codes of choices: ``code`` when given, else the value when every value of the list is a
 whole number, else the 1-based position in the list. Exports never include lead attributes
 other than those the questionnaire declares. Scoping to a client and auditing who exported
@@ -274,12 +278,22 @@ def _cell(
     return to_text(stored.value)
 
 
+_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _csv_safe(text: str) -> str:
+    # Spreadsheets run a cell that starts with = + - @ (or tab/CR before one) as a formula:
+    # respondent or author text could then exfiltrate data (CSV injection). A leading
+    # apostrophe makes it plain text. Numbers are written as numbers and never prefixed.
+    return "'" + text if text.startswith(_FORMULA_STARTS) else text
+
+
 def _text_cell(value: str | float | None) -> str:
     if value is None:
         return ""
     if isinstance(value, float):
         return to_text(value)
-    return value
+    return _csv_safe(value)
 
 
 def export_csv(
@@ -311,11 +325,11 @@ def data_dictionary_csv(questionnaire: Questionnaire, *, language: str | None = 
         writer.writerow(
             [
                 variable.name,
-                variable.label,
+                _csv_safe(variable.label),
                 variable.kind,
                 variable.question or "",
                 variable.question_type or "",
-                values,
+                _csv_safe(values),
             ]
         )
     return buffer.getvalue()

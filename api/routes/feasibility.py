@@ -1,0 +1,187 @@
+"""Feasibility reports and quotes: from a campaign's pilot, or from uploaded pilot results."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+from sqlmodel import col, select
+
+from api.deps import CurrentActor, CurrentPrincipal, SessionDep
+from campaigns.attempts import lead_records, pilot_attempt_records
+from campaigns.models import Campaign
+from core.audit import record_audit
+from core.db import get_or_404
+from core.errors import Conflict, InvalidInput
+from core.files import stream_file
+from core.models import Role
+from core.security import require_role
+from feasibility.models import FeasibilityRun, FeasibilityRunPublic
+from feasibility.service import create_run, rerun
+
+router = APIRouter(tags=["feasibility"])
+
+
+class FeasibilityParams(BaseModel):
+    """What to project and price: targets, costs, attempt cap, seed."""
+
+    targets: dict[str, Any] = Field(default_factory=dict, description="conversions, deadline…")
+    costs: dict[str, Any] = Field(default_factory=dict, description="defaults: the contract")
+    max_attempts: int | None = Field(default=None, ge=1, le=50)
+    seed: int = 0
+
+
+class FeasibilityIn(FeasibilityParams):
+    """Pilot results from another dialer, as records."""
+
+    attempts: list[dict[str, Any]] = Field(min_length=1)
+    leads: list[dict[str, Any]] = Field(min_length=1)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/feasibility",
+    response_model=FeasibilityRunPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+def feasibility_for_campaign(
+    campaign_id: uuid.UUID,
+    params: FeasibilityParams,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    batch_id: uuid.UUID | None = None,
+) -> FeasibilityRun:
+    """Build the report and quote from the campaign's pilot batch (runs in the background)."""
+    require_role(principal, Role.sales, Role.operator)
+    campaign: Campaign = get_or_404(session, Campaign, campaign_id, what="campaign")
+    attempts = pilot_attempt_records(session=session, campaign_id=campaign_id, batch_id=batch_id)
+    if not attempts:
+        raise Conflict(
+            "the campaign has no finished pilot attempts yet; dial the pilot batch or import "
+            "its results with POST /campaigns/{id}/attempts/import first"
+        )
+    leads = lead_records(session=session, campaign_id=campaign_id)
+    return create_run(
+        session=session,
+        client_id=campaign.client_id,
+        attempts=attempts,
+        leads=leads,
+        targets=params.targets,
+        costs=params.costs,
+        max_attempts=params.max_attempts,
+        seed=params.seed,
+        campaign_id=campaign_id,
+        batch_id=batch_id,
+    )
+
+
+@router.post(
+    "/feasibility-reports",
+    response_model=FeasibilityRunPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+def feasibility_from_records(
+    body: FeasibilityIn, session: SessionDep, principal: CurrentPrincipal
+) -> FeasibilityRun:
+    """Build a report from pilot attempts and leads sent as JSON records."""
+    require_role(principal, Role.sales, Role.operator)
+    return create_run(
+        session=session,
+        client_id=principal.acting_client(),
+        attempts=body.attempts,
+        leads=body.leads,
+        targets=body.targets,
+        costs=body.costs,
+        max_attempts=body.max_attempts,
+        seed=body.seed,
+    )
+
+
+@router.post(
+    "/feasibility-reports/upload",
+    response_model=FeasibilityRunPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+def feasibility_from_files(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    attempts: Annotated[UploadFile, File(description="lead_id,attempt_no,started_at,…")],
+    leads: Annotated[UploadFile, File(description="lead_id plus any attribute columns")],
+    targets: Annotated[str, Form(description="JSON object")] = "{}",
+    costs: Annotated[str, Form(description="JSON object")] = "{}",
+    max_attempts: Annotated[int | None, Form()] = None,
+    seed: Annotated[int, Form()] = 0,
+) -> FeasibilityRun:
+    """Build a report from ATTEMPTS.csv and LEADS.csv uploads."""
+    require_role(principal, Role.sales, Role.operator)
+    try:
+        targets_obj, costs_obj = json.loads(targets), json.loads(costs)
+    except json.JSONDecodeError as exc:
+        raise InvalidInput(f"targets and costs must be JSON objects: {exc}") from exc
+    return create_run(
+        session=session,
+        client_id=principal.acting_client(),
+        attempts=attempts.file.read(),
+        leads=leads.file.read(),
+        targets=targets_obj,
+        costs=costs_obj,
+        max_attempts=max_attempts,
+        seed=seed,
+    )
+
+
+@router.get("/feasibility-reports", response_model=list[FeasibilityRunPublic])
+def list_reports(
+    session: SessionDep,
+    campaign_id: uuid.UUID | None = None,
+    limit: int = Query(default=50, ge=1, le=500),
+) -> list[FeasibilityRun]:
+    """The client's feasibility reports, newest first."""
+    stmt = select(FeasibilityRun).order_by(col(FeasibilityRun.created_at).desc()).limit(limit)
+    if campaign_id is not None:
+        stmt = stmt.where(FeasibilityRun.campaign_id == campaign_id)
+    return list(session.exec(stmt))
+
+
+@router.get("/feasibility-reports/{run_id}", response_model=FeasibilityRunPublic)
+def get_report(run_id: uuid.UUID, session: SessionDep) -> FeasibilityRun:
+    """One report: status, verdict, reasons, projection and quote once ready."""
+    run: FeasibilityRun = get_or_404(session, FeasibilityRun, run_id, what="feasibility report")
+    return run
+
+
+@router.get("/feasibility-reports/{run_id}/report.html", response_class=StreamingResponse)
+def get_report_html(
+    run_id: uuid.UUID, session: SessionDep, actor: CurrentActor
+) -> StreamingResponse:
+    """The self-contained HTML report with charts, ready to send or print to PDF."""
+    run: FeasibilityRun = get_or_404(session, FeasibilityRun, run_id, what="feasibility report")
+    if run.html_file_id is None:
+        raise Conflict(f"the report is {run.status.value}; the HTML exists once it is ready")
+    record_audit(
+        session,
+        client_id=run.client_id,
+        actor=actor,
+        action="export_feasibility_html",
+        object_type="feasibility_report",
+        object_id=run.id,
+    )
+    return StreamingResponse(
+        stream_file(run.client_id, run.html_file_id), media_type="text/html; charset=utf-8"
+    )
+
+
+@router.post(
+    "/feasibility-reports/{run_id}/rerun",
+    response_model=FeasibilityRunPublic,
+    status_code=status.HTTP_202_ACCEPTED,
+)
+def rerun_report(
+    run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> FeasibilityRun:
+    """Run the same stored inputs and seed again; the numbers come out identical."""
+    require_role(principal, Role.sales, Role.operator)
+    return rerun(session=session, run_id=run_id)

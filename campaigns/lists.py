@@ -1,0 +1,362 @@
+"""Lead lists: upload, background cleaning into leads, reports and downloads.
+
+An upload is stored as a database file and a ``LeadList`` in ``uploaded`` state; the
+``import_list_job`` cleans it with :mod:`data_cleaning` (normalise, dedupe, suppress, enrich)
+and writes one ``Lead`` per kept row, the cleaned and rejected rows as downloadable CSV files
+(formula cells neutralised) and the cleaning report. Leads are committed chunk by chunk so
+progress is visible and memory stays flat; the list only becomes ``ready`` at the very end,
+and a failure deletes whatever was imported and marks the list ``failed`` with the reason, so
+nothing half-imported is ever usable.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import uuid
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import phonenumbers
+from sqlalchemy import insert
+from sqlmodel import Session, SQLModel, col, delete, select
+
+from campaigns.models import Lead, LeadList, ListStatus
+from campaigns.suppression import client_suppression_set
+from core.db import get_or_404, utcnow
+from core.errors import InvalidInput
+from core.files import delete_file, materialise, save_file
+from core.jobs import JobContext, submit_job
+from core.settings import get_settings
+from data_cleaning import (
+    CleanedWriter,
+    CleaningOptions,
+    CleaningProgress,
+    NumberType,
+    RejectsWriter,
+    RowStatus,
+    clean_table,
+)
+from data_cleaning.exceptions import DataCleaningError
+
+__all__ = [
+    "LeadListPublic",
+    "LeadPublic",
+    "create_list_from_upload",
+    "delete_list",
+    "import_list_job",
+    "list_leads",
+]
+
+
+def parse_excluded_types(raw: Iterable[str]) -> frozenset[NumberType]:
+    """Number types named by the client, validated against the known ones."""
+    known = {t.value for t in NumberType}
+    types = set()
+    for item in raw:
+        for name in item.split(","):
+            name = name.strip().lower()
+            if not name:
+                continue
+            if name not in known:
+                raise InvalidInput(
+                    f"unknown number type {name!r} in excluded_types; use any of: "
+                    + ", ".join(sorted(known))
+                )
+            types.add(NumberType(name))
+    return frozenset(types)
+
+
+def create_list_from_upload(
+    *,
+    session: Session,
+    client_id: uuid.UUID,
+    filename: str,
+    chunks: Iterable[bytes],
+    name: str | None,
+    region: str,
+    phone_column: str | None = None,
+    encoding: str | None = None,
+    sheet: str | None = None,
+    excluded_types: Sequence[str] = (),
+    allow_ragged: bool = False,
+    dedupe_against: Sequence[uuid.UUID] = (),
+) -> LeadList:
+    """Store an upload (size-limited), record the list, commit, and queue its cleaning job."""
+    region = region.upper()
+    parse_excluded_types(excluded_types)
+    for other in dedupe_against:
+        get_or_404(session, LeadList, other, what="lead list")
+    stored = save_file(
+        session,
+        client_id=client_id,
+        filename=filename,
+        chunks=chunks,
+        max_bytes=get_settings().max_upload_bytes,
+    )
+    if stored.size_bytes == 0:
+        raise InvalidInput(f"{filename} is empty; upload a CSV, TSV or XLSX file with a header row")
+    lead_list = LeadList(
+        client_id=client_id,
+        name=name or filename,
+        filename=filename,
+        status=ListStatus.uploaded,
+        default_region=region,
+        phone_column=phone_column,
+        encoding=encoding,
+        sheet=sheet,
+        upload_file_id=stored.id,
+        rows_done=0,
+    )
+    session.add(lead_list)
+    session.flush()
+    # The worker must find the list and its file: commit before the job is queued.
+    session.commit()
+    job = submit_job(
+        client_id=client_id,
+        kind="list_import",
+        handler="campaigns.lists:import_list_job",
+        params={
+            "list_id": str(lead_list.id),
+            "excluded_types": list(excluded_types),
+            "allow_ragged": allow_ragged,
+            "dedupe_against": [str(x) for x in dedupe_against],
+        },
+    )
+    lead_list.job_id = job.id
+    session.add(lead_list)
+    session.flush()
+    return lead_list
+
+
+def import_list_job(ctx: JobContext) -> dict[str, Any]:
+    """Background job: clean an uploaded list into leads, files and a report."""
+    list_id = uuid.UUID(ctx.params["list_id"])
+    try:
+        return _import(ctx, list_id)
+    except (DataCleaningError, InvalidInput) as exc:
+        _fail(ctx, list_id, str(exc))
+        raise InvalidInput(str(exc)) from exc
+    except Exception as exc:
+        _fail(ctx, list_id, f"internal error while cleaning: {exc}")
+        raise
+
+
+def _fail(ctx: JobContext, list_id: uuid.UUID, reason: str) -> None:
+    with ctx.session() as session:
+        session.exec(delete(Lead).where(col(Lead.list_id) == list_id))
+        lead_list = session.get(LeadList, list_id)
+        if lead_list is None:
+            return
+        for file_id in (lead_list.cleaned_file_id, lead_list.rejects_file_id):
+            if file_id is not None:
+                delete_file(session, file_id)
+        lead_list.cleaned_file_id = lead_list.rejects_file_id = None
+        lead_list.status = ListStatus.failed
+        lead_list.error = reason
+        lead_list.finished_at = utcnow()
+        session.add(lead_list)
+
+
+def _import(ctx: JobContext, list_id: uuid.UUID) -> dict[str, Any]:
+    settings = get_settings()
+    workdir = Path(tempfile.mkdtemp(prefix="pilotdial-list-", dir=_tmp_root()))
+    with ctx.session() as session:
+        lead_list: LeadList = get_or_404(session, LeadList, list_id, what="lead list")
+        if lead_list.upload_file_id is None:
+            raise InvalidInput("the list has no uploaded file; upload it again")
+        # A re-run after a crash starts from a clean slate.
+        session.exec(delete(Lead).where(col(Lead.list_id) == list_id))
+        lead_list.status = ListStatus.processing
+        lead_list.error = None
+        lead_list.rows_done = 0
+        lead_list.job_id = ctx.job_id
+        session.add(lead_list)
+        source = materialise(session, lead_list.upload_file_id, workdir)
+        suppression = client_suppression_set(session=session)
+        prior: set[str] = set()
+        for other in ctx.params.get("dedupe_against", []):
+            prior.update(
+                session.exec(select(Lead.phone_e164).where(Lead.list_id == uuid.UUID(other)))
+            )
+        options = CleaningOptions(
+            default_region=lead_list.default_region,
+            excluded_types=parse_excluded_types(ctx.params.get("excluded_types", [])),
+            phone_column=lead_list.phone_column,
+            encoding=lead_list.encoding,
+            sheet=lead_list.sheet,
+            allow_ragged=bool(ctx.params.get("allow_ragged", False)),
+            max_input_bytes=settings.max_upload_bytes,
+            # Forking worker processes from a threaded server is unsafe; RQ work horses may.
+            workers=1 if settings.embedded else None,
+        )
+        client_id = lead_list.client_id
+
+    def on_progress(p: CleaningProgress) -> None:
+        ctx.progress(p.rows_done, p.rows_total_estimate)
+
+    cleaned_path, rejects_path = workdir / "cleaned.csv", workdir / "rejects.csv"
+    run = clean_table(
+        source, options, suppression, prior_numbers=prior or None, progress=on_progress
+    )
+    with (
+        run,
+        cleaned_path.open("w", encoding="utf-8", newline="") as cleaned_fh,
+        rejects_path.open("w", encoding="utf-8", newline="") as rejects_fh,
+    ):
+        cleaned_writer = CleanedWriter(cleaned_fh, run.columns, neutralise=True)
+        rejects_writer = RejectsWriter(rejects_fh, run.columns, neutralise=True)
+        for chunk in run:
+            cleaned_writer.write_chunk(chunk)
+            rejects_writer.write_chunk(chunk)
+            rows = []
+            now = utcnow()
+            for i, status in enumerate(chunk.statuses):
+                if status is not RowStatus.KEPT:
+                    continue
+                number_type = chunk.number_types[i]
+                rows.append(
+                    {
+                        "id": uuid.uuid4(),
+                        "client_id": client_id,
+                        "list_id": list_id,
+                        "row_number": chunk.row_numbers[i],
+                        "phone_e164": chunk.e164[i],
+                        "phone_type": number_type.value if number_type else "unknown",
+                        "phone_region": iso_region(chunk.e164[i] or ""),
+                        "phone_region_desc": chunk.regions[i] or "",
+                        "phone_timezones": list(chunk.time_zones[i]),
+                        "phone_extension": chunk.extensions[i] or None,
+                        "phone_carrier": chunk.carriers[i] or None,
+                        "virtual_operator": chunk.virtual_operator[i],
+                        "attributes": dict(zip(chunk.columns, chunk.rows[i], strict=False)),
+                        "created_at": now,
+                    }
+                )
+            with ctx.session() as session:
+                if rows:
+                    session.execute(insert(Lead), rows)
+                lead_list = session.get(LeadList, list_id)  # type: ignore[assignment]
+                lead_list.rows_done = chunk.row_numbers[-1] if len(chunk) else lead_list.rows_done
+                session.add(lead_list)
+    report = run.report
+    with ctx.session() as session:
+        cleaned = _store_path(session, client_id, cleaned_path, "cleaned.csv")
+        rejects = _store_path(session, client_id, rejects_path, "rejects.csv")
+        lead_list = session.get(LeadList, list_id)  # type: ignore[assignment]
+        lead_list.cleaned_file_id = cleaned
+        lead_list.rejects_file_id = rejects
+        lead_list.report = {
+            **report.to_json_dict(),
+            "phone_column": report.phone_column,
+            "encoding": report.encoding,
+            "ragged_rows": report.ragged_rows,
+            "virtual_operator": report.virtual_operator,
+        }
+        lead_list.rows_total = report.rows_in
+        lead_list.rows_done = report.rows_in
+        lead_list.status = ListStatus.ready
+        lead_list.finished_at = utcnow()
+        session.add(lead_list)
+    for path in (source, cleaned_path, rejects_path):
+        path.unlink(missing_ok=True)
+    workdir.rmdir()
+    ctx.progress(report.rows_in, report.rows_in)
+    return {"list_id": str(list_id), **report.to_json_dict()}
+
+
+@lru_cache(maxsize=4096)
+def _regions_for_code(country_code: int) -> tuple[str, ...]:
+    return tuple(phonenumbers.COUNTRY_CODE_TO_REGION_CODE.get(country_code, ()))
+
+
+def iso_region(e164: str) -> str:
+    """The ISO region of an E.164 number; exact parsing only for shared codes such as +1."""
+    digits = e164.lstrip("+")
+    for length in (1, 2, 3):
+        regions = _regions_for_code(int(digits[:length])) if digits[:length].isdigit() else ()
+        if regions:
+            if len(regions) == 1:
+                return regions[0]
+            parsed = phonenumbers.parse(e164, None)
+            return phonenumbers.region_code_for_number(parsed) or regions[0]
+    return ""
+
+
+def _tmp_root() -> Path:
+    root = get_settings().data_dir / "tmp"
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _store_path(session: Session, client_id: uuid.UUID, path: Path, name: str) -> uuid.UUID:
+    with path.open("rb") as fh:
+        stored = save_file(
+            session,
+            client_id=client_id,
+            filename=name,
+            chunks=iter(lambda: fh.read(1024 * 1024), b""),
+            content_type="text/csv; charset=utf-8",
+        )
+    return stored.id
+
+
+def list_leads(*, session: Session, list_id: uuid.UUID, limit: int, offset: int) -> list[Lead]:
+    """A page of a list's leads in input order."""
+    get_or_404(session, LeadList, list_id, what="lead list")
+    stmt = (
+        select(Lead)
+        .where(Lead.list_id == list_id)
+        .order_by(col(Lead.row_number))
+        .offset(offset)
+        .limit(limit)
+    )
+    return list(session.exec(stmt))
+
+
+def delete_list(*, session: Session, list_id: uuid.UUID) -> None:
+    """Delete a list, its leads and its files for good (the client's right to erasure)."""
+    lead_list: LeadList = get_or_404(session, LeadList, list_id, what="lead list")
+    session.exec(delete(Lead).where(col(Lead.list_id) == list_id))
+    files = [lead_list.upload_file_id, lead_list.cleaned_file_id, lead_list.rejects_file_id]
+    session.delete(lead_list)
+    session.flush()
+    for file_id in files:
+        if file_id is not None:
+            delete_file(session, file_id)
+
+
+class LeadListPublic(SQLModel):
+    """A lead list as clients see it: status, progress, counts and what to download."""
+
+    id: uuid.UUID
+    name: str
+    filename: str
+    status: ListStatus
+    default_region: str
+    phone_column: str | None
+    rows_total: int | None
+    rows_done: int
+    error: str | None
+    report: dict[str, Any] | None
+    job_id: uuid.UUID | None
+    created_at: datetime
+    finished_at: datetime | None
+
+
+class LeadPublic(SQLModel):
+    """One cleaned lead with its original row."""
+
+    id: uuid.UUID
+    list_id: uuid.UUID
+    row_number: int
+    phone_e164: str
+    phone_type: str
+    phone_region: str
+    phone_timezones: list[str]
+    phone_extension: str | None
+    phone_carrier: str | None
+    virtual_operator: bool
+    attributes: dict[str, Any]

@@ -1,0 +1,74 @@
+"""Stored feasibility reports: the inputs, the seed, the report JSON and the HTML for sales.
+
+Each run keeps exactly what it was computed from (pilot attempts and leads as CSV files, the
+targets, costs, max attempts and seed), so re-running it gives the same numbers.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from sqlalchemy import JSON, Column
+from sqlmodel import Field, SQLModel
+
+from core.db import TenantScoped, UTCDateTime, str_enum, utcnow
+
+__all__ = ["FeasibilityRun", "FeasibilityRunPublic", "RunStatus"]
+
+
+class RunStatus(StrEnum):
+    queued = "queued"
+    running = "running"
+    ready = "ready"
+    failed = "failed"
+
+
+class FeasibilityRun(SQLModel, TenantScoped, table=True):
+    """One feasibility report: inputs, parameters, result."""
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    client_id: uuid.UUID = Field(foreign_key="client.id", index=True, ondelete="CASCADE")
+    campaign_id: uuid.UUID | None = Field(default=None, index=True)
+    batch_id: uuid.UUID | None = None
+    status: RunStatus = Field(default=RunStatus.queued, sa_type=str_enum(RunStatus))
+    seed: int = 0
+    max_attempts: int | None = None
+    targets: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    costs: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    attempts_file_id: uuid.UUID | None = Field(
+        default=None, foreign_key="storedfile.id", ondelete="SET NULL"
+    )
+    leads_file_id: uuid.UUID | None = Field(
+        default=None, foreign_key="storedfile.id", ondelete="SET NULL"
+    )
+    html_file_id: uuid.UUID | None = Field(
+        default=None, foreign_key="storedfile.id", ondelete="SET NULL"
+    )
+    report: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
+    verdict: str | None = Field(default=None, max_length=40)
+    error: str | None = None
+    job_id: uuid.UUID | None = None
+    rerun_of: uuid.UUID | None = None
+    created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    finished_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class FeasibilityRunPublic(SQLModel):
+    id: uuid.UUID
+    campaign_id: uuid.UUID | None
+    batch_id: uuid.UUID | None
+    status: RunStatus
+    seed: int
+    max_attempts: int | None
+    targets: dict[str, Any]
+    costs: dict[str, Any]
+    report: dict[str, Any] | None
+    verdict: str | None
+    error: str | None
+    job_id: uuid.UUID | None
+    rerun_of: uuid.UUID | None
+    created_at: datetime
+    finished_at: datetime | None

@@ -1,0 +1,100 @@
+"""Feasibility reports over the API: from posted pilot results, stored, reproducible, isolated."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from core.queue import drain_embedded
+from feasibility.synthetic import dial_leads, make_lead_list
+
+from helpers import Tenant, make_tenant
+
+
+def _pilot_records(seed: int = 3) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    synthetic = make_lead_list(1500, seed=seed)
+    pilot = np.random.default_rng(seed).choice(1500, size=150, replace=False)
+    attempts = dial_leads(synthetic, pilot, max_attempts=4, seed=seed)
+    leads = synthetic.leads.to_dict(orient="records")
+    return attempts.to_dict(orient="records"), leads
+
+
+def _sales(api: Any) -> Tenant:
+    return make_tenant(api, "sales-desk", role="sales")
+
+
+def test_report_from_records_is_stored_reproducible_and_rendered(api: Any) -> None:
+    sales = _sales(api)
+    attempts, leads = _pilot_records()
+    for record in attempts:
+        record["started_at"] = str(record["started_at"])
+    created = sales.http.post(
+        "/feasibility-reports",
+        headers=sales.headers(),
+        json={
+            "attempts": attempts,
+            "leads": leads,
+            "targets": {"conversions": 50, "deadline_days": 10, "seats": 5},
+            "seed": 11,
+        },
+    )
+    assert created.status_code == 202, created.text
+    drain_embedded()
+    run = sales.http.get(f"/feasibility-reports/{created.json()['id']}", headers=sales.headers())
+    body = run.json()
+    assert body["status"] == "ready", body
+    report = body["report"]
+    assert report["verdict"] in {"go", "go_with_conditions", "no_go"}
+    assert report["reasons"]
+    quote = report["quote"]["per_valid_call"]
+    assert (quote["steady"], quote["month_1"], quote["month_2"]) == (1.34, 1.68, 1.49)
+    projection = report["projection"]["conversions"]
+    assert projection["p10"] <= projection["p50"] <= projection["p90"]
+
+    html = sales.http.get(f"/feasibility-reports/{body['id']}/report.html", headers=sales.headers())
+    assert html.status_code == 200
+    assert "<svg" in html.text
+    assert "http://" not in html.text.replace("http://www.w3.org", "")
+
+    again = sales.http.post(f"/feasibility-reports/{body['id']}/rerun", headers=sales.headers())
+    assert again.status_code == 202
+    drain_embedded()
+    rerun = sales.http.get(f"/feasibility-reports/{again.json()['id']}", headers=sales.headers())
+    assert rerun.json()["rerun_of"] == body["id"]
+    assert rerun.json()["report"] == report  # same inputs and seed: the same numbers
+
+
+def test_bad_pilot_results_fail_the_report_with_the_reason(api: Any) -> None:
+    sales = _sales(api)
+    created = sales.http.post(
+        "/feasibility-reports",
+        headers=sales.headers(),
+        json={
+            "attempts": [
+                {
+                    "lead_id": "x",
+                    "attempt_no": 1,
+                    "started_at": "2026-01-05T10:00:00",
+                    "disposition": "teleported",
+                    "talk_s": 0,
+                    "converted": 0,
+                }
+            ],
+            "leads": [{"lead_id": "x"}],
+        },
+    )
+    assert created.status_code == 202
+    drain_embedded()
+    body = sales.http.get(f"/feasibility-reports/{created.json()['id']}", headers=sales.headers())
+    assert body.json()["status"] == "failed"
+    assert "teleported" in body.json()["error"]
+
+
+def test_client_keys_cannot_build_quotes(api: Any, tenant_a: Tenant) -> None:
+    response = tenant_a.http.post(
+        "/feasibility-reports",
+        headers=tenant_a.headers(),
+        json={"attempts": [{"lead_id": "x"}], "leads": [{"lead_id": "x"}]},
+    )
+    assert response.status_code == 403
