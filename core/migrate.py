@@ -32,6 +32,7 @@ MODEL_MODULES = (
     "campaigns.models",
     "surveys.models",
     "feasibility.models",
+    "dialer.models",
 )
 
 

@@ -55,8 +55,9 @@ def feasibility_for_campaign(
     batch_id: uuid.UUID | None = None,
 ) -> FeasibilityRun:
     """Build the report and quote from the campaign's pilot batch (runs in the background)."""
-    require_role(principal, Role.sales, Role.operator)
+    # look the object up first: another client's campaign is a 404 whatever the role
     campaign: Campaign = get_or_404(session, Campaign, campaign_id, what="campaign")
+    require_role(principal, Role.sales, Role.operator)
     attempts = pilot_attempt_records(session=session, campaign_id=campaign_id, batch_id=batch_id)
     if not attempts:
         raise Conflict(
@@ -183,5 +184,6 @@ def rerun_report(
     run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
 ) -> FeasibilityRun:
     """Run the same stored inputs and seed again; the numbers come out identical."""
+    get_or_404(session, FeasibilityRun, run_id, what="feasibility report")
     require_role(principal, Role.sales, Role.operator)
     return rerun(session=session, run_id=run_id)

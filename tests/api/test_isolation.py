@@ -86,6 +86,38 @@ def _campaign_objects_for(tenant: Tenant) -> dict[str, str]:
     return ids
 
 
+def _agent_for(tenant: Tenant) -> dict[str, str]:
+    """An agent serving only this client, on one of its calls (the pop holds its lead data)."""
+    from core.db import system_session
+    from dialer.agent_service import apply_agent_action, create_agent, pop_call
+    from dialer.agents import AgentAction
+    from dialer.gateway import CallParameters
+    from dialer.models import AgentCreate
+
+    with system_session() as session:
+        seat = create_agent(
+            session=session,
+            agent_in=AgentCreate(
+                agent_code=f"iso{uuid.uuid4().hex[:6]}",
+                name="b agent",
+                skill_groups=["sales"],
+                client_ids=[tenant.client_id],
+            ),
+        )
+        for action in (AgentAction.SIGN_IN, AgentAction.GO_READY):
+            apply_agent_action(session=session, agent_id=seat.id, action=action)
+        pop_call(
+            session=session,
+            agent_id=seat.id,
+            client_id=tenant.client_id,
+            attempt_id=uuid.uuid4(),
+            lead={"id": "b-lead", "name": "b"},
+            params=CallParameters("+862155550000", "+8613812345678", skill_group="sales"),
+            script=None,
+        )
+        return {"agent_id": str(seat.id)}
+
+
 def _feasibility_run_for(tenant: Tenant) -> dict[str, str]:
     """A finished feasibility report of client B (made through the service)."""
     import numpy as np
@@ -121,6 +153,8 @@ OBJECT_FACTORIES: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "batch_id": _campaign_objects_for,
     "disposition_id": _campaign_objects_for,
     "lead_id": _campaign_objects_for,
+    "agent_id": _agent_for,
+    "run_id": _feasibility_run_for,
 }
 
 
@@ -163,31 +197,56 @@ def test_every_route_hides_other_clients_objects(
     drain_embedded()
     secrets = {str(tenant_b.client_id), *b_ids.values()}
 
+    # A's client key and A's staff (operator) key alike get 404 for B's objects
     checked = 0
-    for route in routes:
-        for method in route.methods - {"HEAD", "OPTIONS"}:
-            url = _fill(route.path, b_ids)
-            response = tenant_a.http.request(method, url, headers=tenant_a.headers(), json={})
-            if "{" in route.path:
-                assert response.status_code == 404, (method, route.path, response.text)
-                assert response.json()["type"].endswith("/not-found")
-            # whatever A gets back never mentions B's objects (the problem's `instance` is
-            # A's own request path, so it is left out)
-            body = response.text
-            if response.headers.get("content-type", "").startswith("application/problem+json"):
-                problem = response.json()
-                problem.pop("instance", None)
-                body = json.dumps(problem)
-            leaked = [s for s in secrets if s in body]
-            assert not leaked, (method, route.path, leaked)
-            checked += 1
-    assert checked >= len(routes)
+    for caller in (tenant_a, _staff(tenant_a)):
+        for route in routes:
+            for method in route.methods - {"HEAD", "OPTIONS"}:
+                url = _fill(route.path, b_ids)
+                response = caller.http.request(method, url, headers=caller.headers(), json={})
+                if "{" in route.path:
+                    assert response.status_code == 404, (method, route.path, response.text)
+                    assert response.json()["type"].endswith("/not-found")
+                # whatever A gets back never mentions B's objects (the problem's `instance`
+                # is A's own request path, so it is left out)
+                body = response.text
+                if response.headers.get("content-type", "").startswith("application/problem+json"):
+                    problem = response.json()
+                    problem.pop("instance", None)
+                    body = json.dumps(problem)
+                leaked = [s for s in secrets if s in body]
+                assert not leaked, (method, route.path, leaked)
+                checked += 1
+    assert checked >= 2 * len(routes)
 
-    # and B's objects are still intact and visible to B
+    # and B's objects are still intact and visible to B (staff-only routes, such as agents,
+    # with B's operator key; streams asked to return what is pending and close)
+    b_staff = _staff(tenant_b)
     for route in routes:
         if "GET" in route.methods and "{" in route.path:
-            response = tenant_b.http.get(_fill(route.path, b_ids), headers=tenant_b.headers())
+            url = _fill(route.path, b_ids) + (
+                "?once=true" if route.path.endswith("/events") else ""
+            )
+            response = tenant_b.http.get(url, headers=tenant_b.headers())
+            if response.status_code == 403:
+                response = b_staff.http.get(url, headers=b_staff.headers())
             assert response.status_code == 200, (route.path, response.text)
+
+
+def _staff(tenant: Tenant) -> Tenant:
+    """An operator key granted only this tenant's client."""
+    from core.admin import issue_key
+    from core.db import system_session
+    from core.models import Role
+
+    with system_session() as session:
+        _key, plain = issue_key(
+            session=session,
+            name="operator",
+            role=Role.operator,
+            client_refs=[str(tenant.client_id)],
+        )
+    return Tenant(client_id=tenant.client_id, key=plain, http=tenant.http)
 
 
 def test_unknown_ids_and_foreign_ids_look_the_same(

@@ -1,0 +1,302 @@
+"""The agent soft-phone: agents, actions, state log, and the server-sent-events pop stream.
+
+Agents are the outsourcer's staff, so only operator and admin keys see or drive them (a
+client key gets 404 for agents serving none of its clients and 403 otherwise). An agent is
+visible to a key granted at least one of the clients the agent serves; pops on the stream go
+through the key's tenant-scoped session, so another client's pop is never shown.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Collection
+from datetime import datetime
+from typing import Annotated, Any
+
+import anyio
+from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi.responses import StreamingResponse
+from sqlalchemy.engine import Engine
+from sqlmodel import Session
+
+from api.deps import CurrentPrincipal, SessionDep
+from core.db import tenant_session
+from core.errors import InvalidInput
+from core.models import Role
+from core.security import Principal, require_role
+from dialer import agent_service as service
+from dialer.agents import AgentState, TransferTarget
+from dialer.models import (
+    AgentActionRequest,
+    AgentActionResult,
+    AgentCreate,
+    AgentPublic,
+    AgentSeat,
+    AgentStateLogPublic,
+    AgentUpdate,
+)
+
+router = APIRouter(prefix="/agents", tags=["agents"])
+
+AGENT_ROLES = (Role.operator,)  # admin always passes
+POLL_SECONDS = 0.5
+KEEPALIVE_SECONDS = 15.0
+BATCH = 200
+
+
+def _scope(principal: Principal) -> Collection[uuid.UUID] | None:
+    """Which clients' agents the caller sees (None: every agent, for all-client admins)."""
+    return None if principal.all_clients else principal.scope
+
+
+def _seat(agent_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> AgentSeat:
+    """The agent in the path, resolved before the body is validated.
+
+    Existence first (404 for agents serving none of the caller's clients), then the role
+    (403): a role check is never used to hide whether something exists.
+    """
+    seat = service.get_agent(session=session, agent_id=agent_id, client_scope=_scope(principal))
+    require_role(principal, *AGENT_ROLES)
+    return seat
+
+
+SeatDep = Annotated[AgentSeat, Depends(_seat)]
+
+
+@router.post("", response_model=AgentPublic, status_code=status.HTTP_201_CREATED)
+def create_agent(
+    body: AgentCreate, session: SessionDep, principal: CurrentPrincipal
+) -> AgentPublic:
+    """Create a signed-out agent for some of your clients."""
+    require_role(principal, *AGENT_ROLES)
+    seat = service.create_agent(session=session, agent_in=body, client_scope=_scope(principal))
+    return service.agent_public(seat, _scope(principal))
+
+
+@router.get("", response_model=list[AgentPublic])
+def list_agents(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    skill_group: str | None = None,
+    state: AgentState | None = None,
+) -> list[AgentPublic]:
+    """Agents serving your clients, by 工號; filter by skill group or state."""
+    require_role(principal, *AGENT_ROLES)
+    scope = _scope(principal)
+    seats = service.list_agents(
+        session=session, client_scope=scope, skill_group=skill_group, state=state
+    )
+    return [service.agent_public(seat, scope) for seat in seats]
+
+
+@router.get("/{agent_id}", response_model=AgentPublic)
+def get_agent(seat: SeatDep, principal: CurrentPrincipal) -> AgentPublic:
+    """One agent: state, reason, since when, and the actions allowed now."""
+    return service.agent_public(seat, _scope(principal))
+
+
+@router.patch("/{agent_id}", response_model=AgentPublic)
+def update_agent(
+    seat: SeatDep, body: AgentUpdate, session: SessionDep, principal: CurrentPrincipal
+) -> AgentPublic:
+    """Change an agent's name, skill groups, clients or wrap-up time limit."""
+    seat = service.update_agent(
+        session=session, agent_id=seat.id, agent_in=body, client_scope=_scope(principal)
+    )
+    return service.agent_public(seat, _scope(principal))
+
+
+@router.post("/{agent_id}/actions", response_model=AgentActionResult)
+def act(
+    seat: SeatDep, body: AgentActionRequest, session: SessionDep, principal: CurrentPrincipal
+) -> AgentActionResult:
+    """Apply a soft-phone action; 409 with ``allowed`` when the agent's state forbids it."""
+    scope = _scope(principal)
+    outcome = service.apply_agent_action(
+        session=session,
+        agent_id=seat.id,
+        action=body.action,
+        reason=body.reason,
+        transfer=None
+        if body.transfer is None
+        else TransferTarget(body.transfer.kind, body.transfer.target),
+        callback_at=body.callback_at,
+        call_id=body.call_id,
+        lead_id=body.lead_id,
+        client_id=body.client_id,
+        number=body.number,
+        client_scope=scope,
+    )
+    return AgentActionResult(
+        agent=service.agent_public(outcome.seat, scope),
+        transition=service.log_public(outcome.log, scope),
+        callback=outcome.callback_public(),
+    )
+
+
+@router.get("/{agent_id}/state-log", response_model=list[AgentStateLogPublic])
+def get_state_log(
+    seat: SeatDep,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = Query(default=1000, ge=1, le=10000),
+) -> list[AgentStateLogPublic]:
+    """Every transition (from, to, action, reason, time) in ``[since, until)``, oldest first."""
+    for name, value in (("since", since), ("until", until)):
+        if value is not None and value.tzinfo is None:
+            raise InvalidInput(f"{name} has no timezone; add an offset such as Z or +08:00")
+    entries = service.state_log(
+        session=session, agent_id=seat.id, since=since, until=until, limit=limit
+    )
+    return [service.log_public(entry, _scope(principal)) for entry in entries]
+
+
+# --------------------------------------------------------------------------- event stream
+
+
+def sse_message(
+    *, data: dict[str, Any], event: str | None = None, event_id: int | None = None
+) -> str:
+    """One server-sent event (JSON data on a single line)."""
+    lines = []
+    if event_id is not None:
+        lines.append(f"id: {event_id}")
+    if event is not None:
+        lines.append(f"event: {event}")
+    lines.append("data: " + json.dumps(data, ensure_ascii=False, default=str))
+    return "\n".join(lines) + "\n\n"
+
+
+def _entry_message(entry: service.StreamEntry) -> str:
+    data = {
+        "seq": entry.seq,
+        "kind": entry.kind.value,
+        "client_id": None if entry.client_id is None else str(entry.client_id),
+        "at": entry.at.isoformat(),
+        **entry.payload,
+    }
+    return sse_message(data=data, event=entry.kind.value, event_id=entry.seq)
+
+
+async def sse_stream(
+    fetch: Callable[[int], list[service.StreamEntry]],
+    is_disconnected: Callable[[], Awaitable[bool]],
+    *,
+    after_seq: int,
+    poll_s: float = POLL_SECONDS,
+    keepalive_s: float = KEEPALIVE_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> AsyncIterator[str]:
+    """Poll ``fetch(after_seq)`` (run in a worker thread) and yield events until disconnect.
+
+    A comment line goes out after ``keepalive_s`` without events, so proxies keep the
+    connection open and the client notices a dead one.
+    """
+    last_seq = after_seq
+    last_sent = clock()
+    while not await is_disconnected():
+        entries = await anyio.to_thread.run_sync(fetch, last_seq)
+        for entry in entries:
+            yield _entry_message(entry)
+            last_seq = entry.seq
+        if entries:
+            last_sent = clock()
+            if len(entries) >= BATCH:
+                continue
+        elif clock() - last_sent >= keepalive_s:
+            yield ": keep-alive\n\n"
+            last_sent = clock()
+        await anyio.sleep(poll_s)
+
+
+def _resume_point(last_event_id: str | None, after: int | None) -> int | None:
+    if after is not None:
+        return after
+    if last_event_id is None or not last_event_id.strip():
+        return None
+    try:
+        value = int(last_event_id.strip())
+    except ValueError:
+        raise InvalidInput(
+            f"Last-Event-ID {last_event_id!r} is not an event id; send the id of the last "
+            "event received (a whole number)"
+        ) from None
+    if value < 0:
+        raise InvalidInput("Last-Event-ID cannot be negative")
+    return value
+
+
+def _snapshot(session: Session, seat: AgentSeat, scope: Collection[uuid.UUID] | None) -> str:
+    pop = service.current_pop(session=session, seat=seat)
+    data = {
+        "agent": service.agent_public(seat, scope).model_dump(mode="json"),
+        "pop": None if pop is None else {"seq": pop.seq, "kind": pop.kind.value, **pop.payload},
+    }
+    return sse_message(data=data, event="snapshot", event_id=seat.last_seq)
+
+
+@router.get(
+    "/{agent_id}/events",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+def agent_events(
+    seat: SeatDep,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    once: bool = Query(default=False, description="send what is pending, then close"),
+    after: int | None = Query(default=None, ge=0, description="resume after this event id"),
+    last_event_id: Annotated[str | None, Header()] = None,
+) -> StreamingResponse:
+    """The soft-phone stream (server-sent events): pops with lead data, call parameters and
+    script, call ends and state changes; ``id`` is the event's sequence number.
+
+    Resumes after ``Last-Event-ID`` (or ``?after=``); a fresh connection starts with a
+    ``snapshot`` event (the agent's state and the pop of its current call). ``?once=true``
+    returns what is pending and closes, for curl and tests.
+    """
+    agent_id = seat.id
+    scope = _scope(principal)
+    resume = _resume_point(last_event_id, after)
+    service.expire_wrap_ups(session=session, agent_id=agent_id)
+    first: list[str] = ["retry: 2000\n\n"]
+    if resume is None:
+        first.append(_snapshot(session, seat, scope))
+        resume = seat.last_seq
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+
+    if once:
+        pending = service.events_after(
+            session=session, agent_id=agent_id, after_seq=resume, limit=10_000, client_scope=scope
+        )
+        text = "".join(first + [_entry_message(entry) for entry in pending])
+        return StreamingResponse(iter([text]), media_type="text/event-stream", headers=headers)
+
+    engine: Engine = request.app.state.engine
+    tenant_scope = frozenset(principal.scope)
+
+    def fetch(after_seq: int) -> list[service.StreamEntry]:
+        # Each poll has its own short session with the caller's tenancy scope: the request's
+        # session is closed once the response starts.
+        with tenant_session(tenant_scope, engine) as poll_session:
+            service.expire_wrap_ups(session=poll_session, agent_id=agent_id)
+            return service.events_after(
+                session=poll_session,
+                agent_id=agent_id,
+                after_seq=after_seq,
+                limit=BATCH,
+                client_scope=scope,
+            )
+
+    async def body() -> AsyncIterator[str]:
+        for message in first:
+            yield message
+        async for message in sse_stream(fetch, request.is_disconnected, after_seq=resume):
+            yield message
+
+    return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
