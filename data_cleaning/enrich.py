@@ -96,6 +96,20 @@ def _prefix_tables() -> tuple[dict[str, Any], int, dict[str, Any], int, dict[str
     )
 
 
+def prefix_table(which: int) -> dict[str, Any]:
+    """Prefix table ``which`` of :func:`_prefix_tables`: 0 geocoding, 2 carriers, 4 time zones."""
+    table = _prefix_tables()[which]
+    assert isinstance(table, dict)
+    return table
+
+
+@lru_cache(maxsize=3)
+def _table_key_sizes(which: int) -> dict[str, tuple[int, ...]]:
+    longest = _prefix_tables()[which + 1]
+    assert isinstance(longest, int)
+    return _key_sizes(prefix_table(which), longest)
+
+
 def _key_sizes(data: dict[str, Any], longest: int) -> dict[str, tuple[int, ...]]:
     sizes: dict[str, set[int]] = {}
     for key in data:
@@ -128,9 +142,6 @@ class Enricher:
         ) = _prefix_tables()
         # Key lengths present per leading digit, longest first: probing only those is the
         # same longest-prefix search with far fewer misses (China's zones: one probe, not 8).
-        self._geo_sizes = _key_sizes(self._geo, self._geo_longest)
-        self._carrier_sizes = _key_sizes(self._carrier, self._carrier_longest)
-        self._tz_sizes = _key_sizes(self._tz, self._tz_longest)
         self._country_names: dict[int, str] = {}
         self._country_zones: dict[int, tuple[str, ...]] = {}
 
@@ -177,6 +188,18 @@ class Enricher:
         carrier = pn_carrier.name_for_number(number, self.language)
         virtual = country_code == _CHINA and self.virtual_table.matches(national_number)
         return region, zones, carrier, virtual
+
+    @property
+    def _geo_sizes(self) -> dict[str, tuple[int, ...]]:
+        return _table_key_sizes(0)
+
+    @property
+    def _carrier_sizes(self) -> dict[str, tuple[int, ...]]:
+        return _table_key_sizes(2)
+
+    @property
+    def _tz_sizes(self) -> dict[str, tuple[int, ...]]:
+        return _table_key_sizes(4)
 
     def _prefix_text(
         self, data: dict[str, Any], sizes: dict[str, tuple[int, ...]], digits: str

@@ -2,9 +2,10 @@
 
 :func:`clean_table` opens the input at once (so bad files fail before any work), then yields
 :class:`~data_cleaning.models.ChunkResult` objects while it reads; memory stays bounded by a
-few chunks plus the set of numbers seen so far. Normalisation and enrichment run in up to two
-worker processes for big inputs; deduplication, suppression and counting stay in the calling
-process, in row order, so results do not depend on the number of workers.
+few chunks plus the set of numbers seen so far. Normalisation, enrichment and the keyed-hash
+look-ups of the do-not-call sets run column-wise (:mod:`data_cleaning.vectorised`) in a worker
+process for big inputs, while this process reads, deduplicates and counts, in row order, so
+results do not depend on the number of workers.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from __future__ import annotations
 import multiprocessing
 import os
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
 from multiprocessing.pool import AsyncResult, Pool
-from typing import Final
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
 
 from data_cleaning.columns import detect_phone_column
 from data_cleaning.enrich import Enricher
@@ -35,6 +39,7 @@ from data_cleaning.models import (
 from data_cleaning.normalise import PhoneNormaliser
 from data_cleaning.readers import TableReader, header_only_error, open_table
 from data_cleaning.suppression import SuppressionSet
+from data_cleaning.vectorised import REASON_CODES, TYPE_CODES, PackedResult, VectorEngine
 
 __all__ = ["EXTRA_CELLS_COLUMN", "CleaningRun", "clean_table"]
 
@@ -44,69 +49,40 @@ _SAMPLE_ROWS: Final = 500
 _PARALLEL_MIN_BYTES: Final = 4 << 20
 _IN_FLIGHT_PER_WORKER: Final = 2
 
-# Column-wise normalisation output of one chunk:
-# (reasons, e164, types, extensions, regions, time zones, carriers, virtual flags)
-_Normalised = tuple[
-    list[RejectReason | None],
-    list[str | None],
-    list[NumberType | None],
-    list[str],
-    list[str],
-    list[tuple[str, ...]],
-    list[str],
-    list[bool],
-]
-
 
 class _Engine:
     """Normaliser plus enricher: the per-number work, run in workers or inline."""
 
-    def __init__(self, region: str, excluded: frozenset[NumberType], language: str) -> None:
+    def __init__(
+        self,
+        region: str,
+        excluded: frozenset[NumberType],
+        language: str,
+        suppression: Sequence[SuppressionSet] = (),
+    ) -> None:
         self.normaliser = PhoneNormaliser(region, excluded)
         self.enricher = Enricher(language)
+        self.vector = VectorEngine(self.normaliser, self.enricher)
+        self.suppression = tuple(suppression)
 
-    def process(self, phones: Sequence[str]) -> _Normalised:
-        normalise = self.normaliser._normalise
-        lookup = self.enricher.lookup
-        virtual_table = self.enricher.virtual_table
-        reasons: list[RejectReason | None] = []
-        numbers: list[str | None] = []
-        types: list[NumberType | None] = []
-        extensions: list[str] = []
-        regions: list[str] = []
-        zones: list[tuple[str, ...]] = []
-        carriers: list[str] = []
-        virtual: list[bool] = []
-        empty_zones: tuple[str, ...] = ()
-        for raw in phones:
-            reason, e164, number_type, extension, country_code, nsn, _ = normalise(raw)
-            reasons.append(reason)
-            numbers.append(e164)
-            types.append(number_type)
-            extensions.append(extension)
-            if e164 is not None and number_type is not None:
-                region, zone, carrier = lookup(country_code, nsn, number_type)
-                regions.append(region)
-                zones.append(zone)
-                carriers.append(carrier)
-                virtual.append(country_code == 86 and virtual_table.matches(nsn))
-            else:
-                regions.append("")
-                zones.append(empty_zones)
-                carriers.append("")
-                virtual.append(False)
-        return reasons, numbers, types, extensions, regions, zones, carriers, virtual
+    def process(self, phones: Sequence[str]) -> PackedResult:
+        return self.vector.process(phones, self.suppression)
 
 
 _WORKER_ENGINE: _Engine | None = None
 
 
-def _init_worker(region: str, excluded: frozenset[NumberType], language: str) -> None:
+def _init_worker(
+    region: str,
+    excluded: frozenset[NumberType],
+    language: str,
+    suppression: Sequence[SuppressionSet],
+) -> None:
     global _WORKER_ENGINE
-    _WORKER_ENGINE = _Engine(region, excluded, language)
+    _WORKER_ENGINE = _Engine(region, excluded, language, suppression)
 
 
-def _work(phones: list[str]) -> _Normalised:
+def _work(phones: list[str]) -> PackedResult:
     assert _WORKER_ENGINE is not None
     return _WORKER_ENGINE.process(phones)
 
@@ -114,14 +90,14 @@ def _work(phones: list[str]) -> _Normalised:
 class _Done:
     """An already computed result with the AsyncResult interface used below."""
 
-    def __init__(self, value: _Normalised) -> None:
+    def __init__(self, value: PackedResult) -> None:
         self._value = value
 
-    def get(self) -> _Normalised:
+    def get(self) -> PackedResult:
         return self._value
 
 
-_Handle = AsyncResult[_Normalised] | _Done
+_Handle = AsyncResult[PackedResult] | _Done
 
 
 class CleaningRun:
@@ -190,17 +166,22 @@ class CleaningRun:
         size = max(1, self.options.chunk_rows)
         numbers: list[int] = []
         rows: list[list[str]] = []
-
-        def source() -> Iterator[tuple[int, list[str]]]:
-            yield from self._sample
-            yield from self._reader.rows()
-
         width = self._width
-        for number, row in source():
+        for number, row in self._sample:
             if len(row) != width:
                 row = self._fit(number, row)
             numbers.append(number)
             rows.append(row)
+            if len(rows) >= size:
+                yield numbers, rows
+                numbers, rows = [], []
+        done = False
+        while not done:
+            batch_numbers, batch_rows, done = self._reader.read_batch(size - len(rows))
+            for k in [k for k, row in enumerate(batch_rows) if len(row) != width]:
+                batch_rows[k] = self._fit(batch_numbers[k], batch_rows[k])
+            numbers += batch_numbers
+            rows += batch_rows
             if len(rows) >= size:
                 yield numbers, rows
                 numbers, rows = [], []
@@ -235,8 +216,15 @@ class CleaningRun:
         if workers is None:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
             big = self._reader.info.size_bytes >= _PARALLEL_MIN_BYTES
-            workers = min(2, cores) if big and cores > 1 else 0
-        args = (options.default_region, options.excluded_types, options.language)
+            # This process reads, deduplicates and hands rows on; one worker normalises and
+            # enriches: two cores.
+            workers = 1 if big and cores > 1 else 0
+        args = (
+            options.default_region,
+            options.excluded_types,
+            options.language,
+            tuple(self._suppression),
+        )
         pool: Pool | None = None
         engine: _Engine | None = None
         if workers > 0:
@@ -277,24 +265,24 @@ class CleaningRun:
         rows: list[list[str]],
         handle: _Handle,
     ) -> ChunkResult:
-        reasons, e164s, types, extensions, regions, zones, carriers, virtual = handle.get()
+        packed = handle.get()
         count = len(numbers)
-        statuses: list[RowStatus] = [RowStatus.REJECTED] * count
+        codes = packed.reasons.copy()
+        e164s = packed.e164
         duplicate_of: list[int | None] = [None] * count
         seen = self._seen
         firsts: list[int] = []
-        for i in range(count):
-            if reasons[i] is not None:
-                continue
-            e164 = e164s[i]
-            assert e164 is not None
-            key = int(e164[1:])
+        valid = np.flatnonzero(codes == 0)
+        keys = packed.e164_int[valid].tolist()
+        for i, key in zip(valid.tolist(), keys, strict=True):
+            if not key:
+                key = int(e164s[i][1:])  # type: ignore[index]
             first = seen.get(key)
             if first is None:
                 seen[key] = numbers[i]
                 firsts.append(i)
             else:
-                reasons[i] = RejectReason.DUPLICATE
+                codes[i] = _DUPLICATE
                 duplicate_of[i] = first
         if firsts and self._prior is not None:
             candidates = [e164s[i] or "" for i in firsts]
@@ -304,43 +292,44 @@ class CleaningRun:
                 flags = [c in already for c in candidates]
             else:
                 flags = [c in prior for c in candidates]
-            for i, flag in zip(firsts, flags, strict=True):
-                if flag:
-                    reasons[i] = RejectReason.DUPLICATE
-            firsts = [i for i in firsts if reasons[i] is None]
-        for suppression in self._suppression:
+            hits = [i for i, flag in zip(firsts, flags, strict=True) if flag]
+            if hits:
+                codes[hits] = _DUPLICATE
+                firsts = [i for i, flag in zip(firsts, flags, strict=True) if not flag]
+        for flags_all in packed.suppressed:
             if not firsts:
                 break
-            flags = suppression.contains_many([e164s[i] or "" for i in firsts])
-            for i, flag in zip(firsts, flags, strict=True):
-                if flag:
-                    reasons[i] = RejectReason.DNC
-            firsts = [i for i in firsts if reasons[i] is None]
+            flags = flags_all.tolist()
+            hits = [i for i in firsts if flags[i]]
+            if hits:
+                codes[hits] = _DNC
+                firsts = [i for i in firsts if not flags[i]]
         report = self.report
-        for i in firsts:
-            statuses[i] = RowStatus.KEPT
+        kept = np.array(firsts, dtype=np.intp)
         report.rows_in += count
         report.rows_out += len(firsts)
         by_reason = report.by_reason
-        for reason in reasons:
-            if reason is not None:
-                by_reason[reason.value] += 1
-        by_type, by_region, by_zone = report.by_type, report.by_region, report.by_timezone
-        for i in firsts:
-            number_type = types[i]
-            by_type[number_type.value if number_type is not None else ""] += 1
-            by_region[regions[i]] += 1
-            by_zone["|".join(zones[i])] += 1
-            if virtual[i]:
-                report.virtual_operator += 1
+        for code, total in enumerate(np.bincount(codes, minlength=len(REASON_CODES)).tolist()):
+            reason = REASON_CODES[code]
+            if total and reason is not None:
+                by_reason[reason.value] += total
+        _count(report.by_type, packed.types[kept], _TYPE_NAMES)
+        _count(report.by_region, packed.region_ids[kept], packed.region_table)
+        _count(
+            report.by_timezone, packed.zone_ids[kept], [_ZONE_JOIN(z) for z in packed.zone_table]
+        )
+        report.virtual_operator += int(np.count_nonzero(packed.virtual[kept]))
         report.invalid = sum(by_reason[r.value] for r in INVALID_REASONS)
         report.duplicates = by_reason[RejectReason.DUPLICATE.value]
         report.dnc_suppressed = by_reason[RejectReason.DNC.value]
-        # Invalid rows keep no enrichment; duplicates and dnc rows keep theirs.
-        for i in range(count):
-            reason = reasons[i]
-            if reason is not None and reason in INVALID_REASONS:
-                e164s[i] = None if reason is not RejectReason.UNSUPPORTED_TYPE else e164s[i]
+        statuses = list(map(_STATUSES.__getitem__, (codes == 0).tolist()))
+        reasons = list(map(REASON_CODES.__getitem__, codes.tolist()))
+        types = list(map(TYPE_CODES.__getitem__, packed.types.tolist()))
+        regions = list(map(packed.region_table.__getitem__, packed.region_ids.tolist()))
+        zones = list(map(packed.zone_table.__getitem__, packed.zone_ids.tolist()))
+        carriers = list(map(packed.carrier_table.__getitem__, packed.carrier_ids.tolist()))
+        virtual = packed.virtual.tolist()
+        extensions = packed.extensions
         if self._progress is not None:
             fraction = self._reader.fraction_read()
             hint = self._reader.info.rows_hint
@@ -363,6 +352,22 @@ class CleaningRun:
             carriers=carriers,
             virtual_operator=virtual,
         )
+
+
+_DUPLICATE: Final = REASON_CODES.index(RejectReason.DUPLICATE)
+_DNC: Final = REASON_CODES.index(RejectReason.DNC)
+_STATUSES: Final = (RowStatus.REJECTED, RowStatus.KEPT)
+_TYPE_NAMES: Final = [t.value if t is not None else "" for t in TYPE_CODES]
+_ZONE_JOIN: Final = "|".join
+
+
+def _count(counter: Counter[str], ids: npt.NDArray[Any], names: Sequence[str]) -> None:
+    """Add the occurrences of ``names[id]`` for ``ids`` to ``counter``."""
+    if not len(ids):
+        return
+    for index, total in enumerate(np.bincount(ids, minlength=len(names)).tolist()):
+        if total:
+            counter[names[index]] += total
 
 
 def clean_table(

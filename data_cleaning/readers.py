@@ -11,6 +11,7 @@ import codecs
 import csv
 import datetime as dt
 import io
+import itertools
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -172,6 +173,7 @@ class TableReader:
         self.last_row_number = 1
         #: Blank rows skipped so far.
         self.blank_rows = 0
+        self._number = 1
         self._row_iter = self._generate()
 
     def __enter__(self) -> TableReader:
@@ -197,41 +199,91 @@ class TableReader:
         """The one iterator of ``(row_number, cells)`` over the non-blank data rows."""
         return self._row_iter
 
+    def read_batch(self, size: int) -> tuple[list[int], list[list[str]], bool]:
+        """Read up to ``size`` records at once: ``(row numbers, rows, end reached)``.
+
+        The same rows, numbers and blank-row skipping as :meth:`rows` (the two share their
+        position), without a Python step per row.
+        """
+        source = self._rows
+        if isinstance(source, _CsvRows):
+            batch = source.batch(size)
+        else:
+            batch = list(itertools.islice(source, size))
+        done = len(batch) < size
+        start = self._number + 1
+        self._number += len(batch)
+        blank = [
+            k for k, row in enumerate(batch) if len(row) < 2 and (not row or not row[0].strip())
+        ]
+        if not blank:
+            numbers = list(range(start, start + len(batch)))
+        else:
+            skip = set(blank)
+            self.blank_rows += len(blank)
+            numbers = [start + k for k in range(len(batch)) if k not in skip]
+            batch = [row for k, row in enumerate(batch) if k not in skip]
+        if numbers:
+            self.last_row_number = numbers[-1]
+        return numbers, batch, done
+
     def _generate(self) -> Iterator[tuple[int, list[str]]]:
-        number = 1
         for row in self._rows:
-            number += 1
+            self._number += 1
             # Only rows with no cells (blank lines) are skipped; ",," rows count as empty leads.
             if not row or (len(row) == 1 and not row[0].strip()):
                 self.blank_rows += 1
                 continue
-            self.last_row_number = number
-            yield number, row
+            self.last_row_number = self._number
+            yield self._number, row
 
 
-def _text_rows(
-    stream: io.TextIOWrapper, delimiter: str, path: Path, encoding: str
-) -> Iterator[list[str]]:
-    reader = csv.reader(stream, delimiter=delimiter, strict=False)
-    record = 0
-    try:
-        for row in reader:
-            record += 1
-            yield row
-    except UnicodeDecodeError as error:
-        raise EncodingError(
-            f"{path.name}: bytes near row {record + 1} are not valid {encoding}: {_ENCODING_HINT}"
-        ) from error
-    except csv.Error as error:
+class _CsvRows:
+    """The records of a CSV/TSV stream, one at a time or in batches, with readable errors."""
+
+    def __init__(self, stream: io.TextIOWrapper, delimiter: str, path: Path, encoding: str):
+        self._reader = csv.reader(stream, delimiter=delimiter, strict=False)
+        self._path = path
+        self._encoding = encoding
+        self._records = 0
+
+    def __iter__(self) -> Iterator[list[str]]:
+        return self
+
+    def __next__(self) -> list[str]:
+        try:
+            row = next(self._reader)
+        except (UnicodeDecodeError, csv.Error) as error:
+            raise self._error(error, self._records) from error
+        self._records += 1
+        return row
+
+    def batch(self, size: int) -> list[list[str]]:
+        """The next ``size`` records (fewer at the end)."""
+        try:
+            rows = list(itertools.islice(self._reader, size))
+        except (UnicodeDecodeError, csv.Error) as error:
+            # The partial batch is lost with the error; the line number is the best hint.
+            raise self._error(error, max(self._records, self._reader.line_num - 1)) from error
+        self._records += len(rows)
+        return rows
+
+    def _error(self, error: Exception, record: int) -> Exception:
+        name = self._path.name
+        if isinstance(error, UnicodeDecodeError):
+            return EncodingError(
+                f"{name}: bytes near row {record + 1} are not valid {self._encoding}: "
+                f"{_ENCODING_HINT}"
+            )
         if "NUL" in str(error) or "null" in str(error).lower():
-            raise BinaryFileError(
-                f"{path.name}: NUL byte near row {record + 1}; the file is not plain text: "
+            return BinaryFileError(
+                f"{name}: NUL byte near row {record + 1}; the file is not plain text: "
                 "export the list as CSV (UTF-8) or XLSX"
-            ) from error
-        raise InputFileError(
-            f"{path.name}: cannot read row {record + 1} ({error}); a quote is probably left "
+            )
+        return InputFileError(
+            f"{name}: cannot read row {record + 1} ({error}); a quote is probably left "
             "open: close it or remove the stray quote character"
-        ) from error
+        )
 
 
 def _sniff_delimiter(first_line: str, path: Path) -> str:
@@ -380,7 +432,7 @@ def open_table(
     if delimiter is None:
         first_line = sample.decode(chosen, errors="ignore").lstrip("\ufeff").split("\n", 1)[0]
         delimiter = _sniff_delimiter(first_line, path)
-    rows = _text_rows(stream, delimiter, path, chosen)
+    rows = _CsvRows(stream, delimiter, path, chosen)
     header: list[str] | None = None
     try:
         for row in rows:

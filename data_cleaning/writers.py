@@ -71,8 +71,13 @@ class _TableWriter:
     def _write(self, row: list[str]) -> None:
         self._writer.writerow(neutralise_row(row) if self._neutralise else row)
 
+    def _write_many(self, rows: list[list[str]]) -> None:
+        if self._neutralise:
+            rows = [neutralise_row(row) for row in rows]
+        self._writer.writerows(rows)
+
     def _original(self, row: list[str]) -> list[str]:
-        return list(row) if self._all_kept else [row[i] for i in self._keep]
+        return row if self._all_kept else [row[i] for i in self._keep]
 
 
 class CleanedWriter(_TableWriter):
@@ -84,20 +89,33 @@ class CleanedWriter(_TableWriter):
     def write_chunk(self, chunk: ChunkResult) -> None:
         """Write the chunk's kept rows."""
         kept = RowStatus.KEPT
-        for i, status in enumerate(chunk.statuses):
-            if status is not kept:
-                continue
-            number_type = chunk.number_types[i]
-            row = self._original(chunk.rows[i])
-            row += (
-                chunk.e164[i] or "",
-                number_type.value if number_type is not None else "",
-                chunk.regions[i],
-                TIME_ZONE_SEPARATOR.join(chunk.time_zones[i]),
-                chunk.extensions[i],
-                chunk.carriers[i],
+        keep = self._keep
+        all_kept = self._all_kept
+        join = TIME_ZONE_SEPARATOR.join
+        rows = [
+            [
+                *(row if all_kept else [row[i] for i in keep]),
+                e164 or "",
+                number_type or "",
+                region,
+                join(zones),
+                extension,
+                carrier,
+            ]
+            for status, row, e164, number_type, region, zones, extension, carrier in zip(
+                chunk.statuses,
+                chunk.rows,
+                chunk.e164,
+                chunk.number_types,
+                chunk.regions,
+                chunk.time_zones,
+                chunk.extensions,
+                chunk.carriers,
+                strict=True,
             )
-            self._write(row)
+            if status is kept
+        ]
+        self._write_many(rows)
 
 
 class RejectsWriter(_TableWriter):
@@ -109,18 +127,26 @@ class RejectsWriter(_TableWriter):
     def write_chunk(self, chunk: ChunkResult) -> None:
         """Write the chunk's rejected rows."""
         kept = RowStatus.KEPT
-        for i, status in enumerate(chunk.statuses):
-            if status is kept:
-                continue
-            reason = chunk.reject_reasons[i]
-            duplicate_of = chunk.duplicate_of_rows[i]
-            row = self._original(chunk.rows[i])
-            row += (
-                reason.value if reason is not None else "",
+        keep = self._keep
+        all_kept = self._all_kept
+        rows = [
+            [
+                *(row if all_kept else [row[i] for i in keep]),
+                reason or "",
                 str(duplicate_of) if duplicate_of is not None else "",
-                str(chunk.row_numbers[i]),
+                str(number),
+            ]
+            for status, row, reason, duplicate_of, number in zip(
+                chunk.statuses,
+                chunk.rows,
+                chunk.reject_reasons,
+                chunk.duplicate_of_rows,
+                chunk.row_numbers,
+                strict=True,
             )
-            self._write(row)
+            if status is not kept
+        ]
+        self._write_many(rows)
 
 
 def write_report(stream: IO[str], report: CleaningReport) -> None:
