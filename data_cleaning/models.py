@@ -10,12 +10,13 @@ from collections import Counter
 from collections.abc import Callable, Collection, Container, Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any
+from typing import Any, Generic, Protocol, TypeVar, cast, overload
 
 __all__ = [
     "ENRICHMENT_COLUMNS",
     "INVALID_REASONS",
     "ChunkResult",
+    "ChunkSource",
     "CleaningOptions",
     "CleaningProgress",
     "CleaningReport",
@@ -26,6 +27,8 @@ __all__ = [
     "RowResult",
     "RowStatus",
 ]
+
+_T = TypeVar("_T")
 
 
 class RowStatus(StrEnum):
@@ -154,26 +157,133 @@ class RowResult:
     is_virtual_operator: bool
 
 
-@dataclass(slots=True)
-class ChunkResult:
-    """Results for a run of consecutive input rows, stored column-wise for speed."""
+class _Field(Generic[_T]):
+    """A :class:`ChunkResult` column, built on first use when the chunk is column-wise."""
 
-    columns: tuple[str, ...]
-    row_numbers: list[int]
-    rows: list[list[str]]
-    statuses: list[RowStatus]
-    reject_reasons: list[RejectReason | None]
-    duplicate_of_rows: list[int | None]
-    e164: list[str | None]
-    number_types: list[NumberType | None]
-    regions: list[str]
-    time_zones: list[tuple[str, ...]]
-    extensions: list[str]
-    carriers: list[str]
-    virtual_operator: list[bool]
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+        self.slot = "_" + name
+
+    @overload
+    def __get__(self, instance: None, owner: type) -> _Field[_T]: ...
+
+    @overload
+    def __get__(self, instance: ChunkResult, owner: type) -> _T: ...
+
+    def __get__(self, instance: ChunkResult | None, owner: type) -> _T | _Field[_T]:
+        if instance is None:
+            return self
+        value = getattr(instance, self.slot)
+        if value is None:
+            value = instance._source.materialise(self.name)
+            setattr(instance, self.slot, value)
+        return cast(_T, value)
+
+    def __set__(self, instance: ChunkResult, value: _T) -> None:
+        setattr(instance, self.slot, value)
+        instance._edited = True
+
+
+class ChunkSource(Protocol):
+    """Column-wise results behind a :class:`ChunkResult` (see the pipeline)."""
+
+    def materialise(self, name: str) -> Any:
+        """The value of the :class:`ChunkResult` field ``name``."""
+
+
+class ChunkResult:
+    """Results for a run of consecutive input rows, stored column-wise for speed.
+
+    The pipeline fills the list fields on first use from its packed column-wise results.
+    """
+
+    __slots__ = (
+        "_carriers",
+        "_duplicate_of_rows",
+        "_e164",
+        "_edited",
+        "_extensions",
+        "_number_types",
+        "_regions",
+        "_reject_reasons",
+        "_row_numbers",
+        "_rows",
+        "_source",
+        "_statuses",
+        "_time_zones",
+        "_virtual_operator",
+        "columns",
+    )
+
+    row_numbers: _Field[list[int]] = _Field()
+    rows: _Field[list[list[str]]] = _Field()
+    statuses: _Field[list[RowStatus]] = _Field()
+    reject_reasons: _Field[list[RejectReason | None]] = _Field()
+    duplicate_of_rows: _Field[list[int | None]] = _Field()
+    e164: _Field[list[str | None]] = _Field()
+    number_types: _Field[list[NumberType | None]] = _Field()
+    regions: _Field[list[str]] = _Field()
+    time_zones: _Field[list[tuple[str, ...]]] = _Field()
+    extensions: _Field[list[str]] = _Field()
+    carriers: _Field[list[str]] = _Field()
+    virtual_operator: _Field[list[bool]] = _Field()
+
+    def __init__(
+        self,
+        columns: tuple[str, ...],
+        row_numbers: list[int],
+        rows: list[list[str]],
+        statuses: list[RowStatus],
+        reject_reasons: list[RejectReason | None],
+        duplicate_of_rows: list[int | None],
+        e164: list[str | None],
+        number_types: list[NumberType | None],
+        regions: list[str],
+        time_zones: list[tuple[str, ...]],
+        extensions: list[str],
+        carriers: list[str],
+        virtual_operator: list[bool],
+    ) -> None:
+        self.columns = columns
+        self._source: Any = None
+        self._row_numbers = row_numbers
+        self._rows = rows
+        self._statuses = statuses
+        self._reject_reasons = reject_reasons
+        self._duplicate_of_rows = duplicate_of_rows
+        self._e164 = e164
+        self._number_types = number_types
+        self._regions = regions
+        self._time_zones = time_zones
+        self._extensions = extensions
+        self._carriers = carriers
+        self._virtual_operator = virtual_operator
+        self._edited = False
+
+    @classmethod
+    def from_source(
+        cls, columns: tuple[str, ...], source: ChunkSource, rows: list[list[str]] | None = None
+    ) -> ChunkResult:
+        """A chunk whose fields are built from ``source`` when first read."""
+        chunk = cls.__new__(cls)
+        chunk.columns = columns
+        chunk._source = source
+        for name in cls.__slots__:
+            if name not in ("columns", "_source", "_edited"):
+                setattr(chunk, name, None)
+        chunk._rows = rows  # type: ignore[assignment]
+        chunk._edited = False
+        return chunk
+
+    def packed_source(self) -> Any:
+        """The column-wise results behind this chunk, unless a field was replaced since."""
+        return None if self._edited else self._source
 
     def __len__(self) -> int:
         return len(self.row_numbers)
+
+    def __repr__(self) -> str:
+        return f"ChunkResult(columns={self.columns!r}, rows={len(self)})"
 
     def row(self, index: int) -> RowResult:
         """Return the result of the ``index``-th row of this chunk."""

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
 
 from data_cleaning.columns import detect_phone_column
 from data_cleaning.enrich import Enricher
@@ -41,7 +42,7 @@ from data_cleaning.readers import TableReader, header_only_error, open_table
 from data_cleaning.suppression import SuppressionSet
 from data_cleaning.vectorised import REASON_CODES, TYPE_CODES, PackedResult, VectorEngine
 
-__all__ = ["EXTRA_CELLS_COLUMN", "CleaningRun", "clean_table"]
+__all__ = ["EXTRA_CELLS_COLUMN", "ChunkColumns", "CleaningRun", "clean_table"]
 
 #: Column holding the surplus cells of over-long rows when ragged rows are allowed.
 EXTRA_CELLS_COLUMN: Final = "extra_cells"
@@ -65,7 +66,7 @@ class _Engine:
         self.vector = VectorEngine(self.normaliser, self.enricher)
         self.suppression = tuple(suppression)
 
-    def process(self, phones: Sequence[str]) -> PackedResult:
+    def process(self, phones: pa.Array) -> PackedResult:
         return self.vector.process(phones, self.suppression)
 
 
@@ -82,7 +83,7 @@ def _init_worker(
     _WORKER_ENGINE = _Engine(region, excluded, language, suppression)
 
 
-def _work(phones: list[str]) -> PackedResult:
+def _work(phones: pa.Array) -> PackedResult:
     assert _WORKER_ENGINE is not None
     return _WORKER_ENGINE.process(phones)
 
@@ -132,7 +133,9 @@ class CleaningRun:
         self._progress = progress
         self._clock = clock
         self._started = started
-        self._seen: dict[int, int] = {}
+        # Numbers seen so far (sorted E.164 digits) and the row of their first sighting.
+        self._seen_keys = np.zeros(0, dtype=np.int64)
+        self._seen_rows = np.zeros(0, dtype=np.int64)
         self._phone_index = reader.info.columns.index(phone_column)
         self._width = len(reader.info.columns)
         self._chunks: Generator[ChunkResult, None, None] = self._run()
@@ -162,31 +165,48 @@ class CleaningRun:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def _raw_chunks(self) -> Iterator[tuple[list[int], list[list[str]]]]:
+    def _raw_chunks(self) -> Iterator[_RawChunk]:
+        """Chunks of ``chunk_rows`` rows as string columns (and the rows, when read as such)."""
         size = max(1, self.options.chunk_rows)
-        numbers: list[int] = []
-        rows: list[list[str]] = []
-        width = self._width
-        for number, row in self._sample:
-            if len(row) != width:
-                row = self._fit(number, row)
-            numbers.append(number)
-            rows.append(row)
-            if len(rows) >= size:
-                yield numbers, rows
-                numbers, rows = [], []
+        parts: list[_RawChunk] = []
+        count = 0
+        if self._sample:
+            numbers = [number for number, _ in self._sample]
+            fitted = self._fit_rows(numbers, [row for _, row in self._sample])
+            self._sample = []
+            parts.append(_RawChunk(numbers, fitted, _to_columns(fitted, len(self.columns))))
+            count = len(numbers)
         done = False
         while not done:
-            batch_numbers, batch_rows, done = self._reader.read_batch(size - len(rows))
-            for k in [k for k, row in enumerate(batch_rows) if len(row) != width]:
-                batch_rows[k] = self._fit(batch_numbers[k], batch_rows[k])
-            numbers += batch_numbers
-            rows += batch_rows
-            if len(rows) >= size:
-                yield numbers, rows
-                numbers, rows = [], []
-        if rows:
-            yield numbers, rows
+            if count >= size:
+                first, parts, count = _split(parts, size)
+                yield first
+                continue
+            numbers, rows, columns, done = self._reader.read_block(size - count)
+            if not numbers:
+                continue
+            if rows is not None:
+                rows = self._fit_rows(numbers, rows)
+                columns = _to_columns(rows, len(self.columns))
+            else:
+                assert columns is not None
+                if self.options.allow_ragged:
+                    columns = [*columns, pa.array([""] * len(numbers), pa.string())]
+            parts.append(_RawChunk(numbers, rows, columns))
+            count += len(numbers)
+        while count:
+            first, parts, count = _split(parts, size)
+            yield first
+
+    def _fit_rows(self, numbers: list[int], rows: list[list[str]]) -> list[list[str]]:
+        width = self._width
+        for k in [k for k, row in enumerate(rows) if len(row) != width]:
+            rows[k] = self._fit(numbers[k], rows[k])
+        if self.options.allow_ragged:
+            for row in rows:
+                if len(row) == width:
+                    row.append("")
+        return rows
 
     def _fit(self, number: int, row: list[str]) -> list[str]:
         width = self._width
@@ -216,15 +236,10 @@ class CleaningRun:
         if workers is None:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
             big = self._reader.info.size_bytes >= _PARALLEL_MIN_BYTES
-            # This process reads, deduplicates and hands rows on; one worker normalises and
-            # enriches: two cores.
+            # This process reads, deduplicates, checks the do-not-call sets and writes; one
+            # worker normalises and enriches: two cores, about evenly loaded.
             workers = 1 if big and cores > 1 else 0
-        args = (
-            options.default_region,
-            options.excluded_types,
-            options.language,
-            tuple(self._suppression),
-        )
+        args = (options.default_region, options.excluded_types, options.language, ())
         pool: Pool | None = None
         engine: _Engine | None = None
         if workers > 0:
@@ -234,18 +249,18 @@ class CleaningRun:
         else:
             engine = _Engine(*args)
         window = max(1, workers * _IN_FLIGHT_PER_WORKER)
-        pending: deque[tuple[list[int], list[list[str]], _Handle]] = deque()
+        pending: deque[tuple[_RawChunk, _Handle]] = deque()
         index = self._phone_index
         try:
-            for numbers, rows in self._raw_chunks():
-                phones = [row[index] for row in rows]
+            for raw in self._raw_chunks():
+                phones = raw.columns[index]
                 handle: _Handle
                 if pool is not None:
                     handle = pool.apply_async(_work, (phones,))
                 else:
                     assert engine is not None
                     handle = _Done(engine.process(phones))
-                pending.append((numbers, rows, handle))
+                pending.append((raw, handle))
                 if len(pending) >= window:
                     yield self._finish(*pending.popleft())
             while pending:
@@ -259,53 +274,73 @@ class CleaningRun:
             raise header_only_error(self._reader.info.sheet or "the input")
         self.report.elapsed_s = self._clock() - self._started
 
-    def _finish(
-        self,
-        numbers: list[int],
-        rows: list[list[str]],
-        handle: _Handle,
-    ) -> ChunkResult:
+    def _dedupe(
+        self, numbers: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.intp], npt.NDArray[np.int64]]:
+        """First sightings among ``keys`` (positions) and, per key, the row it repeats (or 0)."""
+        unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+        inverse = inverse.reshape(-1)
+        seen_keys, seen_rows = self._seen_keys, self._seen_rows
+        at = np.searchsorted(seen_keys, unique)
+        if len(seen_keys):
+            clipped = np.minimum(at, len(seen_keys) - 1)
+            known = seen_keys[clipped] == unique
+            origin = np.where(known, seen_rows[clipped], 0).astype(np.int64)
+        else:
+            known = np.zeros(len(unique), dtype=np.bool_)
+            origin = np.zeros(len(unique), dtype=np.int64)
+        new = ~known
+        origin[new] = numbers[first[new]]
+        if new.any():
+            self._seen_keys = np.insert(seen_keys, at[new], unique[new])
+            self._seen_rows = np.insert(seen_rows, at[new], numbers[first[new]])
+        duplicate_of = origin[inverse]
+        is_first = np.zeros(len(keys), dtype=np.bool_)
+        is_first[first[new]] = True
+        duplicate_of[is_first] = 0
+        return np.flatnonzero(is_first), duplicate_of
+
+    def _finish(self, raw: _RawChunk, handle: _Handle) -> ChunkResult:
         packed = handle.get()
+        numbers = np.asarray(raw.numbers, dtype=np.int64)
         count = len(numbers)
         codes = packed.reasons.copy()
         e164s = packed.e164
-        duplicate_of: list[int | None] = [None] * count
-        seen = self._seen
-        firsts: list[int] = []
+        duplicate_of = np.zeros(count, dtype=np.int64)
         valid = np.flatnonzero(codes == 0)
-        keys = packed.e164_int[valid].tolist()
-        for i, key in zip(valid.tolist(), keys, strict=True):
-            if not key:
-                key = int(e164s[i][1:])  # type: ignore[index]
-            first = seen.get(key)
-            if first is None:
-                seen[key] = numbers[i]
-                firsts.append(i)
-            else:
-                codes[i] = _DUPLICATE
-                duplicate_of[i] = first
-        if firsts and self._prior is not None:
-            candidates = [e164s[i] or "" for i in firsts]
+        keys = packed.e164_int[valid]
+        missing = np.flatnonzero(keys == 0)
+        if len(missing):
+            keys = keys.copy()
+            keys[missing] = [int((e164s[i] or "+0")[1:]) for i in valid[missing].tolist()]
+        firsts_at, repeats = self._dedupe(numbers[valid], keys)
+        duplicates = repeats != 0
+        codes[valid[duplicates]] = _DUPLICATE
+        duplicate_of[valid] = repeats
+        firsts = valid[firsts_at]
+        if len(firsts) and self._prior is not None:
+            candidates = [e164s[i] or "" for i in firsts.tolist()]
             prior = self._prior
             if callable(prior):
                 already = set(prior(candidates))
                 flags = [c in already for c in candidates]
             else:
                 flags = [c in prior for c in candidates]
-            hits = [i for i, flag in zip(firsts, flags, strict=True) if flag]
-            if hits:
-                codes[hits] = _DUPLICATE
-                firsts = [i for i, flag in zip(firsts, flags, strict=True) if not flag]
-        for flags_all in packed.suppressed:
-            if not firsts:
+            hit = np.array(flags, dtype=np.bool_)
+            if hit.any():
+                codes[firsts[hit]] = _DUPLICATE
+                firsts = firsts[~hit]
+        for dnc in self._suppression:
+            if not len(firsts):
                 break
-            flags = flags_all.tolist()
-            hits = [i for i in firsts if flags[i]]
-            if hits:
-                codes[hits] = _DNC
-                firsts = [i for i in firsts if not flags[i]]
+            hit = np.array(
+                dnc.contains_many([e164s[i] or "" for i in firsts.tolist()]), dtype=np.bool_
+            )
+            if hit.any():
+                codes[firsts[hit]] = _DNC
+                firsts = firsts[~hit]
         report = self.report
-        kept = np.array(firsts, dtype=np.intp)
+        kept = firsts
         report.rows_in += count
         report.rows_out += len(firsts)
         by_reason = report.by_reason
@@ -322,14 +357,6 @@ class CleaningRun:
         report.invalid = sum(by_reason[r.value] for r in INVALID_REASONS)
         report.duplicates = by_reason[RejectReason.DUPLICATE.value]
         report.dnc_suppressed = by_reason[RejectReason.DNC.value]
-        statuses = list(map(_STATUSES.__getitem__, (codes == 0).tolist()))
-        reasons = list(map(REASON_CODES.__getitem__, codes.tolist()))
-        types = list(map(TYPE_CODES.__getitem__, packed.types.tolist()))
-        regions = list(map(packed.region_table.__getitem__, packed.region_ids.tolist()))
-        zones = list(map(packed.zone_table.__getitem__, packed.zone_ids.tolist()))
-        carriers = list(map(packed.carrier_table.__getitem__, packed.carrier_ids.tolist()))
-        virtual = packed.virtual.tolist()
-        extensions = packed.extensions
         if self._progress is not None:
             fraction = self._reader.fraction_read()
             hint = self._reader.info.rows_hint
@@ -337,21 +364,117 @@ class CleaningRun:
                 fraction = min(1.0, report.rows_in / hint)
             estimate = hint or (round(report.rows_in / fraction) if fraction else None)
             self._progress(CleaningProgress(report.rows_in, estimate, fraction))
-        return ChunkResult(
-            columns=self.columns,
-            row_numbers=numbers,
-            rows=rows,
-            statuses=statuses,
-            reject_reasons=reasons,
-            duplicate_of_rows=duplicate_of,
-            e164=e164s,
-            number_types=types,
-            regions=regions,
-            time_zones=zones,
-            extensions=extensions,
-            carriers=carriers,
-            virtual_operator=virtual,
+        source = ChunkColumns(raw.numbers, numbers, raw.columns, codes, duplicate_of, packed)
+        return ChunkResult.from_source(self.columns, source, raw.rows)
+
+
+class _RawChunk:
+    """Consecutive input rows: numbers, string columns and, when read as lists, the rows."""
+
+    __slots__ = ("columns", "numbers", "rows")
+
+    def __init__(
+        self, numbers: list[int], rows: list[list[str]] | None, columns: list[pa.Array]
+    ) -> None:
+        self.numbers = numbers
+        self.rows = rows
+        self.columns = columns
+
+    def __len__(self) -> int:
+        return len(self.numbers)
+
+    def slice(self, start: int, stop: int) -> _RawChunk:
+        return _RawChunk(
+            self.numbers[start:stop],
+            self.rows[start:stop] if self.rows is not None else None,
+            [column.slice(start, stop - start) for column in self.columns],
         )
+
+
+def _split(parts: list[_RawChunk], size: int) -> tuple[_RawChunk, list[_RawChunk], int]:
+    """The first ``size`` rows of ``parts`` as one chunk, the rest, and the rows left."""
+    taken: list[_RawChunk] = []
+    wanted = size
+    while wanted and parts:
+        part = parts[0]
+        if len(part) <= wanted:
+            taken.append(parts.pop(0))
+            wanted -= len(part)
+        else:
+            taken.append(part.slice(0, wanted))
+            parts[0] = part.slice(wanted, len(part))
+            wanted = 0
+    rest = sum(len(part) for part in parts)
+    if len(taken) == 1:
+        return taken[0], parts, rest
+    numbers = [n for part in taken for n in part.numbers]
+    rows: list[list[str]] | None = None
+    if all(part.rows is not None for part in taken):
+        rows = [row for part in taken for row in part.rows or ()]
+    width = len(taken[0].columns)
+    columns = [pa.concat_arrays([part.columns[i] for part in taken]) for i in range(width)]
+    return _RawChunk(numbers, rows, columns), parts, rest
+
+
+def _to_columns(rows: list[list[str]], width: int) -> list[pa.Array]:
+    """Rows of exactly ``width`` cells as string columns."""
+    if not rows:
+        return [pa.array([], pa.string()) for _ in range(width)]
+    return [pa.array(cells, pa.string()) for cells in zip(*rows, strict=True)]
+
+
+class ChunkColumns:
+    """The packed, column-wise results of one chunk; builds :class:`ChunkResult` fields."""
+
+    __slots__ = ("codes", "columns", "duplicate_of", "number_array", "numbers", "packed")
+
+    def __init__(
+        self,
+        numbers: list[int],
+        number_array: npt.NDArray[np.int64],
+        columns: list[pa.Array],
+        codes: npt.NDArray[np.int8],
+        duplicate_of: npt.NDArray[np.int64],
+        packed: PackedResult,
+    ) -> None:
+        self.numbers = numbers
+        self.number_array = number_array
+        #: The original columns (plus the surplus-cells column when ragged rows are allowed).
+        self.columns = columns
+        #: :data:`REASON_CODES` index per row; 0 for kept rows.
+        self.codes = codes
+        #: The row a duplicate repeats; 0 when none.
+        self.duplicate_of = duplicate_of
+        self.packed = packed
+
+    def materialise(self, name: str) -> Any:
+        packed = self.packed
+        if name == "row_numbers":
+            return self.numbers
+        if name == "rows":
+            cells = [column.to_pylist() for column in self.columns]
+            return [list(row) for row in zip(*cells, strict=True)]
+        if name == "statuses":
+            return list(map(_STATUSES.__getitem__, (self.codes == 0).tolist()))
+        if name == "reject_reasons":
+            return list(map(REASON_CODES.__getitem__, self.codes.tolist()))
+        if name == "duplicate_of_rows":
+            return [row or None for row in self.duplicate_of.tolist()]
+        if name == "e164":
+            return packed.e164
+        if name == "number_types":
+            return list(map(TYPE_CODES.__getitem__, packed.types.tolist()))
+        if name == "regions":
+            return list(map(packed.region_table.__getitem__, packed.region_ids.tolist()))
+        if name == "time_zones":
+            return list(map(packed.zone_table.__getitem__, packed.zone_ids.tolist()))
+        if name == "extensions":
+            return packed.extensions
+        if name == "carriers":
+            return list(map(packed.carrier_table.__getitem__, packed.carrier_ids.tolist()))
+        if name == "virtual_operator":
+            return packed.virtual.tolist()
+        raise AttributeError(name)
 
 
 _DUPLICATE: Final = REASON_CODES.index(RejectReason.DUPLICATE)
@@ -386,6 +509,7 @@ def clean_table(
     PhoneNormaliser(options.default_region, options.excluded_types)
     reader = open_table(
         source,
+        columnar=True,
         encoding=options.encoding,
         sheet=options.sheet,
         delimiter=options.delimiter,

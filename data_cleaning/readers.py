@@ -3,6 +3,13 @@
 :func:`open_table` sniffs the format from the file's first bytes, detects the text encoding
 (or takes the one given), reads the header, and returns a :class:`TableReader` that streams
 data rows as lists of strings without loading the file into memory.
+
+For the cleaning pipeline (``columnar=True``), UTF-8 CSV/TSV files are parsed by pyarrow's
+CSV reader into string columns. Its parse matches Python's :mod:`csv` module except on blank
+lines, ragged rows, invalid UTF-8 and over-long fields: a batch with any of those (or with a
+row whose cells are all empty, which may have been a blank line) is dropped and reading goes
+on with the :mod:`csv` module from the first row not yet handed out, so the rows, row numbers
+and errors are always those of the :mod:`csv` path.
 """
 
 from __future__ import annotations
@@ -13,11 +20,15 @@ import datetime as dt
 import io
 import itertools
 import os
-from collections.abc import Iterator
+from collections import deque
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final, Literal
 
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 from charset_normalizer import from_bytes
 
 from data_cleaning.exceptions import (
@@ -52,6 +63,8 @@ _ENCODING_ALIASES: Final = {
     "utf-16": "utf-16",
 }
 _FIELD_LIMIT: Final = 1 << 20
+_ARROW_BLOCK_BYTES: Final = 4 << 20
+_ARROW_ENCODINGS: Final = frozenset({"utf-8", "utf-8-sig"})
 _ENCODING_HINT: Final = (
     "re-save the file as UTF-8 CSV, or name its encoding with --encoding (utf-8, gbk, big5)"
 )
@@ -164,7 +177,15 @@ def _is_blank(row: list[str]) -> bool:
 class TableReader:
     """Streams the data rows of an opened table; use as a context manager."""
 
-    def __init__(self, info: TableInfo, rows: Iterator[list[str]], closer: Any, counter: Any):
+    def __init__(
+        self,
+        info: TableInfo,
+        rows: Iterator[list[str]],
+        closer: Any,
+        counter: Any,
+        arrow: _ArrowCsv | None = None,
+        reopen: Callable[[int], tuple[_CsvRows, Any, Any]] | None = None,
+    ):
         self.info = info
         self._rows = rows
         self._closer = closer
@@ -174,6 +195,11 @@ class TableReader:
         #: Blank rows skipped so far.
         self.blank_rows = 0
         self._number = 1
+        self._arrow = arrow
+        self._reopen = reopen
+        # Rows converted from pyarrow columns for :meth:`rows` and not handed out yet.
+        self._converted: deque[list[str]] = deque()
+        self._arrow_ended = False
         self._row_iter = self._generate()
 
     def __enter__(self) -> TableReader:
@@ -184,16 +210,82 @@ class TableReader:
 
     def close(self) -> None:
         """Release the file."""
+        if self._arrow is not None:
+            self._arrow.close()
         if self._closer is not None:
             self._closer.close()
             self._closer = None
 
     def fraction_read(self) -> float | None:
         """Share of the file consumed so far, when it can be told."""
-        if self._counter is None or not self.info.size_bytes:
+        if not self.info.size_bytes:
             return None
+        if self._arrow is not None:
+            return min(1.0, self._arrow.bytes_read() / self.info.size_bytes)
+        if self._counter is None:
+            return 1.0 if self._arrow_ended else None
         done: int = self._counter.bytes_read
         return min(1.0, done / self.info.size_bytes)
+
+    def read_block(
+        self, size: int
+    ) -> tuple[list[int], list[list[str]] | None, list[pa.Array] | None, bool]:
+        """Read up to ``size`` records: ``(row numbers, rows, columns, end reached)``.
+
+        Rows come as string columns (``rows`` is ``None``) while the pyarrow parser reads the
+        file, else as lists of cells (``columns`` is ``None``); fewer than ``size`` rows do not
+        mean the end. Same rows and numbers as :meth:`rows`, with which this shares its position.
+        """
+        if self._converted:
+            batch = [self._converted.popleft() for _ in range(min(size, len(self._converted)))]
+            return self._consecutive(len(batch)), batch, None, False
+        arrow = self._arrow
+        if arrow is not None:
+            columns = arrow.take(size)
+            if columns is not None and len(columns[0]):
+                count = len(columns[0])
+                return self._consecutive(count), None, columns, False
+            self._leave_arrow()
+        numbers, rows, done = self._read_python(size)
+        return numbers, rows, None, done
+
+    def _consecutive(self, count: int) -> list[int]:
+        start = self._number + 1
+        self._number += count
+        if count:
+            self.last_row_number = self._number
+        return list(range(start, start + count))
+
+    def _leave_arrow(self) -> None:
+        """Go on with the csv module after the rows pyarrow handed out (it gave up or ended)."""
+        arrow = self._arrow
+        assert arrow is not None
+        self._arrow = None
+        arrow.close()
+        if arrow.failed:
+            assert self._reopen is not None
+            self._rows, self._closer, self._counter = self._reopen(arrow.accepted)
+        else:
+            self._rows = iter(())
+            self._arrow_ended = True
+
+    def _arrow_rows(self) -> Iterator[list[str]]:
+        """Records for :meth:`rows` while pyarrow reads: converted a few hundred at a time."""
+        while True:
+            if self._converted:
+                yield self._converted.popleft()
+                continue
+            arrow = self._arrow
+            if arrow is None:
+                break
+            columns = arrow.take(256)
+            if columns is None or not len(columns[0]):
+                self._leave_arrow()
+                break
+            self._converted.extend(
+                list(cells) for cells in zip(*(c.to_pylist() for c in columns), strict=True)
+            )
+        yield from self._rows
 
     def rows(self) -> Iterator[tuple[int, list[str]]]:
         """The one iterator of ``(row_number, cells)`` over the non-blank data rows."""
@@ -205,6 +297,22 @@ class TableReader:
         The same rows, numbers and blank-row skipping as :meth:`rows` (the two share their
         position), without a Python step per row.
         """
+        if self._arrow is None and not self._converted:
+            return self._read_python(size)
+        numbers: list[int] = []
+        batch: list[list[str]] = []
+        done = False
+        while not done and len(batch) < size:
+            more_numbers, rows, columns, done = self.read_block(size - len(batch))
+            if columns is not None:
+                rows = [
+                    list(cells) for cells in zip(*(c.to_pylist() for c in columns), strict=True)
+                ]
+            numbers += more_numbers
+            batch += rows or []
+        return numbers, batch, done
+
+    def _read_python(self, size: int) -> tuple[list[int], list[list[str]], bool]:
         source = self._rows
         if isinstance(source, _CsvRows):
             batch = source.batch(size)
@@ -228,7 +336,8 @@ class TableReader:
         return numbers, batch, done
 
     def _generate(self) -> Iterator[tuple[int, list[str]]]:
-        for row in self._rows:
+        rows = self._arrow_rows() if self._arrow is not None else self._rows
+        for row in rows:
             self._number += 1
             # Only rows with no cells (blank lines) are skipped; ",," rows count as empty leads.
             if not row or (len(row) == 1 and not row[0].strip()):
@@ -246,6 +355,11 @@ class _CsvRows:
         self._path = path
         self._encoding = encoding
         self._records = 0
+
+    @property
+    def records(self) -> int:
+        """Records read so far."""
+        return self._records
 
     def __iter__(self) -> Iterator[list[str]]:
         return self
@@ -284,6 +398,142 @@ class _CsvRows:
             f"{name}: cannot read row {record + 1} ({error}); a quote is probably left "
             "open: close it or remove the stray quote character"
         )
+
+
+class _ArrowCsv:
+    """The data records of a UTF-8 CSV/TSV parsed by pyarrow, as string columns.
+
+    Batches that pyarrow might read differently from the :mod:`csv` module are refused: then
+    ``failed`` is set, no more batches are read, and the caller goes on with the :mod:`csv`
+    module after the ``accepted`` records.
+    """
+
+    def __init__(self, path: Path, offset: int, width: int, delimiter: str) -> None:
+        self._file = pa.OSFile(str(path))
+        self._file.seek(offset)
+        self._offset = offset
+        self._width = width
+        self._refused = False
+        names = [f"c{i}" for i in range(width)]
+        self._reader: Any = pa_csv.open_csv(
+            self._file,
+            read_options=pa_csv.ReadOptions(
+                column_names=names, block_size=_ARROW_BLOCK_BYTES, use_threads=False
+            ),
+            parse_options=pa_csv.ParseOptions(
+                delimiter=delimiter,
+                newlines_in_values=True,
+                ignore_empty_lines=False,
+                invalid_row_handler=self._invalid_row,
+            ),
+            convert_options=pa_csv.ConvertOptions(
+                column_types={name: pa.string() for name in names},
+                strings_can_be_null=False,
+                quoted_strings_can_be_null=False,
+            ),
+        )
+        self._pending: deque[pa.RecordBatch] = deque()
+        self.pending_rows = 0
+        #: Records accepted so far (handed out or pending).
+        self.accepted = 0
+        self.failed = False
+        self.finished = False
+
+    def _invalid_row(self, row: Any) -> str:
+        # A ragged row or blank line: the csv module decides what it means.
+        self._refused = True
+        return "skip"
+
+    def bytes_read(self) -> int:
+        """Bytes of the file parsed so far (read ahead a little)."""
+        try:
+            return int(self._file.tell())
+        except (OSError, ValueError):
+            return self._offset
+
+    def close(self) -> None:
+        self.finished = True
+        self._pending.clear()
+        self.pending_rows = 0
+        if not self._file.closed:
+            self._file.close()
+
+    def _acceptable(self, batch: pa.RecordBatch) -> bool:
+        if self._refused or batch.num_columns != self._width:
+            return False
+        total: Any = None
+        for column in batch.columns:
+            if column.null_count:
+                return False
+            lengths = pc.binary_length(column)
+            longest = pc.max(lengths).as_py()
+            if longest is not None and longest > _FIELD_LIMIT:
+                return False
+            total = lengths if total is None else pc.add(total, lengths)
+        # A row of empty cells may have been a blank line, which the csv module skips.
+        return total is None or not pc.any(pc.equal(total, 0)).as_py()
+
+    def _fill(self, size: int) -> None:
+        while self.pending_rows < size and not self.finished:
+            try:
+                batch = self._reader.read_next_batch()
+            except StopIteration:
+                if self._refused:
+                    self._refuse()
+                self.finished = True
+                break
+            except (pa.ArrowInvalid, UnicodeDecodeError, OSError):
+                self._refuse()
+                break
+            if not self._acceptable(batch):
+                self._refuse()
+                break
+            if batch.num_rows:
+                self._pending.append(batch)
+                self.pending_rows += batch.num_rows
+                self.accepted += batch.num_rows
+
+    def _refuse(self) -> None:
+        self.failed = True
+        self.finished = True
+        if not self._file.closed:
+            self._file.close()
+
+    def take(self, size: int) -> list[pa.Array] | None:
+        """Up to ``size`` rows as string columns; ``None`` when nothing is left here."""
+        self._fill(size)
+        if not self.pending_rows:
+            return None
+        parts: list[pa.RecordBatch] = []
+        wanted = size
+        while wanted and self._pending:
+            batch = self._pending[0]
+            if batch.num_rows <= wanted:
+                parts.append(self._pending.popleft())
+                wanted -= batch.num_rows
+            else:
+                parts.append(batch.slice(0, wanted))
+                self._pending[0] = batch.slice(wanted)
+                wanted = 0
+        taken = size - wanted
+        self.pending_rows -= taken
+        if len(parts) == 1:
+            return list(parts[0].columns)
+        return [pa.concat_arrays([part.column(i) for part in parts]) for i in range(self._width)]
+
+
+def _arrow_offset(sample: bytes, header: list[str], delimiter: str) -> int | None:
+    """Byte offset of the first data record when the header is the file's plain first line."""
+    end = sample.find(b"\n")
+    if end < 0:
+        return None
+    line = sample[:end]
+    if b'"' in line or b"\r" in line[:-1] or not header:
+        return None
+    text = line.rstrip(b"\r").decode("utf-8", errors="replace").lstrip("\ufeff")
+    if text.split(delimiter) != header:
+        return None
+    return end + 1
 
 
 def _sniff_delimiter(first_line: str, path: Path) -> str:
@@ -385,8 +635,12 @@ def open_table(
     sheet: str | None = None,
     delimiter: str | None = None,
     max_bytes: int | None = None,
+    columnar: bool = False,
 ) -> TableReader:
-    """Open a CSV, TSV or XLSX lead list, read its header and return a streaming reader."""
+    """Open a CSV, TSV or XLSX lead list, read its header and return a streaming reader.
+
+    ``columnar`` lets UTF-8 text be parsed by pyarrow for :meth:`TableReader.read_block`.
+    """
     path = Path(source)
     try:
         size = path.stat().st_size
@@ -445,6 +699,15 @@ def open_table(
     if header is None:
         stream.close()
         raise EmptyInputError(f"{path.name} has no header row: put column names on the first line")
+    arrow: _ArrowCsv | None = None
+    header_records = rows.records
+    if columnar and chosen in _ARROW_ENCODINGS and len(delimiter) == 1 and header_records == 1:
+        offset = _arrow_offset(sample, header, delimiter)
+        if offset is not None and offset < size:
+            try:
+                arrow = _ArrowCsv(path, offset, len(header), delimiter)
+            except (pa.ArrowInvalid, UnicodeDecodeError, OSError):
+                arrow = None  # e.g. bad bytes in the first block: the csv module says where
     info = TableInfo(
         format="tsv" if delimiter == "\t" else "csv",
         columns=_clean_header(header),
@@ -454,7 +717,29 @@ def open_table(
         size_bytes=size,
         rows_hint=None,
     )
-    return TableReader(info, rows, stream, counter)
+    if arrow is None:
+        return TableReader(info, rows, stream, counter)
+    stream.close()
+
+    def reopen(accepted: int) -> tuple[_CsvRows, Any, Any]:
+        """The csv-module records after the header and the ``accepted`` records."""
+        counter = _CountingReader(path.open("rb"))
+        stream = io.TextIOWrapper(
+            io.BufferedReader(counter, buffer_size=1 << 16),
+            encoding=chosen,
+            errors="strict",
+            newline="",
+        )
+        again = _CsvRows(stream, delimiter, path, chosen)
+        try:
+            for _ in itertools.islice(again, header_records + accepted):
+                pass
+        except BaseException:
+            stream.close()
+            raise
+        return again, stream, counter
+
+    return TableReader(info, iter(()), None, None, arrow, reopen)
 
 
 def header_only_error(path: str | os.PathLike[str]) -> HeaderOnlyError:

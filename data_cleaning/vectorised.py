@@ -362,14 +362,17 @@ class VectorEngine:
 
     def process(
         self,
-        phones: Sequence[str | None],
+        phones: Sequence[str | None] | pa.Array,
         suppression: Sequence[SuppressionSet] = (),
         *,
         enrich: bool = True,
     ) -> PackedResult:
         """Normalise and enrich raw cells; flag valid numbers held by ``suppression`` sets."""
         size = len(phones)
-        raw = pa.array(phones, type=pa.string())
+        if isinstance(phones, pa.Array):
+            raw = phones if phones.type == pa.string() else phones.cast(pa.string())
+        else:
+            raw = pa.array(phones, type=pa.string())
         reasons = np.zeros(size, dtype=np.int8)
         types = np.zeros(size, dtype=np.int8)
         extensions = np.full(size, "", dtype=object)
@@ -409,7 +412,8 @@ class VectorEngine:
         fallback = np.flatnonzero(~done)
         self.fallback_rows = len(fallback)
         if len(fallback):
-            numbers = self._per_row(phones, fallback, reasons, types, e164, extensions)
+            values = _take(raw, fallback).to_pylist()
+            numbers = self._per_row(values, fallback, reasons, types, e164, extensions)
             if enrich:
                 self._enrich_rows(fallback, numbers, types, e164, region, zones, carrier, virtual)
         suppressed: list[npt.NDArray[np.bool_]] = []
@@ -795,7 +799,7 @@ class VectorEngine:
 
     def _per_row(
         self,
-        phones: Sequence[str | None],
+        values: list[str | None],
         rows: npt.NDArray[np.intp],
         reasons: npt.NDArray[np.int8],
         types: npt.NDArray[np.int8],
@@ -808,8 +812,7 @@ class VectorEngine:
         if len(memo) > _MEMO_LIMIT:
             memo.clear()
         numbers: dict[int, tuple[int, str]] = {}
-        for row in rows.tolist():
-            raw = phones[row]
+        for row, raw in zip(rows.tolist(), values, strict=True):
             result = memo.get(raw)
             if result is None:
                 result = memo[raw] = normalise(raw)

@@ -9,7 +9,9 @@ a cleaned file gives the same file back.
 
 from __future__ import annotations
 
+import codecs
 import csv
+import io
 import json
 import os
 import tempfile
@@ -17,6 +19,11 @@ from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Final
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from data_cleaning.models import (
     ENRICHMENT_COLUMNS,
@@ -26,8 +33,9 @@ from data_cleaning.models import (
     ProgressCallback,
     RowStatus,
 )
-from data_cleaning.pipeline import CleaningRun, clean_table
+from data_cleaning.pipeline import ChunkColumns, CleaningRun, clean_table
 from data_cleaning.suppression import SuppressionSet
+from data_cleaning.vectorised import REASON_CODES, TYPE_CODES
 
 __all__ = [
     "REJECT_COLUMNS",
@@ -45,6 +53,10 @@ REJECT_COLUMNS: Final = ("reject_reason", "duplicate_of_row", "row_number")
 #: Separator of several IANA time zones in one ``phone_timezone`` cell.
 TIME_ZONE_SEPARATOR: Final = "|"
 _FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
+# Column-wise equivalents of neutralise_cell and of csv.writer's minimal quoting.
+_QUOTED_CHARACTERS: Final = (",", '"', "\r", "\n")
+_REASON_NAMES: Final = pa.array([r.value if r is not None else "" for r in REASON_CODES])
+_TYPE_NAMES: Final = pa.array([t.value if t is not None else "" for t in TYPE_CODES])
 
 
 def neutralise_cell(value: str) -> str:
@@ -65,6 +77,7 @@ class _TableWriter:
         self._keep = [i for i, name in enumerate(columns) if name not in added_set]
         self._all_kept = len(self._keep) == len(columns)
         self._neutralise = neutralise
+        self._stream = stream
         self._writer = csv.writer(stream, lineterminator="\r\n")
         self._write([columns[i] for i in self._keep] + list(added))
 
@@ -79,6 +92,30 @@ class _TableWriter:
     def _original(self, row: list[str]) -> list[str]:
         return row if self._all_kept else [row[i] for i in self._keep]
 
+    def _write_columns(
+        self,
+        stream: IO[str],
+        source: ChunkColumns,
+        rows: npt.NDArray[np.intp],
+        added: list[pa.Array],
+    ) -> None:
+        """Write ``rows`` of a column-wise chunk: kept original columns, then ``added``."""
+        if not len(rows):
+            return
+        index = pa.array(rows, type=pa.int64())
+        cells = [source.columns[i].take(index) for i in self._keep] + added
+        data = _csv_lines(cells, self._neutralise)
+        buffer = getattr(stream, "buffer", None)
+        if (
+            isinstance(stream, io.TextIOWrapper)
+            and buffer is not None
+            and codecs.lookup(stream.encoding).name == "utf-8"
+        ):
+            stream.flush()
+            buffer.write(data)
+        else:
+            stream.write(bytes(data).decode("utf-8"))
+
 
 class CleanedWriter(_TableWriter):
     """Writes the kept rows of chunks as CLEANED.csv."""
@@ -88,6 +125,24 @@ class CleanedWriter(_TableWriter):
 
     def write_chunk(self, chunk: ChunkResult) -> None:
         """Write the chunk's kept rows."""
+        source = chunk.packed_source()
+        if isinstance(source, ChunkColumns):
+            kept_rows = np.flatnonzero(source.codes == 0)
+            packed = source.packed
+            index = pa.array(kept_rows, type=pa.int64())
+            zones = pa.array([TIME_ZONE_SEPARATOR.join(z) for z in packed.zone_table], pa.string())
+            added = [
+                pa.array(packed.e164, pa.string()).take(index).fill_null(""),
+                _TYPE_NAMES.take(pa.array(packed.types[kept_rows])),
+                pa.array(packed.region_table, pa.string()).take(
+                    pa.array(packed.region_ids[kept_rows])
+                ),
+                zones.take(pa.array(packed.zone_ids[kept_rows])),
+                pa.array(packed.extensions, pa.string()).take(index).fill_null(""),
+                _lookup(packed.carrier_table, packed.carrier_ids[kept_rows]),
+            ]
+            self._write_columns(self._stream, source, kept_rows, added)
+            return
         kept = RowStatus.KEPT
         keep = self._keep
         all_kept = self._all_kept
@@ -126,6 +181,17 @@ class RejectsWriter(_TableWriter):
 
     def write_chunk(self, chunk: ChunkResult) -> None:
         """Write the chunk's rejected rows."""
+        source = chunk.packed_source()
+        if isinstance(source, ChunkColumns):
+            rejected = np.flatnonzero(source.codes != 0)
+            duplicate_of = pa.array(source.duplicate_of[rejected])
+            added = [
+                _REASON_NAMES.take(pa.array(source.codes[rejected])),
+                pc.if_else(pc.equal(duplicate_of, 0), "", pc.cast(duplicate_of, pa.string())),
+                pc.cast(pa.array(source.number_array[rejected]), pa.string()),
+            ]
+            self._write_columns(self._stream, source, rejected, added)
+            return
         kept = RowStatus.KEPT
         keep = self._keep
         all_kept = self._all_kept
@@ -147,6 +213,47 @@ class RejectsWriter(_TableWriter):
             if status is not kept
         ]
         self._write_many(rows)
+
+
+def _lookup(table: list[str], ids: npt.NDArray[np.int32]) -> pa.Array:
+    return pa.array(table, pa.string()).take(pa.array(ids))
+
+
+def _any_of(cells: pa.Array, kernel: Callable[..., pa.Array], patterns: Sequence[str]) -> pa.Array:
+    found = kernel(cells, patterns[0])
+    for pattern in patterns[1:]:
+        found = pc.or_(found, kernel(cells, pattern))
+    return found
+
+
+def _csv_cells(cells: pa.Array, neutralise: bool) -> pa.Array:
+    """A string column as ``csv.writer`` writes its cells (after :func:`neutralise_cell`)."""
+    if neutralise:
+        risky = _any_of(cells, pc.starts_with, _FORMULA_STARTS)
+        if pc.any(risky).as_py():
+            prefixed = pc.binary_join_element_wise("'", cells.filter(risky), "")
+            cells = pc.replace_with_mask(cells, risky, prefixed)
+    needs_quotes = _any_of(cells, pc.match_substring, _QUOTED_CHARACTERS)
+    if pc.any(needs_quotes).as_py():
+        escaped = pc.replace_substring(cells.filter(needs_quotes), '"', '""')
+        cells = pc.replace_with_mask(
+            cells, needs_quotes, pc.binary_join_element_wise('"', escaped, '"', "")
+        )
+    return cells
+
+
+def _csv_lines(columns: list[pa.Array], neutralise: bool) -> memoryview:
+    """UTF-8 CSV lines (``\\r\\n`` ended) of string columns without nulls, as one buffer."""
+    cells = [_csv_cells(column, neutralise) for column in columns]
+    lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*cells, ","), "\r\n", "")
+    if lines.type != pa.string():
+        lines = lines.cast(pa.large_string())
+    width = np.int32 if lines.type == pa.string() else np.int64
+    offsets = np.frombuffer(lines.buffers()[1], dtype=width)
+    start = int(offsets[lines.offset])
+    stop = int(offsets[lines.offset + len(lines)])
+    data = lines.buffers()[2]
+    return memoryview(data)[start:stop] if data is not None else memoryview(b"")
 
 
 def write_report(stream: IO[str], report: CleaningReport) -> None:
