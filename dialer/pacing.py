@@ -19,6 +19,11 @@ Policies implement :class:`PacingPolicy` and can be loaded by import path with
   (see its docstring for the model).
 - :class:`AgentlessPolicy`: a fixed number of concurrent lines for IVR surveys or messages.
 
+Whatever the policy answers, the dial loop and the simulator pass it through
+:func:`cap_safe_launch`, a policy-independent clamp that makes the abandon cap a hard
+invariant: it only allows calls whose worst case (every call without an agent for it answered
+live and abandoned) keeps the window's abandon rate within the cap.
+
 Abandon rate = abandoned ÷ live (human) answers; a live answer not connected to an agent within
 the grace period (2 s) is abandoned. Answering-machine answers are not live answers.
 """
@@ -48,6 +53,7 @@ __all__ = [
     "PredictivePolicy",
     "PreviewPolicy",
     "ProgressivePolicy",
+    "cap_safe_launch",
     "load_policy",
     "policy_for_mode",
 ]
@@ -90,7 +96,17 @@ class PacingStats:
 
 @dataclass(frozen=True, slots=True)
 class PacingSnapshot:
-    """Everything a policy may look at; built by the dial loop or the simulator."""
+    """Everything a policy may look at; built by the dial loop or the simulator.
+
+    ``agents_ready`` are agents free to take a call now (not reserved, not talking, not in
+    wrap-up); ``agents_reserved`` are agents held for a call of their own (a preview lead
+    being read or dialled). ``ringing_elapsed_s`` lists every call ringing, including the
+    ``ringing_bound`` of them that are bound to a reserved agent (preview dialing: answered,
+    they go to that agent, so they can never be abandoned). ``calls_waiting`` are answered
+    calls waiting for an agent. The window counts are live answers and abandons as counted
+    when each live answer is resolved (connected, or abandoned at the end of the grace
+    period).
+    """
 
     now_s: float
     agents_signed_in: int
@@ -106,6 +122,7 @@ class PacingSnapshot:
     abandoned_in_window: int = 0
     abandon_cap: float = 0.03
     leads_available: int | None = None
+    ringing_bound: int = 0
 
     @property
     def agents_on_call(self) -> int:
@@ -151,6 +168,74 @@ def _bounded(snapshot: PacingSnapshot, calls: int, *, needs_agents: bool = True)
 
 def _uncovered_ready_agents(snapshot: PacingSnapshot) -> int:
     return snapshot.agents_ready - snapshot.calls_ringing - snapshot.calls_waiting
+
+
+def _exposure_budget(abandoned: int, live_answers: int, cap: float) -> int | None:
+    """The most calls that may be exposed to abandonment: the largest ``k ≥ 0`` with
+    ``(abandoned + k) ÷ (live_answers + k) ≤ cap``.
+
+    ``None`` means no ``k`` fits (the window is already over the cap); a cap of 1 or more
+    allows any number (returned as a very large int).
+    """
+    if abandoned < 0 or live_answers < 0:
+        raise ValueError("counts cannot be negative")
+    if not cap >= 0.0:
+        raise ValueError(f"cap must be a fraction ≥ 0, got {cap!r}")
+    if cap >= 1.0:
+        return _UNLIMITED
+
+    def fits(k: int) -> bool:
+        # The same tolerance as AbandonCounts.within: exact for decimal caps.
+        return abandoned + k <= cap * (live_answers + k) + 1e-9
+
+    if not fits(0):
+        return None
+    k = max(0, math.floor((cap * live_answers - abandoned) / (1.0 - cap)))
+    # The closed form can be off by one either way in floating point; settle it exactly.
+    while k > 0 and not fits(k):
+        k -= 1
+    while fits(k + 1):
+        k += 1
+    return k
+
+
+_UNLIMITED = 2**62
+
+
+def cap_safe_launch(snapshot: PacingSnapshot, requested: int, *, agentless: bool = False) -> int:
+    """The part of ``requested`` new calls that cannot push the abandon rate over the cap.
+
+    Policy-independent: the dial loop and the simulator apply it to whatever a policy
+    answers. *Exposed* calls are those in flight with no agent reserved for or free for
+    them: calls ringing that are not bound to a reserved agent, plus answered calls waiting
+    for an agent, minus the ready (free, unreserved) agents, plus the new calls; agents
+    talking or in wrap-up count for nothing (they may not free up in time), nor does the
+    grace period. If every exposed call were answered live and abandoned, the window's rate
+    would be ``(a + k) ÷ (L + k)`` with ``a`` abandons and ``L`` live answers counted so
+    far and ``k`` exposed calls. It allows the largest launch that keeps that at or under
+    the cap, never a negative number, and always at least one call per ready agent not
+    already covered by an unbound call (progressive-level dialing is never blocked: each
+    such call has a free agent and cannot be abandoned).
+
+    Every later event (a call resolved, a live answer connected or abandoned, an agent
+    freed) leaves the worst case where it is or lowers it, so if every launch goes through
+    this clamp, the realised rate never exceeds the cap at any moment once a live answer
+    has been counted (as long as nothing is dropped out of the window, which can only move
+    the rate by what leaves it). With ``agentless`` (every answer goes straight to the IVR,
+    so nothing can be abandoned) nothing is clamped but the sign.
+    """
+    requested = max(0, int(requested))
+    if agentless or requested == 0:
+        return requested
+    unbound = (
+        len(snapshot.ringing_elapsed_s) - max(0, snapshot.ringing_bound) + snapshot.calls_waiting
+    )
+    free = snapshot.agents_ready - unbound  # ready agents no unbound call is covering
+    budget = _exposure_budget(
+        snapshot.abandoned_in_window, snapshot.live_answers_in_window, snapshot.abandon_cap
+    )
+    allowed = free if budget is None else free + budget
+    return min(requested, max(0, free, allowed))
 
 
 @dataclass(slots=True)
@@ -405,7 +490,10 @@ class PredictivePolicy:
     counted against live answers already counted), so that a run of bad luck is paid back by
     dialing more cautiously, and a surplus is spent only gradually (``boost``). When the
     window's budget is spent it dials progressively (one call per uncovered ready agent),
-    which cannot abandon. It never dials with no agent signed in.
+    which cannot abandon. It never dials with no agent signed in, and never asks for more than
+    :func:`cap_safe_launch` allows. Until the window holds ``warmup_answers_per_agent`` live
+    answers per agent it aims lower (the target scaled by ``L ÷ (L + warmup × agents)``): an
+    abandon early in the window costs the clamp's room for calls in flight the most.
 
     (Precisely: it tries ``n`` = 1, 2, … and stops before the first ``n`` whose expected
     abandons exceed the allowance.) A decision costs one table lookup per call and agent and
@@ -419,6 +507,7 @@ class PredictivePolicy:
     max_lines_per_agent: float = 4.0
     slack: float = 0.002
     refresh_s: float = 10.0
+    warmup_answers_per_agent: float = 20.0
     _refreshed_s: float = field(default=-math.inf, init=False, repr=False)
     _model: _Model | None = field(default=None, init=False, repr=False)
     _tables: _Tables | None = field(default=None, init=False, repr=False)
@@ -451,6 +540,8 @@ class PredictivePolicy:
         ceiling = math.ceil(self.max_lines_per_agent * available) - (
             ringing + snapshot.calls_waiting
         )
+        # Never search beyond what the abandon-cap clamp will let through anyway.
+        ceiling = cap_safe_launch(snapshot, ceiling)
         if ceiling <= floor:
             return _bounded(snapshot, floor)
         best = self._best_over_dial(snapshot, ceiling)
@@ -465,6 +556,12 @@ class PredictivePolicy:
         first = _abandons(terms, 0)
         cap = snapshot.abandon_cap
         target = self.target_fraction * cap
+        # Early in the window every abandon is expensive: it shrinks the room the abandon-cap
+        # clamp (cap_safe_launch) leaves for calls in flight, and that room grows only with
+        # live answers. Aim lower until the window holds a few dozen answers per agent.
+        warm = self.warmup_answers_per_agent * snapshot.agents_signed_in
+        if warm > 0:
+            target *= snapshot.live_answers_in_window / (snapshot.live_answers_in_window + warm)
         boosted = self.boost * target
         remaining = target * snapshot.live_answers_in_window - snapshot.abandoned_in_window
         reserve = snapshot.abandoned_in_window + 1.0

@@ -9,6 +9,18 @@ answer that finds no free agent within the grace period hears the safe-harbour m
 counts as abandoned; answering machines follow the scenario's AMD policy and never count as
 live answers. Agentless campaigns play IVR prompts that simulated respondents answer.
 
+Every launch goes through :func:`dialer.pacing.cap_safe_launch` after the policy's answer,
+so the abandon rate over the window stays within the scenario's cap at every moment of the
+day, whatever the policy asks for. Live answers are counted in the window (and in the result)
+when they are resolved: connected to an agent, abandoned at the end of the grace period, or
+handed to the IVR in agentless mode.
+
+Hooks let the live, database-backed dial loop run on the simulator (all optional,
+keyword-only): a ``lead_source`` supplies the :class:`DialTarget` to call, an ``outcome_sink``
+hears one :class:`CallRecord` per originated call when it is over, ``should_continue`` stops
+launching (calls in progress then finish, and the run returns), and ``on_advance`` hears the
+simulated clock move forward.
+
 Everything is seeded: the same scenario, seed and policy give the same
 :class:`SimulationResult`.
 """
@@ -21,7 +33,7 @@ import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from dialer.abandon import AbandonWindow
 from dialer.agents import Agent, AgentAction, AgentState
@@ -31,6 +43,7 @@ from dialer.gateway import (
     AnswerKind,
     Busy,
     CallParameters,
+    ConnectedToAgent,
     DtmfReceived,
     Failed,
     HangupParty,
@@ -38,13 +51,31 @@ from dialer.gateway import (
     MessageFinished,
     NoAnswer,
     OriginateRequest,
+    Ringing,
 )
-from dialer.pacing import PacingMode, PacingPolicy, PacingSnapshot, PacingStats, policy_for_mode
+from dialer.pacing import (
+    PacingMode,
+    PacingPolicy,
+    PacingSnapshot,
+    PacingStats,
+    cap_safe_launch,
+    policy_for_mode,
+)
 from dialer.scenario import AmdPolicy, Scenario
 from dialer.simgateway import GatewayProfile, SimulatedGateway
 from dialer.stats import DialOutcome, RecentStats
 
-__all__ = ["Simulation", "SimulationResult", "simulate"]
+__all__ = [
+    "CallOutcome",
+    "CallRecord",
+    "DialTarget",
+    "HangupBy",
+    "LeadSource",
+    "OutcomeSink",
+    "Simulation",
+    "SimulationResult",
+    "simulate",
+]
 
 SAFE_HARBOUR_MESSAGE = "safe_harbour"
 MACHINE_MESSAGE = "machine_message"
@@ -56,7 +87,9 @@ CALLER_NUMBER = "+861080000000"
 _WRAP_END, _ABANDON_CHECK, _PREVIEW_DIAL, _MACHINE_DROP = range(4)
 
 # Gateway events the simulation reacts to, by class.
-_EV_ANSWERED, _EV_HUNG_UP, _EV_UNANSWERED, _EV_DTMF, _EV_MESSAGE_END = range(5)
+_EV_ANSWERED, _EV_HUNG_UP, _EV_UNANSWERED, _EV_DTMF, _EV_MESSAGE_END, _EV_RINGING, _EV_NONE = range(
+    7
+)
 _EVENT_KINDS: dict[type, int] = {
     Answered: _EV_ANSWERED,
     HungUp: _EV_HUNG_UP,
@@ -65,12 +98,159 @@ _EVENT_KINDS: dict[type, int] = {
     Failed: _EV_UNANSWERED,
     DtmfReceived: _EV_DTMF,
     MessageFinished: _EV_MESSAGE_END,
+    Ringing: _EV_RINGING,
+    ConnectedToAgent: _EV_NONE,
+}
+
+CallOutcome = Literal["no_answer", "busy", "failed", "machine", "abandoned", "contact"]
+"""How a call ended: ``contact`` is a human conversation with an agent or an IVR interview
+(completed or broken off)."""
+
+HangupBy = Literal["caller", "callee", "system"]
+"""Who ended an answered call: our side's agent (``caller``), the callee, or the system."""
+
+_HANGUP_BY: dict[HangupParty, HangupBy] = {
+    HangupParty.AGENT: "caller",
+    HangupParty.CALLEE: "callee",
+    HangupParty.SYSTEM: "system",
 }
 
 
 @dataclass(frozen=True, slots=True)
+class DialTarget:
+    """One call to place, as a lead source hands it out.
+
+    ``agent_id`` names the agent the lead is meant for: in preview mode the lead is offered
+    to that agent if it is ready (otherwise to the longest-ready agent); other modes route an
+    answered call to whichever agent is free and only carry it.
+    """
+
+    lead_id: str
+    attempt_id: str
+    phone_e164: str
+    agent_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class CallRecord:
+    """What happened to one originated call, reported once when it is over.
+
+    Times are simulated seconds. ``agent_id`` is the agent the call was connected to (None if
+    never connected); ``ringing_s`` is when the far end started alerting (None if it never
+    did, e.g. a network failure); ``talk_s`` is the time connected to the agent, or spent in
+    the IVR interview (0.0 otherwise); ``hangup_by`` is None for calls never answered.
+    """
+
+    lead_id: str
+    attempt_id: str
+    phone_e164: str
+    agent_id: str | None
+    originated_s: float
+    ringing_s: float | None
+    answered_s: float | None
+    answer_kind: Literal["human", "machine"] | None
+    connected_s: float | None
+    ended_s: float
+    talk_s: float
+    abandoned: bool
+    outcome: CallOutcome
+    hangup_by: HangupBy | None
+
+
+@runtime_checkable
+class LeadSource(Protocol):
+    """Where a simulation gets its calls when it does not make up its own leads."""
+
+    def next_targets(self, n: int, at_s: float) -> list[DialTarget]:
+        """Up to ``n`` targets to call now (fewer, or none, when there are no more)."""
+        ...
+
+
+@runtime_checkable
+class OutcomeSink(Protocol):
+    """Hears every originated call once, when it is over."""
+
+    def call_finished(self, record: CallRecord) -> None:
+        """One call is over."""
+        ...
+
+
+class _CallInfo:
+    """What the run knows about one call, for its :class:`CallRecord` (only with a sink)."""
+
+    __slots__ = (
+        "abandoned",
+        "agent_id",
+        "answer_kind",
+        "answered_s",
+        "attempt_id",
+        "connected_s",
+        "ivr",
+        "lead_id",
+        "originated_s",
+        "phone",
+        "ringing_s",
+    )
+
+    def __init__(self, lead_id: str, attempt_id: str, phone: str, originated_s: float) -> None:
+        self.lead_id = lead_id
+        self.attempt_id = attempt_id
+        self.phone = phone
+        self.originated_s = originated_s
+        self.ringing_s: float | None = None
+        self.answered_s: float | None = None
+        self.answer_kind: Literal["human", "machine"] | None = None
+        self.connected_s: float | None = None
+        self.agent_id: str | None = None
+        self.abandoned = False
+        self.ivr = False
+
+    def record(
+        self, ended_s: float, outcome: CallOutcome | None, hangup_by: HangupBy | None
+    ) -> CallRecord:
+        if outcome is None:  # the call was answered: say how it went
+            if self.abandoned:
+                outcome = "abandoned"
+            elif self.answer_kind == "machine":
+                outcome = "machine"
+            elif self.connected_s is not None or self.ivr:
+                outcome = "contact"
+            else:  # a live answer that was neither connected nor abandoned (cannot happen)
+                outcome = "failed"
+        if self.connected_s is not None:
+            talk = ended_s - self.connected_s
+        elif self.ivr and self.answered_s is not None:
+            talk = ended_s - self.answered_s
+        else:
+            talk = 0.0
+        return CallRecord(
+            lead_id=self.lead_id,
+            attempt_id=self.attempt_id,
+            phone_e164=self.phone,
+            agent_id=self.agent_id,
+            originated_s=self.originated_s,
+            ringing_s=self.ringing_s,
+            answered_s=self.answered_s,
+            answer_kind=self.answer_kind,
+            connected_s=self.connected_s,
+            ended_s=ended_s,
+            talk_s=max(talk, 0.0),
+            abandoned=self.abandoned,
+            outcome=outcome,
+            hangup_by=hangup_by,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class SimulationResult:
-    """Figures for one simulated day (``to_dict`` gives the ``--json`` output)."""
+    """Figures for one simulated day (``to_dict`` gives the ``--json`` output).
+
+    ``live_answers`` and ``abandoned`` are the compliance window's counts, the ones the
+    abandon-cap clamp works from: a live answer is counted once resolved (connected to an
+    agent, abandoned after the grace period, or handed to the IVR), so one still waiting
+    when the day is cut off is not. ``duration_s`` is the time covered (see
+    :class:`Simulation` for runs that let calls in progress finish).
+    """
 
     dials: int
     live_answers: int
@@ -98,10 +278,40 @@ class SimulationResult:
 
 
 class Simulation:
-    """One simulated campaign day; build it, then :meth:`run` it once."""
+    """One simulated campaign day; build it, then :meth:`run` it once.
 
-    def __init__(self, scenario: Scenario, policy: PacingPolicy | None = None) -> None:
+    Optional hooks (see the module docstring): ``lead_source`` supplies the calls to place
+    (it is asked for the clamped number of calls at each tick, and the scenario's ``leads``
+    no longer applies); ``outcome_sink`` hears one :class:`CallRecord` per originated call;
+    ``should_continue(now)`` is checked at every pacing tick and, once it returns False,
+    nothing more is launched, calls in progress finish and the run returns;
+    ``on_advance(now)`` is called whenever the simulated time moves forward;
+    ``on_live_answer(now, abandoned)`` is called each time a live answer is counted in the
+    compliance window, in order.
+
+    With an ``outcome_sink``, or once ``should_continue`` has stopped it, the run does not
+    cut calls off at the end of the day: it launches nothing more and lets every call in
+    progress (and every preview lead already handed to an agent) finish, so each gets its
+    record; the result then covers the time up to the last call's end (``duration_s``).
+    """
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        policy: PacingPolicy | None = None,
+        *,
+        lead_source: LeadSource | None = None,
+        outcome_sink: OutcomeSink | None = None,
+        should_continue: Callable[[float], bool] | None = None,
+        on_advance: Callable[[float], None] | None = None,
+        on_live_answer: Callable[[float, bool], None] | None = None,
+    ) -> None:
         self.scenario = scenario
+        self.lead_source = lead_source
+        self.outcome_sink = outcome_sink
+        self.should_continue = should_continue
+        self.on_advance = on_advance
+        self.on_live_answer = on_live_answer
         self.policy = policy or policy_for_mode(
             scenario.mode,
             power_ratio=scenario.power_ratio,
@@ -119,8 +329,8 @@ class Simulation:
             message_time=scenario.talk_time_s.scaled(1.0 / (scenario.ivr_questions + 1))
             if agentless
             else Fixed(6.0),
-            # Nothing in the simulation reacts to ringing; skipping it saves a fifth of events.
-            emit_ringing=False,
+            # Only call records use ringing; skipping it otherwise saves a fifth of events.
+            emit_ringing=outcome_sink is not None,
         )
         self.gateway = SimulatedGateway(profile, seed=scenario.seed)
         self._rng = random.Random(scenario.seed * 1_000_003 + 11)
@@ -152,9 +362,13 @@ class _Run:
         self.policy = sim.policy
         self.gateway = sim.gateway
         self.progress = progress
+        self.source = sim.lead_source
+        self.sink = sim.outcome_sink
+        self.on_live_answer = sim.on_live_answer
         self.agentless = sc.mode is PacingMode.AGENTLESS
         self.preview = sc.mode is PacingMode.PREVIEW
         self.agents = [Agent(f"agent-{i + 1:03d}", (SKILL_GROUP,)) for i in range(sc.agents)]
+        self.agent_index = {agent.agent_id: i for i, agent in enumerate(self.agents)}
         self.ready: deque[int] = deque()
         self.ready_since: list[float] = [0.0] * sc.agents
         self.on_call: dict[int, float] = {}
@@ -166,6 +380,10 @@ class _Run:
         self.agent_call: dict[int, str] = {}
         self.ivr_prompts: dict[str, int] = {}
         self.closing: set[str] = set()
+        # Preview leads handed to an agent and not dialled yet: a target, or a lead number.
+        self.pending_preview: dict[int, DialTarget | int] = {}
+        # Calls in progress, for their records (kept only when there is a sink).
+        self.calls: dict[str, _CallInfo] | None = {} if self.sink is not None else None
         self.timers: list[tuple[float, int, int, int, str]] = []
         self.seq = 0
         self.stats_cache: tuple[float, PacingStats] | None = None
@@ -206,9 +424,15 @@ class _Run:
             self.ready.append(index)
         gateway = self.gateway
         timers = self.timers
+        should_continue = self.sim.should_continue
+        advance = self.sim.on_advance
+        clock = 0.0
+        if advance is not None:
+            advance(0.0)
         next_tick = 0.0
         next_report = 60.0
         interval = sc.pacing_interval_s
+        stopped_at: float | None = None
         while True:
             gateway_at = gateway.next_event_time()
             timer_at = timers[0][0] if timers else None
@@ -219,6 +443,9 @@ class _Run:
                 now = timer_at
             if now > end:
                 break
+            if advance is not None and now > clock:
+                clock = now
+                advance(now)
             if self.progress is not None and now >= next_report:
                 self.progress(now)
                 next_report += 60.0
@@ -230,10 +457,47 @@ class _Run:
                 at, _, kind, index, call_id = heapq.heappop(timers)
                 self._on_timer(kind, index, call_id, at)
                 continue
+            if should_continue is not None and not should_continue(now):
+                stopped_at = now
+                break
             self._tick(now)
             next_tick = now + interval
-        self._close_books(end)
-        return self._result()
+        finished = end
+        if stopped_at is not None or self.sink is not None:
+            finished = self._drain(end if stopped_at is None else stopped_at, next_report)
+        self._close_books(finished)
+        return self._result(finished)
+
+    def _drain(self, since: float, next_report: float) -> float:
+        """Launch nothing more; run until every call in progress is over. Returns the time."""
+        gateway = self.gateway
+        timers = self.timers
+        advance = self.sim.on_advance
+        finished = since
+        while gateway.calls_in_progress or self.pending_preview:
+            gateway_at = gateway.next_event_time()
+            timer_at = timers[0][0] if timers else None
+            if gateway_at is None and timer_at is None:  # pragma: no cover (cannot happen)
+                break
+            if timer_at is None or (gateway_at is not None and gateway_at <= timer_at):
+                assert gateway_at is not None
+                now = gateway_at
+            else:
+                now = timer_at
+            if now > finished:
+                finished = now
+                if advance is not None:
+                    advance(now)
+                if self.progress is not None and now >= next_report:
+                    self.progress(now)
+                    next_report += 60.0
+            if gateway_at is not None and gateway_at <= now:
+                for event in gateway.poll(now):
+                    self._on_event(event, event.at_s)
+                continue
+            at, _, kind, index, call_id = heapq.heappop(timers)
+            self._on_timer(kind, index, call_id, at)
+        return finished
 
     def _schedule(self, at: float, kind: int, index: int, call_id: str) -> None:
         self.seq += 1
@@ -246,7 +510,13 @@ class _Run:
 
     def _tick(self, now: float) -> None:
         sc = self.scenario
+        source = self.source
         counts = self._window_counts(now)
+        if self.preview:
+            call_agent = self.call_agent
+            bound = sum(1 for call_id in self.ringing if call_id in call_agent)
+        else:
+            bound = 0
         snapshot = PacingSnapshot(
             now_s=now,
             agents_signed_in=sc.agents,
@@ -261,24 +531,64 @@ class _Run:
             live_answers_in_window=counts[0],
             abandoned_in_window=counts[1],
             abandon_cap=sc.abandon_target,
-            leads_available=sc.leads - self.leads_used,
+            leads_available=None if source is not None else sc.leads - self.leads_used,
+            ringing_bound=bound,
         )
-        launch = self.policy.calls_to_launch(snapshot)
-        launch = min(max(int(launch), 0), sc.leads - self.leads_used)
+        launch = cap_safe_launch(
+            snapshot, self.policy.calls_to_launch(snapshot), agentless=self.agentless
+        )
+        if source is None:
+            launch = min(launch, sc.leads - self.leads_used)
         if self.preview:
-            for _ in range(min(launch, len(self.ready))):
-                index = self.ready.popleft()
-                self.idle_time += now - self.ready_since[index]
-                self.leads_used += 1
-                lead = f"lead-{self.leads_used}"
-                self._agent(index, AgentAction.OFFER_PREVIEW, now, lead_id=lead)
-                self.reserved.add(index)
-                wait = sc.preview_time_s.sample(self.sim._rng)
-                self._schedule(now + wait, _PREVIEW_DIAL, index, lead)
+            launch = min(launch, len(self.ready))
+            if source is None:
+                for _ in range(launch):
+                    self.leads_used += 1
+                    self._offer_preview(self.ready.popleft(), self.leads_used, now)
+                return
+            if launch > 0:
+                for target in self._targets(source, launch, now):
+                    index = self._preview_agent(target.agent_id)
+                    self._offer_preview(index, target, now)
             return
-        for _ in range(launch):
-            self.leads_used += 1
-            self._originate(now, self.leads_used, None)
+        if source is None:
+            for _ in range(launch):
+                self.leads_used += 1
+                lead = self.leads_used
+                attempt = f"attempt-{self.counts['dials'] + 1}"
+                self._originate(now, f"lead-{lead}", attempt, f"+86138{lead:08d}", None)
+            return
+        if launch > 0:
+            for target in self._targets(source, launch, now):
+                self._originate(now, target.lead_id, target.attempt_id, target.phone_e164, None)
+
+    def _targets(self, source: LeadSource, n: int, now: float) -> list[DialTarget]:
+        targets = list(source.next_targets(n, now))
+        if len(targets) > n:
+            raise ValueError(
+                f"the lead source returned {len(targets)} targets when asked for {n}; "
+                "it must return at most as many as asked"
+            )
+        self.leads_used += len(targets)
+        return targets
+
+    def _preview_agent(self, agent_id: str | None) -> int:
+        """The ready agent a preview lead goes to: the one it names if ready, else the first."""
+        if agent_id is not None:
+            index = self.agent_index.get(agent_id)
+            if index is not None and index in self.ready:
+                self.ready.remove(index)
+                return index
+        return self.ready.popleft()
+
+    def _offer_preview(self, index: int, lead: DialTarget | int, now: float) -> None:
+        self.idle_time += now - self.ready_since[index]
+        lead_id = f"lead-{lead}" if isinstance(lead, int) else lead.lead_id
+        self._agent(index, AgentAction.OFFER_PREVIEW, now, lead_id=lead_id)
+        self.reserved.add(index)
+        self.pending_preview[index] = lead
+        wait = self.scenario.preview_time_s.sample(self.sim._rng)
+        self._schedule(now + wait, _PREVIEW_DIAL, index, "")
 
     def _pacing_stats(self, now: float) -> PacingStats:
         # Summaries move slowly; recomputing them every few seconds is plenty.
@@ -296,19 +606,26 @@ class _Run:
         return counts.live_answers, counts.abandoned
 
     def _record_live_answer(self, at: float, *, abandoned: bool) -> None:
+        """Count one resolved live answer: in the window, the result and for the callback."""
         self.sim._window.record_live_answer(at, abandoned=abandoned)
         self.window_live += 1
+        self.counts["live"] += 1
         if abandoned:
             self.window_abandoned += 1
+            self.counts["abandoned"] += 1
+        if self.on_live_answer is not None:
+            self.on_live_answer(at, abandoned)
 
-    def _originate(self, now: float, lead: int, agent_index: int | None) -> str:
+    def _originate(
+        self, now: float, lead_id: str, attempt_id: str, phone: str, agent_index: int | None
+    ) -> str:
         self.counts["dials"] += 1
         agent_id = None if agent_index is None else self.agents[agent_index].agent_id
         request = OriginateRequest(
             campaign_id="simulation",
-            lead_id=f"lead-{lead}",
-            attempt_id=f"attempt-{self.counts['dials']}",
-            params=CallParameters(CALLER_NUMBER, f"+86138{lead:08d}", agent_id, SKILL_GROUP),
+            lead_id=lead_id,
+            attempt_id=attempt_id,
+            params=CallParameters(CALLER_NUMBER, phone, agent_id, SKILL_GROUP),
             timeout_s=self.scenario.no_answer_timeout_s,
         )
         call_id = self.gateway.originate(request, now=now)
@@ -316,7 +633,20 @@ class _Run:
         if agent_index is not None:
             self.call_agent[call_id] = agent_index
             self.agent_call[agent_index] = call_id
+        if self.calls is not None:
+            self.calls[call_id] = _CallInfo(lead_id, attempt_id, phone, now)
         return call_id
+
+    def _finish(
+        self, call_id: str, at: float, outcome: CallOutcome | None, by: HangupBy | None
+    ) -> None:
+        """The call is over: report its record (with a sink)."""
+        calls = self.calls
+        if calls is None or self.sink is None:
+            return
+        info = calls.pop(call_id, None)
+        if info is not None:
+            self.sink.call_finished(info.record(at, outcome, by))
 
     # -- gateway events -------------------------------------------------------------------
 
@@ -335,12 +665,21 @@ class _Run:
             self._on_dtmf(event.call_id, at)  # type: ignore[attr-defined]
         elif kind == _EV_MESSAGE_END:
             self._on_message_end(event.call_id, event.message_id, at)  # type: ignore[attr-defined]
-        # Ringing and ConnectedToAgent need nothing from the simulation.
+        elif kind == _EV_RINGING and self.calls is not None:
+            info = self.calls.get(event.call_id)  # type: ignore[attr-defined]
+            if info is not None and info.ringing_s is None:
+                info.ringing_s = at
+        # ConnectedToAgent needs nothing from the simulation.
 
     def _on_answer(self, event: Answered, at: float) -> None:
         call_id = event.call_id
         self.ringing.pop(call_id, None)
         human = event.kind is AnswerKind.HUMAN
+        if self.calls is not None:
+            info = self.calls.get(call_id)
+            if info is not None:
+                info.answered_s = at
+                info.answer_kind = "human" if human else "machine"
         stats = self.sim._stats
         stats.record_outcome(
             at, DialOutcome.HUMAN if human else DialOutcome.MACHINE, event.ring_time_s
@@ -360,8 +699,11 @@ class _Run:
                 else:
                     self.gateway.hang_up(call_id, now=at)
             return
-        self.counts["live"] += 1
         if self.agentless:
+            # Straight to the IVR: a live answer that cannot be abandoned.
+            self._record_live_answer(at, abandoned=False)
+            if self.calls is not None and call_id in self.calls:
+                self.calls[call_id].ivr = True
             self.ivr_prompts[call_id] = 0
             self.gateway.play_message(call_id, "question-1", now=at, expect_dtmf=True)
             return
@@ -392,6 +734,11 @@ class _Run:
         if live:
             self.counts["connected"] += 1
             self._record_live_answer(at, abandoned=False)
+        if self.calls is not None:
+            info = self.calls.get(call_id)
+            if info is not None:
+                info.connected_s = at
+                info.agent_id = agent.agent_id
         self.gateway.connect_to_agent(
             call_id, agent_id=agent.agent_id, skill_group=SKILL_GROUP, now=at
         )
@@ -399,19 +746,24 @@ class _Run:
     def _on_unanswered(self, event: NoAnswer | Busy | Failed, at: float) -> None:
         call_id = event.call_id
         started = self.ringing.pop(call_id, at)
+        outcome: CallOutcome
         if isinstance(event, NoAnswer):
             self.counts["no_answer"] += 1
-            outcome = DialOutcome.NO_ANSWER
+            result = DialOutcome.NO_ANSWER
+            outcome = "no_answer"
         elif isinstance(event, Busy):
             self.counts["busy"] += 1
-            outcome = DialOutcome.BUSY
+            result = DialOutcome.BUSY
+            outcome = "busy"
         else:
             self.counts["failed"] += 1
-            outcome = DialOutcome.FAILED
-        self.sim._stats.record_outcome(at, outcome, at - started)
+            result = DialOutcome.FAILED
+            outcome = "failed"
+        self.sim._stats.record_outcome(at, result, at - started)
         bound = self.call_agent.get(call_id)
         if bound is not None:
             self._release_bound(bound, call_id, at)
+        self._finish(call_id, at, outcome, None)
 
     def _release_bound(self, index: int, call_id: str, at: float) -> None:
         """A preview call that reached no one: the agent is free again."""
@@ -424,6 +776,7 @@ class _Run:
 
     def _on_hung_up(self, event: HungUp, at: float) -> None:
         call_id = event.call_id
+        self._finish(call_id, at, None, _HANGUP_BY.get(event.by, "system"))
         index = self.call_agent.pop(call_id, None)
         if index is not None and index in self.on_call:
             started = self.on_call.pop(index)
@@ -472,15 +825,20 @@ class _Run:
             if self.waiting.pop(call_id, None) is None:
                 return
             if index:  # a live answer: abandoned, it hears the safe-harbour message
-                self.counts["abandoned"] += 1
+                if self.calls is not None and call_id in self.calls:
+                    self.calls[call_id].abandoned = True
                 self._record_live_answer(at, abandoned=True)
                 self.closing.add(call_id)
                 self.gateway.play_message(call_id, SAFE_HARBOUR_MESSAGE, now=at)
             else:
                 self.gateway.hang_up(call_id, now=at)
         elif kind == _PREVIEW_DIAL:
-            lead = int(call_id.rsplit("-", 1)[1])
-            real = self._originate(at, lead, index)
+            lead = self.pending_preview.pop(index)
+            if isinstance(lead, int):
+                attempt = f"attempt-{self.counts['dials'] + 1}"
+                real = self._originate(at, f"lead-{lead}", attempt, f"+86138{lead:08d}", index)
+            else:
+                real = self._originate(at, lead.lead_id, lead.attempt_id, lead.phone_e164, index)
             self._agent(index, AgentAction.DIAL, at, call_id=real)
 
     def _agent_free(self, index: int, at: float) -> None:
@@ -504,10 +862,10 @@ class _Run:
         for index in self.ready:
             self.idle_time += end - self.ready_since[index]
 
-    def _result(self) -> SimulationResult:
+    def _result(self, duration: float) -> SimulationResult:
         sc = self.scenario
         c = self.counts
-        staffed = sc.agents * sc.duration_s
+        staffed = sc.agents * duration
         live = c["live"]
         policy = type(self.policy)
         return SimulationResult(
@@ -526,7 +884,7 @@ class _Run:
             interviews_completed=c["completed"],
             interviews_broken_off=c["broken_off"],
             agents=sc.agents,
-            duration_s=sc.duration_s,
+            duration_s=duration,
             mode=sc.mode.value,
             policy=f"{policy.__module__}:{policy.__qualname__}",
             seed=sc.seed,
