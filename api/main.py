@@ -32,6 +32,7 @@ ROUTER_MODULES = (
     "api.routes.campaigns",
     "api.routes.surveys",
     "api.routes.feasibility",
+    "api.routes.pacer",
     "api.routes.agents",
 )
 

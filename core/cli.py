@@ -22,6 +22,7 @@ __all__ = ["app", "main"]
 DOMAIN_CLI_MODULES = (
     "data_cleaning.cli",
     "campaigns.cli",
+    "campaigns.dnc_cli",
     "dialer.cli",
     "feasibility.cli",
     "surveys.cli",

@@ -80,10 +80,26 @@ def step_summary_job(ctx: DemoContext) -> None:
     say(f"  background job {done['kind']} ran in process: {counts}")
 
 
-STEPS: list[tuple[str, Callable[[DemoContext], None]]] = [
+STEPS: list[tuple[str, str | Callable[[DemoContext], None]]] = [
     ("API up, database and schema ready", step_health),
     ("A background job through the queue", step_summary_job),
+    (
+        "A messy lead list cleaned (數據清洗) and a do-not-call list",
+        "campaigns.demo:step_upload_list",
+    ),
+    ("A campaign with a stratified pilot batch (小量試呼)", "campaigns.demo:step_campaign_pilot"),
+    ("The pilot dialed by the elected pacer, simulated agents", "dialer.demo:step_dial_pilot"),
+    ("Feasibility report and price quote from the pilot", "feasibility.demo:step_feasibility"),
+    ("A bilingual survey run through the interview API", "surveys.demo:step_survey"),
 ]
+
+
+def _step(target: str | Callable[[DemoContext], None]) -> Callable[[DemoContext], None]:
+    if callable(target):
+        return target
+    from core.queue import _resolve
+
+    return _resolve(target)
 
 
 def run_demo(*, quick: bool = False) -> None:
@@ -137,7 +153,7 @@ def run_demo(*, quick: bool = False) -> None:
         try:
             for number, (title, step) in enumerate(STEPS, start=4):
                 say(f"{number}. {title}")
-                step(ctx)
+                _step(step)(ctx)
         finally:
             server.should_exit = True
             thread.join(timeout=10)

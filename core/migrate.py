@@ -59,6 +59,11 @@ def alembic_config(url: URL | str) -> Config:
 
 def upgrade(url: URL | str, revision: str = "head") -> None:
     """Bring the database at ``url`` up to ``revision``."""
+    from sqlalchemy.engine import make_url
+
+    parsed = make_url(url) if isinstance(url, str) else url
+    if parsed.get_backend_name() == "sqlite" and parsed.database not in (None, "", ":memory:"):
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     try:
         command.upgrade(alembic_config(url), revision)
     except OperationalError as exc:

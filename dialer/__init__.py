@@ -55,6 +55,7 @@ from dialer.pacing import (
     PredictivePolicy,
     PreviewPolicy,
     ProgressivePolicy,
+    cap_safe_launch,
     load_policy,
     policy_for_mode,
 )
@@ -67,7 +68,15 @@ from dialer.simgateway import (
     RespondentReply,
     SimulatedGateway,
 )
-from dialer.simulator import Simulation, SimulationResult, simulate
+from dialer.simulator import (
+    CallRecord,
+    DialTarget,
+    LeadSource,
+    OutcomeSink,
+    Simulation,
+    SimulationResult,
+    simulate,
+)
 from dialer.stats import DialOutcome, RecentStats
 
 __all__ = [
@@ -85,9 +94,11 @@ __all__ = [
     "Busy",
     "CallEvent",
     "CallParameters",
+    "CallRecord",
     "CallbackRequest",
     "ConnectedToAgent",
     "DialOutcome",
+    "DialTarget",
     "DialerError",
     "DtmfReceived",
     "Exponential",
@@ -98,10 +109,12 @@ __all__ = [
     "HangupParty",
     "HungUp",
     "IllegalTransition",
+    "LeadSource",
     "LogNormal",
     "MessageFinished",
     "NoAnswer",
     "OriginateRequest",
+    "OutcomeSink",
     "PacingMode",
     "PacingPolicy",
     "PacingSnapshot",
@@ -130,6 +143,7 @@ __all__ = [
     "abandon_rate",
     "abandons_allowed",
     "allowed_actions",
+    "cap_safe_launch",
     "load_policy",
     "parse_scenario",
     "policy_for_mode",

@@ -8,6 +8,7 @@ salted with the report digest, so the same report renders to the same bytes.
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import jinja2
@@ -29,7 +30,13 @@ ORANGE = "#d9822b"
 
 def _svg(figure: Figure, salt: str) -> str:
     buffer = io.StringIO()
-    with matplotlib.rc_context({"svg.hashsalt": salt, "svg.fonttype": "none"}):
+    with (
+        matplotlib.rc_context({"svg.hashsalt": salt, "svg.fonttype": "none"}),
+        warnings.catch_warnings(),
+    ):
+        # Text stays text in the SVG (svg.fonttype none), so the reader's browser draws CJK
+        # labels with its own fonts; matplotlib only measures them with a Latin font here.
+        warnings.filterwarnings("ignore", message=r"Glyph \d+ .* missing from font")
         figure.savefig(
             buffer,
             format="svg",

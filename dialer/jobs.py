@@ -1,0 +1,76 @@
+"""Background entry points of the dialer (RQ jobs, or in process in the embedded default)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import uuid
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from core.jobs import JobContext
+from core.queue import get_redis
+from core.settings import get_settings
+from dialer.leadership import LocalLeadership, PacerLeadership, RedisLeadership
+from dialer.pacer import PacerConfig, run_pacer
+
+__all__ = ["pace_campaign", "worker_identity"]
+
+
+def worker_identity() -> str:
+    """A unique id for this pacer: host, process and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def pace_campaign(ctx: JobContext) -> dict[str, Any]:
+    """Pace a campaign until its dialing day ends, it pauses, or this worker loses the lease.
+
+    Parameters: ``campaign_id``; ``config`` (see :class:`dialer.pacer.PacerConfig`);
+    ``clock_start`` (ISO time of simulated second 0) and, with ``config.speed``,
+    ``clock_wall_start`` (epoch seconds at which ``clock_start`` held), so a pacer that takes
+    over continues the same campaign clock.
+    """
+    settings = get_settings()
+    campaign_id = uuid.UUID(ctx.params["campaign_id"])
+    config = PacerConfig.from_params(ctx.params.get("config", {}))
+    clock_start = datetime.fromisoformat(ctx.params["clock_start"])
+    if clock_start.tzinfo is None:
+        clock_start = clock_start.replace(tzinfo=UTC)
+    wall_start = ctx.params.get("clock_wall_start")
+    if config.speed and wall_start is not None:
+        elapsed = max(0.0, datetime.now(UTC).timestamp() - float(wall_start))
+        clock_start += timedelta(seconds=elapsed * config.speed)
+        config.duration_s = max(0.0, config.duration_s - elapsed * config.speed)
+    holder = worker_identity()
+    redis = get_redis(settings.redis_url) if settings.redis_url else None
+    leadership: PacerLeadership
+    if redis is not None:
+        leadership = RedisLeadership(redis, campaign_id, holder)
+    else:
+        leadership = LocalLeadership(campaign_id, holder)
+    duration = max(config.duration_s, 1.0)
+
+    def progress(at_s: float) -> None:
+        if int(at_s) % 300 == 0:
+            ctx.progress(int(at_s), int(duration))
+
+    result = run_pacer(
+        client_id=ctx.client_id,
+        campaign_id=campaign_id,
+        leadership=leadership,
+        clock_start=clock_start,
+        config=config,
+        journal=redis,
+        acquire_timeout_s=float(ctx.params.get("acquire_timeout_s", 30.0)),
+        progress=progress,
+    )
+    return {
+        "pacer": holder,
+        "dials": result.dials,
+        "completed": result.completed,
+        "late_completions": result.late_completions,
+        "suppressed_at_dial": result.suppressed_at_dial,
+        "orphans_found": result.orphans_found,
+        "stopped_because": result.stopped_because,
+        "simulation": result.simulation,
+    }

@@ -1,0 +1,428 @@
+"""The live dial loop: one elected pacer per running campaign, on the database and a gateway.
+
+The pacer runs the same :class:`dialer.simulator.Simulation` engine the benchmarks use, with
+its two seams filled by the database:
+
+- :class:`CampaignLeadSource` leases callable leads from the hopper (calling windows,
+  suppression, attempt limits and retry rules are enforced there) and writes each call
+  attempt row, with an idempotency key, *before* the call is originated: a crash after the
+  write never loses the attempt, and a retry of the same lease never dials twice.
+- :class:`CampaignOutcomeSink` completes each attempt with its disposition and timestamps.
+
+Leadership (:mod:`dialer.leadership`) makes sure one pacer dials a campaign at a time; the
+pacer renews it every couple of seconds and stops launching calls the moment it is lost. A
+pacer that takes over finds the attempts the previous one left in flight
+(:func:`orphaned_attempts`): their leases expire and the hopper reschedules them after the
+"outcome unknown" delay, so they are neither lost nor dialed twice.
+
+Time: simulated seconds map to a campaign clock (``clock_start`` + seconds). With ``speed``
+set, the loop sleeps so that one wall-clock second is ``speed`` simulated seconds (1.0 = real
+time); without it the day runs as fast as the machine allows (the demo).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from redis import Redis
+from sqlmodel import col, select
+
+from campaigns.exceptions import CampaignNotDialing, LeaseExpired
+from campaigns.hopper import (
+    AttemptOutcome,
+    NumberSuppressed,
+    lease_leads,
+    record_attempt_start,
+    release_lease,
+    renew_lease,
+)
+from campaigns.lifecycle import DIALING_STATUSES
+from campaigns.models import AmdResult, AttemptStatus, CallAttempt, Campaign, CampaignKind
+from core.db import tenant_session
+from dialer.leadership import PacerLeadership
+from dialer.pacing import PacingMode, policy_for_mode
+from dialer.scenario import parse_scenario
+from dialer.simulator import CallRecord, DialTarget, Simulation
+
+__all__ = [
+    "CampaignLeadSource",
+    "CampaignOutcomeSink",
+    "PacerConfig",
+    "PacerResult",
+    "orphaned_attempts",
+    "run_pacer",
+]
+
+log = logging.getLogger(__name__)
+
+#: Simulated call outcome -> the campaign's disposition code.
+DISPOSITION_FOR = {
+    "no_answer": "no_answer",
+    "busy": "busy",
+    "failed": "network_failure",
+    "machine": "answering_machine",
+    "abandoned": "abandoned",
+}
+VALID_CALL_SECONDS = 15.0
+#: Simulated seconds to wait before asking an empty hopper again.
+HOPPER_BACKOFF_S = 30.0
+
+
+@dataclass
+class PacerConfig:
+    """How the simulated world behaves around the real campaign (gateway and agents)."""
+
+    agents: int = 5
+    duration_s: float = 8 * 3600
+    answer_probability: float = 0.3
+    machine_probability: float = 0.1
+    conversion_probability: float = 0.15
+    ring_time_s: dict[str, Any] = field(
+        default_factory=lambda: {"dist": "lognormal", "mean": 12, "sd": 6}
+    )
+    talk_time_s: dict[str, Any] = field(
+        default_factory=lambda: {"dist": "lognormal", "mean": 110, "sd": 70}
+    )
+    wrap_time_s: dict[str, Any] = field(default_factory=lambda: {"dist": "fixed", "value": 10})
+    lease_seconds: int = 300
+    seed: int = 0
+    speed: float | None = None
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> PacerConfig:
+        known = {k: v for k, v in params.items() if k in cls.__dataclass_fields__}
+        return cls(**known)
+
+
+@dataclass
+class PacerResult:
+    """What one pacer run did."""
+
+    dials: int = 0
+    completed: int = 0
+    late_completions: int = 0
+    suppressed_at_dial: int = 0
+    orphans_found: int = 0
+    stopped_because: str = ""
+    simulation: dict[str, Any] = field(default_factory=dict)
+
+
+class CampaignLeadSource:
+    """Leases leads and writes their attempt rows before the simulation originates them."""
+
+    def __init__(
+        self,
+        *,
+        client_id: uuid.UUID,
+        campaign_id: uuid.UUID,
+        worker_id: str,
+        clock: Callable[[float], datetime],
+        lease_seconds: int,
+        result: PacerResult,
+        journal: Callable[[str], object] | None = None,
+    ) -> None:
+        self.client_id = client_id
+        self.campaign_id = campaign_id
+        self.worker_id = worker_id
+        self.clock = clock
+        self.lease_seconds = lease_seconds
+        self.result = result
+        self.journal = journal
+        self.in_flight: dict[str, uuid.UUID] = {}
+        self.not_dialing = False
+        self.quiet_until_s = -1.0
+
+    def next_targets(self, n: int, at_s: float) -> list[DialTarget]:
+        """Up to ``n`` leads to dial now, each with its attempt row already committed."""
+        if n <= 0 or self.not_dialing or at_s < self.quiet_until_s:
+            return []
+        now = self.clock(at_s)
+        with tenant_session([self.client_id]) as session:
+            leases = lease_leads(
+                session=session,
+                campaign_id=self.campaign_id,
+                now=now,
+                limit=n,
+                worker_id=self.worker_id,
+                lease_seconds=self.lease_seconds,
+            )
+        if len(leases) < n:
+            # the hopper is (nearly) empty right now: ask again in a while, not every tick
+            self.quiet_until_s = at_s + HOPPER_BACKOFF_S
+        targets = []
+        for lease in leases:
+            key = f"{lease.lease_token}:{lease.attempt_no}"
+            try:
+                with tenant_session([self.client_id]) as session:
+                    attempt, created = record_attempt_start(
+                        session=session, lease_token=lease.lease_token, idempotency_key=key, now=now
+                    )
+            except NumberSuppressed:
+                self.result.suppressed_at_dial += 1
+                self._release(lease.lease_token, now)
+                continue
+            except CampaignNotDialing:
+                self.not_dialing = True
+                self._release(lease.lease_token, now)
+                continue
+            if not created:
+                continue  # this lease was already dialed: never twice
+            attempt_id = str(attempt.id)
+            self.in_flight[attempt_id] = lease.lease_token
+            if self.journal is not None:
+                self.journal(attempt_id)
+            self.result.dials += 1
+            targets.append(
+                DialTarget(
+                    lead_id=str(lease.lead_id), attempt_id=attempt_id, phone_e164=lease.phone_e164
+                )
+            )
+        return targets
+
+    def _release(self, lease_token: uuid.UUID, now: datetime) -> None:
+        with tenant_session([self.client_id]) as session:
+            release_lease(session=session, lease_token=lease_token, now=now)
+
+    def renew(self, at_s: float) -> None:
+        """Keep the leases of calls in progress alive."""
+        if not self.in_flight:
+            return
+        now = self.clock(at_s)
+        with tenant_session([self.client_id]) as session:
+            for attempt_id, token in list(self.in_flight.items()):
+                try:
+                    renew_lease(
+                        session=session,
+                        lease_token=token,
+                        now=now,
+                        lease_seconds=self.lease_seconds,
+                    )
+                except (LeaseExpired, Exception) as exc:
+                    log.warning("could not renew the lease of attempt %s: %s", attempt_id, exc)
+                    self.in_flight.pop(attempt_id, None)
+
+
+class CampaignOutcomeSink:
+    """Completes each attempt with its disposition when the call is over."""
+
+    def __init__(
+        self,
+        *,
+        client_id: uuid.UUID,
+        source: CampaignLeadSource,
+        success_code: str,
+        conversion_probability: float,
+        seed: int,
+        result: PacerResult,
+    ) -> None:
+        self.client_id = client_id
+        self.source = source
+        self.success_code = success_code
+        self.conversion_probability = conversion_probability
+        self.rng = random.Random(seed)
+        self.result = result
+
+    def call_finished(self, record: CallRecord) -> None:
+        """Record the call's outcome; a completion after the lease expired is refused."""
+        clock = self.source.clock
+        converted = False
+        if record.outcome == "contact":
+            valid = record.talk_s > VALID_CALL_SECONDS
+            converted = valid and self.rng.random() < self.conversion_probability
+            disposition = self.success_code if converted else "refused"
+        else:
+            disposition = DISPOSITION_FOR.get(record.outcome, "network_failure")
+        amd = {"human": AmdResult.human, "machine": AmdResult.machine}.get(
+            record.answer_kind or "", AmdResult.not_used
+        )
+        outcome = AttemptOutcome(
+            disposition=disposition,
+            ended_at=clock(record.ended_s),
+            ringing_at=clock(record.ringing_s) if record.ringing_s is not None else None,
+            answered_at=clock(record.answered_s) if record.answered_s is not None else None,
+            agent_connected_at=(
+                clock(record.connected_s) if record.connected_s is not None else None
+            ),
+            talk_s=round(record.talk_s, 1),
+            abandoned=record.abandoned,
+            amd_result=amd,
+            hangup_cause=record.hangup_by,
+            agent_id=record.agent_id,
+            converted=converted,
+        )
+        self.source.in_flight.pop(record.attempt_id, None)
+        from campaigns.hopper import complete_attempt
+
+        try:
+            with tenant_session([self.client_id]) as session:
+                complete_attempt(
+                    session=session,
+                    attempt_id=uuid.UUID(record.attempt_id),
+                    outcome=outcome,
+                    now=clock(record.ended_s),
+                )
+            self.result.completed += 1
+        except LeaseExpired:
+            self.result.late_completions += 1
+            log.warning("attempt %s ended after its lease expired: not counted", record.attempt_id)
+
+
+def orphaned_attempts(*, client_id: uuid.UUID, campaign_id: uuid.UUID) -> list[uuid.UUID]:
+    """Attempts started and never completed; called before this pacer dials anything, so they
+    belong to a previous pacer (a real gateway would be asked about them here)."""
+    with tenant_session([client_id]) as session:
+        rows = session.exec(
+            select(CallAttempt.id).where(
+                CallAttempt.campaign_id == campaign_id,
+                col(CallAttempt.status) == AttemptStatus.started,
+            )
+        ).all()
+    return list(rows)
+
+
+def run_pacer(
+    *,
+    client_id: uuid.UUID,
+    campaign_id: uuid.UUID,
+    leadership: PacerLeadership,
+    clock_start: datetime,
+    config: PacerConfig,
+    journal: Redis[bytes] | None = None,
+    acquire_timeout_s: float = 30.0,
+    progress: Callable[[float], None] | None = None,
+) -> PacerResult:
+    """Become the campaign's pacer and dial until the day ends, the campaign stops dialing
+    or leadership is lost; every call in progress is finished and recorded before returning."""
+    result = PacerResult()
+    deadline = time.monotonic() + acquire_timeout_s
+    while not leadership.acquire():
+        if time.monotonic() > deadline:
+            result.stopped_because = "another pacer holds the campaign"
+            return result
+        time.sleep(0.5)
+    worker_id = leadership.holder_id
+    try:
+        orphans = orphaned_attempts(client_id=client_id, campaign_id=campaign_id)
+        result.orphans_found = len(orphans)
+        if orphans:
+            log.warning(
+                "took over campaign %s with %d attempts left in flight by a previous pacer; "
+                "their leases expire and the hopper reschedules them",
+                campaign_id,
+                len(orphans),
+            )
+        with tenant_session([client_id]) as session:
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None:
+                result.stopped_because = "campaign not found"
+                return result
+            mode = PacingMode(campaign.pacing_mode.value)
+            cap = campaign.abandon_rate_cap
+            kind = campaign.kind
+            power_ratio = float((campaign.pacing_params or {}).get("ratio", 2.0))
+            no_answer_timeout = float(campaign.max_ring_s)
+        # the simulated world starts when this pacer does
+        started_wall = time.monotonic()
+        started_at = clock_start
+        scenario = parse_scenario(
+            {
+                "seed": config.seed,
+                "duration_s": config.duration_s,
+                "agents": config.agents,
+                "mode": mode.value,
+                "abandon_target": cap,
+                "power_ratio": power_ratio,
+                "leads": 10**9,
+                "answer_probability": config.answer_probability,
+                "machine_probability": config.machine_probability,
+                "ring_time_s": config.ring_time_s,
+                "no_answer_timeout_s": no_answer_timeout,
+                "talk_time_s": config.talk_time_s,
+                "wrap_time_s": config.wrap_time_s,
+            }
+        )
+
+        def clock(at_s: float) -> datetime:
+            return started_at + timedelta(seconds=at_s)
+
+        journal_key = f"pilotdial:originates:{campaign_id}"
+        source = CampaignLeadSource(
+            client_id=client_id,
+            campaign_id=campaign_id,
+            worker_id=worker_id,
+            clock=clock,
+            lease_seconds=config.lease_seconds,
+            result=result,
+            journal=(lambda attempt_id: journal.rpush(journal_key, attempt_id))
+            if journal
+            else None,
+        )
+        sink = CampaignOutcomeSink(
+            client_id=client_id,
+            source=source,
+            success_code="complete" if kind is CampaignKind.survey else "sale",
+            conversion_probability=config.conversion_probability,
+            seed=config.seed + 1,
+            result=result,
+        )
+
+        @dataclass
+        class LoopState:
+            next_check_wall: float = 0.0
+            next_renew_s: float = 0.0
+            stop: str = ""
+
+        state = LoopState()
+
+        def should_continue(at_s: float) -> bool:
+            if state.stop:
+                return False
+            wall = time.monotonic()
+            if wall >= state.next_check_wall:
+                state.next_check_wall = wall + 2.0
+                if not leadership.renew():
+                    state.stop = "leadership lost"
+                    return False
+                with tenant_session([client_id]) as session:
+                    current = session.get(Campaign, campaign_id)
+                    if current is None or current.status not in DIALING_STATUSES:
+                        state.stop = "campaign no longer dialing"
+                        return False
+            if source.not_dialing:
+                state.stop = "campaign no longer dialing"
+                return False
+            if at_s >= state.next_renew_s:
+                state.next_renew_s = at_s + config.lease_seconds / 3
+                source.renew(at_s)
+            if progress is not None:
+                progress(at_s)
+            return True
+
+        def on_advance(at_s: float) -> None:
+            if config.speed:
+                delay = started_wall + at_s / config.speed - time.monotonic()
+                if delay > 0:
+                    time.sleep(min(delay, 1.0))
+
+        policy = policy_for_mode(mode, power_ratio=power_ratio, agentless_lines=config.agents)
+        simulation = Simulation(
+            scenario,
+            policy,
+            lead_source=source,
+            outcome_sink=sink,
+            should_continue=should_continue,
+            on_advance=on_advance,
+        )
+        outcome = simulation.run()
+        result.simulation = outcome.to_dict()
+        result.stopped_because = state.stop or "end of the dialing day"
+        return result
+    finally:
+        leadership.release()
