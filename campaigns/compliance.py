@@ -7,8 +7,6 @@ suppression table.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import uuid
 from collections.abc import Iterable
 from datetime import datetime
@@ -20,8 +18,10 @@ from campaigns.models import CallAttempt, GlobalSuppressionEntry, SuppressionEnt
 from campaigns.rules import OFCOM_REDIAL_GAP
 from core.security import suppression_key
 from core.settings import get_settings
+from data_cleaning.suppression import hash_e164
 
 __all__ = [
+    "current_key",
     "number_hash",
     "recent_abandons",
     "suppress_number",
@@ -29,20 +29,21 @@ __all__ = [
 ]
 
 
-def _key() -> bytes:
+def current_key() -> bytes:
+    """The HMAC key of suppression hashes (derived from PILOTDIAL_SECRET_KEY)."""
     return suppression_key(get_settings().resolved_secret())
 
 
 def number_hash(e164: str, *, key: bytes | None = None) -> str:
-    """The suppression hash of an E.164 number (hex HMAC-SHA256)."""
-    return hmac.new(key or _key(), e164.encode(), hashlib.sha256).hexdigest()
+    """The suppression hash of an E.164 number (hex HMAC-SHA256), as the list import stores."""
+    return hash_e164(e164, key or current_key())
 
 
 def suppressed_numbers(
     *, session: Session, client_id: uuid.UUID, numbers: Iterable[str]
 ) -> set[str]:
     """Which of ``numbers`` are on the client's or the global do-not-call list."""
-    key = _key()
+    key = current_key()
     by_hash = {number_hash(n, key=key): n for n in set(numbers)}
     if not by_hash:
         return set()

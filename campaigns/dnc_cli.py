@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from sqlmodel import Session
 
 __all__ = ["register"]
 
@@ -31,6 +34,15 @@ def _target(client: str | None, house_wide: bool) -> tuple[object, str, list[obj
         return found.id, found.default_region, [found.id]
 
 
+@contextmanager
+def _session(scope: list[object]) -> Iterator[Session]:
+    """The client's scoped session, or a system session for the house-wide list."""
+    from core.db import system_session, tenant_session
+
+    with tenant_session(scope) if scope else system_session() as session:  # type: ignore[arg-type]
+        yield session
+
+
 def _report(change: object) -> None:
     data = change.as_dict()  # type: ignore[attr-defined]
     typer.echo(
@@ -50,10 +62,9 @@ def add(
 ) -> None:
     """Add numbers to a do-not-call list."""
     from campaigns.suppression import add_numbers
-    from core.db import system_session, tenant_session
 
     client_id, region, scope = _target(client, house_wide)
-    with tenant_session(scope) if scope else system_session() as session:  # type: ignore[arg-type]
+    with _session(scope) as session:
         change = add_numbers(
             session=session,
             client_id=client_id,  # type: ignore[arg-type]
@@ -73,10 +84,9 @@ def remove(
 ) -> None:
     """Remove numbers from a do-not-call list."""
     from campaigns.suppression import remove_numbers
-    from core.db import system_session, tenant_session
 
     client_id, region, scope = _target(client, house_wide)
-    with tenant_session(scope) if scope else system_session() as session:  # type: ignore[arg-type]
+    with _session(scope) as session:
         change = remove_numbers(
             session=session,
             client_id=client_id,  # type: ignore[arg-type]
@@ -95,10 +105,9 @@ def import_file(
 ) -> None:
     """Add every number of a CSV with a phone column, or of a one-number-a-line file."""
     from campaigns.suppression import import_dnc_file
-    from core.db import system_session, tenant_session
 
     client_id, region, scope = _target(client, house_wide)
-    with tenant_session(scope) if scope else system_session() as session:  # type: ignore[arg-type]
+    with _session(scope) as session:
         change = import_dnc_file(
             session=session,
             client_id=client_id,  # type: ignore[arg-type]
@@ -120,11 +129,10 @@ def list_entries(
     from sqlmodel import col, select
 
     from campaigns.models import GlobalSuppressionEntry, SuppressionEntry
-    from core.db import system_session, tenant_session
 
     _client_id, _region, scope = _target(client, house_wide)
     model: Any = SuppressionEntry if scope else GlobalSuppressionEntry
-    with tenant_session(scope) if scope else system_session() as session:  # type: ignore[arg-type]
+    with _session(scope) as session:
         rows = session.exec(select(model).order_by(col(model.created_at).desc()).limit(limit)).all()
         for row in rows:
             typer.echo(f"{row.masked:<20} {row.source:<12} {row.created_at:%Y-%m-%d %H:%M}")

@@ -2,8 +2,9 @@
 
 A client's own list (``SuppressionEntry``, tenant-scoped) and the house-wide list
 (``GlobalSuppressionEntry``, managed by admins) are both consulted when a list is cleaned and
-again at dial time. Numbers come in any format the cleaner accepts and are normalised to E.164
-before hashing, so ``138 1234 5678`` and ``+86 138-1234-5678`` are the same entry.
+again at dial time (by :mod:`campaigns.compliance`, which owns the key and the hash).
+Numbers come in any format the cleaner accepts and are normalised to E.164 before hashing, so
+``138 1234 5678`` and ``+86 138-1234-5678`` are the same entry.
 """
 
 from __future__ import annotations
@@ -15,10 +16,9 @@ from pathlib import Path
 
 from sqlmodel import Session, col, delete, select
 
+from campaigns.compliance import current_key
 from campaigns.models import GlobalSuppressionEntry, SuppressionEntry
 from core.errors import InvalidInput
-from core.security import suppression_key
-from core.settings import get_settings
 from data_cleaning import PhoneNormaliser, SuppressionSet
 from data_cleaning.exceptions import DataCleaningError
 from data_cleaning.suppression import hash_e164, suppression_entry
@@ -27,18 +27,11 @@ __all__ = [
     "SuppressionChange",
     "add_numbers",
     "client_suppression_set",
-    "current_key",
     "import_dnc_file",
-    "is_suppressed",
     "remove_numbers",
 ]
 
 _BATCH = 5000
-
-
-def current_key() -> bytes:
-    """The HMAC key for suppression hashes (derived from PILOTDIAL_SECRET_KEY)."""
-    return suppression_key(get_settings().resolved_secret())
 
 
 @dataclass
@@ -202,19 +195,3 @@ def client_suppression_set(*, session: Session, include_global: bool = True) -> 
     if include_global:
         hashes += list(session.exec(select(GlobalSuppressionEntry.number_hash)))
     return SuppressionSet.from_hashes(hashes, key)
-
-
-def is_suppressed(*, session: Session, client_id: uuid.UUID, e164: str) -> bool:
-    """Whether one number is on the client's or the global list (dial-time check)."""
-    number_hash = hash_e164(e164, current_key())
-    own = session.exec(
-        select(SuppressionEntry.id).where(
-            SuppressionEntry.client_id == client_id, SuppressionEntry.number_hash == number_hash
-        )
-    ).first()
-    if own is not None:
-        return True
-    house = session.exec(
-        select(GlobalSuppressionEntry.id).where(GlobalSuppressionEntry.number_hash == number_hash)
-    ).first()
-    return house is not None
