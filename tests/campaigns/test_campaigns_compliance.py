@@ -44,6 +44,11 @@ FALLBACKS = ["Asia/Shanghai", "Europe/London", "America/Chicago"]
 POOL = [f"+8613900000{i:03d}" for i in range(3)]
 DISPOSITIONS = {d["code"]: d for d in DEFAULT_DISPOSITIONS}
 OUTCOME_CODES = sorted(DISPOSITIONS)
+# Retryable outcomes are drawn more often, so retry delays and limits are exercised a lot.
+RETRY_CODES = sorted(c for c, spec in DISPOSITIONS.items() if not spec.get("final"))
+outcome_st = st.one_of(
+    st.sampled_from(RETRY_CODES), st.sampled_from(RETRY_CODES), st.sampled_from(OUTCOME_CODES)
+)
 
 windows_st = st.fixed_dictionaries(
     {
@@ -96,7 +101,7 @@ def scenarios(draw: st.DrawFn) -> Scenario:
                 advance_st,
                 st.integers(0, 1),  # campaign A or B
                 st.integers(1, 4),  # lease limit
-                st.lists(st.sampled_from(OUTCOME_CODES), min_size=4, max_size=4),
+                st.lists(outcome_st, min_size=4, max_size=4),
             ),
             min_size=8,
             max_size=40,
