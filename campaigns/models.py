@@ -173,9 +173,13 @@ class CampaignStatus(StrEnum):
 
 
 class PacingMode(StrEnum):
+    """How the dialer paces calls (the dialer's own ``dialer.pacing.PacingMode`` values)."""
+
     preview = "preview"
     progressive = "progressive"
+    power = "power"
     predictive = "predictive"
+    agentless = "agentless"
 
 
 class AbandonWindow(StrEnum):

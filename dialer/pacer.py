@@ -18,6 +18,13 @@ pacer that takes over finds the attempts the previous one left in flight
 Time: simulated seconds map to a campaign clock (``clock_start`` + seconds). With ``speed``
 set, the loop sleeps so that one wall-clock second is ``speed`` simulated seconds (1.0 = real
 time); without it the day runs as fast as the machine allows (the demo).
+
+Agentless survey campaigns (kind ``survey``, pacing ``agentless``, with a
+``questionnaire_version_id``) are interviewed by IVR: a :class:`dialer.ivr.SurveyIvr` on the
+published version drives each answered call, the simulated callees answer its prompts, and
+every finished interview is stored through :mod:`surveys.service` (interview + response rows,
+quota cells claimed atomically there), so results, exports and AAPOR rates include them. The
+attempt's disposition follows the interview (complete, not eligible, partial or refused).
 """
 
 from __future__ import annotations
@@ -26,7 +33,7 @@ import logging
 import random
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -44,12 +51,32 @@ from campaigns.hopper import (
     renew_lease,
 )
 from campaigns.lifecycle import DIALING_STATUSES
-from campaigns.models import AmdResult, AttemptStatus, CallAttempt, Campaign, CampaignKind
+from campaigns.models import (
+    AmdResult,
+    AttemptStatus,
+    CallAttempt,
+    Campaign,
+    CampaignKind,
+    Lead,
+)
 from core.db import tenant_session
+from dialer.ivr import IvrInterview, SurveyIvr
 from dialer.leadership import PacerLeadership
 from dialer.pacing import PacingMode, policy_for_mode
 from dialer.scenario import parse_scenario
 from dialer.simulator import CallRecord, DialTarget, Simulation
+from surveys.db_quotas import DatabaseQuotaCounter
+from surveys.engine import InterviewMode, InterviewStatus
+from surveys.models import AnswerIn, InterviewStart
+from surveys.quotas import QuotaCell
+from surveys.service import (
+    answer_interview,
+    break_off_interview,
+    complete_interview,
+    engine_for,
+    get_version,
+    start_interview,
+)
 
 __all__ = [
     "CampaignLeadSource",
@@ -110,6 +137,8 @@ class PacerResult:
     late_completions: int = 0
     suppressed_at_dial: int = 0
     orphans_found: int = 0
+    interviews_stored: int = 0
+    interviews_not_stored: int = 0
     stopped_because: str = ""
     simulation: dict[str, Any] = field(default_factory=dict)
 
@@ -221,8 +250,10 @@ class CampaignOutcomeSink:
         conversion_probability: float,
         seed: int,
         result: PacerResult,
+        disposition_for: Callable[[CallRecord], str | None] | None = None,
     ) -> None:
         self.client_id = client_id
+        self.disposition_for = disposition_for
         self.source = source
         self.success_code = success_code
         self.conversion_probability = conversion_probability
@@ -233,7 +264,11 @@ class CampaignOutcomeSink:
         """Record the call's outcome; a completion after the lease expired is refused."""
         clock = self.source.clock
         converted = False
-        if record.outcome == "contact":
+        decided = self.disposition_for(record) if self.disposition_for is not None else None
+        if decided is not None:
+            disposition = decided
+            converted = decided == self.success_code
+        elif record.outcome == "contact":
             valid = record.talk_s > VALID_CALL_SECONDS
             converted = valid and self.rng.random() < self.conversion_probability
             disposition = self.success_code if converted else "refused"
@@ -272,6 +307,113 @@ class CampaignOutcomeSink:
         except LeaseExpired:
             self.result.late_completions += 1
             log.warning("attempt %s ended after its lease expired: not counted", record.attempt_id)
+
+
+#: How an IVR interview ended -> the attempt's disposition code.
+IVR_DISPOSITION_FOR = {
+    "completed": "complete",
+    "not_eligible": "not_eligible",
+    "quota_full": "not_eligible",
+}
+
+
+class _QuotaCheck:
+    """Checks quota cells against the database while an IVR call runs.
+
+    The claim itself happens when the finished interview is stored (``complete_interview``
+    claims atomically in the same transaction), so ``claim`` here only reports a full cell.
+    """
+
+    def __init__(self, client_id: uuid.UUID, version_id: uuid.UUID) -> None:
+        self.client_id = client_id
+        self.version_id = version_id
+
+    def is_full(self, cell: QuotaCell) -> bool:
+        with tenant_session([self.client_id]) as session:
+            counter = DatabaseQuotaCounter(
+                session, client_id=self.client_id, version_id=self.version_id
+            )
+            return counter.is_full(cell)
+
+    def claim(self, cells: Sequence[QuotaCell]) -> QuotaCell | None:
+        return next((cell for cell in cells if self.is_full(cell)), None)
+
+
+def store_ivr_interview(
+    *, client_id: uuid.UUID, version_id: uuid.UUID, interview: IvrInterview
+) -> uuid.UUID:
+    """Store one finished IVR interview through the surveys service: start it for the call
+    attempt, replay its answers and end it as it ended (quota cells are claimed here)."""
+    state = interview.state
+    with tenant_session([client_id]) as session:
+        row = start_interview(
+            session=session,
+            version_id=version_id,
+            start=InterviewStart(
+                call_id=interview.attempt_id,
+                respondent_key=state.respondent_seed,
+                language=state.language,
+                attributes=state.attributes,
+                mode=InterviewMode.IVR,
+            ),
+            now=state.started_at,
+        )
+        for name in state.history:
+            if row.status is not InterviewStatus.IN_PROGRESS:
+                break
+            stored = state.answers.get(name)
+            answer = AnswerIn(
+                question=name,
+                value=stored.value if stored is not None else None,
+                special=stored.special.value if stored and stored.special else None,
+                other_text=stored.other_text if stored is not None else None,
+            )
+            row = answer_interview(
+                session=session, interview_id=row.id, answer=answer, now=state.updated_at
+            )
+        if row.status is InterviewStatus.IN_PROGRESS:
+            ended = state.ended_at or state.updated_at
+            if state.status in (InterviewStatus.COMPLETED, InterviewStatus.QUOTA_FULL):
+                row = complete_interview(session=session, interview_id=row.id, now=ended)
+            else:
+                row = break_off_interview(session=session, interview_id=row.id, now=ended)
+        return row.id
+
+
+def survey_ivr_for(
+    *,
+    client_id: uuid.UUID,
+    version_id: uuid.UUID,
+    clock: Callable[[float], datetime],
+    result: PacerResult,
+) -> SurveyIvr:
+    """The IVR driver of an agentless survey campaign on its published version."""
+    with tenant_session([client_id]) as session:
+        version = get_version(session=session, version_id=version_id)
+        engine = engine_for(version)
+    declared = [a.name for a in engine.questionnaire.attributes]
+
+    def attributes_for(lead_id: str) -> dict[str, str | int | float | None]:
+        with tenant_session([client_id]) as session:
+            lead = session.get(Lead, uuid.UUID(lead_id))
+            attributes = dict(lead.attributes) if lead is not None else {}
+        return {name: attributes[name] for name in declared if name in attributes}
+
+    def on_finished(interview: IvrInterview) -> None:
+        try:
+            store_ivr_interview(client_id=client_id, version_id=version_id, interview=interview)
+            result.interviews_stored += 1
+        except Exception:
+            result.interviews_not_stored += 1
+            log.exception("could not store the IVR interview of attempt %s", interview.attempt_id)
+
+    return SurveyIvr(
+        engine,
+        quota_counter=_QuotaCheck(client_id, version_id),
+        clock=clock,
+        attributes_for=attributes_for,
+        on_finished=on_finished,
+    )
 
 
 def orphaned_attempts(*, client_id: uuid.UUID, campaign_id: uuid.UUID) -> list[uuid.UUID]:
@@ -328,6 +470,7 @@ def run_pacer(
             kind = campaign.kind
             power_ratio = float((campaign.pacing_params or {}).get("ratio", 2.0))
             no_answer_timeout = float(campaign.max_ring_s)
+            questionnaire_version_id = campaign.questionnaire_version_id
         # the simulated world starts when this pacer does
         started_wall = time.monotonic()
         started_at = clock_start
@@ -364,6 +507,28 @@ def run_pacer(
             if journal
             else None,
         )
+        ivr: SurveyIvr | None = None
+        if (
+            kind is CampaignKind.survey
+            and mode is PacingMode.AGENTLESS
+            and questionnaire_version_id is not None
+        ):
+            ivr = survey_ivr_for(
+                client_id=client_id,
+                version_id=questionnaire_version_id,
+                clock=clock,
+                result=result,
+            )
+
+        def ivr_disposition(record: CallRecord) -> str | None:
+            done = ivr.for_attempt(record.attempt_id) if ivr is not None else None
+            if done is None or done.outcome == "not_started":
+                return None
+            if done.outcome == "broken_off":
+                answered = set(done.state.answers) - {"greeting"}
+                return "partial" if answered else "refused"
+            return IVR_DISPOSITION_FOR[done.outcome]
+
         sink = CampaignOutcomeSink(
             client_id=client_id,
             source=source,
@@ -371,6 +536,7 @@ def run_pacer(
             conversion_probability=config.conversion_probability,
             seed=config.seed + 1,
             result=result,
+            disposition_for=ivr_disposition if ivr is not None else None,
         )
 
         @dataclass
@@ -419,6 +585,8 @@ def run_pacer(
             outcome_sink=sink,
             should_continue=should_continue,
             on_advance=on_advance,
+            ivr=ivr,
+            ivr_respondent=ivr.simulated_respondent(config.seed) if ivr is not None else None,
         )
         outcome = simulation.run()
         result.simulation = outcome.to_dict()

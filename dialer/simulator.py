@@ -19,7 +19,10 @@ Hooks let the live, database-backed dial loop run on the simulator (all optional
 keyword-only): a ``lead_source`` supplies the :class:`DialTarget` to call, an ``outcome_sink``
 hears one :class:`CallRecord` per originated call when it is over, ``should_continue`` stops
 launching (calls in progress then finish, and the run returns), and ``on_advance`` hears the
-simulated clock move forward.
+simulated clock move forward. An ``ivr`` hook (:class:`dialer.ivr.IvrDriver`) drives agentless
+calls instead of the generic question counter: its prompts are played (the simulated gateway's
+``ivr_respondent`` hears each :class:`dialer.ivr.IvrTurn`, with its text and key map), DTMF
+goes to ``respond`` and a hang-up to ``hang_up``.
 
 Everything is seeded: the same scenario, seed and policy give the same
 :class:`SimulationResult`.
@@ -27,13 +30,14 @@ Everything is seeded: the same scenario, seed and policy give the same
 
 from __future__ import annotations
 
+import dataclasses
 import heapq
 import math
 import random
 from collections import deque
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from dialer.abandon import AbandonWindow
 from dialer.agents import Agent, AgentAction, AgentState
@@ -62,8 +66,11 @@ from dialer.pacing import (
     policy_for_mode,
 )
 from dialer.scenario import AmdPolicy, Scenario
-from dialer.simgateway import GatewayProfile, SimulatedGateway
+from dialer.simgateway import GatewayProfile, RespondentPrompt, RespondentReply, SimulatedGateway
 from dialer.stats import DialOutcome, RecentStats
+
+if TYPE_CHECKING:
+    from dialer.ivr import IvrDriver, IvrRespondent, IvrTurn
 
 __all__ = [
     "CallOutcome",
@@ -305,8 +312,13 @@ class Simulation:
         should_continue: Callable[[float], bool] | None = None,
         on_advance: Callable[[float], None] | None = None,
         on_live_answer: Callable[[float, bool], None] | None = None,
+        ivr: IvrDriver | None = None,
+        ivr_respondent: IvrRespondent | None = None,
     ) -> None:
         self.scenario = scenario
+        self.ivr = ivr
+        # The turn each IVR call is hearing, for ``ivr_respondent`` (only with ``ivr``).
+        self._ivr_turns: dict[str, IvrTurn] = {}
         self.lead_source = lead_source
         self.outcome_sink = outcome_sink
         self.should_continue = should_continue
@@ -332,6 +344,8 @@ class Simulation:
             # Only call records use ringing; skipping it otherwise saves a fifth of events.
             emit_ringing=outcome_sink is not None,
         )
+        if ivr is not None and ivr_respondent is not None:
+            profile = dataclasses.replace(profile, respondent=self._ivr_reply(ivr_respondent))
         self.gateway = SimulatedGateway(profile, seed=scenario.seed)
         self._rng = random.Random(scenario.seed * 1_000_003 + 11)
         self._stats = RecentStats(
@@ -339,6 +353,16 @@ class Simulation:
         )
         self._window = AbandonWindow(window_s=max(scenario.duration_s, 1.0) + 60.0)
         self._ran = False
+
+    def _ivr_reply(
+        self, respondent: IvrRespondent
+    ) -> Callable[[RespondentPrompt], RespondentReply]:
+        turns = self._ivr_turns
+
+        def reply(prompt: RespondentPrompt) -> RespondentReply:
+            return respondent(prompt, turns[prompt.call_id])
+
+        return reply
 
     def run(self, progress: Callable[[float], None] | None = None) -> SimulationResult:
         """Simulate the day; ``progress`` is called with the simulated time about every minute."""
@@ -379,6 +403,10 @@ class _Run:
         self.call_agent: dict[str, int] = {}
         self.agent_call: dict[int, str] = {}
         self.ivr_prompts: dict[str, int] = {}
+        self.ivr = sim.ivr
+        self.ivr_turns = sim._ivr_turns
+        # IVR calls whose interview is over (goodbye playing), with how it ended.
+        self.ivr_over: dict[str, str | None] = {}
         self.closing: set[str] = set()
         # Preview leads handed to an agent and not dialled yet: a target, or a lead number.
         self.pending_preview: dict[int, DialTarget | int] = {}
@@ -497,6 +525,12 @@ class _Run:
                 continue
             at, _, kind, index, call_id = heapq.heappop(timers)
             self._on_timer(kind, index, call_id, at)
+        if self.ivr is not None:
+            # The last call's hang-up can still be queued after its call has ended (the
+            # goodbye path): deliver it so that call gets its record too. Only with the hook,
+            # so runs without it stay exactly as they were.
+            for event in gateway.poll(finished):
+                self._on_event(event, event.at_s)
         return finished
 
     def _schedule(self, at: float, kind: int, index: int, call_id: str) -> None:
@@ -662,7 +696,10 @@ class _Run:
         elif kind == _EV_HUNG_UP:
             self._on_hung_up(event, at)  # type: ignore[arg-type]
         elif kind == _EV_DTMF:
-            self._on_dtmf(event.call_id, at)  # type: ignore[attr-defined]
+            if self.ivr is not None:
+                self._on_ivr_dtmf(event.call_id, event.digits, at)  # type: ignore[attr-defined]
+            else:
+                self._on_dtmf(event.call_id, at)  # type: ignore[attr-defined]
         elif kind == _EV_MESSAGE_END:
             self._on_message_end(event.call_id, event.message_id, at)  # type: ignore[attr-defined]
         elif kind == _EV_RINGING and self.calls is not None:
@@ -705,6 +742,10 @@ class _Run:
             if self.calls is not None and call_id in self.calls:
                 self.calls[call_id].ivr = True
             self.ivr_prompts[call_id] = 0
+            if self.ivr is not None:
+                lead_id, attempt_id = event.lead_id, event.attempt_id
+                self._play_ivr(call_id, self.ivr.start(call_id, lead_id, attempt_id, at), at)
+                return
             self.gateway.play_message(call_id, "question-1", now=at, expect_dtmf=True)
             return
         self._route(call_id, at, bound, live=True)
@@ -776,6 +817,14 @@ class _Run:
 
     def _on_hung_up(self, event: HungUp, at: float) -> None:
         call_id = event.call_id
+        if self.ivr is not None and call_id in self.ivr_prompts:
+            # The driver hears the hang-up first, so the interview is over by the time the
+            # call's record is reported.
+            del self.ivr_prompts[call_id]
+            self._ivr_hung_up(call_id, at)
+            self.closing.discard(call_id)
+            self._finish(call_id, at, None, _HANGUP_BY.get(event.by, "system"))
+            return
         self._finish(call_id, at, None, _HANGUP_BY.get(event.by, "system"))
         index = self.call_agent.pop(call_id, None)
         if index is not None and index in self.on_call:
@@ -807,7 +856,41 @@ class _Run:
         else:
             self.gateway.play_message(call_id, IVR_GOODBYE, now=at)
 
+    def _play_ivr(self, call_id: str, turn: IvrTurn, at: float) -> None:
+        """Play what the IVR driver says next; the goodbye ends the call once played."""
+        self.ivr_turns[call_id] = turn
+        if turn.over:
+            self.ivr_over[call_id] = turn.outcome
+            self.closing.add(call_id)
+        self.gateway.play_message(call_id, turn.message_id, now=at, expect_dtmf=turn.expect_dtmf)
+
+    def _on_ivr_dtmf(self, call_id: str, digits: str, at: float) -> None:
+        ivr = self.ivr
+        if ivr is None or call_id not in self.ivr_prompts or call_id in self.ivr_over:
+            return
+        self.ivr_prompts[call_id] += 1
+        self._play_ivr(call_id, ivr.respond(call_id, digits, at), at)
+
+    def _ivr_hung_up(self, call_id: str, at: float) -> None:
+        self.ivr_turns.pop(call_id, None)
+        over = call_id in self.ivr_over
+        outcome = self.ivr_over.pop(call_id, None)
+        assert self.ivr is not None
+        self.ivr.hang_up(call_id, at)  # a break-off if the interview was still running
+        if not over:
+            self.counts["broken_off"] += 1
+        elif outcome == "completed":
+            self.counts["completed"] += 1
+        elif outcome == "broken_off":
+            self.counts["broken_off"] += 1
+
     def _on_message_end(self, call_id: str, message_id: str, at: float) -> None:
+        if self.ivr is not None and call_id in self.ivr_prompts and call_id not in self.closing:
+            turn = self.ivr_turns.get(call_id)
+            if turn is not None and not turn.expect_dtmf:
+                # A prompt that takes no keys: the driver moves on once it has played.
+                self._on_ivr_dtmf(call_id, "", at)
+            return
         if call_id in self.closing or message_id == IVR_GOODBYE:
             self.closing.discard(call_id)
             self.gateway.hang_up(call_id, now=at)
