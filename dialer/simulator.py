@@ -525,10 +525,10 @@ class _Run:
                 continue
             at, _, kind, index, call_id = heapq.heappop(timers)
             self._on_timer(kind, index, call_id, at)
-        if self.ivr is not None:
+        if self.ivr is not None or self.sink is not None:
             # The last call's hang-up can still be queued after its call has ended (the
-            # goodbye path): deliver it so that call gets its record too. Only with the hook,
-            # so runs without it stay exactly as they were.
+            # goodbye path): deliver it so that call gets its record too. Only when someone
+            # listens for records (the live loop, IVR), so plain simulations stay as they were.
             for event in gateway.poll(finished):
                 self._on_event(event, event.at_s)
         return finished

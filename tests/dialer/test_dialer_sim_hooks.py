@@ -234,3 +234,35 @@ def test_a_source_returning_more_than_asked_is_an_error():
 
     with pytest.raises(ValueError, match="at most as many as asked"):
         Simulation(parse_scenario({**BASE, "duration_s": 30}), lead_source=Greedy()).run()
+
+
+def test_agentless_last_call_gets_its_record_too() -> None:
+    """The final call's queued system hang-up is delivered after the drain (was lost before)."""
+    from dialer.scenario import parse_scenario
+    from dialer.simulator import DialTarget, Simulation
+
+    class Source:
+        def __init__(self) -> None:
+            self.handed = 0
+
+        def next_targets(self, n: int, at_s: float) -> list[DialTarget]:
+            targets = []
+            for _ in range(n):
+                self.handed += 1
+                targets.append(DialTarget(f"l{self.handed}", f"a{self.handed}", "+8613800000000"))
+            return targets
+
+    class Sink:
+        def __init__(self) -> None:
+            self.records: list[object] = []
+
+        def call_finished(self, record: object) -> None:
+            self.records.append(record)
+
+    for seed in range(4):
+        scenario = parse_scenario(
+            {"seed": seed, "duration_s": 1800, "agents": 4, "mode": "agentless", "leads": 10**6}
+        )
+        source, sink = Source(), Sink()
+        Simulation(scenario, None, lead_source=source, outcome_sink=sink).run()
+        assert source.handed == len(sink.records) > 0
