@@ -27,7 +27,7 @@ from campaigns.models import Lead, LeadList, ListStatus
 from campaigns.suppression import client_suppression_set
 from core.db import get_or_404, utcnow
 from core.errors import InvalidInput
-from core.files import delete_file, materialise, save_file
+from core.files import delete_file, materialise, save_file, save_path
 from core.jobs import JobContext, submit_job
 from core.settings import get_settings
 from data_cleaning import (
@@ -243,8 +243,13 @@ def _import(ctx: JobContext, list_id: uuid.UUID) -> dict[str, Any]:
                 session.add(lead_list)
     report = run.report
     with ctx.session() as session:
-        cleaned = _store_path(session, client_id, cleaned_path, "cleaned.csv")
-        rejects = _store_path(session, client_id, rejects_path, "rejects.csv")
+        csv_type = "text/csv; charset=utf-8"
+        cleaned = save_path(
+            session, client_id=client_id, path=cleaned_path, content_type=csv_type
+        ).id
+        rejects = save_path(
+            session, client_id=client_id, path=rejects_path, content_type=csv_type
+        ).id
         lead_list = session.get(LeadList, list_id)  # type: ignore[assignment]
         lead_list.cleaned_file_id = cleaned
         lead_list.rejects_file_id = rejects
@@ -289,18 +294,6 @@ def _tmp_root() -> Path:
     root = get_settings().data_dir / "tmp"
     root.mkdir(parents=True, exist_ok=True)
     return root
-
-
-def _store_path(session: Session, client_id: uuid.UUID, path: Path, name: str) -> uuid.UUID:
-    with path.open("rb") as fh:
-        stored = save_file(
-            session,
-            client_id=client_id,
-            filename=name,
-            chunks=iter(lambda: fh.read(1024 * 1024), b""),
-            content_type="text/csv; charset=utf-8",
-        )
-    return stored.id
 
 
 def list_leads(*, session: Session, list_id: uuid.UUID, limit: int, offset: int) -> list[Lead]:

@@ -45,6 +45,7 @@ from campaigns.exceptions import CampaignNotDialing, LeaseExpired
 from campaigns.hopper import (
     AttemptOutcome,
     NumberSuppressed,
+    complete_attempt,
     lease_leads,
     record_attempt_start,
     release_lease,
@@ -233,7 +234,7 @@ class CampaignLeadSource:
                         now=now,
                         lease_seconds=self.lease_seconds,
                     )
-                except (LeaseExpired, Exception) as exc:
+                except Exception as exc:
                     log.warning("could not renew the lease of attempt %s: %s", attempt_id, exc)
                     self.in_flight.pop(attempt_id, None)
 
@@ -293,8 +294,6 @@ class CampaignOutcomeSink:
             converted=converted,
         )
         self.source.in_flight.pop(record.attempt_id, None)
-        from campaigns.hopper import complete_attempt
-
         try:
             with tenant_session([self.client_id]) as session:
                 complete_attempt(
