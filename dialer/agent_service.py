@@ -12,6 +12,13 @@ hides call details (lead, call id, transfer number) of other clients' calls in t
 Timestamps default to now, but never earlier than the agent's last change, because API
 processes on different machines read slightly different clocks; an explicit ``at`` is
 checked strictly.
+
+Dialer calls (popped by :mod:`dialer.attended` with their call attempt) take a disposition:
+with ``hang_up`` / ``finish_wrap`` / ``go_not_ready`` / ``schedule_callback`` or through
+:func:`submit_disposition`, validated against the campaign's codes and stored as an
+:class:`AgentDisposition` row in the same transaction as the action. The dial loop, in
+another process, applies it to the attempt when the call is over: the database is the only
+channel between the two. :func:`far_end_hung_up` is the loop's side: the callee hung up.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from campaigns.models import AttemptStatus, CallAttempt, Disposition
 from core.db import utcnow
 from core.errors import Conflict, NotFound
 from core.models import Client
@@ -43,6 +51,8 @@ from dialer.exceptions import AgentError, DialerError
 from dialer.gateway import CallParameters, with_agent
 from dialer.models import (
     AgentCreate,
+    AgentDisposition,
+    AgentDispositionPublic,
     AgentEvent,
     AgentEventKind,
     AgentPublic,
@@ -54,24 +64,32 @@ from dialer.models import (
 )
 
 __all__ = [
+    "DISPOSITION_ACTIONS",
     "ActionOutcome",
     "AgentNotFound",
+    "DispositionClosed",
     "DuplicateAgent",
+    "NoDialerCall",
     "StreamEntry",
     "agent_from_seat",
     "agent_public",
     "apply_agent_action",
     "create_agent",
     "current_pop",
+    "disposition_public",
+    "dispositions_for",
     "events_after",
     "expire_wrap_ups",
+    "far_end_hung_up",
     "get_agent",
     "list_agents",
     "log_public",
     "offer_preview",
     "pop_call",
+    "post_event",
     "ready_agents",
     "state_log",
+    "submit_disposition",
     "update_agent",
 ]
 
@@ -97,6 +115,27 @@ class DuplicateAgent(DialerError, Conflict):
 
     code = "duplicate-agent"
     title = "Agent code already used"
+
+
+class NoDialerCall(DialerError, Conflict):
+    """The agent is on no dialer call (nor in its wrap-up): there is nothing to disposition."""
+
+    code = "no-dialer-call"
+    title = "No dialer call to disposition"
+
+
+class DispositionClosed(DialerError, Conflict):
+    """The call attempt was already completed: its disposition can no longer change."""
+
+    code = "disposition-closed"
+    title = "Call already dispositioned"
+
+
+#: Actions that may carry the disposition of the dialer call the agent is on or wrapping up.
+DISPOSITION_ACTIONS = frozenset(
+    {AgentAction.HANG_UP, AgentAction.FINISH_WRAP, AgentAction.GO_NOT_READY,
+     AgentAction.SCHEDULE_CALLBACK}
+)  # fmt: skip
 
 
 # --------------------------------------------------------------------------- snapshots
@@ -361,6 +400,7 @@ class ActionOutcome:
     client_id: uuid.UUID | None = None
     expired: AgentStateLog | None = None
     events: list[AgentEvent] = field(default_factory=list)
+    disposition: AgentDisposition | None = None
 
     def callback_public(self) -> CallbackPublic | None:
         """The callback in API shape, if the action scheduled one."""
@@ -473,12 +513,16 @@ def apply_agent_action(
     client_id: uuid.UUID | None = None,
     number: str | None = None,
     client_scope: ClientScope = None,
+    disposition: str | None = None,
 ) -> ActionOutcome:
     """Apply one soft-phone action under the seat's row lock and log it.
 
     Raises IllegalTransition (lists the allowed actions) or AgentError (a missing detail). A
     timed wrap-up whose deadline passed is finished first (logged with reason
     ``wrap_timeout``). Leaving a call writes a ``call_ended`` event for the call's client.
+    ``disposition`` (with one of :data:`DISPOSITION_ACTIONS`) dispositions the dialer call the
+    agent is on or wrapping up, as :func:`submit_disposition` does; a callback scheduled on a
+    dialer call is stored with it, for the dial loop to write to the campaign lead.
     """
     seat = _locked_seat(session, agent_id, client_scope)
     scope = _scope_strings(client_scope)
@@ -522,6 +566,22 @@ def apply_agent_action(
             f"agent {seat.agent_code!r} is on a call for a client this key cannot act for"
         )
 
+    dialer_call: tuple[AgentEvent, CallAttempt] | None = None
+    if action in agent.allowed and (disposition is not None or action is _A.SCHEDULE_CALLBACK):
+        if disposition is not None and action not in DISPOSITION_ACTIONS:
+            names = ", ".join(sorted(a.value for a in DISPOSITION_ACTIONS))
+            raise AgentError(
+                f"a disposition goes with {names} (or POST /agents/{{id}}/disposition), "
+                f"not with {action.value!r}",
+                extra={"field": "disposition"},
+            )
+        dialer_call = _dialer_call(session, seat, agent)
+        if disposition is not None:
+            if dialer_call is None:
+                raise _no_dialer_call(seat, agent)
+            _check_disposition(session, dialer_call[1], disposition, callback_at)
+            details["disposition"] = disposition
+
     transition = agent.apply(
         action,
         at_s=at_s,
@@ -534,6 +594,18 @@ def apply_agent_action(
     seat.current_client_id = call_client
     if transition.callback is not None:
         details["callback_lead_id"] = transition.callback.lead_id
+    stored: AgentDisposition | None = None
+    if dialer_call is not None:
+        callback = transition.callback
+        stored = _store_disposition(
+            session,
+            seat,
+            dialer_call,
+            disposition=disposition,
+            callback_at=None if callback is None else _dt(callback.callback_at_s),
+            note=None if callback is None else callback.note or None,
+            at_s=at_s,
+        )
     entry = _log(session, seat, transition, client_id=call_client, details=details)
     events: list[AgentEvent] = []
     ended = transition.previous_state in _CALL_STATES and transition.state not in _CALL_STATES
@@ -558,7 +630,245 @@ def apply_agent_action(
         )
     session.add(seat)
     session.flush()
-    return ActionOutcome(seat, entry, transition.callback, call_client, expired, events)
+    return ActionOutcome(seat, entry, transition.callback, call_client, expired, events, stored)
+
+
+# --------------------------------------------------------------------------- dispositions
+
+
+def _dialer_call(
+    session: Session, seat: AgentSeat, agent: Agent
+) -> tuple[AgentEvent, CallAttempt] | None:
+    """The pop and attempt of the dialer call the agent is on or wrapping up, if any."""
+    if agent.call_id is None or agent.state not in _CALL_STATES | {_S.WRAP_UP}:
+        return None
+    event = session.exec(
+        select(AgentEvent)
+        .where(
+            AgentEvent.agent_seat_id == seat.id,
+            AgentEvent.kind == AgentEventKind.CALL_CONNECTED,
+            AgentEvent.call_id == agent.call_id,
+            col(AgentEvent.attempt_id).is_not(None),
+        )
+        .order_by(col(AgentEvent.seq).desc())
+        .limit(1)
+    ).first()
+    if event is None or event.attempt_id is None:
+        return None
+    attempt = session.get(CallAttempt, event.attempt_id)
+    return None if attempt is None else (event, attempt)
+
+
+def _no_dialer_call(seat: AgentSeat, agent: Agent) -> NoDialerCall:
+    return NoDialerCall(
+        f"agent {seat.agent_code!r} is {agent.state.value} and on no dialer call: a "
+        "disposition is given on the call or in its wrap-up (a manual call has none)",
+        extra={"state": agent.state.value},
+    )
+
+
+def _check_disposition(
+    session: Session, attempt: CallAttempt, code: str, callback_at: datetime | None
+) -> Disposition:
+    """The campaign's disposition ``code``; agents cannot claim the dialer's own abandons."""
+    if attempt.status is AttemptStatus.finished:
+        raise DispositionClosed(
+            f"the call was already completed as {attempt.disposition!r}; its disposition "
+            "cannot change any more",
+            extra={"disposition": attempt.disposition},
+        )
+    vocabulary = {
+        d.code: d
+        for d in session.exec(
+            select(Disposition).where(Disposition.campaign_id == attempt.campaign_id)
+        )
+        if not d.abandoned
+    }
+    allowed = sorted(vocabulary)
+    found = vocabulary.get(code)
+    if found is None:
+        raise AgentError(
+            f"disposition {code!r} is not one of this campaign's codes; use one of "
+            f"{', '.join(allowed)}",
+            extra={"field": "disposition", "allowed": allowed},
+        )
+    if callback_at is not None and not found.callback:
+        callbacks = sorted(c for c, d in vocabulary.items() if d.callback)
+        raise AgentError(
+            f"callback_at goes with a callback disposition ({', '.join(callbacks) or 'none'}), "
+            f"not with {code!r}",
+            extra={"field": "callback_at", "allowed": callbacks},
+        )
+    return found
+
+
+def _store_disposition(
+    session: Session,
+    seat: AgentSeat,
+    dialer_call: tuple[AgentEvent, CallAttempt],
+    *,
+    disposition: str | None,
+    callback_at: datetime | None,
+    note: str | None,
+    at_s: float,
+) -> AgentDisposition:
+    event, attempt = dialer_call
+    row = session.exec(
+        select(AgentDisposition).where(AgentDisposition.attempt_id == attempt.id)
+    ).first()
+    if row is None:
+        row = AgentDisposition(
+            client_id=attempt.client_id,
+            attempt_id=attempt.id,
+            agent_seat_id=seat.id,
+            agent_code=seat.agent_code,
+            call_id=event.call_id or "",
+        )
+    if row.applied_at is not None:
+        raise DispositionClosed(
+            f"the call was already completed as {attempt.disposition!r}; its disposition "
+            "cannot change any more"
+        )
+    if disposition is not None:
+        row.disposition = disposition
+    if callback_at is not None:
+        row.callback_at = callback_at
+    if note is not None:
+        row.note = note
+    row.agent_seat_id = seat.id
+    row.agent_code = seat.agent_code
+    row.submitted_at = _dt(at_s)
+    session.add(row)
+    return row
+
+
+def submit_disposition(
+    *,
+    session: Session,
+    agent_id: uuid.UUID,
+    disposition: str,
+    callback_at: datetime | None = None,
+    note: str | None = None,
+    at: datetime | None = None,
+    client_scope: ClientScope = None,
+) -> AgentDisposition:
+    """Disposition the dialer call the agent is on or wrapping up (the state does not change).
+
+    Raises NoDialerCall (no such call), AgentError (a code outside the campaign's vocabulary,
+    naming the allowed ones; a callback time with a code that is no callback) or
+    DispositionClosed (the loop already completed the attempt). May be given again, until the
+    dial loop applies it when the call and its wrap-up are over.
+    """
+    seat = _locked_seat(session, agent_id, client_scope)
+    scope = _scope_strings(client_scope)
+    at_s = _moment(agent_from_seat(seat), at)
+    _expire(session, seat, at_s)
+    agent = agent_from_seat(seat)
+    if not _call_visible(seat.current_client_id, scope):
+        raise AgentError(
+            f"agent {seat.agent_code!r} is on a call for a client this key cannot act for"
+        )
+    dialer_call = _dialer_call(session, seat, agent)
+    if dialer_call is None:
+        raise _no_dialer_call(seat, agent)
+    if callback_at is not None:
+        if callback_at.tzinfo is None:
+            raise AgentError(
+                "callback_at has no timezone; send it with an offset, e.g. +08:00",
+                extra={"field": "callback_at"},
+            )
+        if callback_at.timestamp() <= at_s:
+            raise AgentError("callback_at must be in the future", extra={"field": "callback_at"})
+    checked = _check_disposition(session, dialer_call[1], disposition, callback_at)
+    row = _store_disposition(
+        session,
+        seat,
+        dialer_call,
+        disposition=checked.code,
+        callback_at=callback_at,
+        note=note,
+        at_s=at_s,
+    )
+    session.add(seat)
+    session.flush()
+    return row
+
+
+def disposition_public(row: AgentDisposition) -> AgentDispositionPublic:
+    """The API shape of a stored disposition."""
+    return AgentDispositionPublic(
+        attempt_id=row.attempt_id,
+        call_id=row.call_id,
+        agent_code=row.agent_code,
+        disposition=row.disposition,
+        callback_at=row.callback_at,
+        note=row.note,
+        submitted_at=row.submitted_at,
+        applied=row.applied_at is not None,
+    )
+
+
+def dispositions_for(
+    *, session: Session, attempt_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, AgentDisposition]:
+    """The agents' dispositions of these attempts (those given so far), by attempt id."""
+    if not attempt_ids:
+        return {}
+    rows = session.exec(
+        select(AgentDisposition).where(col(AgentDisposition.attempt_id).in_(list(attempt_ids)))
+    )
+    return {row.attempt_id: row for row in rows}
+
+
+def far_end_hung_up(
+    *, session: Session, agent_id: uuid.UUID, call_id: str, at: datetime | None = None
+) -> ActionOutcome | None:
+    """The callee hung up: the agent still on ``call_id`` goes to wrap-up (reason
+    ``callee_hung_up``). None if the agent had already left that call (it hung up first).
+
+    ``at`` comes from the gateway's clock, so it is never taken as earlier than the agent's
+    last change.
+    """
+    seat = _locked_seat(session, agent_id, None)
+    agent = agent_from_seat(seat)
+    if agent.call_id != call_id or agent.state not in _CALL_STATES:
+        return None
+    moment = None if at is None else max(at, _dt(agent.since_s))
+    return apply_agent_action(
+        session=session,
+        agent_id=agent_id,
+        action=_A.HANG_UP,
+        at=moment,
+        reason="callee_hung_up",
+    )
+
+
+def post_event(
+    *,
+    session: Session,
+    agent_id: uuid.UUID,
+    client_id: uuid.UUID,
+    kind: AgentEventKind,
+    payload: Mapping[str, Any],
+    call_id: str | None = None,
+    attempt_id: uuid.UUID | None = None,
+) -> AgentEvent:
+    """Put one client's event on an agent's stream (``call_offered``, ``callback_due``)."""
+    seat = _locked_seat(session, agent_id, None)
+    if str(client_id) not in seat.client_ids:
+        raise AgentError(f"agent {seat.agent_code!r} does not take calls for client {client_id}")
+    event = _event(
+        session,
+        seat,
+        client_id=client_id,
+        kind=kind,
+        call_id=call_id,
+        attempt_id=attempt_id,
+        payload=dict(payload),
+    )
+    session.add(seat)
+    session.flush()
+    return event
 
 
 def _event(

@@ -8,6 +8,9 @@
   script), tenant-scoped so a key only ever sees its own clients' pops.
 - :class:`AgentStateLog`: every transition (from, to, action, reason, time), for the agent
   time-period reports; also streamed to the soft-phone as ``state_changed``.
+- :class:`AgentDisposition`: what the agent said about a dialer call (disposition code,
+  callback time), written by the API process and applied to the call attempt by the dial
+  loop (:mod:`dialer.attended`) once the call is over; one row per attempt, tenant-scoped.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ __all__ = [
     "AgentActionRequest",
     "AgentActionResult",
     "AgentCreate",
+    "AgentDisposition",
+    "AgentDispositionPublic",
     "AgentEvent",
     "AgentEventKind",
     "AgentEventPublic",
@@ -38,6 +43,7 @@ __all__ = [
     "AgentStateLogPublic",
     "AgentUpdate",
     "CallbackPublic",
+    "DispositionRequest",
     "TransferTargetIn",
 ]
 
@@ -118,6 +124,30 @@ class AgentStateLog(SQLModel, table=True):
     lead_id: str | None = Field(default=None, max_length=80)
     details: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     at: datetime = Field(sa_type=UTCDateTime, index=True)
+
+
+class AgentDisposition(SQLModel, TenantScoped, table=True):
+    """An agent's disposition and callback for one dialer call, until the loop applies it.
+
+    ``applied_at`` is set when the dial loop completed the call attempt with it; from then on
+    the attempt is immutable and a new disposition is refused.
+    """
+
+    __table_args__ = (UniqueConstraint("attempt_id"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    client_id: uuid.UUID = Field(foreign_key="client.id", index=True, ondelete="CASCADE")
+    attempt_id: uuid.UUID = Field(foreign_key="callattempt.id", ondelete="CASCADE")
+    agent_seat_id: uuid.UUID | None = Field(
+        default=None, foreign_key="agentseat.id", index=True, ondelete="SET NULL"
+    )
+    agent_code: str = Field(max_length=40)
+    call_id: str = Field(max_length=80)
+    disposition: str | None = Field(default=None, max_length=40)
+    callback_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    note: str | None = Field(default=None, max_length=500)
+    submitted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    applied_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
 
 
 # --------------------------------------------------------------------------- API shapes
@@ -213,6 +243,40 @@ class AgentActionRequest(SQLModel):
     callback_at: datetime | None = Field(
         default=None, description="schedule_callback: when, with a timezone"
     )
+    disposition: str | None = Field(
+        default=None,
+        max_length=40,
+        description=(
+            "hang_up, finish_wrap, go_not_ready or schedule_callback on a dialer call: the "
+            "call's disposition code, one of the campaign's dispositions"
+        ),
+    )
+
+
+class DispositionRequest(SQLModel):
+    """An agent's disposition of the dialer call it is on or wrapping up."""
+
+    disposition: str = Field(
+        min_length=1, max_length=40, description="one of the campaign's disposition codes"
+    )
+    callback_at: datetime | None = Field(
+        default=None,
+        description="with a callback disposition (e.g. callback_requested): when, with a timezone",
+    )
+    note: str | None = Field(default=None, max_length=500)
+
+
+class AgentDispositionPublic(SQLModel):
+    """A disposition as stored; ``applied`` once the dial loop completed the attempt with it."""
+
+    attempt_id: uuid.UUID
+    call_id: str
+    agent_code: str
+    disposition: str | None
+    callback_at: datetime | None
+    note: str | None
+    submitted_at: datetime
+    applied: bool
 
 
 class AgentStateLogPublic(SQLModel):
@@ -246,6 +310,7 @@ class AgentActionResult(SQLModel):
     agent: AgentPublic
     transition: AgentStateLogPublic
     callback: CallbackPublic | None = None
+    disposition: AgentDispositionPublic | None = None
 
 
 class AgentEventPublic(SQLModel):

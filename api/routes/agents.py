@@ -32,10 +32,12 @@ from dialer.models import (
     AgentActionRequest,
     AgentActionResult,
     AgentCreate,
+    AgentDispositionPublic,
     AgentPublic,
     AgentSeat,
     AgentStateLogPublic,
     AgentUpdate,
+    DispositionRequest,
 )
 
 router = APIRouter(prefix="/agents", tags=["agents"])
@@ -112,7 +114,13 @@ def update_agent(
 def act(
     seat: SeatDep, body: AgentActionRequest, session: SessionDep, principal: CurrentPrincipal
 ) -> AgentActionResult:
-    """Apply a soft-phone action; 409 with ``allowed`` when the agent's state forbids it."""
+    """Apply a soft-phone action; 409 with ``allowed`` when the agent's state forbids it.
+
+    On a dialer call, ``disposition`` (with hang_up, finish_wrap, go_not_ready or
+    schedule_callback) records the call's outcome: one of the campaign's codes (422 naming
+    them otherwise). A callback scheduled on a dialer call is written to the campaign lead
+    when the dial loop completes the call.
+    """
     scope = _scope(principal)
     outcome = service.apply_agent_action(
         session=session,
@@ -128,12 +136,45 @@ def act(
         client_id=body.client_id,
         number=body.number,
         client_scope=scope,
+        disposition=body.disposition,
     )
     return AgentActionResult(
         agent=service.agent_public(outcome.seat, scope),
         transition=service.log_public(outcome.log, scope),
         callback=outcome.callback_public(),
+        disposition=None
+        if outcome.disposition is None
+        else service.disposition_public(outcome.disposition),
     )
+
+
+@router.post(
+    "/{agent_id}/disposition",
+    response_model=AgentDispositionPublic,
+    responses={
+        409: {"description": "the agent is on no dialer call, or it was already completed"},
+        422: {"description": "a code outside the campaign's dispositions (lists the allowed)"},
+    },
+)
+def disposition(
+    seat: SeatDep, body: DispositionRequest, session: SessionDep, principal: CurrentPrincipal
+) -> AgentDispositionPublic:
+    """Disposition the dialer call the agent is on or wrapping up (its state is unchanged).
+
+    The code must be one of the campaign's dispositions; ``callback_at`` goes with a callback
+    code (e.g. ``callback_requested``) and becomes the lead's callback, for this agent. The
+    dial loop completes the call attempt with it once the call is over; until then it may be
+    changed, afterwards 409.
+    """
+    row = service.submit_disposition(
+        session=session,
+        agent_id=seat.id,
+        disposition=body.disposition,
+        callback_at=body.callback_at,
+        note=body.note,
+        client_scope=_scope(principal),
+    )
+    return service.disposition_public(row)
 
 
 @router.get("/{agent_id}/state-log", response_model=list[AgentStateLogPublic])

@@ -478,3 +478,44 @@ def test_stored_agent_matches_the_pure_machine(sqlite_url: str, steps: Any) -> N
     assert (stored.state, stored.reason, stored.lead_id) == (pure.state, pure.reason, pure.lead_id)
     assert stored.since_s == pytest.approx(pure.since_s)
     assert len(logs(engine, agent_id)) == outcomes.count("applied")
+
+
+def test_far_end_hang_up_wraps_up_the_agent_still_on_the_call_only(engine: Engine) -> None:
+    (client,) = make_clients(engine, "alpha")
+    agent_id = make_agent(engine, [client], wrap_limit_s=30)
+    call_id = pop(engine, agent_id, client, 10)
+    with system_session(engine) as session:
+        # another call's hang-up, and a gateway clock behind the agent's: no change / clamped
+        assert svc.far_end_hung_up(session=session, agent_id=agent_id, call_id="other") is None
+        outcome = svc.far_end_hung_up(session=session, agent_id=agent_id, call_id=call_id, at=at(5))
+        assert outcome is not None
+        assert outcome.seat.state is AgentState.WRAP_UP
+        assert outcome.log.reason == "callee_hung_up"
+        assert outcome.log.at == at(10)  # never earlier than the pop
+        assert [e.kind for e in outcome.events] == [AgentEventKind.CALL_ENDED]
+        # the agent already left the call: nothing more happens
+        again = svc.far_end_hung_up(session=session, agent_id=agent_id, call_id=call_id, at=at(12))
+        assert again is None
+    assert [e.to_state for e in logs(engine, agent_id)][-1] is AgentState.WRAP_UP
+
+
+def test_manual_calls_take_no_disposition(engine: Engine) -> None:
+    (client,) = make_clients(engine, "alpha")
+    agent_id = make_agent(engine, [client])
+    pop(engine, agent_id, client, 10)  # a pop whose attempt id is not a dialer attempt
+    with (
+        system_session(engine) as session,
+        pytest.raises(svc.NoDialerCall, match="no dialer call"),
+    ):
+        svc.submit_disposition(session=session, agent_id=agent_id, disposition="sale", at=at(11))
+    with system_session(engine) as session:
+        # a callback on such a call is still returned to the caller, and nothing is stored
+        outcome = svc.apply_agent_action(
+            session=session,
+            agent_id=agent_id,
+            action=A.SCHEDULE_CALLBACK,
+            at=at(12),
+            callback_at=at(3600),
+        )
+        assert outcome.callback is not None
+        assert outcome.disposition is None

@@ -1,0 +1,680 @@
+"""The attended live loop on real PostgreSQL, in fake time, with real agent seats.
+
+Agents are moved by small scripted "desks" through the agent service (as the agent API
+would), called from the loop's injected ``sleep`` while the fake clock advances; callees live
+on the simulated gateway.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+from sqlmodel import col, select
+
+from campaigns.models import (
+    AttemptStatus,
+    BatchCreate,
+    CallAttempt,
+    CampaignCreate,
+    CampaignLead,
+    CampaignStatus,
+    Lead,
+    LeadList,
+    ListStatus,
+)
+from campaigns.service import create_batch, create_campaign, transition_campaign
+from core.admin import create_client
+from core.db import system_session, tenant_session
+from dialer import agent_service as svc
+from dialer.agents import AgentAction, AgentState
+from dialer.attended import (
+    SAFE_HARBOUR_MESSAGE,
+    AttendedConfig,
+    AttendedResult,
+    run_attended,
+)
+from dialer.distributions import Fixed, LogNormal
+from dialer.gateway import CallEvent, HangupParty, OriginateRequest
+from dialer.leadership import LocalLeadership
+from dialer.models import AgentCreate, AgentEvent, AgentEventKind, AgentStateLog
+from dialer.pacing import PacingSnapshot
+from dialer.simgateway import GatewayProfile, ProbabilitySchedule, SimulatedGateway
+
+A = AgentAction
+ALL_DAY = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+
+
+@pytest.fixture
+def live(pg_url: str, pg_engine: Any, configure: Callable[..., None]) -> Iterator[None]:
+    """The process settings on the test's PostgreSQL database (committed, truncated after)."""
+    configure(database_url=pg_url)
+    return
+
+
+class FakeClock:
+    """A clock that moves only when the loop sleeps; each sleep lets the desks act."""
+
+    def __init__(self) -> None:
+        # agents are created "now"; the loop's time starts later, so every action is later
+        self.now = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+        self.desks: list[Callable[[datetime], None]] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+        for desk in self.desks:
+            desk(self.now)
+
+
+class RecordingGateway:
+    """The simulated gateway, checking that each attempt row exists before it is dialed."""
+
+    def __init__(self, inner: SimulatedGateway) -> None:
+        self.inner = inner
+        self.originated: list[str] = []
+        self.messages: list[tuple[str, str]] = []
+        self.hang_ups: list[tuple[str, HangupParty]] = []
+
+    def originate(self, request: OriginateRequest, *, now: float) -> str:
+        with system_session() as session:
+            attempt = session.get(CallAttempt, uuid.UUID(request.attempt_id))
+            assert attempt is not None, "originate before the attempt row was written"
+            assert attempt.status is AttemptStatus.started
+        assert request.attempt_id not in self.originated, "an attempt was dialed twice"
+        self.originated.append(request.attempt_id)
+        return self.inner.originate(request, now=now)
+
+    def hang_up(self, call_id: str, *, now: float, by: HangupParty = HangupParty.SYSTEM) -> None:
+        self.hang_ups.append((call_id, by))
+        self.inner.hang_up(call_id, now=now, by=by)
+
+    def connect_to_agent(
+        self, call_id: str, *, agent_id: str, skill_group: str | None, now: float
+    ) -> None:
+        self.inner.connect_to_agent(call_id, agent_id=agent_id, skill_group=skill_group, now=now)
+
+    def play_message(
+        self, call_id: str, message_id: str, *, now: float, expect_dtmf: bool = False
+    ) -> None:
+        self.messages.append((call_id, message_id))
+        self.inner.play_message(call_id, message_id, now=now, expect_dtmf=expect_dtmf)
+
+    def send_dtmf(self, call_id: str, digits: str, *, now: float) -> None:
+        self.inner.send_dtmf(call_id, digits, now=now)
+
+    def next_event_time(self) -> float | None:
+        return self.inner.next_event_time()
+
+    def poll(self, until: float) -> list[CallEvent]:
+        return self.inner.poll(until)
+
+
+def gateway(
+    *, answer: float = 1.0, ring_s: float = 2.0, talk: Any = None, seed: int = 0
+) -> RecordingGateway:
+    profile = GatewayProfile(
+        answer_probability=ProbabilitySchedule.constant(answer),
+        machine_probability=0.0,
+        busy_probability=0.0,
+        failure_probability=0.0,
+        ring_time=Fixed(ring_s),
+        talk_time=talk or Fixed(3600.0),
+        message_time=Fixed(4.0),
+    )
+    return RecordingGateway(SimulatedGateway(profile, seed=seed))
+
+
+def make_campaign(
+    *,
+    leads: int,
+    mode: str = "progressive",
+    skill_group: str | None = "sales",
+    cap: float = 0.03,
+    pacing_params: dict[str, float] | None = None,
+) -> tuple[uuid.UUID, uuid.UUID]:
+    with system_session() as session:
+        client_id = create_client(session=session, name=f"c{uuid.uuid4().hex[:6]}").id
+    with tenant_session([client_id]) as session:
+        lead_list = LeadList(
+            client_id=client_id, name="l", filename="l.csv", status=ListStatus.ready
+        )
+        session.add(lead_list)
+        session.flush()
+        for i in range(leads):
+            session.add(
+                Lead(
+                    client_id=client_id,
+                    list_id=lead_list.id,
+                    row_number=i + 2,
+                    phone_e164=f"+86139{i:08d}",
+                    phone_type="mobile",
+                    phone_region="CN",
+                    phone_timezones=["Asia/Shanghai"],
+                    attributes={"name": f"客戶{i}", "product": "智慧電表"},
+                )
+            )
+        session.flush()
+        campaign = create_campaign(
+            session=session,
+            client_id=client_id,
+            campaign_in=CampaignCreate(
+                name="attended",
+                list_ids=[lead_list.id],
+                calling_windows=ALL_DAY,
+                max_attempts=3,
+                pacing_mode=mode,
+                pacing_params=pacing_params or {},
+                skill_group=skill_group,
+                caller_id="+862155550000",
+                abandon_rate_cap=cap,
+            ),
+        )
+        create_batch(session=session, campaign=campaign, batch_in=BatchCreate(size=leads, seed=1))
+        transition_campaign(session=session, campaign=campaign, target=CampaignStatus.piloting)
+        return client_id, campaign.id
+
+
+def make_agent(
+    client_id: uuid.UUID,
+    clock: FakeClock,
+    *,
+    code: str | None = None,
+    ready: bool = True,
+    wrap_limit_s: float | None = None,
+    group: str = "sales",
+) -> uuid.UUID:
+    with system_session() as session:
+        seat = svc.create_agent(
+            session=session,
+            agent_in=AgentCreate(
+                agent_code=code or f"A{uuid.uuid4().hex[:6]}",
+                name="座席",
+                skill_groups=[group],
+                client_ids=[client_id],
+                wrap_limit_s=wrap_limit_s,
+            ),
+        )
+        svc.apply_agent_action(session=session, agent_id=seat.id, action=A.SIGN_IN, at=clock.now)
+        if ready:
+            svc.apply_agent_action(
+                session=session, agent_id=seat.id, action=A.GO_READY, at=clock.now
+            )
+        return seat.id
+
+
+@dataclass
+class Desk:
+    """A scripted agent: talks ``talk_s`` then hangs up (with a disposition), wraps ``wrap_s``.
+
+    ``on_call(seat, now)`` runs once per call before hanging up (e.g. to schedule a callback).
+    ``talk_s=None`` never hangs up (the callee does); ``wrap_s=None`` never finishes wrap-up.
+    """
+
+    seat_id: uuid.UUID
+    talk_s: float | None = 5.0
+    wrap_s: float | None = 2.0
+    disposition: str | None = "sale"
+    on_call: Callable[[uuid.UUID, datetime], None] | None = None
+    calls: list[str] = field(default_factory=list)
+
+    def __call__(self, now: datetime) -> None:
+        with system_session() as session:
+            seat = svc.get_agent(session=session, agent_id=self.seat_id)
+            state, since = seat.state, seat.state_since
+            call_id = svc.agent_from_seat(seat).call_id
+        elapsed = (now - since).total_seconds()
+        if state is AgentState.ON_CALL and call_id is not None and call_id not in self.calls:
+            self.calls.append(call_id)
+        if state is AgentState.ON_CALL and self.talk_s is not None and elapsed >= self.talk_s:
+            if self.on_call is not None:
+                self.on_call(self.seat_id, now)
+            with system_session() as session:
+                svc.apply_agent_action(
+                    session=session,
+                    agent_id=self.seat_id,
+                    action=A.HANG_UP,
+                    at=now,
+                    disposition=self.disposition,
+                )
+        elif state is AgentState.WRAP_UP and self.wrap_s is not None and elapsed >= self.wrap_s:
+            with system_session() as session:
+                svc.apply_agent_action(
+                    session=session, agent_id=self.seat_id, action=A.FINISH_WRAP, at=now
+                )
+
+
+def run(
+    client_id: uuid.UUID,
+    campaign_id: uuid.UUID,
+    clock: FakeClock,
+    gw: RecordingGateway,
+    **kwargs: Any,
+) -> AttendedResult:
+    config = kwargs.pop("config", None) or AttendedConfig(duration_s=kwargs.pop("duration_s", 60))
+    return run_attended(
+        client_id=client_id,
+        campaign_id=campaign_id,
+        leadership=LocalLeadership(campaign_id, f"test-{uuid.uuid4().hex[:6]}"),
+        gateway=gw,
+        config=config,
+        clock=clock,
+        sleep=clock.sleep,
+        **kwargs,
+    )
+
+
+def attempts_of(client_id: uuid.UUID, campaign_id: uuid.UUID) -> list[CallAttempt]:
+    with tenant_session([client_id]) as session:
+        return list(
+            session.exec(
+                select(CallAttempt)
+                .where(CallAttempt.campaign_id == campaign_id)
+                .order_by(col(CallAttempt.dialed_at))
+            )
+        )
+
+
+def events_of(client_id: uuid.UUID, seat_id: uuid.UUID) -> list[AgentEvent]:
+    with tenant_session([client_id]) as session:
+        return list(
+            session.exec(
+                select(AgentEvent)
+                .where(AgentEvent.agent_seat_id == seat_id)
+                .order_by(col(AgentEvent.seq))
+            )
+        )
+
+
+def log_of(seat_id: uuid.UUID) -> list[AgentStateLog]:
+    with system_session() as session:
+        return svc.state_log(session=session, agent_id=seat_id)
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_human_answer_pops_to_the_ready_agent_who_dispositions_it(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="S001")
+    desk = Desk(seat_id, talk_s=5.0, disposition="sale")
+    clock.desks.append(desk)
+    gw = gateway(ring_s=2.0)
+
+    result = run(client_id, campaign_id, clock, gw, duration_s=30)
+
+    [attempt] = attempts_of(client_id, campaign_id)
+    assert gw.originated == [str(attempt.id)]
+    assert attempt.status is AttemptStatus.finished
+    assert attempt.disposition == "sale"
+    assert attempt.converted is True
+    assert attempt.agent_id == "S001"
+    assert attempt.skill_group == "sales"
+    assert attempt.hangup_cause == "caller"  # the agent hung up, through the agent service
+    assert attempt.talk_s is not None
+    assert 4.0 <= attempt.talk_s <= 7.0
+    assert attempt.agent_connected_at is not None
+    assert attempt.answered_at is not None
+    assert (attempt.agent_connected_at - attempt.answered_at).total_seconds() < 2.0
+    # the agent's hang-up reached the gateway as an agent hang-up
+    assert [by for _, by in gw.hang_ups] == [HangupParty.AGENT]
+
+    events = events_of(client_id, seat_id)
+    kinds = [e.kind for e in events]
+    assert kinds[:2] == [AgentEventKind.CALL_OFFERED, AgentEventKind.CALL_CONNECTED]
+    pop = events[1].payload
+    assert pop["attempt_id"] == str(attempt.id)
+    assert pop["lead"]["id"] == str(attempt.lead_id)
+    assert pop["lead"]["attributes"]["product"] == "智慧電表"
+    assert pop["params"] == {
+        "agent_id": "S001",
+        "skill_group": "sales",
+        "caller_number": "+862155550000",
+        "callee_number": attempt.number_dialed,
+    }
+    assert pop["script"]["campaign"] == "attended"
+    assert pop["script"]["campaign_id"] == str(campaign_id)
+    assert result.dials == 1
+    assert result.completed == 1
+    assert result.agent_dispositions == 1
+    assert result.stopped_because == "end of the dialing day"
+    with tenant_session([client_id]) as session:
+        lead = session.exec(
+            select(CampaignLead).where(CampaignLead.lead_id == attempt.lead_id)
+        ).one()
+    assert lead.final_disposition == "sale"
+    assert lead.lease_token is None
+
+
+def test_callback_scheduled_by_the_agent_lands_on_the_campaign_lead_and_comes_back(
+    live: None,
+) -> None:
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    other = make_agent(client_id, clock, code="S100")  # longest ready
+    clock.now += timedelta(seconds=1)
+    seat_id = make_agent(client_id, clock, code="S200")
+    wanted: list[datetime] = []
+
+    def schedule(seat: uuid.UUID, now: datetime) -> None:
+        callback_at = now + timedelta(hours=2)
+        wanted.append(callback_at)
+        with system_session() as session:
+            svc.apply_agent_action(
+                session=session,
+                agent_id=seat,
+                action=A.SCHEDULE_CALLBACK,
+                at=now,
+                callback_at=callback_at,
+                reason="after 3 pm",
+            )
+
+    # S100 takes the first call and asks for a callback; S200 stays idle
+    clock.desks.append(Desk(other, disposition="callback_requested", on_call=schedule))
+    result = run(client_id, campaign_id, clock, gateway(), duration_s=30)
+
+    [first] = attempts_of(client_id, campaign_id)
+    assert first.disposition == "callback_requested"
+    assert result.agent_dispositions == 1
+    with tenant_session([client_id]) as session:
+        lead = session.exec(select(CampaignLead).where(CampaignLead.lead_id == first.lead_id)).one()
+    assert lead.callback_at == wanted[0]
+    assert lead.callback_agent == "S100"
+    assert lead.next_attempt_at == wanted[0]
+
+    # when it is due, S100 hears callback_due and gets the call, though S200 waited longer
+    clock.now = wanted[0] + timedelta(seconds=1)
+    with system_session() as session:
+        for seat in (seat_id, other):
+            agent = svc.get_agent(session=session, agent_id=seat)
+            if agent.state is not AgentState.READY:
+                svc.apply_agent_action(
+                    session=session, agent_id=seat, action=A.FINISH_WRAP, at=clock.now
+                )
+        svc.apply_agent_action(
+            session=session, agent_id=seat_id, action=A.GO_NOT_READY, at=clock.now, reason="x"
+        )
+        svc.apply_agent_action(session=session, agent_id=seat_id, action=A.GO_READY, at=clock.now)
+        clock.now += timedelta(seconds=1)
+        svc.apply_agent_action(
+            session=session, agent_id=other, action=A.GO_NOT_READY, at=clock.now, reason="x"
+        )
+        svc.apply_agent_action(session=session, agent_id=other, action=A.GO_READY, at=clock.now)
+    clock.desks[:] = [Desk(other, disposition="sale")]
+    run(client_id, campaign_id, clock, gateway(), duration_s=30)
+
+    second = attempts_of(client_id, campaign_id)[-1]
+    assert second.attempt_no == 2
+    assert second.agent_id == "S100"
+    assert second.disposition == "sale"
+    kinds = [e.kind for e in events_of(client_id, other)]
+    assert AgentEventKind.CALLBACK_DUE in kinds
+    due = next(e for e in events_of(client_id, other) if e.kind is AgentEventKind.CALLBACK_DUE)
+    assert due.payload["attempt_id"] == str(second.id)
+    assert events_of(client_id, seat_id) == []
+
+
+def test_no_ready_agent_means_no_call(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=5, mode="predictive")
+    clock = FakeClock()
+    make_agent(client_id, clock, ready=False)  # signed in, not ready
+    with system_session() as session:
+        svc.create_agent(
+            session=session,
+            agent_in=AgentCreate(
+                agent_code=f"A{uuid.uuid4().hex[:6]}",
+                name="x",
+                skill_groups=["sales"],
+                client_ids=[client_id],
+            ),
+        )  # signed out
+    decisions: list[int] = []
+    gw = gateway()
+    result = run(
+        client_id,
+        campaign_id,
+        clock,
+        gw,
+        duration_s=20,
+        on_launch=lambda snapshot, n: decisions.append(n),
+    )
+    assert decisions
+    assert set(decisions) == {0}
+    assert gw.originated == []
+    assert result.dials == 0
+    assert attempts_of(client_id, campaign_id) == []
+
+
+def test_callee_hang_up_moves_the_agent_to_wrap_up_and_timed_wrap_up_gets_the_default(
+    live: None,
+) -> None:
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="W001", wrap_limit_s=5.0)
+    # the agent never hangs up and never dispositions: the callee ends the call after 4 s
+    clock.desks.append(Desk(seat_id, talk_s=None, wrap_s=None, disposition=None))
+    result = run(client_id, campaign_id, clock, gateway(talk=Fixed(4.0)), duration_s=30)
+
+    [attempt] = attempts_of(client_id, campaign_id)
+    assert attempt.disposition == "callback_requested"  # the documented default
+    assert attempt.hangup_cause == "callee"
+    assert attempt.talk_s == pytest.approx(4.0, abs=0.5)
+    assert attempt.wrap_s == pytest.approx(5.0, abs=1.5)
+    assert result.default_dispositions == 1
+    log = [(e.action, e.to_state, e.reason) for e in log_of(seat_id)]
+    assert (A.HANG_UP, AgentState.WRAP_UP, "callee_hung_up") in log
+    assert log[-1] == (A.FINISH_WRAP, AgentState.READY, "wrap_timeout")
+    ended = [e for e in events_of(client_id, seat_id) if e.kind is AgentEventKind.CALL_ENDED]
+    assert len(ended) == 1
+    assert ended[0].payload["reason"] == "callee_hung_up"
+    with tenant_session([client_id]) as session:
+        lead = session.exec(
+            select(CampaignLead).where(CampaignLead.lead_id == attempt.lead_id)
+        ).one()
+    assert lead.callback_agent is None  # nobody asked for it: not pinned to an agent
+
+
+def test_default_disposition_is_configurable(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, wrap_limit_s=3.0)
+    clock.desks.append(Desk(seat_id, talk_s=4.0, wrap_s=None, disposition=None))
+    config = AttendedConfig(duration_s=30, default_disposition="refused")
+    run(client_id, campaign_id, clock, gateway(), config=config)
+    [attempt] = attempts_of(client_id, campaign_id)
+    assert attempt.disposition == "refused"
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_abandons_get_the_safe_harbour_message_and_never_exceed_the_cap(
+    live: None, seed: int
+) -> None:
+    cap = 0.1
+    client_id, campaign_id = make_campaign(
+        leads=80, mode="power", cap=cap, pacing_params={"ratio": 3.0}
+    )
+    clock = FakeClock()
+    desks = [
+        Desk(make_agent(client_id, clock), talk_s=None, wrap_s=1.0, disposition=None)
+        for _ in range(2)
+    ]
+    clock.desks.extend(desks)
+    rates: list[float] = []
+    answers: list[tuple[float, bool]] = []
+
+    def check_launch(snapshot: PacingSnapshot, launched: int) -> None:
+        assert snapshot.abandoned_in_window <= cap * snapshot.live_answers_in_window + 1e-9
+        rates.append(snapshot.window_abandon_rate)
+        if snapshot.agents_ready == 0:
+            assert launched == 0
+
+    def check_answer(at_s: float, abandoned: bool) -> None:
+        answers.append((at_s, abandoned))
+        live_count = len(answers)
+        abandons = sum(1 for _, a in answers if a)
+        assert abandons <= cap * live_count + 1e-9, answers
+
+    gw = gateway(answer=0.6, ring_s=3.0, talk=LogNormal(20.0, 10.0), seed=seed)
+    result = run(
+        client_id,
+        campaign_id,
+        clock,
+        gw,
+        config=AttendedConfig(duration_s=240, default_disposition="refused"),
+        on_launch=check_launch,
+        on_live_answer=check_answer,
+    )
+    attempts = attempts_of(client_id, campaign_id)
+    assert len(attempts) == len(gw.originated) == len(set(gw.originated)) == result.dials
+    assert all(a.status is AttemptStatus.finished for a in attempts)
+    abandoned = [a for a in attempts if a.abandoned]
+    assert all(a.disposition == "abandoned" for a in abandoned)
+    assert len(abandoned) == result.abandoned
+    assert len(abandoned) <= cap * result.live_answers + 1e-9
+    harboured = [call for call, message in gw.messages if message == SAFE_HARBOUR_MESSAGE]
+    assert len(harboured) == len(abandoned)
+    assert result.connected > 0
+
+
+def test_abandons_happen_when_agents_are_too_few(live: None) -> None:
+    # with a generous cap and three lines per agent the clamp lets some abandons through:
+    # each one is counted, hears the safe-harbour message and keeps the rate at the cap
+    cap = 0.2
+    client_id, campaign_id = make_campaign(
+        leads=120, mode="power", cap=cap, pacing_params={"ratio": 3.0}
+    )
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock)
+    clock.desks.append(Desk(seat_id, talk_s=None, wrap_s=0.5, disposition=None))
+    gw = gateway(answer=0.9, ring_s=2.0, talk=Fixed(15.0), seed=5)
+    result = run(
+        client_id,
+        campaign_id,
+        clock,
+        gw,
+        config=AttendedConfig(duration_s=600, default_disposition="refused"),
+    )
+    assert result.abandoned > 0
+    assert result.abandoned <= cap * result.live_answers + 1e-9
+    assert sum(1 for _, m in gw.messages if m == SAFE_HARBOUR_MESSAGE) == result.abandoned
+
+
+class LosingLeadership(LocalLeadership):
+    """Loses the lease after ``renewals`` renewals."""
+
+    def __init__(self, campaign_id: uuid.UUID, renewals: int) -> None:
+        super().__init__(campaign_id, f"losing-{uuid.uuid4().hex[:6]}")
+        self.left = renewals
+
+    def renew(self) -> bool:
+        self.left -= 1
+        return self.left >= 0 and super().renew()
+
+
+def test_losing_leadership_stops_launching_and_calls_in_flight_finish(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=20)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock)
+    clock.desks.append(Desk(seat_id, talk_s=6.0, wrap_s=1.0, disposition="refused"))
+    gw = gateway()
+    result = run_attended(
+        client_id=client_id,
+        campaign_id=campaign_id,
+        leadership=LosingLeadership(campaign_id, renewals=3),
+        gateway=gw,
+        config=AttendedConfig(duration_s=600),
+        clock=clock,
+        sleep=clock.sleep,
+    )
+    assert result.stopped_because == "leadership lost"
+    attempts = attempts_of(client_id, campaign_id)
+    assert 1 <= len(attempts) <= 2
+    assert all(a.status is AttemptStatus.finished for a in attempts)
+    assert all(a.disposition == "refused" for a in attempts)
+
+
+def test_pausing_the_campaign_stops_the_loop(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=20)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock)
+    paused: list[bool] = []
+
+    def pause(now: datetime) -> None:
+        if not paused and now - clock_start >= timedelta(seconds=10):
+            paused.append(True)
+            from campaigns.models import Campaign
+
+            with tenant_session([client_id]) as session:
+                campaign = session.get(Campaign, campaign_id)
+                assert campaign is not None
+                campaign.status = CampaignStatus.paused
+                session.add(campaign)
+
+    clock_start = clock.now
+    clock.desks.extend([Desk(seat_id, talk_s=3.0, wrap_s=1.0, disposition="refused"), pause])
+    result = run(client_id, campaign_id, clock, gateway(), duration_s=600)
+    assert result.stopped_because == "campaign no longer dialing"
+    assert all(a.status is AttemptStatus.finished for a in attempts_of(client_id, campaign_id))
+    assert clock.now - clock_start < timedelta(seconds=60)
+
+
+def test_agent_api_in_another_process_drives_the_loop_through_the_database(
+    live: None, pg_url: str, app_factory: Callable[..., Any]
+) -> None:
+    """The agent hangs up and dispositions over HTTP; the loop only sees the database."""
+    from core.admin import issue_key
+    from core.models import Role
+
+    http = app_factory(pg_url)
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="H001")
+    with system_session() as session:
+        _key, plain = issue_key(
+            session=session, name="ops", role=Role.operator, client_refs=[str(client_id)]
+        )
+    headers = {"Authorization": f"Bearer {plain}"}
+    sent: list[str] = []
+
+    def desk(now: datetime) -> None:
+        agent = http.get(f"/agents/{seat_id}", headers=headers).json()
+        if agent["state"] == "on_call" and not sent:
+            wrong = http.post(
+                f"/agents/{seat_id}/actions",
+                json={"action": "hang_up", "disposition": "no_such_code"},
+                headers=headers,
+            )
+            assert wrong.status_code == 422
+            assert "dnc_request" in wrong.json()["allowed"]
+            response = http.post(
+                f"/agents/{seat_id}/actions",
+                json={"action": "hang_up", "disposition": "dnc_request"},
+                headers=headers,
+            )
+            assert response.status_code == 200, response.text
+            sent.append(response.json()["disposition"]["disposition"])
+
+    clock.desks.append(desk)
+    run(client_id, campaign_id, clock, gateway(), duration_s=20)
+    [attempt] = attempts_of(client_id, campaign_id)
+    assert sent == ["dnc_request"]
+    assert attempt.disposition == "dnc_request"
+    assert attempt.hangup_cause == "caller"
+    stream = http.get(f"/agents/{seat_id}/events?after=0&once=true", headers=headers).text
+    assert "event: call_offered" in stream
+    assert "event: call_connected" in stream
+    with tenant_session([client_id]) as session:
+        from dialer.models import AgentDisposition
+
+        row = session.exec(
+            select(AgentDisposition).where(AgentDisposition.attempt_id == attempt.id)
+        ).one()
+        assert row.applied_at is not None
+        assert row.agent_code == "H001"
