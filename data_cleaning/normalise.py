@@ -24,7 +24,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, cached_property
 from typing import Any, Final
 
 import phonenumbers
@@ -122,16 +122,28 @@ def split_extension(raw: str) -> tuple[str, str]:
 
 
 class _Desc:
-    """One PhoneNumberDesc: its possible lengths and compiled pattern."""
+    """One PhoneNumberDesc: its possible lengths and pattern (compiled on first use)."""
 
-    __slots__ = ("lengths", "pattern")
+    __slots__ = ("_compiled", "lengths", "source")
 
     def __init__(self, desc: Any) -> None:
         self.lengths: frozenset[int] = (
             frozenset(desc.possible_length or ()) if desc else frozenset()
         )
-        source = desc.national_number_pattern if desc else None
-        self.pattern: re.Pattern[str] | None = re.compile(source) if source else None
+        #: The national-number pattern as libphonenumber writes it ("" when there is none).
+        self.source: str = (desc.national_number_pattern or "") if desc else ""
+        self._compiled: re.Pattern[str] | None = None
+
+    @property
+    def pattern(self) -> re.Pattern[str] | None:
+        """The compiled pattern, ``None`` when there is none.
+
+        Compiled lazily: the column-wise path hands the source to RE2 and never needs it, and
+        a calling code shared by many regions (+1) would otherwise compile all of theirs.
+        """
+        if self._compiled is None and self.source:
+            self._compiled = re.compile(self.source)
+        return self._compiled
 
     def matches(self, nsn: str) -> bool:
         """libphonenumber's ``_is_number_matching_desc``."""
@@ -156,7 +168,6 @@ class _RegionPlan:
         self.national_prefix_transform: bool = bool(metadata.national_prefix_transform_rule)
         general = metadata.general_desc
         self.general = _Desc(general)
-        self.general_pattern = self.general.pattern
         self.possible_lengths: tuple[int, ...] = tuple(sorted(general.possible_length or ()))
         self.local_lengths = frozenset(general.possible_length_local_only or ())
         self.leading_digits: re.Pattern[str] | None = (
@@ -181,8 +192,16 @@ class _RegionPlan:
         self.fixed_line = _Desc(metadata.fixed_line)
         self.mobile = _Desc(metadata.mobile)
         self.usable = bool(self.possible_lengths)
-        # (type code, possible lengths, bound fullmatch) in the helper's order, for the hot loop
-        self.special_checks: tuple[tuple[int, frozenset[int], Any], ...] = tuple(
+
+    @property
+    def general_pattern(self) -> re.Pattern[str] | None:
+        """The compiled general-description pattern."""
+        return self.general.pattern
+
+    @cached_property
+    def special_checks(self) -> tuple[tuple[int, frozenset[int], Any], ...]:
+        """(type code, possible lengths, bound fullmatch) in the helper's order (hot loop)."""
+        return tuple(
             (code, desc.lengths, desc.pattern.fullmatch)
             for code, desc in self.special
             if desc.pattern is not None

@@ -4,8 +4,9 @@
 :class:`~data_cleaning.models.ChunkResult` objects while it reads; memory stays bounded by a
 few chunks plus the set of numbers seen so far. Normalisation, enrichment and the keyed-hash
 look-ups of the do-not-call sets run column-wise (:mod:`data_cleaning.vectorised`) in a worker
-process for big inputs, while this process reads, deduplicates and counts, in row order, so
-results do not depend on the number of workers.
+process for big inputs, while this process reads, deduplicates, counts and hands out chunks in
+row order, and normalises chunks itself whenever the worker has enough queued; results do not
+depend on the number of workers or on which process normalised a chunk.
 """
 
 from __future__ import annotations
@@ -48,7 +49,12 @@ __all__ = ["EXTRA_CELLS_COLUMN", "ChunkColumns", "CleaningRun", "clean_table"]
 EXTRA_CELLS_COLUMN: Final = "extra_cells"
 _SAMPLE_ROWS: Final = 500
 _PARALLEL_MIN_BYTES: Final = 4 << 20
-_IN_FLIGHT_PER_WORKER: Final = 2
+#: Rows normalised per call (whole chunks; at least one).
+_BATCH_ROWS: Final = 40_000
+#: Batches queued per worker before this process normalises batches itself.
+_QUEUED_PER_WORKER: Final = 3
+#: Batches done but held back (rows are handed out in order) before waiting for the oldest.
+_HELD_BACK: Final = 3
 
 
 class _Engine:
@@ -66,8 +72,8 @@ class _Engine:
         self.vector = VectorEngine(self.normaliser, self.enricher)
         self.suppression = tuple(suppression)
 
-    def process(self, phones: pa.Array) -> PackedResult:
-        return self.vector.process(phones, self.suppression)
+    def process(self, phones: pa.Array, sizes: list[int]) -> list[PackedResult]:
+        return self.vector.process_chunks(phones, sizes, self.suppression)
 
 
 _WORKER_ENGINE: _Engine | None = None
@@ -83,22 +89,25 @@ def _init_worker(
     _WORKER_ENGINE = _Engine(region, excluded, language, suppression)
 
 
-def _work(phones: pa.Array) -> PackedResult:
+def _work(phones: pa.Array, sizes: list[int]) -> list[PackedResult]:
     assert _WORKER_ENGINE is not None
-    return _WORKER_ENGINE.process(phones)
+    return _WORKER_ENGINE.process(phones, sizes)
 
 
 class _Done:
     """An already computed result with the AsyncResult interface used below."""
 
-    def __init__(self, value: PackedResult) -> None:
+    def __init__(self, value: list[PackedResult]) -> None:
         self._value = value
 
-    def get(self) -> PackedResult:
+    def get(self) -> list[PackedResult]:
         return self._value
 
+    def ready(self) -> bool:
+        return True
 
-_Handle = AsyncResult[PackedResult] | _Done
+
+_Handle = AsyncResult[list[PackedResult]] | _Done
 
 
 class CleaningRun:
@@ -165,9 +174,8 @@ class CleaningRun:
 
     # -- the loop ---------------------------------------------------------------------------
 
-    def _raw_chunks(self) -> Iterator[_RawChunk]:
-        """Chunks of ``chunk_rows`` rows as string columns (and the rows, when read as such)."""
-        size = max(1, self.options.chunk_rows)
+    def _raw_chunks(self, size: int) -> Iterator[_RawChunk]:
+        """Chunks of ``size`` rows as string columns (and the rows, when read as such)."""
         parts: list[_RawChunk] = []
         count = 0
         if self._sample:
@@ -236,35 +244,75 @@ class CleaningRun:
         if workers is None:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
             big = self._reader.info.size_bytes >= _PARALLEL_MIN_BYTES
-            # This process reads, deduplicates, checks the do-not-call sets and writes; one
-            # worker normalises and enriches: two cores, about evenly loaded.
+            # This process reads, deduplicates and counts, and normalises batches too whenever
+            # the worker has enough queued: two cores, both busy.
             workers = 1 if big and cores > 1 else 0
-        args = (options.default_region, options.excluded_types, options.language, ())
+        # The keyed hashes of the do-not-call look-ups are computed with the normalisation,
+        # for every valid number of a chunk; only first sightings use them (see _finish).
+        args = (
+            options.default_region,
+            options.excluded_types,
+            options.language,
+            tuple(self._suppression),
+        )
         pool: Pool | None = None
         engine: _Engine | None = None
         if workers > 0:
             methods = multiprocessing.get_all_start_methods()
             context = multiprocessing.get_context("fork" if "fork" in methods else "spawn")
+            if context.get_start_method() == "fork":
+                # Built once here, the default country's prefix tables are the workers' too.
+                engine = _Engine(*args)
+                engine.vector.prepare()
             pool = context.Pool(workers, initializer=_init_worker, initargs=args)
-        else:
-            engine = _Engine(*args)
-        window = max(1, workers * _IN_FLIGHT_PER_WORKER)
+        backlog = workers * _QUEUED_PER_WORKER
         pending: deque[tuple[_RawChunk, _Handle]] = deque()
         index = self._phone_index
+        # Whole chunks are normalised together, a batch at a time: per-call costs are then
+        # spread over more rows.
+        size = max(1, options.chunk_rows)
+        batch = max(size, _BATCH_ROWS // size * size)
+
+        def room() -> bool:
+            """Whether the workers have fewer than ``backlog`` batches to do."""
+            return pool is not None and sum(not h.ready() for _, h in pending) < backlog
+
         try:
-            for raw in self._raw_chunks():
+            for raw in self._raw_chunks(batch):
                 phones = raw.columns[index]
+                sizes = _chunk_sizes(len(raw), size)
                 handle: _Handle
-                if pool is not None:
-                    handle = pool.apply_async(_work, (phones,))
+                if room():
+                    assert pool is not None
+                    # A slice pickles with its whole parent buffer (all of a parse block): copy
+                    # out just its cells first.
+                    handle = pool.apply_async(_work, (pa.concat_arrays([phones]), sizes))
                 else:
-                    assert engine is not None
-                    handle = _Done(engine.process(phones))
+                    # No workers, or they have enough queued: normalise this batch here.
+                    if engine is None:
+                        engine = _Engine(*args)
+                    handle = _Done(engine.process(phones, sizes))
                 pending.append((raw, handle))
-                if len(pending) >= window:
-                    yield self._finish(*pending.popleft())
+                # Hand out results in row order as they are ready, but keep the workers fed
+                # first; wait only when too many batches are held back by a slow one.
+                while pending and (
+                    (pending[0][1].ready() and not room()) or len(pending) > backlog + _HELD_BACK
+                ):
+                    yield from self._finish_batch(*pending.popleft(), size)
             while pending:
-                yield self._finish(*pending.popleft())
+                later = [k for k in range(1, len(pending)) if not pending[k][1].ready()]
+                if pending[0][1].ready() or not later:
+                    yield from self._finish_batch(*pending.popleft(), size)
+                    continue
+                # The input is read and the worker is still busy: rather than wait, normalise
+                # the last batch queued for it here too (it does the batches in order, so that
+                # one is the least likely to have been started). The result is the one the
+                # worker would return; the worker's copy of the work ends with the pool.
+                if engine is None:
+                    engine = _Engine(*args)
+                raw = pending[later[-1]][0]
+                sizes = _chunk_sizes(len(raw), size)
+                pending[later[-1]] = (raw, _Done(engine.process(raw.columns[index], sizes)))
         finally:
             if pool is not None:
                 pool.terminate()
@@ -300,26 +348,35 @@ class CleaningRun:
         duplicate_of[is_first] = 0
         return np.flatnonzero(is_first), duplicate_of
 
-    def _finish(self, raw: _RawChunk, handle: _Handle) -> ChunkResult:
-        packed = handle.get()
+    def _finish_batch(
+        self, raw: _RawChunk, handle: _Handle, size: int
+    ) -> Generator[ChunkResult, None, None]:
+        """The chunks of ``size`` rows of a normalised batch, finished in row order."""
+        results = handle.get()
+        if len(results) == 1:
+            yield self._finish(raw, results[0])
+            return
+        for start, packed in zip(range(0, len(raw), size), results, strict=True):
+            yield self._finish(raw.slice(start, min(start + size, len(raw))), packed)
+
+    def _finish(self, raw: _RawChunk, packed: PackedResult) -> ChunkResult:
         numbers = np.asarray(raw.numbers, dtype=np.int64)
         count = len(numbers)
         codes = packed.reasons.copy()
-        e164s = packed.e164
         duplicate_of = np.zeros(count, dtype=np.int64)
         valid = np.flatnonzero(codes == 0)
         keys = packed.e164_int[valid]
         missing = np.flatnonzero(keys == 0)
         if len(missing):
             keys = keys.copy()
-            keys[missing] = [int((e164s[i] or "+0")[1:]) for i in valid[missing].tolist()]
+            keys[missing] = [int((e164 or "+0")[1:]) for e164 in _e164s(packed, valid[missing])]
         firsts_at, repeats = self._dedupe(numbers[valid], keys)
         duplicates = repeats != 0
         codes[valid[duplicates]] = _DUPLICATE
         duplicate_of[valid] = repeats
         firsts = valid[firsts_at]
         if len(firsts) and self._prior is not None:
-            candidates = [e164s[i] or "" for i in firsts.tolist()]
+            candidates = [e164 or "" for e164 in _e164s(packed, firsts)]
             prior = self._prior
             if callable(prior):
                 already = set(prior(candidates))
@@ -330,12 +387,10 @@ class CleaningRun:
             if hit.any():
                 codes[firsts[hit]] = _DUPLICATE
                 firsts = firsts[~hit]
-        for dnc in self._suppression:
+        for suppressed in packed.suppressed:
             if not len(firsts):
                 break
-            hit = np.array(
-                dnc.contains_many([e164s[i] or "" for i in firsts.tolist()]), dtype=np.bool_
-            )
+            hit = suppressed[firsts]
             if hit.any():
                 codes[firsts[hit]] = _DNC
                 firsts = firsts[~hit]
@@ -416,6 +471,11 @@ def _split(parts: list[_RawChunk], size: int) -> tuple[_RawChunk, list[_RawChunk
     return _RawChunk(numbers, rows, columns), parts, rest
 
 
+def _chunk_sizes(rows: int, size: int) -> list[int]:
+    """The sizes of the chunks of ``size`` rows (the last may be shorter) of ``rows`` rows."""
+    return [min(size, rows - start) for start in range(0, rows, size)]
+
+
 def _to_columns(rows: list[list[str]], width: int) -> list[pa.Array]:
     """Rows of exactly ``width`` cells as string columns."""
     if not rows:
@@ -461,7 +521,7 @@ class ChunkColumns:
         if name == "duplicate_of_rows":
             return [row or None for row in self.duplicate_of.tolist()]
         if name == "e164":
-            return packed.e164
+            return packed.e164.to_pylist()
         if name == "number_types":
             return list(map(TYPE_CODES.__getitem__, packed.types.tolist()))
         if name == "regions":
@@ -469,7 +529,7 @@ class ChunkColumns:
         if name == "time_zones":
             return list(map(packed.zone_table.__getitem__, packed.zone_ids.tolist()))
         if name == "extensions":
-            return packed.extensions
+            return packed.extensions.to_pylist()
         if name == "carriers":
             return list(map(packed.carrier_table.__getitem__, packed.carrier_ids.tolist()))
         if name == "virtual_operator":
@@ -482,6 +542,11 @@ _DNC: Final = REASON_CODES.index(RejectReason.DNC)
 _STATUSES: Final = (RowStatus.REJECTED, RowStatus.KEPT)
 _TYPE_NAMES: Final = [t.value if t is not None else "" for t in TYPE_CODES]
 _ZONE_JOIN: Final = "|".join
+
+
+def _e164s(packed: PackedResult, rows: npt.NDArray[np.intp]) -> list[str | None]:
+    """The E.164 numbers of some rows of a chunk."""
+    return list(packed.e164.take(pa.array(rows, type=pa.int64())).to_pylist())
 
 
 def _count(counter: Counter[str], ids: npt.NDArray[Any], names: Sequence[str]) -> None:

@@ -11,10 +11,13 @@ from __future__ import annotations
 import hmac
 import importlib
 import os
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Final, cast
+
+import pyarrow as pa
 
 from data_cleaning.columns import detect_phone_column, looks_like_phone
 from data_cleaning.exceptions import DataCleaningError, SuppressionError
@@ -56,6 +59,8 @@ def _sha256_factory() -> Callable[[bytes], Any]:
 
 
 _SHA256: Final = _sha256_factory()
+# E.164 numbers, one a line: what _check_e164 accepts, for many numbers at once.
+_E164_LINES: Final = re.compile(r"\+[0-9]+(?:\n\+[0-9]+)*")
 
 
 class _Hmac:
@@ -76,6 +81,18 @@ class _Hmac:
         outer = self._outer.copy()
         outer.update(inner.digest())
         return cast(bytes, outer.digest())
+
+    def digests(self, numbers: Sequence[str]) -> list[bytes]:
+        inner_copy, outer_copy = self._inner.copy, self._outer.copy
+        found: list[bytes] = []
+        append = found.append
+        for number in numbers:
+            inner = inner_copy()
+            inner.update(number.encode("ascii"))
+            outer = outer_copy()
+            outer.update(inner.digest())
+            append(outer.digest())
+        return found
 
     def contains(self, numbers: Sequence[str], digests: set[bytes]) -> list[bool]:
         inner_copy, outer_copy = self._inner.copy, self._outer.copy
@@ -187,6 +204,18 @@ class SuppressionSet:
         """Add an E.164 number."""
         self._digests.add(self._digest(_check_e164(e164)))
 
+    def add_many(self, numbers: Sequence[str]) -> None:
+        """Add E.164 numbers."""
+        # One regular-expression pass checks them all (a newline inside a number would change
+        # the count); the per-number check names a bad one.
+        text = "\n".join(numbers)
+        if numbers and (
+            _E164_LINES.fullmatch(text) is None or text.count("\n") != len(numbers) - 1
+        ):
+            for number in numbers:
+                _check_e164(number)
+        self._digests.update(self._hmac.digests(numbers))
+
     def discard(self, e164: str) -> None:
         """Remove an E.164 number if present."""
         self._digests.discard(self._digest(_check_e164(e164)))
@@ -239,66 +268,69 @@ def load_dnc_file(
     engine = VectorEngine(PhoneNormaliser(default_region), Enricher())
     result = DncFileResult(SuppressionSet(key))
     try:
-        reader = open_table(path, encoding=encoding)
+        reader = open_table(path, encoding=encoding, columnar=True)
     except DataCleaningError as error:
         raise SuppressionError(f"do-not-call file: {error}") from error
     with reader:
         columns = reader.info.columns
-        rows = reader.rows()
-        first_cells = list(columns)
         # With no header, the "header" is the first number: one number per line.
-        headerless = any(looks_like_phone(cell) for cell in first_cells)
-        if headerless:
-            index = next(i for i, cell in enumerate(first_cells) if looks_like_phone(cell))
-            pending: list[tuple[int, list[str]]] = [(1, first_cells)]
+        if any(looks_like_phone(cell) for cell in columns):
+            index = next(i for i, cell in enumerate(columns) if looks_like_phone(cell))
+            head: list[tuple[int, list[str]]] = [(1, list(columns))]
         else:
-            sample: list[list[str]] = []
-            pending = []
-            for number, row in rows:
-                pending.append((number, row))
-                sample.append(row)
-                if len(sample) >= 200:
+            head = []
+            for number, row in reader.rows():
+                head.append((number, row))
+                if len(head) >= 200:
                     break
             try:
-                name = detect_phone_column(columns, sample, phone_column)
+                name = detect_phone_column(columns, [row for _, row in head], phone_column)
             except DataCleaningError as error:
                 raise SuppressionError(f"do-not-call file: {error}") from error
             index = columns.index(name)
-
-        def all_rows() -> Iterator[tuple[int, list[str]]]:
-            yield from pending
-            yield from rows
-
-        numbers: list[int] = []
-        raws: list[str] = []
-        for number, row in all_rows():
-            numbers.append(number)
-            raws.append(row[index] if index < len(row) else "")
-            if len(raws) >= _DNC_BATCH:
-                _add_batch(result, engine, numbers, raws)
-                numbers, raws = [], []
-        _add_batch(result, engine, numbers, raws)
+        numbers = [number for number, _ in head]
+        cells: list[pa.Array] = [pa.array([_cell(row, index) for _, row in head], pa.string())]
+        done = False
+        while not done:
+            # The same rows as reader.rows() (which shares its position), a block at a time.
+            more, rows, block, done = reader.read_block(_DNC_BATCH)
+            numbers += more
+            if block is not None:
+                cells.append(block[index])
+            else:
+                cells.append(pa.array([_cell(row, index) for row in rows or ()], pa.string()))
+            if len(numbers) >= _DNC_BATCH or done:
+                _add_batch(result, engine, numbers, pa.concat_arrays(cells))
+                numbers, cells = [], []
     return result
+
+
+def _cell(row: list[str], index: int) -> str:
+    return row[index] if index < len(row) else ""
 
 
 _DNC_BATCH: Final = 50_000
 
 
 def _add_batch(
-    result: DncFileResult, engine: VectorEngine, numbers: list[int], raws: list[str]
+    result: DncFileResult, engine: VectorEngine, numbers: list[int], raws: pa.Array
 ) -> None:
     """Normalise a batch of DNC cells column-wise and add the valid numbers."""
     from data_cleaning.vectorised import REASON_CODES
 
-    if not raws:
+    if not len(raws):
         return
     packed = engine.process(raws, enrich=False)
-    add = result.suppression.add
-    for number, raw, code, e164 in zip(
-        numbers, raws, packed.reasons.tolist(), packed.e164, strict=True
-    ):
+    found = packed.e164.to_pylist()
+    valid = [e164 for e164 in found if e164 is not None]
+    result.suppression.add_many(valid)
+    result.accepted += len(valid)
+    if len(valid) == len(raws):
+        return
+    texts = raws.to_pylist()
+    codes = packed.reasons.tolist()
+    for k, e164 in enumerate(found):
         if e164 is None:
-            result.rejected.append((number, raw, REASON_CODES[code] or RejectReason.EMPTY))
-            continue
-        add(e164)
-        result.accepted += 1
+            result.rejected.append(
+                (numbers[k], texts[k], REASON_CODES[codes[k]] or RejectReason.EMPTY)
+            )

@@ -7,8 +7,8 @@ pyarrow kernels and numpy instead of a Python loop:
 
 * **canonicalisation**: a strict RE2 grammar recognises the usual shapes (digits with spaces,
   dashes, dots and brackets, full-width digits, ``+``, ``tel:``, extensions after ``转`` /
-  ``轉`` / ``分机`` / ``分機`` / ``內線`` / ``内线`` and after ``ext``); separators are deleted and
-  full-width characters folded to ASCII column-wise;
+  ``轉`` / ``分机`` / ``分機`` / ``內線`` / ``内线`` and after ``ext`` or ``;ext=``); separators
+  are deleted and full-width characters folded to ASCII column-wise;
 * **parsing and validation** replay the same libphonenumber steps as the per-row fast path
   (IDD and national-prefix stripping, country-code extraction, possible lengths, the per-type
   ``national_number_pattern`` regular expressions in libphonenumber's type-precedence order),
@@ -25,10 +25,10 @@ the two paths row by row, so the fast path can never silently disagree.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Sequence
+import bisect
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import cache
+from functools import cache, partial
 from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
@@ -89,9 +89,11 @@ _CJK: Final = (
     "(?:轉|转|分機|分机|內線|内线)[ \t:\uff1a#\uff03]*"
     "(?P<ext>[0-9\uff10-\uff19]{1,10})[ \t#\uff03]*$"
 )
-# Numbers with an explicit "ext" label, which libphonenumber strips as the extension.
+# Numbers with an explicit "ext" label or RFC 3966's ";ext=", which libphonenumber strips as
+# the extension.
 _EXT: Final = (
-    "^[ ]*(?P<number>\\+?[0-9][0-9 \\-]*[0-9])[ ]*(?:ext|EXT|Ext)\\.?[ ]*(?P<ext>[0-9]{1,7})[ ]*$"
+    "^[ ]*(?P<number>\\+?[0-9][0-9 \\-]*[0-9])(?:[ ]*(?:ext|EXT|Ext)\\.?[ ]*|;ext=)"
+    "(?P<ext>[0-9]{1,7})[ ]*$"
 )
 _CANONICAL_DIGITS: Final = "^\\+?[0-9]+$"
 _BLANK: Final = "^[ \t]*$"
@@ -106,6 +108,7 @@ _NOT_STRIPPED: Final = np.array(
     ]
 )
 _POW10: Final = 10 ** np.arange(_INT64_DIGITS + 1, dtype=np.int64)
+_CHINA: Final = 86
 
 
 @dataclass(slots=True)
@@ -117,10 +120,12 @@ class PackedResult:
 
     reasons: npt.NDArray[np.int8]
     types: npt.NDArray[np.int8]
-    e164: list[str | None]
+    #: E.164 numbers (string column; null when invalid).
+    e164: pa.Array
     #: E.164 digits as an integer (0 when invalid or too long for int64).
     e164_int: IntArray
-    extensions: list[str]
+    #: Extensions (string column; "" when none).
+    extensions: pa.Array
     region_ids: npt.NDArray[np.int32]
     region_table: list[str]
     zone_ids: npt.NDArray[np.int32]
@@ -144,15 +149,48 @@ def _mask(array: pa.Array) -> BoolArray:
     return np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
 
 
-def _full(pattern: re.Pattern[str] | None, values: pa.Array) -> BoolArray:
-    """Fully anchored match of a compiled Python pattern, with RE2, over a column."""
-    if pattern is None:
+def _full(pattern: str, values: pa.Array) -> BoolArray:
+    """Fully anchored match of a metadata pattern ("": none), with RE2, over a column."""
+    if not pattern:
         return np.zeros(len(values), dtype=np.bool_)
-    return _mask(pc.match_substring_regex(values, _anchored(pattern.pattern)))
+    return _mask(pc.match_substring_regex(values, _anchored(pattern)))
 
 
 def _take(values: pa.Array, index: npt.NDArray[np.intp]) -> pa.Array:
     return values.take(pa.array(index, type=pa.int64()))
+
+
+def _leading_numbers(digits: pa.Array, most: int) -> list[IntArray]:
+    """For k = 1..most, the number the first k digits of each row write (0: row too short).
+
+    ``digits`` is a string column of ASCII digits; its bytes are read with numpy.
+    """
+    size = len(digits)
+    _, offsets_buffer, data_buffer = digits.buffers()
+    offsets = np.frombuffer(
+        offsets_buffer, dtype=np.int32, count=size + 1, offset=digits.offset * 4
+    )
+    starts = offsets[:-1].astype(np.int64)
+    lengths = offsets[1:] - offsets[:-1]
+    data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer is not None else None
+    value = np.zeros(size, dtype=np.int64)
+    heads: list[IntArray] = []
+    for k in range(most):
+        longer = lengths > k
+        if data is not None and longer.any():
+            value[longer] = value[longer] * 10 + (data[starts[longer] + k].astype(np.int64) - 48)
+        heads.append(np.where(longer, value, 0))
+    return heads
+
+
+def _matches(values: pa.Array, where: BoolArray, pattern: str) -> BoolArray:
+    """Rows selected by ``where`` in which the RE2 ``pattern`` matches (False elsewhere)."""
+    found = np.zeros(len(values), dtype=np.bool_)
+    index = np.flatnonzero(where)
+    if len(index):
+        subset = values if len(index) == len(values) else _take(values, index)
+        found[index] = _mask(pc.match_substring_regex(subset, pattern))
+    return found
 
 
 class _PlanColumns:
@@ -189,7 +227,7 @@ class _PlanColumns:
         ).astype(np.int64)
 
     def general(self, values: pa.Array) -> BoolArray:
-        return _full(self.plan.general_pattern, values)
+        return _full(self.plan.general.source, values)
 
     def strip_national_prefix(self, values: pa.Array) -> tuple[pa.Array, BoolArray]:
         """``_RegionPlan.strip_national_prefix``: (result, declined)."""
@@ -199,11 +237,13 @@ class _PlanColumns:
         if self.plan.national_prefix_transform:
             declined = _mask(pc.match_substring_regex(values, self.npp))
         rest = pc.replace_substring_regex(values, self.npp, "", max_replacements=1)
-        stripped = _lengths(rest) < _lengths(values)
-        if not stripped.any():
+        stripped = np.flatnonzero(_lengths(rest) < _lengths(values))
+        if not len(stripped):
             return values, declined
-        keep = self.general(values) & ~self.general(rest)
-        use = stripped & ~keep
+        # Like libphonenumber, keep the prefix when only the number with it is valid-looking.
+        keep = self.general(_take(values, stripped)) & ~self.general(_take(rest, stripped))
+        use = np.zeros(len(values), dtype=np.bool_)
+        use[stripped[~keep]] = True
         return pc.if_else(pa.array(use), rest, values), declined
 
     def number_type(self, nsn: pa.Array) -> npt.NDArray[np.int64]:
@@ -211,7 +251,7 @@ class _PlanColumns:
         plan = self.plan
         size = len(nsn)
         result = np.full(size, _UNKNOWN_TYPE, dtype=np.int64)
-        if plan.general.pattern is None or not size:
+        if not plan.general.source or not size:
             return result
         lengths = _lengths(nsn)
         todo = _desc_mask(plan.general, nsn, lengths, np.ones(size, dtype=np.bool_))
@@ -237,7 +277,7 @@ class _PlanColumns:
 def _desc_mask(desc: _Desc, values: pa.Array, lengths: IntArray, where: BoolArray) -> BoolArray:
     """``_Desc.matches`` on the rows selected by ``where`` (False elsewhere)."""
     out = np.zeros(len(values), dtype=np.bool_)
-    if desc.pattern is None:
+    if not desc.source:
         return out
     candidates = where.copy()
     if desc.lengths:
@@ -246,7 +286,7 @@ def _desc_mask(desc: _Desc, values: pa.Array, lengths: IntArray, where: BoolArra
     if not len(index):
         return out
     subset = values if len(index) == len(values) else _take(values, index)
-    out[index] = _full(desc.pattern, subset)
+    out[index] = _full(desc.source, subset)
     return out
 
 
@@ -259,23 +299,49 @@ def _plan_columns(region: str) -> _PlanColumns | None:
 class _PrefixIndex:
     """One of libphonenumber's prefix tables, for one country code, as sorted integer keys."""
 
-    def __init__(self, data: dict[str, Any], country: str, resolve: Any) -> None:
-        keys = [
-            key
-            for key in data
-            if (key.startswith(country) or country.startswith(key))
-            and 0 < len(key) <= _INT64_DIGITS
-            and key.isdigit()
-        ]
-        resolved = [resolve(data[key]) for key in keys]
-        kept = [k for k, value in enumerate(resolved) if value is not None]
-        value_ids: dict[Any, int] = {}
-        ids = np.array(
-            [value_ids.setdefault(resolved[k], len(value_ids)) for k in kept], dtype=np.int32
-        )
-        self.values: list[Any] = list(value_ids)
-        numbers = np.array([int(keys[k]) for k in kept], dtype=np.int64)
-        lengths = np.array([len(keys[k]) for k in kept], dtype=np.int64)
+    def __init__(
+        self,
+        data: dict[str, Any],
+        country: str,
+        resolve: Callable[[Any], Any],
+        every: list[str] | None,
+        text: bool,
+    ) -> None:
+        if every is not None:
+            # The keys are stored in sorted order: the country's are one slice of them, in the
+            # same order as in the table.
+            start = bisect.bisect_left(every, country)
+            stop = bisect.bisect_left(every, country[:-1] + chr(ord(country[-1]) + 1))
+            shorter = [country[:n] for n in range(1, len(country)) if country[:n] in data]
+            candidates = shorter + every[start:stop]
+        else:
+            candidates = [key for key in data if key.startswith(country) or country.startswith(key)]
+        # Python steps per key add up here (China has 130,000 geocoding keys): the common case
+        # is checked and converted with C-level calls over whole lists.
+        sizes = list(map(len, candidates))
+        if (
+            candidates
+            and min(sizes) > 0
+            and max(sizes) <= _INT64_DIGITS
+            and "".join(candidates).isdigit()
+        ):
+            keys = candidates
+        else:
+            keys = [key for key in candidates if 0 < len(key) <= _INT64_DIGITS and key.isdigit()]
+        resolved = list(map(resolve, map(data.__getitem__, keys)))
+        if text and not set(map(type, resolved)) <= {str, type(None)}:
+            resolved = [str(value) if value is not None else None for value in resolved]
+        if None in resolved:
+            kept = [k for k, value in enumerate(resolved) if value is not None]
+            keys = [keys[k] for k in kept]
+            resolved = [resolved[k] for k in kept]
+        #: The distinct values, in order of first appearance.
+        self.values: list[Any] = list(dict.fromkeys(resolved))
+        value_ids = {value: i for i, value in enumerate(self.values)}
+        count = len(keys)
+        ids = np.fromiter(map(value_ids.__getitem__, resolved), dtype=np.int32, count=count)
+        numbers = np.fromiter(map(int, keys), dtype=np.int64, count=count)
+        lengths = np.fromiter(map(len, keys), dtype=np.int64, count=count)
         self.empty_ids = np.array(
             [i for i, value in enumerate(self.values) if value == ""], dtype=np.int32
         )
@@ -285,15 +351,20 @@ class _PrefixIndex:
             order = where[np.argsort(numbers[where], kind="stable")]
             self.tables.append((length, numbers[order], ids[order]))
 
-    def find(self, numbers: IntArray, digits: IntArray) -> npt.NDArray[np.int32]:
-        """Value id of the longest key prefixing each number (-1: none)."""
-        found = np.full(len(numbers), -1, dtype=np.int32)
-        todo = np.ones(len(numbers), dtype=np.bool_)
+    def find(self, scaled: IntArray, digits: IntArray) -> npt.NDArray[np.int32]:
+        """Value id of the longest key prefixing each number (-1: none).
+
+        ``scaled`` holds the numbers (of ``digits`` digits) padded with zeros to
+        :data:`_INT64_DIGITS` digits, in ascending order: the prefixes of one length are then
+        quotients by one power of ten and come sorted, which makes the binary searches fast.
+        """
+        found = np.full(len(scaled), -1, dtype=np.int32)
+        todo = np.ones(len(scaled), dtype=np.bool_)
         for length, keys, ids in self.tables:
             rows = np.flatnonzero(todo & (digits >= length))
             if not len(rows):
                 continue
-            prefixes = numbers[rows] // _POW10[digits[rows] - length]
+            prefixes = scaled[rows] // _POW10[_INT64_DIGITS - length]
             pos = np.minimum(np.searchsorted(keys, prefixes), len(keys) - 1)
             hit = keys[pos] == prefixes
             found[rows[hit]] = ids[pos[hit]]
@@ -302,33 +373,57 @@ class _PrefixIndex:
 
 
 @cache
+def _sorted_keys(which: int) -> list[str] | None:
+    """The keys of prefix table ``which`` when it holds them in sorted order, else ``None``."""
+    keys = list(prefix_table(which))
+    # Sorting an already sorted list is one linear pass.
+    return keys if keys == sorted(keys) else None
+
+
+@cache
 def _prefix_index(which: int, country: int, language: str) -> _PrefixIndex:
     """The prefix index of table ``which`` of :func:`_prefix_tables` (0 geo, 2 carrier, 4 tz)."""
     data = prefix_table(which)
+    ordered = _sorted_keys(which)
     if which == 4:
-        return _PrefixIndex(data, str(country), tuple)
-
-    def resolve(entry: Any) -> str | None:
-        name = _find_lang(entry, language, None, None)
-        return str(name) if name is not None else None
-
-    return _PrefixIndex(data, str(country), resolve)
+        return _PrefixIndex(data, str(country), tuple, ordered, text=False)
+    # The name in ``language`` (str, or None when there is none).
+    resolve = partial(_find_lang, lang=language, script=None, region=None)
+    return _PrefixIndex(data, str(country), resolve, ordered, text=True)
 
 
 class _Interner:
-    """Builds a small per-chunk table of distinct values and per-row ids."""
+    """Small tables of distinct values, one per chunk of a call, and per-row ids into them.
 
-    def __init__(self, size: int, blank: Any) -> None:
+    Each chunk's table is built exactly as if the chunk had been processed alone.
+    """
+
+    def __init__(self, size: int, blank: Any, starts: IntArray) -> None:
         self.ids = np.zeros(size, dtype=np.int32)
-        self.table: list[Any] = [blank]
-        self._index: dict[Any, int] = {blank: 0}
+        #: First row of each chunk.
+        self.starts = starts
+        self.tables: list[list[Any]] = [[blank] for _ in range(len(starts))]
+        self._indexes: list[dict[Any, int]] = [{blank: 0} for _ in range(len(starts))]
 
-    def intern(self, value: Any) -> int:
-        vid = self._index.get(value)
+    def chunk_of(self, rows: npt.NDArray[np.intp]) -> npt.NDArray[np.intp]:
+        """The chunk of each row."""
+        return np.searchsorted(self.starts, rows, side="right") - 1
+
+    def intern(self, value: Any, chunk: int) -> int:
+        index = self._indexes[chunk]
+        vid = index.get(value)
         if vid is None:
-            vid = self._index[value] = len(self.table)
-            self.table.append(value)
+            table = self.tables[chunk]
+            vid = index[value] = len(table)
+            table.append(value)
         return vid
+
+    def intern_each(self, value: Any, chunks: npt.NDArray[np.intp]) -> npt.NDArray[np.int32]:
+        """``value``'s id for each row of the given chunks (interned once in each chunk)."""
+        ids = np.zeros(len(chunks), dtype=np.int32)
+        for chunk in np.unique(chunks).tolist():
+            ids[chunks == chunk] = self.intern(value, chunk)
+        return ids
 
 
 class VectorEngine:
@@ -349,8 +444,17 @@ class VectorEngine:
         self._carrier: dict[int, _PrefixIndex] = {}
         self._tz: dict[int, _PrefixIndex] = {}
         virtual = enricher.virtual_table
+        # Prefixes as E.164 heads ("86" + prefix, as integers); a prefix that is not all
+        # digits can match no national number.
         self._virtual = {
-            length: pa.array(sorted(p for p in virtual.prefixes if len(p) == length))
+            length: np.array(
+                sorted(
+                    int(f"{_CHINA}{p}")
+                    for p in virtual.prefixes
+                    if len(p) == length and p.isascii() and p.isdigit()
+                ),
+                dtype=np.int64,
+            )
             for length in virtual.lengths
         }
         # Answers of the per-row path by raw text: rows it gets are mostly repeated junk.
@@ -368,14 +472,29 @@ class VectorEngine:
         enrich: bool = True,
     ) -> PackedResult:
         """Normalise and enrich raw cells; flag valid numbers held by ``suppression`` sets."""
+        return self.process_chunks(phones, [len(phones)], suppression, enrich=enrich)[0]
+
+    def process_chunks(
+        self,
+        phones: Sequence[str | None] | pa.Array,
+        sizes: Sequence[int],
+        suppression: Sequence[SuppressionSet] = (),
+        *,
+        enrich: bool = True,
+    ) -> list[PackedResult]:
+        """:meth:`process` on consecutive chunks of ``sizes`` rows at once (cheaper per row).
+
+        The results are those of one :meth:`process` call per chunk.
+        """
         size = len(phones)
+        assert sum(sizes) == size
+        starts = np.cumsum([0, *sizes[:-1]], dtype=np.int64)
         if isinstance(phones, pa.Array):
             raw = phones if phones.type == pa.string() else phones.cast(pa.string())
         else:
             raw = pa.array(phones, type=pa.string())
         reasons = np.zeros(size, dtype=np.int8)
         types = np.zeros(size, dtype=np.int8)
-        extensions = np.full(size, "", dtype=object)
         cc = np.zeros(size, dtype=np.int64)
         done = np.zeros(size, dtype=np.bool_)
         nsn_parts: list[tuple[npt.NDArray[np.intp], pa.Array]] = []
@@ -390,55 +509,76 @@ class VectorEngine:
             cc[rows] = country[ok]
             done[rows] = True
             nsn_parts.append((rows, _take(nsn, np.flatnonzero(ok))))
-            ext_rows = np.flatnonzero(_mask(pc.not_equal(ext, "")) & done)
-            if len(ext_rows):
-                extensions[ext_rows] = _objects(_take(ext, ext_rows))
-        blank = np.flatnonzero(~done & _mask(pc.match_substring_regex(raw, _BLANK)))
+        # Extensions: "" unless found here or by the per-row path below.
+        extension_parts: list[tuple[npt.NDArray[np.intp], pa.Array]] = []
+        ext_rows = np.flatnonzero((_lengths(ext) > 0) & done)
+        if len(ext_rows):
+            extension_parts.append((ext_rows, _take(ext, ext_rows)))
+        blank = np.flatnonzero(_matches(raw, ~done, _BLANK))
         reasons[blank] = _REASON_INDEX[RejectReason.EMPTY]
         done[blank] = True
 
-        e164 = np.full(size, None, dtype=object)
+        e164_parts: list[tuple[npt.NDArray[np.intp], pa.Array]] = []
         e164_int = np.zeros(size, dtype=np.int64)
-        region = _Interner(size, "")
-        zones = _Interner(size, ())
-        carrier = _Interner(size, "")
+        region = _Interner(size, "", starts)
+        zones = _Interner(size, (), starts)
+        carrier = _Interner(size, "", starts)
         virtual = np.zeros(size, dtype=np.bool_)
         if nsn_parts:
             rows, nsn = nsn_parts[0]
-            self._finish_valid(
-                rows, nsn, cc, types, e164, e164_int, region, zones, carrier, virtual, enrich
+            e164_parts.append(
+                self._finish_valid(
+                    rows, nsn, cc, types, e164_int, region, zones, carrier, virtual, enrich
+                )
             )
 
         fallback = np.flatnonzero(~done)
         self.fallback_rows = len(fallback)
         if len(fallback):
             values = _take(raw, fallback).to_pylist()
-            numbers = self._per_row(values, fallback, reasons, types, e164, extensions)
-            if enrich:
-                self._enrich_rows(fallback, numbers, types, e164, region, zones, carrier, virtual)
+            numbers, found, found_extensions = self._per_row(values, fallback, reasons, types)
+            with_extension = np.array([bool(e) for e in found_extensions], dtype=np.bool_)
+            if with_extension.any():
+                texts = [e for e in found_extensions if e]
+                extension_parts.append((fallback[with_extension], pa.array(texts, pa.string())))
+            present = np.array([number is not None for number in found], dtype=np.bool_)
+            if present.any():
+                known = [number for number in found if number is not None]
+                e164_parts.append((fallback[present], pa.array(known, pa.string())))
+                if enrich:
+                    self._enrich_rows(
+                        fallback[present], numbers, types, region, zones, carrier, virtual
+                    )
+        e164 = _gather(size, e164_parts)
+        extensions = _gather(size, extension_parts).fill_null("")
         suppressed: list[npt.NDArray[np.bool_]] = []
         if suppression:
             valid = np.flatnonzero(reasons == 0)
-            numbers_valid = e164[valid].tolist()
+            numbers_valid = _take(e164, valid).to_pylist()
             for dnc in suppression:
                 flags = np.zeros(size, dtype=np.bool_)
                 flags[valid] = dnc.contains_many(numbers_valid)
                 suppressed.append(flags)
-        return PackedResult(
-            reasons=reasons,
-            types=types,
-            e164=e164.tolist(),
-            e164_int=e164_int,
-            extensions=extensions.tolist(),
-            region_ids=region.ids,
-            region_table=region.table,
-            zone_ids=zones.ids,
-            zone_table=zones.table,
-            carrier_ids=carrier.ids,
-            carrier_table=carrier.table,
-            virtual=virtual,
-            suppressed=suppressed,
-        )
+        return [
+            PackedResult(
+                reasons=reasons[start:stop],
+                types=types[start:stop],
+                e164=e164.slice(start, stop - start),
+                e164_int=e164_int[start:stop],
+                extensions=extensions.slice(start, stop - start),
+                region_ids=region.ids[start:stop],
+                region_table=region.tables[chunk],
+                zone_ids=zones.ids[start:stop],
+                zone_table=zones.tables[chunk],
+                carrier_ids=carrier.ids[start:stop],
+                carrier_table=carrier.tables[chunk],
+                virtual=virtual[start:stop],
+                suppressed=[flags[start:stop] for flags in suppressed],
+            )
+            for chunk, (start, stop) in enumerate(
+                zip(starts.tolist(), [*starts[1:].tolist(), size], strict=True)
+            )
+        ]
 
     def prepare(self) -> None:
         """Build the default country's prefix indexes now (before forking workers)."""
@@ -454,8 +594,8 @@ class VectorEngine:
         size = len(raw)
         short = _mask(pc.less_equal(pc.utf8_length(raw), _MAX_INPUT_LENGTH))
         plain = _mask(pc.match_substring_regex(raw, _PLAIN)) & short
-        cjk = ~plain & short & _mask(pc.match_substring_regex(raw, "转|轉|分机|分機|內線|内线"))
-        ext = ~plain & ~cjk & short & _mask(pc.match_substring_regex(raw, "ext|EXT|Ext"))
+        cjk = _matches(raw, ~plain & short, "转|轉|分机|分機|內線|内线")
+        ext = _matches(raw, ~plain & ~cjk & short, "ext|EXT|Ext")
         text = raw
         extension = pa.nulls(size, pa.string())
         for flags, pattern in ((cjk, _CJK), (ext, _EXT)):
@@ -518,20 +658,7 @@ class VectorEngine:
                     international |= use
         declined |= international & ((length <= 2) | _mask(pc.starts_with(digits, "0")))
         # Country codes of international numbers: the first 1-3 digits that are one.
-        heads = [
-            np.asarray(
-                pc.cast(
-                    pc.if_else(
-                        pa.array(length >= k),
-                        pc.utf8_slice_codeunits(digits, 0, k),
-                        "0",
-                    ),
-                    pa.int64(),
-                ).to_numpy(zero_copy_only=False),
-                dtype=np.int64,
-            )
-            for k in (1, 2, 3)
-        ]
+        heads = _leading_numbers(digits, 3)
         known = [np.isin(head, _COUNTRY_CODES) for head in heads]
         cc_size = np.select(known, [1, 2, 3], 0)
         declined |= international & (cc_size == 0)
@@ -672,35 +799,35 @@ class VectorEngine:
         nsn: pa.Array,
         cc: IntArray,
         types: npt.NDArray[np.int8],
-        e164: npt.NDArray[np.object_],
         e164_int: IntArray,
         region: _Interner,
         zones: _Interner,
         carrier: _Interner,
         virtual: BoolArray,
         enrich: bool,
-    ) -> None:
-        """E.164 strings and enrichment of the rows answered by the column path."""
+    ) -> tuple[npt.NDArray[np.intp], pa.Array]:
+        """Enrichment of the rows answered by the column path; the valid ones and their E.164."""
         valid = types[rows] > 0
         rows = rows[valid]
         if not len(rows):
-            return
+            return rows, pa.array([], pa.string())
         nsn = _take(nsn, np.flatnonzero(valid))
         code = cc[rows]
         code_text = pc.cast(pa.array(code), pa.string())
-        numbers = pc.binary_join_element_wise(code_text, nsn, "")
-        e164[rows] = _objects(pc.binary_join_element_wise("+", numbers, ""))
-        digits = _lengths(numbers)
-        values = np.asarray(
-            pc.cast(
-                pc.if_else(pa.array(digits <= _INT64_DIGITS), numbers, "0"), pa.int64()
-            ).to_numpy(zero_copy_only=False),
-            dtype=np.int64,
-        )
+        e164 = pc.binary_join_element_wise("+", code_text, nsn, "")
+        # The E.164 digits as an integer: the national number (no leading zero, at most
+        # _MAX_NSN_LENGTH digits) after the country code, when the whole fits in int64.
+        national_digits = _lengths(nsn)
+        digits = _lengths(code_text) + national_digits
         slow = digits > _INT64_DIGITS
-        e164_int[rows] = np.where(slow, 0, values)
+        values = np.asarray(pc.cast(nsn, pa.int64()).to_numpy(zero_copy_only=False))
+        values = values.astype(np.int64)
+        fits = ~slow
+        values[fits] += code[fits] * _POW10[national_digits[fits]]
+        values[slow] = 0
+        e164_int[rows] = values
         if not enrich:
-            return
+            return rows, e164
         type_index = types[rows]
         for country in np.unique(code).tolist():
             in_cc = code == country
@@ -718,7 +845,6 @@ class VectorEngine:
                 values[picked],
                 digits[picked],
                 type_index[picked],
-                _take(nsn, picked),
                 region,
                 zones,
                 carrier,
@@ -727,12 +853,15 @@ class VectorEngine:
         slow_rows = np.flatnonzero(slow)
         if len(slow_rows):
             numbers_by_row = {
-                int(row): (int(cc[row]), str(e164[row])[1 + len(str(int(cc[row]))) :])
-                for row in rows[slow_rows]
+                row: (int(cc[row]), national)
+                for row, national in zip(
+                    rows[slow_rows].tolist(), _take(nsn, slow_rows).to_pylist(), strict=True
+                )
             }
             self._enrich_rows(
-                rows[slow_rows], numbers_by_row, types, e164, region, zones, carrier, virtual
+                rows[slow_rows], numbers_by_row, types, region, zones, carrier, virtual
             )
+        return rows, e164
 
     def _index(self, cache: dict[int, _PrefixIndex], which: int, country: int) -> _PrefixIndex:
         index = cache.get(country)
@@ -747,7 +876,6 @@ class VectorEngine:
         values: IntArray,
         digits: IntArray,
         type_index: npt.NDArray[np.int8],
-        nsn: pa.Array,
         region: _Interner,
         zones: _Interner,
         carrier: _Interner,
@@ -762,37 +890,43 @@ class VectorEngine:
         enricher = self.enricher
         country_name = enricher._country_name(country)
         country_zones = enricher._country_time_zones(country)
+        chunks = region.chunk_of(rows)
         # Region description: geocoding prefix table for geographical numbers.
-        region_ids = np.full(len(rows), region.intern(country_name), dtype=np.int32)
-        zone_ids = np.full(len(rows), zones.intern(country_zones), dtype=np.int32)
-        geo_rows = np.flatnonzero(geographical)
+        region_ids = region.intern_each(country_name, chunks)
+        zone_ids = zones.intern_each(country_zones, chunks)
+        # Longest-prefix searches on the numbers in ascending order (see _PrefixIndex.find).
+        scaled = values * _POW10[_INT64_DIGITS - digits]
+        order = np.argsort(scaled, kind="stable")
+        geo_rows = order[geographical[order]]
         if len(geo_rows):
             geo = self._index(self._geo, 0, country)
-            found = geo.find(values[geo_rows], digits[geo_rows])
+            found = geo.find(scaled[geo_rows], digits[geo_rows])
             hit = (found >= 0) & ~np.isin(found, geo.empty_ids)
-            _put(region, region_ids, geo_rows[hit], found[hit], geo.values)
+            _put(region, region_ids, geo_rows[hit], found[hit], geo.values, chunks)
             tz = self._index(self._tz, 4, country)
-            found = tz.find(values[geo_rows], digits[geo_rows])
+            found = tz.find(scaled[geo_rows], digits[geo_rows])
             hit = found >= 0
-            zone_ids[geo_rows[~hit]] = zones.intern(_UNKNOWN_TIME_ZONES)
-            _put(zones, zone_ids, geo_rows[hit], found[hit], tz.values)
+            unknown = zones.intern_each(_UNKNOWN_TIME_ZONES, chunks[geo_rows])
+            zone_ids[geo_rows[~hit]] = unknown[~hit]
+            _put(zones, zone_ids, geo_rows[hit], found[hit], tz.values, chunks)
         region.ids[rows] = region_ids
         zones.ids[rows] = zone_ids
         carrier_types = np.array([_TYPE_INDEX[t] for t in _CARRIER_TYPES], dtype=np.int8)
-        carrier_rows = np.flatnonzero(np.isin(type_index, carrier_types))
+        carrier_rows = order[np.isin(type_index, carrier_types)[order]]
         if len(carrier_rows):
             index = self._index(self._carrier, 2, country)
-            found = index.find(values[carrier_rows], digits[carrier_rows])
+            found = index.find(scaled[carrier_rows], digits[carrier_rows])
             hit = found >= 0
             carrier_ids = np.zeros(len(rows), dtype=np.int32)
-            _put(carrier, carrier_ids, carrier_rows[hit], found[hit], index.values)
+            _put(carrier, carrier_ids, carrier_rows[hit], found[hit], index.values, chunks)
             carrier.ids[rows] = carrier_ids
-        if country == 86 and self._virtual:
+        if country == _CHINA and self._virtual:
+            # The first 2 + length digits of the E.164 number against "86" + each prefix.
             flags = np.zeros(len(rows), dtype=np.bool_)
-            for length, prefixes in self._virtual.items():
-                flags |= _mask(
-                    pc.is_in(pc.utf8_slice_codeunits(nsn, 0, length), value_set=prefixes)
-                ) & (_lengths(nsn) >= length)
+            for length, heads in self._virtual.items():
+                longer = np.flatnonzero(digits - 2 >= length)
+                head = values[longer] // _POW10[digits[longer] - 2 - length]
+                flags[longer] |= np.isin(head, heads)
             virtual[rows] = flags
 
     # -- the per-row path ---------------------------------------------------------------------
@@ -803,15 +937,15 @@ class VectorEngine:
         rows: npt.NDArray[np.intp],
         reasons: npt.NDArray[np.int8],
         types: npt.NDArray[np.int8],
-        e164: npt.NDArray[np.object_],
-        extensions: npt.NDArray[np.object_],
-    ) -> dict[int, tuple[int, str]]:
-        """``PhoneNormaliser._normalise`` row by row; returns (cc, nsn) by row."""
+    ) -> tuple[dict[int, tuple[int, str]], list[str | None], list[str]]:
+        """``PhoneNormaliser._normalise`` row by row: (cc, nsn) by row, E.164s, extensions."""
         normalise = self.normaliser._normalise
         memo = self._memo
         if len(memo) > _MEMO_LIMIT:
             memo.clear()
         numbers: dict[int, tuple[int, str]] = {}
+        found: list[str | None] = []
+        extensions: list[str] = []
         for row, raw in zip(rows.tolist(), values, strict=True):
             result = memo.get(raw)
             if result is None:
@@ -819,34 +953,33 @@ class VectorEngine:
             reason, number, number_type, extension, country_code, nsn, _ = result
             reasons[row] = _REASON_INDEX[reason]
             types[row] = _TYPE_INDEX[number_type]
-            e164[row] = number
-            extensions[row] = extension
+            found.append(number)
+            extensions.append(extension)
             numbers[row] = (country_code, nsn)
-        return numbers
+        return numbers, found, extensions
 
     def _enrich_rows(
         self,
         rows: npt.NDArray[np.intp],
         numbers: dict[int, tuple[int, str]],
         types: npt.NDArray[np.int8],
-        e164: npt.NDArray[np.object_],
         region: _Interner,
         zones: _Interner,
         carrier: _Interner,
         virtual: BoolArray,
     ) -> None:
-        """Enrich rows one at a time with :meth:`Enricher.lookup` (rare cases)."""
+        """Enrich rows of valid numbers one at a time with :meth:`Enricher.lookup` (rare cases)."""
         lookup = self.enricher.lookup
         table = self.enricher.virtual_table
-        for row in rows.tolist():
+        for row, chunk in zip(rows.tolist(), region.chunk_of(rows).tolist(), strict=True):
             number_type = TYPE_CODES[types[row]]
-            if e164[row] is None or number_type is None:
+            if number_type is None:
                 continue
             country_code, nsn = numbers[row]
             name, zone, carrier_name = lookup(country_code, nsn, number_type)
-            region.ids[row] = region.intern(name)
-            zones.ids[row] = zones.intern(zone)
-            carrier.ids[row] = carrier.intern(carrier_name)
+            region.ids[row] = region.intern(name, chunk)
+            zones.ids[row] = zones.intern(zone, chunk)
+            carrier.ids[row] = carrier.intern(carrier_name, chunk)
             virtual[row] = country_code == 86 and table.matches(nsn)
 
 
@@ -859,10 +992,14 @@ def _scatter(values: pa.Array, rows: npt.NDArray[np.intp], replacement: pa.Array
     return pc.if_else(pa.array(where), replacement.take(pa.array(gather)), values)
 
 
-def _objects(values: pa.Array) -> npt.NDArray[np.object_]:
-    out = np.empty(len(values), dtype=object)
-    out[:] = values.to_pylist()
-    return out
+def _gather(size: int, parts: list[tuple[npt.NDArray[np.intp], pa.Array]]) -> pa.Array:
+    """A column of ``size`` rows holding ``values`` at ``rows`` for each part, null elsewhere."""
+    if not parts:
+        return pa.nulls(size, pa.string())
+    gather = np.full(size, -1, dtype=np.int64)
+    gather[np.concatenate([rows for rows, _ in parts])] = np.arange(sum(len(r) for r, _ in parts))
+    values = pa.concat_arrays([values for _, values in parts])
+    return values.take(pa.array(gather, mask=gather < 0))
 
 
 def _put(
@@ -871,9 +1008,14 @@ def _put(
     rows: npt.NDArray[np.intp],
     source_ids: npt.NDArray[np.int32],
     source: list[Any],
+    chunks: npt.NDArray[np.intp],
 ) -> None:
+    """``ids[rows]``: the interned ``source[source_ids]`` (``chunks``: the chunk of each id)."""
     if not len(rows):
         return
-    unique, inverse = np.unique(source_ids, return_inverse=True)
-    mapped = np.array([interner.intern(source[int(u)]) for u in unique], dtype=np.int32)
-    ids[rows] = mapped[inverse]
+    row_chunks = chunks[rows]
+    for chunk in np.unique(row_chunks).tolist():
+        picked = np.flatnonzero(row_chunks == chunk)
+        unique, inverse = np.unique(source_ids[picked], return_inverse=True)
+        mapped = np.array([interner.intern(source[int(u)], chunk) for u in unique], dtype=np.int32)
+        ids[rows[picked]] = mapped[inverse]

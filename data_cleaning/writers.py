@@ -18,7 +18,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Final
+from typing import IO, Any, Final, TypeAlias
 
 import numpy as np
 import numpy.typing as npt
@@ -54,9 +54,13 @@ REJECT_COLUMNS: Final = ("reject_reason", "duplicate_of_row", "row_number")
 TIME_ZONE_SEPARATOR: Final = "|"
 _FORMULA_STARTS: Final = ("=", "+", "-", "@", "\t", "\r")
 # Column-wise equivalents of neutralise_cell and of csv.writer's minimal quoting.
-_QUOTED_CHARACTERS: Final = (",", '"', "\r", "\n")
+_QUOTED_BYTES: Final = np.isin(np.arange(256), [ord(c) for c in ',"\r\n'])
+_FORMULA_BYTES: Final = np.isin(np.arange(256), [ord(c) for c in _FORMULA_STARTS])
+_LINE_END: Final = "\r\n"
 _REASON_NAMES: Final = pa.array([r.value if r is not None else "" for r in REASON_CODES])
 _TYPE_NAMES: Final = pa.array([t.value if t is not None else "" for t in TYPE_CODES])
+#: A column of cells, or ``(table, ids)``: the column ``table[ids]``.
+_Cells: TypeAlias = "pa.Array | tuple[pa.Array, npt.NDArray[Any]]"
 
 
 def neutralise_cell(value: str) -> str:
@@ -97,14 +101,14 @@ class _TableWriter:
         stream: IO[str],
         source: ChunkColumns,
         rows: npt.NDArray[np.intp],
-        added: list[pa.Array],
+        added: list[_Cells],
     ) -> None:
         """Write ``rows`` of a column-wise chunk: kept original columns, then ``added``."""
         if not len(rows):
             return
         index = pa.array(rows, type=pa.int64())
-        cells = [source.columns[i].take(index) for i in self._keep] + added
-        data = _csv_lines(cells, self._neutralise)
+        cells: list[_Cells] = [source.columns[i].take(index) for i in self._keep]
+        data = _csv_lines(cells + added, self._neutralise)
         buffer = getattr(stream, "buffer", None)
         if (
             isinstance(stream, io.TextIOWrapper)
@@ -130,16 +134,14 @@ class CleanedWriter(_TableWriter):
             kept_rows = np.flatnonzero(source.codes == 0)
             packed = source.packed
             index = pa.array(kept_rows, type=pa.int64())
-            zones = pa.array([TIME_ZONE_SEPARATOR.join(z) for z in packed.zone_table], pa.string())
-            added = [
-                pa.array(packed.e164, pa.string()).take(index).fill_null(""),
-                _TYPE_NAMES.take(pa.array(packed.types[kept_rows])),
-                pa.array(packed.region_table, pa.string()).take(
-                    pa.array(packed.region_ids[kept_rows])
-                ),
-                zones.take(pa.array(packed.zone_ids[kept_rows])),
-                pa.array(packed.extensions, pa.string()).take(index).fill_null(""),
-                _lookup(packed.carrier_table, packed.carrier_ids[kept_rows]),
+            zones = [TIME_ZONE_SEPARATOR.join(z) for z in packed.zone_table]
+            added: list[_Cells] = [
+                packed.e164.take(index).fill_null(""),
+                (_TYPE_NAMES, packed.types[kept_rows]),
+                (pa.array(packed.region_table, pa.string()), packed.region_ids[kept_rows]),
+                (pa.array(zones, pa.string()), packed.zone_ids[kept_rows]),
+                packed.extensions.take(index),
+                (pa.array(packed.carrier_table, pa.string()), packed.carrier_ids[kept_rows]),
             ]
             self._write_columns(self._stream, source, kept_rows, added)
             return
@@ -185,8 +187,8 @@ class RejectsWriter(_TableWriter):
         if isinstance(source, ChunkColumns):
             rejected = np.flatnonzero(source.codes != 0)
             duplicate_of = pa.array(source.duplicate_of[rejected])
-            added = [
-                _REASON_NAMES.take(pa.array(source.codes[rejected])),
+            added: list[_Cells] = [
+                (_REASON_NAMES, source.codes[rejected]),
                 pc.if_else(pc.equal(duplicate_of, 0), "", pc.cast(duplicate_of, pa.string())),
                 pc.cast(pa.array(source.number_array[rejected]), pa.string()),
             ]
@@ -215,37 +217,95 @@ class RejectsWriter(_TableWriter):
         self._write_many(rows)
 
 
-def _lookup(table: list[str], ids: npt.NDArray[np.int32]) -> pa.Array:
-    return pa.array(table, pa.string()).take(pa.array(ids))
+def _utf8_parts(cells: pa.Array) -> tuple[npt.NDArray[np.int64], npt.NDArray[np.uint8]]:
+    """Cell offsets (from 0, one more than cells) and UTF-8 bytes of a string column."""
+    size = len(cells)
+    _, offsets_buffer, data_buffer = cells.buffers()
+    width = np.dtype(np.int32 if cells.type == pa.string() else np.int64)
+    offsets = np.frombuffer(
+        offsets_buffer, dtype=width, count=size + 1, offset=cells.offset * width.itemsize
+    ).astype(np.int64)
+    start, stop = int(offsets[0]), int(offsets[-1])
+    if data_buffer is None or stop == start:
+        return offsets - start, np.zeros(0, dtype=np.uint8)
+    data = np.frombuffer(data_buffer, dtype=np.uint8, count=stop - start, offset=start)
+    return offsets - start, data
 
 
-def _any_of(cells: pa.Array, kernel: Callable[..., pa.Array], patterns: Sequence[str]) -> pa.Array:
-    found = kernel(cells, patterns[0])
-    for pattern in patterns[1:]:
-        found = pc.or_(found, kernel(cells, pattern))
+# The characters of both checks below are ASCII, and ASCII bytes never occur inside a
+# multi-byte UTF-8 sequence, so numpy can look for them in the bytes of a whole column.
+
+
+def _needs_quotes(cells: pa.Array) -> npt.NDArray[np.bool_]:
+    """Which cells of a string column without nulls hold a character that needs quoting."""
+    found = np.zeros(len(cells), dtype=np.bool_)
+    if not len(cells):
+        return found
+    offsets, data = _utf8_parts(cells)
+    # Cheap comparisons first (the characters are bytes 10, 13, 34 and 44), then exact ones.
+    candidate = data == 44
+    candidate |= data == 34
+    candidate |= data < 14
+    near = np.flatnonzero(candidate)
+    hits = near[_QUOTED_BYTES[data[near]]]
+    if len(hits):
+        found[np.searchsorted(offsets, hits, side="right") - 1] = True
+    return found
+
+
+def _formula_like(cells: pa.Array) -> npt.NDArray[np.bool_]:
+    """Which cells of a string column without nulls start like a formula (see neutralise_cell)."""
+    found = np.zeros(len(cells), dtype=np.bool_)
+    if not len(cells):
+        return found
+    offsets, data = _utf8_parts(cells)
+    filled = np.flatnonzero(offsets[1:] > offsets[:-1])
+    found[filled] = _FORMULA_BYTES[data[offsets[filled]]]
     return found
 
 
 def _csv_cells(cells: pa.Array, neutralise: bool) -> pa.Array:
     """A string column as ``csv.writer`` writes its cells (after :func:`neutralise_cell`)."""
+    if cells.type not in (pa.string(), pa.large_string()):
+        cells = cells.cast(pa.string())
     if neutralise:
-        risky = _any_of(cells, pc.starts_with, _FORMULA_STARTS)
-        if pc.any(risky).as_py():
-            prefixed = pc.binary_join_element_wise("'", cells.filter(risky), "")
-            cells = pc.replace_with_mask(cells, risky, prefixed)
-    needs_quotes = _any_of(cells, pc.match_substring, _QUOTED_CHARACTERS)
-    if pc.any(needs_quotes).as_py():
-        escaped = pc.replace_substring(cells.filter(needs_quotes), '"', '""')
+        risky = _formula_like(cells)
+        if risky.any():
+            mask = pa.array(risky)
+            prefixed = pc.binary_join_element_wise("'", cells.filter(mask), "")
+            cells = pc.replace_with_mask(cells, mask, prefixed)
+    needs_quotes = _needs_quotes(cells)
+    if needs_quotes.any():
+        mask = pa.array(needs_quotes)
+        escaped = pc.replace_substring(cells.filter(mask), '"', '""')
         cells = pc.replace_with_mask(
-            cells, needs_quotes, pc.binary_join_element_wise('"', escaped, '"', "")
+            cells, mask, pc.binary_join_element_wise('"', escaped, '"', "")
         )
     return cells
 
 
-def _csv_lines(columns: list[pa.Array], neutralise: bool) -> memoryview:
-    """UTF-8 CSV lines (``\\r\\n`` ended) of string columns without nulls, as one buffer."""
-    cells = [_csv_cells(column, neutralise) for column in columns]
-    lines = pc.binary_join_element_wise(pc.binary_join_element_wise(*cells, ","), "\r\n", "")
+def _csv_lines(columns: Sequence[_Cells], neutralise: bool) -> memoryview:
+    """UTF-8 CSV lines (``\\r\\n`` ended) of string columns without nulls, as one buffer.
+
+    A column given as ``(table, ids)`` holds ``table[ids]``: its few distinct values are
+    quoted once, not once per row.
+    """
+    cells: list[pa.Array] = []
+    ended = False
+    for position, column in enumerate(columns):
+        if not isinstance(column, tuple):
+            cells.append(_csv_cells(column, neutralise))
+            continue
+        table, ids = column
+        table = _csv_cells(table, neutralise)
+        if position == len(columns) - 1:
+            # The line ends are added to the few table values rather than to every line.
+            table = pc.binary_join_element_wise(table, _LINE_END, "")
+            ended = True
+        cells.append(table.take(pa.array(ids)))
+    lines = cells[0] if len(cells) == 1 else pc.binary_join_element_wise(*cells, ",")
+    if not ended:
+        lines = pc.binary_join_element_wise(lines, _LINE_END, "")
     if lines.type != pa.string():
         lines = lines.cast(pa.large_string())
     width = np.int32 if lines.type == pa.string() else np.int64

@@ -121,7 +121,20 @@ def _row_wise(chunk: ChunkResult) -> ChunkResult:
 @pytest.mark.parametrize("neutralise", [False, True])
 def test_column_wise_writing_matches_the_csv_writer(tmp_path: Path, neutralise: bool) -> None:
     rng = random.Random(3)
-    cells = ["=1+2", "+86", "-x", "@a", "\tx", "a,b", 'say "hi"', "two\nlines", "cr\rx", "", " "]
+    cells = [
+        "=1+2",
+        "+86",
+        "-x",
+        "@a",
+        "\tx",
+        "\rx",
+        "a,b",
+        'say "hi"',
+        "two\nlines",
+        "cr\rx",
+        "",
+        " ",
+    ]
     phones = ["13800138000", "+86 139 0013 9000", "n/a", "010-6552-9988 转 21", "", "=cmd"]
     lines = ["name,phone_e164,phone,note,reject_reason"]
     for _ in range(400):

@@ -8,6 +8,7 @@ import secrets
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -21,6 +22,7 @@ from data_cleaning import (
     SuppressionSet,
     clean_table,
 )
+from data_cleaning import pipeline as pipeline_module
 from data_cleaning.writers import CleanedWriter, clean_to_files
 
 WriteText = Callable[..., Path]
@@ -131,6 +133,40 @@ def test_two_workers_give_the_same_results_as_inline(write_text: WriteText) -> N
     assert report_inline.to_json_dict() | {"elapsed_s": 0} == (  # type: ignore[attr-defined]
         report_parallel.to_json_dict() | {"elapsed_s": 0}  # type: ignore[attr-defined]
     )
+
+
+@pytest.mark.parametrize("queued", [1, 50])
+def test_batches_shared_with_a_worker_give_the_inline_results(
+    write_text: WriteText, monkeypatch: pytest.MonkeyPatch, queued: int
+) -> None:
+    # Small batches of several chunks; with 1 queued batch this process normalises many
+    # batches itself, with 50 the worker gets them all and this process redoes the last ones.
+    monkeypatch.setattr(pipeline_module, "_BATCH_ROWS", 700)
+    monkeypatch.setattr(pipeline_module, "_QUEUED_PER_WORKER", queued)
+    rows = [["phone", "n"]] + [
+        [
+            [f"13{i % 9}{(i * 7919) % 10**8:08d}", "+1 201 555 0123", "n/a", "+852 2123 4567"][
+                i % 4 if i % 5 == 0 else 0
+            ]
+            + ("" if i % 7 else " ext 12"),
+            str(i),
+        ]
+        for i in range(6000)
+    ]
+    rows += [[rows[1 + i * 997][0], "repeat"] for i in range(6)]
+    path = write_text("leads.csv", rows)
+    dnc = SuppressionSet.from_e164(["+8613500000000", "+12015550123"], KEY)
+    inline, report_inline = _results(
+        path, options=CleaningOptions(workers=0, chunk_rows=250), suppression=dnc
+    )
+    shared, report_shared = _results(
+        path, options=CleaningOptions(workers=1, chunk_rows=250), suppression=dnc
+    )
+    assert inline == shared
+    assert report_inline.to_json_dict() | {"elapsed_s": 0} == (  # type: ignore[attr-defined]
+        report_shared.to_json_dict() | {"elapsed_s": 0}  # type: ignore[attr-defined]
+    )
+    assert report_inline.dnc_suppressed  # type: ignore[attr-defined]
 
 
 def test_elapsed_comes_from_the_given_clock(write_text: WriteText) -> None:

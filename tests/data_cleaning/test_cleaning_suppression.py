@@ -19,6 +19,8 @@ from data_cleaning import (
     neutralise_row,
     suppression_entry,
 )
+from data_cleaning import readers as readers_module
+from data_cleaning import suppression as suppression_module
 from data_cleaning.models import RejectReason
 
 KEY = b"k" * 32
@@ -82,6 +84,33 @@ def test_dnc_file_one_number_per_line(tmp_path: Path) -> None:
     assert result.suppression.contains_many(
         ["+8613800138000", "+8613900139000", "+861065529988", "+8613700137000"]
     ) == [True, True, True, False]
+
+
+def test_dnc_file_read_in_many_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Tiny parse blocks and batches: batches made of several blocks, and a ragged line that
+    # sends the rest of the file to the csv module.
+    monkeypatch.setattr(suppression_module, "_DNC_BATCH", 4)
+    monkeypatch.setattr(readers_module, "_ARROW_BLOCK_BYTES", 40)
+    lines = [f"1380013{i:04d}" for i in range(30)]
+    lines[11] = "not a number"
+    lines[23] = "13800130023,extra"
+    path = tmp_path / "dnc.txt"
+    path.write_text("\n".join(lines) + "\n")
+    result = load_dnc_file(path, KEY)
+    assert result.accepted == 29
+    assert result.rejected == [(12, "not a number", RejectReason.NOT_A_NUMBER)]
+    numbers = [f"+861380013{i:04d}" for i in range(30)]
+    assert result.suppression.contains_many(numbers) == [i != 11 for i in range(30)]
+
+
+def test_adding_many_numbers_is_adding_each(tmp_path: Path) -> None:
+    numbers = ["+8613800138000", "+14155550123", "+442071838750"]
+    many = SuppressionSet(KEY)
+    many.add_many(numbers)
+    assert sorted(many.hex_hashes()) == sorted(SuppressionSet.from_e164(numbers, KEY).hex_hashes())
+    for bad in (["+1", "138 0013 8000"], ["+1\n+2"], ["+"], ["+８６"]):
+        with pytest.raises(SuppressionError, match=r"E\.164"):
+            SuppressionSet(KEY).add_many(bad)
 
 
 def test_dnc_file_csv_with_phone_column(write_text: WriteText) -> None:
