@@ -30,12 +30,13 @@ the grace period (2 s) is abandoned. Answering-machine answers are not live answ
 
 from __future__ import annotations
 
+import functools
 import importlib
 import math
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, Protocol, runtime_checkable
+from typing import Any, Protocol, overload, runtime_checkable
 
 import numpy as np
 import numpy.typing as npt
@@ -45,6 +46,7 @@ from dialer.exceptions import PolicyError
 
 __all__ = [
     "AgentlessPolicy",
+    "ElapsedTimes",
     "PacingMode",
     "PacingPolicy",
     "PacingSnapshot",
@@ -59,6 +61,7 @@ __all__ = [
 ]
 
 FloatArray = npt.NDArray[np.float64]
+IntArray = npt.NDArray[np.intp]
 
 
 class PacingMode(StrEnum):
@@ -92,6 +95,56 @@ class PacingStats:
     wrap_time_mean_s: float = 10.0
     wrap_time_sd_s: float = 0.0
     samples: int = 0
+
+
+class ElapsedTimes(Sequence[float]):
+    """Seconds elapsed at ``now_s`` since each of ``starts``: ``now_s - start``, in order.
+
+    A read-only sequence for :class:`PacingSnapshot`'s elapsed-time fields whose values are
+    only computed when read. The simulator builds one per field at every pacing tick, and
+    :class:`PredictivePolicy` reads the start times directly (into one NumPy array), so a
+    tick costs no per-call Python arithmetic; any other policy sees an ordinary sequence.
+    """
+
+    __slots__ = ("_values", "now_s", "starts")
+
+    def __init__(self, now_s: float, starts: Sequence[float]) -> None:
+        self.now_s = now_s
+        self.starts = starts
+        self._values: tuple[float, ...] | None = None
+
+    def _computed(self) -> tuple[float, ...]:
+        values = self._values
+        if values is None:
+            now = self.now_s
+            values = self._values = tuple([now - start for start in self.starts])
+        return values
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    @overload
+    def __getitem__(self, index: int) -> float: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[float]: ...
+
+    def __getitem__(self, index: int | slice) -> float | Sequence[float]:
+        return self._computed()[index]
+
+    def __iter__(self) -> Iterator[float]:
+        return iter(self._computed())
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, ElapsedTimes | list | tuple):
+            return self._computed() == tuple(other)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._computed())
+
+    def __repr__(self) -> str:
+        return f"ElapsedTimes({list(self._computed())!r})"
 
 
 @dataclass(frozen=True, slots=True)
@@ -170,6 +223,8 @@ def _uncovered_ready_agents(snapshot: PacingSnapshot) -> int:
     return snapshot.agents_ready - snapshot.calls_ringing - snapshot.calls_waiting
 
 
+# Pure, and asked the same question twice a decision (by a policy and by the clamp after it).
+@functools.lru_cache(maxsize=256)
 def _exposure_budget(abandoned: int, live_answers: int, cap: float) -> int | None:
     """The most calls that may be exposed to abandonment: the largest ``k ≥ 0`` with
     ``(abandoned + k) ÷ (live_answers + k) ≤ cap``.
@@ -533,13 +588,11 @@ class PredictivePolicy:
         if snapshot.agents_signed_in <= 0:
             return 0
         ringing = len(snapshot.ringing_elapsed_s)
-        floor = max(0, snapshot.agents_ready - ringing - snapshot.calls_waiting)
-        available = (
-            snapshot.agents_ready + len(snapshot.talk_elapsed_s) + len(snapshot.wrap_elapsed_s)
-        )
-        ceiling = math.ceil(self.max_lines_per_agent * available) - (
-            ringing + snapshot.calls_waiting
-        )
+        waiting = snapshot.calls_waiting
+        ready = snapshot.agents_ready
+        floor = max(0, ready - ringing - waiting)
+        available = ready + len(snapshot.talk_elapsed_s) + len(snapshot.wrap_elapsed_s)
+        ceiling = math.ceil(self.max_lines_per_agent * available) - (ringing + waiting)
         # Never search beyond what the abandon-cap clamp will let through anyway.
         ceiling = cap_safe_launch(snapshot, ceiling)
         if ceiling <= floor:
@@ -552,8 +605,7 @@ class PredictivePolicy:
     def _best_over_dial(self, snapshot: PacingSnapshot, ceiling: int) -> int:
         """Stop before the first ``n`` in 1..ceiling whose abandons exceed the allowance."""
         model = self._refresh(snapshot.stats, snapshot.now_s)
-        terms, live = self._terms(snapshot, model)
-        first = _abandons(terms, 0)
+        terms, live, first = _terms(snapshot, model)
         cap = snapshot.abandon_cap
         target = self.target_fraction * cap
         # Early in the window every abandon is expensive: it shrinks the room the abandon-cap
@@ -613,47 +665,8 @@ class PredictivePolicy:
     def expected_abandons(self, snapshot: PacingSnapshot, new_calls: int) -> float:
         """The model's expected abandons among calls in flight if ``new_calls`` are added."""
         model = self._refresh(snapshot.stats, snapshot.now_s)
-        terms, _ = self._terms(snapshot, model)
+        terms, _, _ = _terms(snapshot, model)
         return _abandons(terms, new_calls)
-
-    @staticmethod
-    def _terms(snapshot: PacingSnapshot, model: _Model) -> tuple[_Terms, float]:
-        """Per-checkpoint constants of the decision, and the live answers already in flight.
-
-        One lookup row per call ringing (its chance of a live answer by each checkpoint, the
-        variance, and its chance of one eventually) and per agent talking or wrapping up (minus
-        its chance of being free by each checkpoint, and the variance), summed.
-        """
-        ringing = snapshot.ringing_elapsed_s
-        talking = snapshot.talk_elapsed_s
-        wrapping = snapshot.wrap_elapsed_s
-        rows = np.array([*ringing, *talking, *wrapping], dtype=np.intp)
-        if rows.size:
-            counts = (len(ringing), len(talking), len(wrapping))
-            np.minimum(rows, model.row_limits.repeat(counts), out=rows)
-            rows += model.row_offsets.repeat(counts)
-            base: list[float] = model.combined.take(rows, axis=0).sum(axis=0).tolist()
-        else:
-            base = model.zeros
-        k = model.checkpoints
-        ready = float(snapshot.agents_ready)
-        waiting = float(snapshot.calls_waiting)
-        offset = waiting - snapshot.agents_ready
-        # With no answers at all the true shortfall is 0, but the normal approximation of the
-        # agents' count leaves a phantom tail; subtract it so only answers create abandons.
-        terms: _Terms = [
-            (gap + offset, var + 1e-9, mean, new_var, _phantom(free_gap - ready, free_var))
-            for gap, var, mean, new_var, free_gap, free_var in zip(
-                base[:k],
-                base[k : 2 * k],
-                model.new_mean,
-                model.new_var,
-                base[2 * k + 1 : 3 * k + 1],
-                base[3 * k + 1 :],
-                strict=True,
-            )
-        ]
-        return terms, waiting + base[2 * k]
 
     def _refresh(self, stats: PacingStats, now_s: float) -> _Model:
         if self._model is not None and now_s - self._refreshed_s < self.refresh_s:
@@ -712,12 +725,13 @@ class PredictivePolicy:
 
 
 # E[(X)+] for X ~ N(mean, sd²) is sd · G(mean / sd), with G(z) = z Φ(z) + φ(z), interpolated
-# on a fine grid (clamped outside ±8) exactly as ``np.interp`` would, in plain Python: a
-# decision evaluates it a few dozen times on scalars, where NumPy's per-call cost dominates.
+# on a fine grid (clamped outside ±8) with ``np.interp``.
 _LOSS_GRID = np.linspace(-8.0, 8.0, 3201)
 _LOSS_VALUES = _LOSS_GRID * _ndtr(_LOSS_GRID) + np.exp(-0.5 * _LOSS_GRID**2) / math.sqrt(
     2.0 * math.pi
 )
+
+
 _LOSS_X: list[float] = _LOSS_GRID.tolist()
 _LOSS_Y: list[float] = _LOSS_VALUES.tolist()
 _LOSS_SLOPE: list[float] = [
@@ -734,30 +748,6 @@ _Terms = list[_Term]
 # A checkpoint is cleared for a range of n only if it stays this far under the allowance, so
 # that rounding in its (mathematically monotone) shortfall cannot matter.
 _CLEAR_MARGIN = 1e-9
-
-
-def _phantom(gap: float, var: float) -> float:
-    """E[(X)+] for X ~ N(gap, var + 1e-9), as the decision computes it."""
-    sd = math.sqrt(var + 1e-9)
-    z = gap / sd
-    if z <= _LOSS_LOW:
-        return sd * _LOSS_Y[0]
-    return sd * _loss(z)
-
-
-def _loss(z: float) -> float:
-    """G(z) = E[(Z + z)+] for a standard normal Z (see ``_abandons``, which inlines it)."""
-    if z <= _LOSS_LOW:
-        return _LOSS_Y[0]
-    if z >= _LOSS_HIGH:
-        return _LOSS_Y[_LOSS_LAST]
-    x = _LOSS_X
-    j = int((z - _LOSS_LOW) * _LOSS_SCALE)
-    while x[j] > z:
-        j -= 1
-    while x[j + 1] <= z:
-        j += 1
-    return _LOSS_SLOPE[j] * (z - x[j]) + _LOSS_Y[j]
 
 
 def _shortfalls(terms: _Terms, n: int) -> list[float]:
@@ -824,19 +814,89 @@ def _abandons(terms: Sequence[_Term], n: int, limit: float = math.inf) -> float:
     return worst
 
 
+def _terms(snapshot: PacingSnapshot, model: _Model) -> tuple[_Terms, float, float]:
+    """Per-checkpoint constants of a decision, the live answers already in flight, and the
+    expected abandons with no new call.
+
+    One lookup row per call ringing (its chance of a live answer by each checkpoint, the
+    variance, and its chance of one eventually) and per agent talking or wrapping up (minus its
+    chance of being free by each checkpoint, and the variance), summed; then, in one pass over
+    both, the expected shortfall at each checkpoint of the agents alone (the phantom) and of
+    the calls in flight.
+    """
+    ringing = snapshot.ringing_elapsed_s
+    talking = snapshot.talk_elapsed_s
+    wrapping = snapshot.wrap_elapsed_s
+    counts = (len(ringing), len(talking), len(wrapping))
+    if counts[0] or counts[1] or counts[2]:
+        rows = _elapsed_rows(ringing, talking, wrapping)
+        bounds = model.bounds.repeat(counts, axis=1)
+        np.minimum(rows, bounds[0], out=rows)
+        rows += bounds[1]
+        base = model.combined.take(rows, axis=0).sum(axis=0)
+    else:
+        base = model.zeros
+    k = model.checkpoints
+    # Gaps and variances at each checkpoint (see _Model for the columns), of the agents alone
+    # (less the ready agents) and of answers minus agents (plus the calls waiting, less the
+    # ready agents).
+    shift = model.shift
+    shift[:k] = -float(snapshot.agents_ready)
+    shift[k:] = float(snapshot.calls_waiting) - snapshot.agents_ready
+    gaps = base[: 2 * k] + shift
+    variances = base[2 * k : 4 * k] + 1e-9
+    sds = np.sqrt(variances)
+    # E[(gap)+] = sd · G(gap / sd). With no answers at all the true shortfall is 0, but the
+    # normal approximation of the agents' count leaves a phantom tail; it is subtracted from
+    # every checkpoint so that only answers create abandons.
+    losses: list[float] = (sds * np.interp(gaps / sds, _LOSS_GRID, _LOSS_VALUES)).tolist()
+    phantoms = losses[:k]
+    first = 0.0
+    for loss, phantom in zip(losses[k:], phantoms, strict=True):
+        if loss - phantom > first:
+            first = loss - phantom
+    in_flight = list(
+        zip(
+            gaps.tolist()[k:],
+            variances.tolist()[k:],
+            model.new_mean,
+            model.new_var,
+            phantoms,
+            strict=True,
+        )
+    )
+    return in_flight, float(snapshot.calls_waiting) + float(base[4 * k]), first
+
+
+def _elapsed_rows(
+    ringing: Sequence[float], talking: Sequence[float], wrapping: Sequence[float]
+) -> IntArray:
+    """Whole seconds elapsed of every call ringing, agent talking and agent wrapping up."""
+    if (
+        type(ringing) is ElapsedTimes
+        and type(talking) is ElapsedTimes
+        and type(wrapping) is ElapsedTimes
+        and ringing.now_s == talking.now_s == wrapping.now_s
+    ):
+        # The simulator's snapshots: subtract in one array operation, not call by call.
+        starts = np.array((*ringing.starts, *talking.starts, *wrapping.starts), dtype=np.float64)
+        return np.subtract(ringing.now_s, starts).astype(np.intp)
+    return np.array([*ringing, *talking, *wrapping], dtype=np.intp)
+
+
 class _Model:
     """The tables stacked into one, so that a decision is one lookup and one sum.
 
     Rows: ringing calls by elapsed second, then talking agents, then agents in wrap-up.
-    Columns: live answers by each checkpoint | their variance | live answer eventually |
-    the agents-only gap by checkpoint | its variance (the agents' columns are minus their
-    chance of being free, so the first columns add up to answers minus agents). The policy
-    owns its model and overwrites the ringing rows in place when only the ring statistics
-    change.
+    Columns, one per checkpoint in each group: the agents-only gap (minus each agent's chance
+    of being free by the checkpoint) | live answers by the checkpoint minus that chance | the
+    agents-only variance | the variance of both | live answer eventually. The policy owns its
+    model and overwrites the ringing rows in place when only the ring statistics change.
     """
 
     __slots__ = (
         "agents_key",
+        "bounds",
         "checkpoints",
         "combined",
         "new_mean",
@@ -844,8 +904,7 @@ class _Model:
         "p_human",
         "probe",
         "ring_rows",
-        "row_limits",
-        "row_offsets",
+        "shift",
         "zeros",
     )
 
@@ -860,15 +919,21 @@ class _Model:
         ring_rows = tables.ring_rows
         agents = _agent_table(agents_key, talk, wrap)
         combined = np.zeros((ring_rows + agents.shape[0], 4 * k + 1))
-        combined[ring_rows:, : 2 * k] = agents
-        combined[ring_rows:, 2 * k + 1 :] = agents
+        # The agents' table is minus their chance of being free | its variance.
+        combined[ring_rows:, :k] = combined[ring_rows:, k : 2 * k] = agents[:, :k]
+        combined[ring_rows:, 2 * k : 3 * k] = combined[ring_rows:, 3 * k : 4 * k] = agents[:, k:]
         self.combined = combined
         self.agents_key = agents_key
         self.checkpoints = k
         self.ring_rows = ring_rows
-        self.row_limits = np.array([ring_rows - 1, talk.rows - 1, wrap.rows - 1], dtype=np.intp)
-        self.row_offsets = np.array([0, ring_rows, ring_rows + talk.rows], dtype=np.intp)
-        self.zeros = [0.0] * (4 * k + 1)
+        # Each part's last row, and its first row in the stacked table.
+        self.bounds = np.array(
+            [[ring_rows - 1, talk.rows - 1, wrap.rows - 1], [0, ring_rows, ring_rows + talk.rows]],
+            dtype=np.intp,
+        )
+        self.zeros = np.zeros(4 * k + 1)
+        self.shift = np.zeros(2 * k)  # work space for _terms
+
         self.new_mean: list[float] = []
         self.new_var: list[float] = []
         self.p_human = 0.0
@@ -883,9 +948,9 @@ class _Model:
         if tables.ring_rows != self.ring_rows or tables.horizons.size != k:
             raise ValueError("ring tables of another shape need a new model")
         ring = self.combined[: self.ring_rows]
-        ring[:, :k] = tables.ring_live_by
-        ring[:, k : 2 * k] = tables.ring_live_var
-        ring[:, 2 * k] = tables.live_eventually
+        ring[:, k : 2 * k] = tables.ring_live_by
+        ring[:, 3 * k : 4 * k] = tables.ring_live_var
+        ring[:, 4 * k] = tables.live_eventually
         self.new_mean = tables.new_live_by.tolist()
         self.new_var = tables.new_live_var.tolist()
         self.p_human = tables.p_human

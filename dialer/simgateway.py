@@ -173,38 +173,69 @@ class _State(StrEnum):
     ENDED = "ended"
 
 
-# Scheduled-action codes (kept as small ints: the heap holds hundreds of thousands of them).
-_RING, _OUTCOME, _CALLEE_HANGUP, _MESSAGE_END, _DTMF, _RESPONDENT_HANGUP = range(6)
+# What happened to a call, as the simulator reads it without event objects (see
+# ``SimulatedGateway._due``); the scheduled actions on the heap use the same codes. A callee's
+# or respondent's hang-up is ``_HUNG_UP`` with ``HangupParty.CALLEE`` as its data.
+(
+    _RINGING,
+    _HUMAN,
+    _MACHINE,
+    _BUSY,
+    _NO_ANSWER,
+    _FAILED,
+    _CONNECTED,
+    _MESSAGE_END,
+    _DTMF,
+    _HUNG_UP,
+) = range(10)
+
+_ANSWERS = frozenset((_HUMAN, _MACHINE))
+# No answer, busy, failed, or the far end hung up: the call is over.
+_ENDINGS = frozenset((_BUSY, _NO_ANSWER, _FAILED, _HUNG_UP))
+
+_RawEvent = tuple[float, int, str, "_Call", str]
+"""``(at_s, kind, call_id, call, data)``: the message id, the digits, or who hung up."""
+
+# Calls placed through the internal ``_dial`` without a request carry these ids and numbers.
+_ANONYMOUS = CallParameters("", "")
 
 
 class _Call:
     __slots__ = (
         "answered_at",
+        "bridged",
         "epoch",
-        "outcome",
         "params",
         "prompts",
         "request",
         "ring_time",
-        "started",
         "state",
     )
 
-    def __init__(self, request: OriginateRequest, started: float) -> None:
+    def __init__(self, request: OriginateRequest | None) -> None:
         self.request = request
-        self.params = request.params
-        self.started = started
+        self.params = _ANONYMOUS if request is None else request.params
         self.state = _State.RINGING
-        self.outcome = ""
         self.ring_time = 0.0
         self.answered_at = 0.0
         self.prompts = 0
+        # The agent and skill group of a call bridged with ``_bridge``; its parameters are
+        # only updated when an event object is built.
+        self.bridged: tuple[str, str | None] | None = None
         # Bumped whenever the call changes phase, so stale scheduled actions are skipped.
         self.epoch = 0
 
 
 class SimulatedGateway:
-    """The seeded simulated gateway; see the module docstring."""
+    """The seeded simulated gateway; see the module docstring.
+
+    Besides the :class:`dialer.gateway.TelephonyGateway` methods it has a small internal API
+    for :class:`dialer.simulator.Simulation`, which owns its gateway and handles hundreds of
+    thousands of calls a day: ``_dial`` places a call without an :class:`OriginateRequest`,
+    ``_bridge`` connects one without reporting :class:`ConnectedToAgent`, and ``_due`` returns
+    what ``poll`` would as plain tuples. The same requests in the same order draw the same
+    random numbers either way, so both give the same calls.
+    """
 
     def __init__(self, profile: GatewayProfile | None = None, *, seed: int = 0) -> None:
         self.profile = profile or GatewayProfile()
@@ -213,67 +244,33 @@ class SimulatedGateway:
         self._calls: dict[str, _Call] = {}
         self._heap: list[tuple[float, int, str, int, int, str]] = []
         self._seq = 0
-        self._ready: list[CallEvent] = []
+        # Events that requests cause at once (hang-ups, bridges), before anything scheduled.
+        self._ready: list[_RawEvent] = []
+        answer = self.profile.answer_probability
+        self._constant_answer = answer.steps[0][1] if len(answer.steps) == 1 else None
 
     # -- requests -----------------------------------------------------------------------
 
     def originate(self, request: OriginateRequest, *, now: float) -> str:
         """Place a simulated call and schedule its outcome."""
-        self._seq += 1
-        call_id = f"sim-{self._seq}"
-        call = _Call(request, now)
-        self._calls[call_id] = call
-        profile = self.profile
-        rng = self._rng
-        u = rng.random()
-        failure = profile.failure_probability
-        busy = failure + profile.busy_probability
-        human = busy + profile.answer_probability.at(now)
-        machine = human + profile.machine_probability
-        if u < failure:
-            self._schedule(now + profile.failure_time_s, call_id, _OUTCOME, 0, "failed")
-            return call_id
-        if profile.emit_ringing:
-            self._schedule(now + min(0.5, profile.busy_time_s / 2), call_id, _RING, 0, "")
-        if u < busy:
-            self._schedule(now + profile.busy_time_s, call_id, _OUTCOME, 0, "busy")
-        elif u < machine:
-            ring = profile.ring_time.sample(rng)
-            if ring >= request.timeout_s:
-                self._schedule(now + request.timeout_s, call_id, _OUTCOME, 0, "no_answer")
-            else:
-                call.ring_time = ring
-                kind = "human" if u < human else "machine"
-                self._schedule(now + ring, call_id, _OUTCOME, 0, kind)
-        else:
-            self._schedule(now + request.timeout_s, call_id, _OUTCOME, 0, "no_answer")
-        return call_id
+        return self._dial(now, request.timeout_s, request)
 
     def hang_up(self, call_id: str, *, now: float, by: HangupParty = HangupParty.SYSTEM) -> None:
         """End a call in any state; an answered call reports :class:`HungUp`."""
         call = self._live(call_id)
-        was_answered = call.state in (_State.ANSWERED, _State.CONNECTED)
-        self._end(call_id, call)
+        was_answered = call.state is _State.ANSWERED or call.state is _State.CONNECTED
+        call.state = _State.ENDED
+        call.epoch += 1
+        del self._calls[call_id]
         if was_answered:
-            talk = now - call.answered_at
-            self._ready.append(self._hung_up(call_id, call, now, by, talk))
+            self._ready.append((now, _HUNG_UP, call_id, call, by))
 
     def connect_to_agent(
         self, call_id: str, *, agent_id: str, skill_group: str | None, now: float
     ) -> None:
         """Bridge an answered call to an agent; the callee hangs up after a sampled talk time."""
-        call = self._live(call_id)
-        if call.state is not _State.ANSWERED:
-            raise GatewayError(
-                f"call {call_id} is {call.state.value}, not answered; "
-                "only an answered call that is not yet bridged can be connected to an agent"
-            )
-        call.state = _State.CONNECTED
-        call.epoch += 1
-        call.params = with_agent(call.params, agent_id, skill_group)
-        self._ready.append(self._event(ConnectedToAgent, call_id, call, now))
-        talk = self.profile.talk_time.sample(self._rng)
-        self._schedule(now + talk, call_id, _CALLEE_HANGUP, call.epoch, "")
+        call = self._bridge(call_id, agent_id, skill_group, now)
+        self._ready.append((now, _CONNECTED, call_id, call, ""))
 
     def play_message(
         self, call_id: str, message_id: str, *, now: float, expect_dtmf: bool = False
@@ -287,18 +284,19 @@ class SimulatedGateway:
         self._schedule(end, call_id, _MESSAGE_END, call.epoch, message_id)
         if expect_dtmf:
             call.prompts += 1
+            request = call.request
             reply = self.profile.respondent(
                 RespondentPrompt(
                     call_id,
-                    call.request.lead_id,
-                    call.params,
+                    "" if request is None else request.lead_id,
+                    self._params(call),
                     message_id,
                     call.prompts,
                     self._respondent_rng,
                 )
             )
             if reply.digits is None:
-                self._schedule(end + reply.delay_s, call_id, _RESPONDENT_HANGUP, call.epoch, "")
+                self._schedule(end + reply.delay_s, call_id, _HUNG_UP, call.epoch, _CALLEE)
             else:
                 self._schedule(end + reply.delay_s, call_id, _DTMF, call.epoch, reply.digits)
 
@@ -315,75 +313,128 @@ class SimulatedGateway:
     def next_event_time(self) -> float | None:
         """When the next scheduled action is due (it may turn out stale and yield nothing)."""
         if self._ready:
-            return self._ready[0].at_s
+            return self._ready[0][0]
         return self._heap[0][0] if self._heap else None
 
     def poll(self, until: float) -> list[CallEvent]:
         """Events due at or before ``until``, oldest first."""
-        events = self._ready
-        self._ready = []
-        heap = self._heap
-        calls = self._calls
-        while heap and heap[0][0] <= until:
-            at, _, call_id, action, epoch, data = heapq.heappop(heap)
-            call = calls.get(call_id)
-            if call is None or call.epoch != epoch:
-                continue
-            event = self._fire(call_id, call, at, action, data)
-            if event is not None:
-                events.append(event)
-        return events
+        return [self._event(raw) for raw in self._due(until)]
 
     @property
     def calls_in_progress(self) -> int:
         """Calls placed and not yet ended."""
         return len(self._calls)
 
-    # -- internals ----------------------------------------------------------------------
+    # -- the simulator's internal API ---------------------------------------------------
 
-    def _fire(
-        self, call_id: str, call: _Call, at: float, action: int, data: str
-    ) -> CallEvent | None:
-        if action == _RING:
-            return self._event(Ringing, call_id, call, at)
-        if action == _OUTCOME:
-            if data in ("human", "machine"):
+    def _dial(self, now: float, timeout_s: float, request: OriginateRequest | None) -> str:
+        """``originate``; without a request the call's events carry empty ids and numbers."""
+        self._seq += 1
+        call_id = f"sim-{self._seq}"
+        call = _Call(request)
+        self._calls[call_id] = call
+        profile = self.profile
+        rng = self._rng
+        u = rng.random()
+        failure = profile.failure_probability
+        if u < failure:
+            self._schedule(now + profile.failure_time_s, call_id, _FAILED, 0, "")
+            return call_id
+        if profile.emit_ringing:
+            self._schedule(now + min(0.5, profile.busy_time_s / 2), call_id, _RINGING, 0, "")
+        busy = failure + profile.busy_probability
+        if u < busy:
+            self._schedule(now + profile.busy_time_s, call_id, _BUSY, 0, "")
+            return call_id
+        answer = self._constant_answer
+        if answer is None:
+            answer = profile.answer_probability.at(now)
+        human = busy + answer
+        if u < human + profile.machine_probability:
+            ring = profile.ring_time.sample(rng)
+            if ring >= timeout_s:
+                self._schedule(now + timeout_s, call_id, _NO_ANSWER, 0, "")
+            else:
+                call.ring_time = ring
+                self._schedule(now + ring, call_id, _HUMAN if u < human else _MACHINE, 0, "")
+        else:
+            self._schedule(now + timeout_s, call_id, _NO_ANSWER, 0, "")
+        return call_id
+
+    def _bridge(self, call_id: str, agent_id: str, skill_group: str | None, now: float) -> _Call:
+        """``connect_to_agent`` without its :class:`ConnectedToAgent` event."""
+        call = self._live(call_id)
+        if call.state is not _State.ANSWERED:
+            raise GatewayError(
+                f"call {call_id} is {call.state.value}, not answered; "
+                "only an answered call that is not yet bridged can be connected to an agent"
+            )
+        call.state = _State.CONNECTED
+        call.epoch += 1
+        call.bridged = (agent_id, skill_group)
+        talk = self.profile.talk_time.sample(self._rng)
+        self._schedule(now + talk, call_id, _HUNG_UP, call.epoch, _CALLEE)
+        return call
+
+    def _due(self, until: float) -> list[_RawEvent]:
+        """What ``poll(until)`` reports, as ``(at_s, kind, call_id, call, data)`` tuples."""
+        events = self._ready
+        self._ready = []
+        heap = self._heap
+        calls = self._calls
+        pop = heapq.heappop
+        while heap and heap[0][0] <= until:
+            at, _, call_id, kind, epoch, data = pop(heap)
+            call = calls.get(call_id)
+            if call is None or call.epoch != epoch:
+                continue
+            if kind in _ANSWERS:
                 call.state = _State.ANSWERED
                 call.answered_at = at
                 call.epoch += 1
-                kind = AnswerKind.HUMAN if data == "human" else AnswerKind.MACHINE
-                r = call.request
-                return Answered(
-                    call_id, at, call.params, r.campaign_id, r.lead_id, r.attempt_id,
-                    kind, call.ring_time,
-                )  # fmt: skip
-            self._end(call_id, call)
-            if data == "busy":
-                return self._event(Busy, call_id, call, at)
-            if data == "no_answer":
-                return self._event(NoAnswer, call_id, call, at)
-            r = call.request
-            return Failed(
-                call_id, at, call.params, r.campaign_id, r.lead_id, r.attempt_id,
-                self.profile.failure_cause,
-            )  # fmt: skip
-        if action == _MESSAGE_END:
-            r = call.request
-            return MessageFinished(
-                call_id, at, call.params, r.campaign_id, r.lead_id, r.attempt_id, data
-            )
-        if action == _DTMF:
-            r = call.request
-            return DtmfReceived(
-                call_id, at, call.params, r.campaign_id, r.lead_id, r.attempt_id, data
-            )
-        # _CALLEE_HANGUP or _RESPONDENT_HANGUP
-        self._end(call_id, call)
-        return self._hung_up(call_id, call, at, HangupParty.CALLEE, at - call.answered_at)
+            elif kind in _ENDINGS:
+                call.state = _State.ENDED
+                call.epoch += 1
+                del calls[call_id]
+            events.append((at, kind, call_id, call, data))
+        return events
 
-    def _schedule(self, at: float, call_id: str, action: int, epoch: int, data: str) -> None:
+    # -- internals ----------------------------------------------------------------------
+
+    def _event(self, raw: _RawEvent) -> CallEvent:
+        """The event object for one raw event."""
+        at, kind, call_id, call, data = raw
+        request = call.request
+        params = self._params(call)
+        if request is None:
+            ids = ("", "", "")
+        else:
+            ids = (request.campaign_id, request.lead_id, request.attempt_id)
+        if kind in _ANSWERS:
+            answer = AnswerKind.HUMAN if kind == _HUMAN else AnswerKind.MACHINE
+            return Answered(call_id, at, params, *ids, answer, call.ring_time)
+        if kind == _HUNG_UP:
+            by = HangupParty(data)
+            return HungUp(call_id, at, params, *ids, by, at - call.answered_at)
+        if kind == _MESSAGE_END:
+            return MessageFinished(call_id, at, params, *ids, data)
+        if kind == _DTMF:
+            return DtmfReceived(call_id, at, params, *ids, data)
+        if kind == _FAILED:
+            return Failed(call_id, at, params, *ids, self.profile.failure_cause)
+        return _PLAIN_EVENTS[kind](call_id, at, params, *ids)
+
+    @staticmethod
+    def _params(call: _Call) -> CallParameters:
+        """The call's parameters, with its agent once bridged."""
+        if call.bridged is not None:
+            call.params = with_agent(call.params, *call.bridged)
+            call.bridged = None
+        return call.params
+
+    def _schedule(self, at: float, call_id: str, kind: int, epoch: int, data: str) -> None:
         self._seq += 1
-        heapq.heappush(self._heap, (at, self._seq, call_id, action, epoch, data))
+        heapq.heappush(self._heap, (at, self._seq, call_id, kind, epoch, data))
 
     def _live(self, call_id: str) -> _Call:
         call = self._calls.get(call_id)
@@ -393,17 +444,11 @@ class SimulatedGateway:
             )
         return call
 
-    def _end(self, call_id: str, call: _Call) -> None:
-        call.state = _State.ENDED
-        call.epoch += 1
-        del self._calls[call_id]
 
-    @staticmethod
-    def _event(cls: type[CallEvent], call_id: str, call: _Call, at: float) -> CallEvent:
-        r = call.request
-        return cls(call_id, at, call.params, r.campaign_id, r.lead_id, r.attempt_id)
-
-    @staticmethod
-    def _hung_up(call_id: str, call: _Call, at: float, by: HangupParty, talk: float) -> HungUp:
-        r = call.request
-        return HungUp(call_id, at, call.params, r.campaign_id, r.lead_id, r.attempt_id, by, talk)
+_CALLEE = HangupParty.CALLEE.value
+_PLAIN_EVENTS: dict[int, type[CallEvent]] = {
+    _RINGING: Ringing,
+    _BUSY: Busy,
+    _NO_ANSWER: NoAnswer,
+    _CONNECTED: ConnectedToAgent,
+}

@@ -40,24 +40,11 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from dialer.abandon import AbandonWindow
-from dialer.agents import Agent, AgentAction, AgentState
+from dialer.agents import AgentAction, AgentState, next_state
 from dialer.distributions import Fixed
-from dialer.gateway import (
-    Answered,
-    AnswerKind,
-    Busy,
-    CallParameters,
-    ConnectedToAgent,
-    DtmfReceived,
-    Failed,
-    HangupParty,
-    HungUp,
-    MessageFinished,
-    NoAnswer,
-    OriginateRequest,
-    Ringing,
-)
+from dialer.gateway import CallParameters, HangupParty, OriginateRequest
 from dialer.pacing import (
+    ElapsedTimes,
     PacingMode,
     PacingPolicy,
     PacingSnapshot,
@@ -66,7 +53,22 @@ from dialer.pacing import (
     policy_for_mode,
 )
 from dialer.scenario import AmdPolicy, Scenario
-from dialer.simgateway import GatewayProfile, RespondentPrompt, RespondentReply, SimulatedGateway
+from dialer.simgateway import (
+    _BUSY,
+    _DTMF,
+    _FAILED,
+    _HUMAN,
+    _HUNG_UP,
+    _MACHINE,
+    _MESSAGE_END,
+    _NO_ANSWER,
+    _RINGING,
+    GatewayProfile,
+    RespondentPrompt,
+    RespondentReply,
+    SimulatedGateway,
+)
+from dialer.simgateway import _Call as _GatewayCall
 from dialer.stats import DialOutcome, RecentStats
 
 if TYPE_CHECKING:
@@ -93,21 +95,8 @@ CALLER_NUMBER = "+861080000000"
 # Timer kinds on the simulation's own queue.
 _WRAP_END, _ABANDON_CHECK, _PREVIEW_DIAL, _MACHINE_DROP = range(4)
 
-# Gateway events the simulation reacts to, by class.
-_EV_ANSWERED, _EV_HUNG_UP, _EV_UNANSWERED, _EV_DTMF, _EV_MESSAGE_END, _EV_RINGING, _EV_NONE = range(
-    7
-)
-_EVENT_KINDS: dict[type, int] = {
-    Answered: _EV_ANSWERED,
-    HungUp: _EV_HUNG_UP,
-    NoAnswer: _EV_UNANSWERED,
-    Busy: _EV_UNANSWERED,
-    Failed: _EV_UNANSWERED,
-    DtmfReceived: _EV_DTMF,
-    MessageFinished: _EV_MESSAGE_END,
-    Ringing: _EV_RINGING,
-    ConnectedToAgent: _EV_NONE,
-}
+_UNANSWERED = frozenset((_NO_ANSWER, _BUSY, _FAILED))
+_ANSWERS = frozenset((_HUMAN, _MACHINE))
 
 CallOutcome = Literal["no_answer", "busy", "failed", "machine", "abandoned", "contact"]
 """How a call ended: ``contact`` is a human conversation with an agent or an IVR interview
@@ -116,7 +105,7 @@ CallOutcome = Literal["no_answer", "busy", "failed", "machine", "abandoned", "co
 HangupBy = Literal["caller", "callee", "system"]
 """Who ended an answered call: our side's agent (``caller``), the callee, or the system."""
 
-_HANGUP_BY: dict[HangupParty, HangupBy] = {
+_HANGUP_BY: dict[str, HangupBy] = {
     HangupParty.AGENT: "caller",
     HangupParty.CALLEE: "callee",
     HangupParty.SYSTEM: "system",
@@ -378,7 +367,13 @@ def simulate(scenario: Scenario, policy: PacingPolicy | None = None) -> Simulati
 
 
 class _Run:
-    """The mutable state of one simulation run (kept apart so Simulation stays small)."""
+    """The mutable state of one simulation run (kept apart so Simulation stays small).
+
+    It talks to its gateway through the gateway's internal API (plain tuples instead of event
+    objects, no origination requests unless a simulated respondent may read them) and keeps
+    each agent as a state checked against the soft-phone's transition table: a day of a
+    hundred agents is hundreds of thousands of calls and transitions.
+    """
 
     def __init__(self, sim: Simulation, progress: Callable[[float], None] | None) -> None:
         self.sim = sim
@@ -389,10 +384,13 @@ class _Run:
         self.source = sim.lead_source
         self.sink = sim.outcome_sink
         self.on_live_answer = sim.on_live_answer
+        self.stats = sim._stats
+        self.rng = sim._rng
         self.agentless = sc.mode is PacingMode.AGENTLESS
         self.preview = sc.mode is PacingMode.PREVIEW
-        self.agents = [Agent(f"agent-{i + 1:03d}", (SKILL_GROUP,)) for i in range(sc.agents)]
-        self.agent_index = {agent.agent_id: i for i, agent in enumerate(self.agents)}
+        self.agent_ids = [f"agent-{i + 1:03d}" for i in range(sc.agents)]
+        self.agent_states = [AgentState.SIGNED_OUT] * sc.agents
+        self.agent_index = {agent_id: i for i, agent_id in enumerate(self.agent_ids)}
         self.ready: deque[int] = deque()
         self.ready_since: list[float] = [0.0] * sc.agents
         self.on_call: dict[int, float] = {}
@@ -412,6 +410,8 @@ class _Run:
         self.pending_preview: dict[int, DialTarget | int] = {}
         # Calls in progress, for their records (kept only when there is a sink).
         self.calls: dict[str, _CallInfo] | None = {} if self.sink is not None else None
+        # Only a simulated IVR respondent reads a call's ids from the gateway.
+        self.requests = self.agentless
         self.timers: list[tuple[float, int, int, int, str]] = []
         self.seq = 0
         self.stats_cache: tuple[float, PacingStats] | None = None
@@ -447,13 +447,17 @@ class _Run:
         sc = self.scenario
         end = sc.duration_s
         for index in range(sc.agents):
-            self._agent(index, AgentAction.SIGN_IN, 0.0)
-            self._agent(index, AgentAction.GO_READY, 0.0)
+            self._agent(index, AgentAction.SIGN_IN)
+            self._agent(index, AgentAction.GO_READY)
             self.ready.append(index)
         gateway = self.gateway
+        next_event_time = gateway.next_event_time
+        due = gateway._due
+        on_event = self._on_event
         timers = self.timers
         should_continue = self.sim.should_continue
         advance = self.sim.on_advance
+        progress = self.progress
         clock = 0.0
         if advance is not None:
             advance(0.0)
@@ -462,7 +466,7 @@ class _Run:
         interval = sc.pacing_interval_s
         stopped_at: float | None = None
         while True:
-            gateway_at = gateway.next_event_time()
+            gateway_at = next_event_time()
             timer_at = timers[0][0] if timers else None
             now = next_tick
             if gateway_at is not None and gateway_at < now:
@@ -474,12 +478,12 @@ class _Run:
             if advance is not None and now > clock:
                 clock = now
                 advance(now)
-            if self.progress is not None and now >= next_report:
-                self.progress(now)
+            if progress is not None and now >= next_report:
+                progress(now)
                 next_report += 60.0
             if gateway_at is not None and gateway_at <= now:
-                for event in gateway.poll(now):
-                    self._on_event(event, event.at_s)
+                for event in due(now):
+                    on_event(*event)
                 continue
             if timer_at is not None and timer_at <= now:
                 at, _, kind, index, call_id = heapq.heappop(timers)
@@ -520,8 +524,8 @@ class _Run:
                     self.progress(now)
                     next_report += 60.0
             if gateway_at is not None and gateway_at <= now:
-                for event in gateway.poll(now):
-                    self._on_event(event, event.at_s)
+                for event in gateway._due(now):
+                    self._on_event(*event)
                 continue
             at, _, kind, index, call_id = heapq.heappop(timers)
             self._on_timer(kind, index, call_id, at)
@@ -529,16 +533,18 @@ class _Run:
             # The last call's hang-up can still be queued after its call has ended (the
             # goodbye path): deliver it so that call gets its record too. Only when someone
             # listens for records (the live loop, IVR), so plain simulations stay as they were.
-            for event in gateway.poll(finished):
-                self._on_event(event, event.at_s)
+            for event in gateway._due(finished):
+                self._on_event(*event)
         return finished
 
     def _schedule(self, at: float, kind: int, index: int, call_id: str) -> None:
         self.seq += 1
         heapq.heappush(self.timers, (at, self.seq, kind, index, call_id))
 
-    def _agent(self, index: int, action: AgentAction, at: float, **details: Any) -> None:
-        self.agents[index] = self.agents[index].apply(action, at_s=at, **details).agent
+    def _agent(self, index: int, action: AgentAction) -> None:
+        """Move an agent along the soft-phone's state machine (illegal moves raise)."""
+        states = self.agent_states
+        states[index] = next_state(states[index], action, agent_id=self.agent_ids[index])
 
     # -- pacing ---------------------------------------------------------------------------
 
@@ -555,9 +561,9 @@ class _Run:
             now_s=now,
             agents_signed_in=sc.agents,
             agents_ready=len(self.ready),
-            talk_elapsed_s=[now - t for t in self.on_call.values()],
-            wrap_elapsed_s=[now - t for t in self.in_wrap.values()],
-            ringing_elapsed_s=[now - t for t in self.ringing.values()],
+            talk_elapsed_s=ElapsedTimes(now, tuple(self.on_call.values())),
+            wrap_elapsed_s=ElapsedTimes(now, tuple(self.in_wrap.values())),
+            ringing_elapsed_s=ElapsedTimes(now, tuple(self.ringing.values())),
             calls_waiting=len(self.waiting),
             calls_in_ivr=len(self.ivr_prompts),
             agents_reserved=len(self.reserved),
@@ -573,6 +579,8 @@ class _Run:
         )
         if source is None:
             launch = min(launch, sc.leads - self.leads_used)
+        if launch <= 0:
+            return
         if self.preview:
             launch = min(launch, len(self.ready))
             if source is None:
@@ -585,16 +593,22 @@ class _Run:
                     index = self._preview_agent(target.agent_id)
                     self._offer_preview(index, target, now)
             return
-        if source is None:
+        if source is not None:
+            for target in self._targets(source, launch, now):
+                self._originate(now, target, None)
+        elif self.calls is None and not self.requests:
+            # Nobody reads these calls' ids: place them without any.
+            dial = self.gateway._dial
+            ringing = self.ringing
+            timeout = sc.no_answer_timeout_s
+            for _ in range(launch):
+                ringing[dial(now, timeout, None)] = now
+            self.leads_used += launch
+            self.counts["dials"] += launch
+        else:
             for _ in range(launch):
                 self.leads_used += 1
-                lead = self.leads_used
-                attempt = f"attempt-{self.counts['dials'] + 1}"
-                self._originate(now, f"lead-{lead}", attempt, f"+86138{lead:08d}", None)
-            return
-        if launch > 0:
-            for target in self._targets(source, launch, now):
-                self._originate(now, target.lead_id, target.attempt_id, target.phone_e164, None)
+                self._originate(now, self.leads_used, None)
 
     def _targets(self, source: LeadSource, n: int, now: float) -> list[DialTarget]:
         targets = list(source.next_targets(n, now))
@@ -617,19 +631,19 @@ class _Run:
 
     def _offer_preview(self, index: int, lead: DialTarget | int, now: float) -> None:
         self.idle_time += now - self.ready_since[index]
-        lead_id = f"lead-{lead}" if isinstance(lead, int) else lead.lead_id
-        self._agent(index, AgentAction.OFFER_PREVIEW, now, lead_id=lead_id)
+        self._agent(index, AgentAction.OFFER_PREVIEW)
         self.reserved.add(index)
         self.pending_preview[index] = lead
-        wait = self.scenario.preview_time_s.sample(self.sim._rng)
+        wait = self.scenario.preview_time_s.sample(self.rng)
         self._schedule(now + wait, _PREVIEW_DIAL, index, "")
 
     def _pacing_stats(self, now: float) -> PacingStats:
         # Summaries move slowly; recomputing them every few seconds is plenty.
-        if self.stats_cache is None or now - self.stats_cache[0] >= 5.0:
-            stats = self.sim._stats.snapshot(now, self.scenario.no_answer_timeout_s)
-            self.stats_cache = (now, stats)
-        return self.stats_cache[1]
+        cache = self.stats_cache
+        if cache is None or now - cache[0] >= 5.0:
+            stats = self.stats.snapshot(now, self.scenario.no_answer_timeout_s)
+            self.stats_cache = cache = (now, stats)
+        return cache[1]
 
     def _window_counts(self, now: float) -> tuple[int, int]:
         if now < self.window_exact_until:
@@ -650,19 +664,28 @@ class _Run:
         if self.on_live_answer is not None:
             self.on_live_answer(at, abandoned)
 
-    def _originate(
-        self, now: float, lead_id: str, attempt_id: str, phone: str, agent_index: int | None
-    ) -> str:
-        self.counts["dials"] += 1
-        agent_id = None if agent_index is None else self.agents[agent_index].agent_id
-        request = OriginateRequest(
-            campaign_id="simulation",
-            lead_id=lead_id,
-            attempt_id=attempt_id,
-            params=CallParameters(CALLER_NUMBER, phone, agent_id, SKILL_GROUP),
-            timeout_s=self.scenario.no_answer_timeout_s,
-        )
-        call_id = self.gateway.originate(request, now=now)
+    def _originate(self, now: float, lead: DialTarget | int, agent_index: int | None) -> str:
+        """Place one call: a target from the lead source, or a made-up lead by number."""
+        counts = self.counts
+        counts["dials"] += 1
+        if isinstance(lead, int):
+            lead_id = f"lead-{lead}"
+            attempt_id = f"attempt-{counts['dials']}"
+            phone = f"+86138{lead:08d}"
+        else:
+            lead_id, attempt_id, phone = lead.lead_id, lead.attempt_id, lead.phone_e164
+        timeout = self.scenario.no_answer_timeout_s
+        request = None
+        if self.requests:
+            agent_id = None if agent_index is None else self.agent_ids[agent_index]
+            request = OriginateRequest(
+                campaign_id="simulation",
+                lead_id=lead_id,
+                attempt_id=attempt_id,
+                params=CallParameters(CALLER_NUMBER, phone, agent_id, SKILL_GROUP),
+                timeout_s=timeout,
+            )
+        call_id = self.gateway._dial(now, timeout, request)
         self.ringing[call_id] = now
         if agent_index is not None:
             self.call_agent[call_id] = agent_index
@@ -684,42 +707,36 @@ class _Run:
 
     # -- gateway events -------------------------------------------------------------------
 
-    def _on_event(self, event: object, at: float) -> None:
-        # Dispatch on the exact class first (the hot path), then on subclasses.
-        kind = _EVENT_KINDS.get(type(event))
-        if kind is None:
-            kind = next((k for cls, k in _EVENT_KINDS.items() if isinstance(event, cls)), -1)
-        if kind == _EV_UNANSWERED:
-            self._on_unanswered(event, at)  # type: ignore[arg-type]
-        elif kind == _EV_ANSWERED:
-            self._on_answer(event, at)  # type: ignore[arg-type]
-        elif kind == _EV_HUNG_UP:
-            self._on_hung_up(event, at)  # type: ignore[arg-type]
-        elif kind == _EV_DTMF:
+    def _on_event(self, at: float, kind: int, call_id: str, call: _GatewayCall, data: str) -> None:
+        """One of the gateway's raw events (see ``SimulatedGateway._due``)."""
+        if kind in _UNANSWERED:
+            self._on_unanswered(call_id, kind, at)
+        elif kind == _HUNG_UP:
+            self._on_hung_up(call_id, data, at)
+        elif kind in _ANSWERS:
+            self._on_answer(call_id, call, kind == _HUMAN, at)
+        elif kind == _DTMF:
             if self.ivr is not None:
-                self._on_ivr_dtmf(event.call_id, event.digits, at)  # type: ignore[attr-defined]
+                self._on_ivr_dtmf(call_id, data, at)
             else:
-                self._on_dtmf(event.call_id, at)  # type: ignore[attr-defined]
-        elif kind == _EV_MESSAGE_END:
-            self._on_message_end(event.call_id, event.message_id, at)  # type: ignore[attr-defined]
-        elif kind == _EV_RINGING and self.calls is not None:
-            info = self.calls.get(event.call_id)  # type: ignore[attr-defined]
+                self._on_dtmf(call_id, at)
+        elif kind == _MESSAGE_END:
+            self._on_message_end(call_id, data, at)
+        elif kind == _RINGING and self.calls is not None:
+            info = self.calls.get(call_id)
             if info is not None and info.ringing_s is None:
                 info.ringing_s = at
-        # ConnectedToAgent needs nothing from the simulation.
+        # A bridge to an agent needs nothing from the simulation.
 
-    def _on_answer(self, event: Answered, at: float) -> None:
-        call_id = event.call_id
+    def _on_answer(self, call_id: str, call: _GatewayCall, human: bool, at: float) -> None:
         self.ringing.pop(call_id, None)
-        human = event.kind is AnswerKind.HUMAN
         if self.calls is not None:
             info = self.calls.get(call_id)
             if info is not None:
                 info.answered_s = at
                 info.answer_kind = "human" if human else "machine"
-        stats = self.sim._stats
-        stats.record_outcome(
-            at, DialOutcome.HUMAN if human else DialOutcome.MACHINE, event.ring_time_s
+        self.stats.record_outcome(
+            at, DialOutcome.HUMAN if human else DialOutcome.MACHINE, call.ring_time
         )
         bound = self.call_agent.get(call_id)
         if not human:
@@ -743,8 +760,10 @@ class _Run:
                 self.calls[call_id].ivr = True
             self.ivr_prompts[call_id] = 0
             if self.ivr is not None:
-                lead_id, attempt_id = event.lead_id, event.attempt_id
-                self._play_ivr(call_id, self.ivr.start(call_id, lead_id, attempt_id, at), at)
+                request = call.request
+                assert request is not None  # agentless calls are placed with their request
+                turn = self.ivr.start(call_id, request.lead_id, request.attempt_id, at)
+                self._play_ivr(call_id, turn, at)
                 return
             self.gateway.play_message(call_id, "question-1", now=at, expect_dtmf=True)
             return
@@ -763,36 +782,31 @@ class _Run:
             self._schedule(at + self.scenario.abandon_grace_s, _ABANDON_CHECK, int(live), call_id)
 
     def _connect(self, index: int, call_id: str, at: float, *, live: bool) -> None:
-        agent = self.agents[index]
-        if agent.state is AgentState.DIALING:
-            self._agent(index, AgentAction.CONNECT, at)
-        else:
-            self._agent(index, AgentAction.CONNECT, at, call_id=call_id)
+        self._agent(index, AgentAction.CONNECT)
         self.on_call[index] = at
         self.call_agent[call_id] = index
         self.agent_call[index] = call_id
-        self.counts["agent_calls"] += 1
+        counts = self.counts
+        counts["agent_calls"] += 1
         if live:
-            self.counts["connected"] += 1
+            counts["connected"] += 1
             self._record_live_answer(at, abandoned=False)
+        agent_id = self.agent_ids[index]
         if self.calls is not None:
             info = self.calls.get(call_id)
             if info is not None:
                 info.connected_s = at
-                info.agent_id = agent.agent_id
-        self.gateway.connect_to_agent(
-            call_id, agent_id=agent.agent_id, skill_group=SKILL_GROUP, now=at
-        )
+                info.agent_id = agent_id
+        self.gateway._bridge(call_id, agent_id, SKILL_GROUP, at)
 
-    def _on_unanswered(self, event: NoAnswer | Busy | Failed, at: float) -> None:
-        call_id = event.call_id
+    def _on_unanswered(self, call_id: str, kind: int, at: float) -> None:
         started = self.ringing.pop(call_id, at)
         outcome: CallOutcome
-        if isinstance(event, NoAnswer):
+        if kind == _NO_ANSWER:
             self.counts["no_answer"] += 1
             result = DialOutcome.NO_ANSWER
             outcome = "no_answer"
-        elif isinstance(event, Busy):
+        elif kind == _BUSY:
             self.counts["busy"] += 1
             result = DialOutcome.BUSY
             outcome = "busy"
@@ -800,46 +814,47 @@ class _Run:
             self.counts["failed"] += 1
             result = DialOutcome.FAILED
             outcome = "failed"
-        self.sim._stats.record_outcome(at, result, at - started)
+        self.stats.record_outcome(at, result, at - started)
         bound = self.call_agent.get(call_id)
         if bound is not None:
             self._release_bound(bound, call_id, at)
-        self._finish(call_id, at, outcome, None)
+        if self.calls is not None:
+            self._finish(call_id, at, outcome, None)
 
     def _release_bound(self, index: int, call_id: str, at: float) -> None:
         """A preview call that reached no one: the agent is free again."""
         self.call_agent.pop(call_id, None)
         self.agent_call.pop(index, None)
         self.reserved.discard(index)
-        self._agent(index, AgentAction.CALL_FAILED, at)
-        self._agent(index, AgentAction.FINISH_WRAP, at)
+        self._agent(index, AgentAction.CALL_FAILED)
+        self._agent(index, AgentAction.FINISH_WRAP)
         self._agent_free(index, at)
 
-    def _on_hung_up(self, event: HungUp, at: float) -> None:
-        call_id = event.call_id
+    def _on_hung_up(self, call_id: str, by: str, at: float) -> None:
         if self.ivr is not None and call_id in self.ivr_prompts:
             # The driver hears the hang-up first, so the interview is over by the time the
             # call's record is reported.
             del self.ivr_prompts[call_id]
             self._ivr_hung_up(call_id, at)
             self.closing.discard(call_id)
-            self._finish(call_id, at, None, _HANGUP_BY.get(event.by, "system"))
+            self._finish(call_id, at, None, _HANGUP_BY.get(by, "system"))
             return
-        self._finish(call_id, at, None, _HANGUP_BY.get(event.by, "system"))
+        if self.calls is not None:
+            self._finish(call_id, at, None, _HANGUP_BY.get(by, "system"))
         index = self.call_agent.pop(call_id, None)
         if index is not None and index in self.on_call:
             started = self.on_call.pop(index)
             self.agent_call.pop(index, None)
             self.busy_time += at - started
-            self.sim._stats.record_talk(at, at - started)
-            self._agent(index, AgentAction.HANG_UP, at)
+            self.stats.record_talk(at, at - started)
+            self._agent(index, AgentAction.HANG_UP)
             self.in_wrap[index] = at
-            wrap = self.scenario.wrap_time_s.sample(self.sim._rng)
+            wrap = self.scenario.wrap_time_s.sample(self.rng)
             self._schedule(at + wrap, _WRAP_END, index, "")
             return
         if call_id in self.ivr_prompts:
             del self.ivr_prompts[call_id]
-            if event.by is HangupParty.CALLEE:
+            if by == HangupParty.CALLEE:
                 self.counts["broken_off"] += 1
             else:
                 self.counts["completed"] += 1
@@ -901,8 +916,8 @@ class _Run:
         if kind == _WRAP_END:
             started = self.in_wrap.pop(index)
             self.busy_time += at - started
-            self.sim._stats.record_wrap(at, at - started)
-            self._agent(index, AgentAction.FINISH_WRAP, at)
+            self.stats.record_wrap(at, at - started)
+            self._agent(index, AgentAction.FINISH_WRAP)
             self._agent_free(index, at)
         elif kind == _ABANDON_CHECK:
             if self.waiting.pop(call_id, None) is None:
@@ -916,13 +931,8 @@ class _Run:
             else:
                 self.gateway.hang_up(call_id, now=at)
         elif kind == _PREVIEW_DIAL:
-            lead = self.pending_preview.pop(index)
-            if isinstance(lead, int):
-                attempt = f"attempt-{self.counts['dials'] + 1}"
-                real = self._originate(at, f"lead-{lead}", attempt, f"+86138{lead:08d}", index)
-            else:
-                real = self._originate(at, lead.lead_id, lead.attempt_id, lead.phone_e164, index)
-            self._agent(index, AgentAction.DIAL, at, call_id=real)
+            self._originate(at, self.pending_preview.pop(index), index)
+            self._agent(index, AgentAction.DIAL)
 
     def _agent_free(self, index: int, at: float) -> None:
         waiting = self.waiting
