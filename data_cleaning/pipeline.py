@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
+import threading
 import time
 from collections import Counter, deque
 from collections.abc import Callable, Generator, Iterable, Iterator, Sequence
@@ -86,7 +88,31 @@ def _init_worker(
     suppression: Sequence[SuppressionSet],
 ) -> None:
     global _WORKER_ENGINE
+    # Pool.terminate() stops workers with SIGTERM; a forked worker inherits its parent's
+    # handler (a test runner's or a server's), which may only set a flag, so the worker would
+    # never exit and the pool's join would hang. Workers die on SIGTERM.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     _WORKER_ENGINE = _Engine(region, excluded, language, suppression)
+
+
+def _start_pool(context: Any, workers: int, args: tuple[Any, ...]) -> Pool:
+    """A worker pool whose workers die on SIGTERM from their first instruction.
+
+    The initializer resets SIGTERM too, but a worker forked with an inherited handler could be
+    terminated before it runs; on the main thread the default is in place across the fork.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+    if threading.current_thread() is not threading.main_thread() or previous is None:
+        # Off the main thread handlers cannot be changed; None: a handler not set from
+        # Python, which could not be put back.
+        pool: Pool = context.Pool(workers, initializer=_init_worker, initargs=args)
+        return pool
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        pool = context.Pool(workers, initializer=_init_worker, initargs=args)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    return pool
 
 
 def _work(phones: pa.Array, sizes: list[int]) -> list[PackedResult]:
@@ -264,7 +290,7 @@ class CleaningRun:
                 # Built once here, the default country's prefix tables are the workers' too.
                 engine = _Engine(*args)
                 engine.vector.prepare()
-            pool = context.Pool(workers, initializer=_init_worker, initargs=args)
+            pool = _start_pool(context, workers, args)
         backlog = workers * _QUEUED_PER_WORKER
         pending: deque[tuple[_RawChunk, _Handle]] = deque()
         index = self._phone_index

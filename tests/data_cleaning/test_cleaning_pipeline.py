@@ -266,3 +266,43 @@ def test_cleaned_writer_replaces_its_own_columns() -> None:
         "phone,name,phone_e164,phone_type,phone_region,phone_timezone,phone_extension,phone_carrier"
     )
     assert lines[1] == "13800138000,王,+8613800138000,mobile,China,Asia/Shanghai,,China Mobile"
+
+
+def test_worker_pool_ends_under_a_flag_only_sigterm_handler(tmp_path: Path) -> None:
+    """A host process whose SIGTERM handler only sets a flag (test runners, servers) must not
+    hang the run: workers still left with work are terminated, and die, when the input ends.
+    """
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import signal, sys
+        from data_cleaning import CleaningOptions, clean_table
+        from data_cleaning import pipeline
+
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        pipeline._BATCH_ROWS = 700
+        pipeline._QUEUED_PER_WORKER = 50  # the worker gets every batch; this process redoes some
+        path = sys.argv[1]
+        with open(path, "w", encoding="utf-8") as out:
+            out.write("phone\\n")
+            for i in range(20000):
+                out.write(f"13{i % 9}{(i * 7919) % 10**8:08d}\\n")
+        for _ in range(3):
+            report = clean_table(path, options=CleaningOptions(workers=1, chunk_rows=250)).consume()
+            assert report.rows_in == 20000, report
+        print("done")
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "leads.csv")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=180,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "done"
