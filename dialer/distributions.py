@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, runtime_checkable
 
 from dialer.exceptions import ScenarioError
@@ -103,6 +103,12 @@ class LogNormal:
 
     mean_s: float
     sd_s: float
+    # (mu, sigma) of the underlying normal, worked out once: the simulator samples talk and
+    # ring times tens of thousands of times a day.
+    _log_params: tuple[float, float] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_log_params", lognormal_log_params(self.mean_s, self.sd_s))
 
     @property
     def mean(self) -> float:
@@ -115,13 +121,13 @@ class LogNormal:
     @property
     def log_params(self) -> tuple[float, float]:
         """(mu, sigma) of the underlying normal."""
-        return lognormal_log_params(self.mean_s, self.sd_s)
+        return self._log_params
 
     def sample(self, rng: random.Random) -> float:
         """Draw a log-normal duration."""
         if self.mean_s <= 0:
             return 0.0
-        mu, sigma = self.log_params
+        mu, sigma = self._log_params
         return rng.lognormvariate(mu, sigma)
 
     def scaled(self, factor: float) -> LogNormal:

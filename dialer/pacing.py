@@ -36,6 +36,7 @@ import math
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+from struct import pack as _pack
 from typing import Any, Protocol, overload, runtime_checkable
 
 import numpy as np
@@ -605,7 +606,14 @@ class PredictivePolicy:
     def _best_over_dial(self, snapshot: PacingSnapshot, ceiling: int) -> int:
         """Stop before the first ``n`` in 1..ceiling whose abandons exceed the allowance."""
         model = self._refresh(snapshot.stats, snapshot.now_s)
-        terms, live, first = _terms(snapshot, model)
+        # The expected abandons for n = 0, 1, … new calls, a batch at a time; the first batch
+        # reaches a little past the last decision's answer, so it is nearly always the only
+        # one. (Every checkpoint's shortfall is non-decreasing in n, and so is the allowance.)
+        start = 0
+        stop = min(ceiling, model.probe + _LOOK_AHEAD) + 1
+        flight = _InFlight(snapshot, model, stop)
+        abandons = flight.first_batch
+        first = max(0.0, abandons[0])
         cap = snapshot.abandon_cap
         target = self.target_fraction * cap
         # Early in the window every abandon is expensive: it shrinks the room the abandon-cap
@@ -620,53 +628,33 @@ class PredictivePolicy:
         answers = snapshot.live_answers_in_window
         least = first + self.slack
         p_human = model.p_human
-
-        def allowance(n: int) -> float:
-            # The target share of the live answers in flight with n new calls, held to what
-            # is left of the window's budget, keeping a whole abandon in reserve under the
-            # full cap (small teams, whose every abandon is a big share, cannot overshoot),
-            # and never below the abandons already in flight. Non-decreasing in n.
-            expected = live + p_human * n
-            allowed = min(boosted * expected, target * expected + remaining)
-            allowed = min(allowed, cap * (answers + expected) - reserve)
-            return allowed if allowed > least else least
-
-        # Every checkpoint's shortfall is non-decreasing in n, so one evaluation at a probe g
-        # clears, for all of lo..g, the checkpoints that stay under the allowance at lo; only
-        # the others are evaluated n by n. Probing near the last decision's answer makes the
-        # exact scan a little over two passes over the checkpoints.
-        lo = 1
-        probe = model.probe
-        while lo <= ceiling:
-            g = min(max(probe, lo), ceiling)
-            clear = allowance(lo) - _CLEAR_MARGIN
-            at_g = allowance(g)
-            pending: _Terms = []
-            fails_at_g = False
-            for term, value in zip(terms, _shortfalls(terms, g), strict=True):
-                if value > clear:
-                    pending.append(term)
-                    if value > at_g:
-                        fails_at_g = True
-            if pending:
-                for n in range(lo, g):
-                    allowed = allowance(n)
-                    if _abandons(pending, n, allowed) > allowed:
-                        model.probe = n
-                        return n - 1
-            if fails_at_g:
-                model.probe = g
-                return g - 1
-            lo = g + 1
-            probe = 2 * g
-        model.probe = ceiling + 1
-        return ceiling
+        live = flight.live
+        n = 1
+        while True:
+            while n < stop:
+                # The allowance: the target share of the live answers in flight with n new
+                # calls, held to what is left of the window's budget, keeping a whole abandon
+                # in reserve under the full cap (small teams, whose every abandon is a big
+                # share, cannot overshoot), and never below the abandons already in flight.
+                expected = live + p_human * n
+                allowed = min(boosted * expected, target * expected + remaining)
+                allowed = min(allowed, cap * (answers + expected) - reserve)
+                if abandons[n - start] > (allowed if allowed > least else least):
+                    model.probe = n
+                    return n - 1
+                n += 1
+            if n > ceiling:
+                model.probe = ceiling + 1
+                return ceiling
+            start = n
+            stop = min(ceiling, 2 * n + _LOOK_AHEAD) + 1
+            abandons = flight.abandons(start, stop)
 
     def expected_abandons(self, snapshot: PacingSnapshot, new_calls: int) -> float:
         """The model's expected abandons among calls in flight if ``new_calls`` are added."""
         model = self._refresh(snapshot.stats, snapshot.now_s)
-        terms, _, _ = _terms(snapshot, model)
-        return _abandons(terms, new_calls)
+        flight = _InFlight(snapshot, model, 1)
+        return max(0.0, flight.abandons(new_calls, new_calls + 1)[0])
 
     def _refresh(self, stats: PacingStats, now_s: float) -> _Model:
         if self._model is not None and now_s - self._refreshed_s < self.refresh_s:
@@ -711,15 +699,17 @@ class PredictivePolicy:
             self._wrap_key = wrap_key
             changed = True
         model = self._model
+        agents_key = (self._talk_key, self._wrap_key)
         if (
             model is None
-            or model.agents_key != (self._talk_key, self._wrap_key)
             or model.ring_rows != self._tables.ring_rows
             or model.checkpoints != horizons.size
         ):
-            model = _Model(self._tables, self._talk, self._wrap, (self._talk_key, self._wrap_key))
+            model = _Model(self._tables, self._talk, self._wrap, agents_key)
             self._model = model
         elif changed:
+            if model.agents_key != agents_key:
+                model.set_agents(self._talk, self._wrap, agents_key)
             model.set_ring(self._tables)
         return model
 
@@ -732,162 +722,104 @@ _LOSS_VALUES = _LOSS_GRID * _ndtr(_LOSS_GRID) + np.exp(-0.5 * _LOSS_GRID**2) / m
 )
 
 
-_LOSS_X: list[float] = _LOSS_GRID.tolist()
-_LOSS_Y: list[float] = _LOSS_VALUES.tolist()
-_LOSS_SLOPE: list[float] = [
-    (_LOSS_Y[i + 1] - _LOSS_Y[i]) / (_LOSS_X[i + 1] - _LOSS_X[i]) for i in range(len(_LOSS_X) - 1)
-]
-_LOSS_LOW, _LOSS_HIGH = _LOSS_X[0], _LOSS_X[-1]
-_LOSS_SCALE = (len(_LOSS_X) - 1) / (_LOSS_HIGH - _LOSS_LOW)
-_LOSS_LAST = len(_LOSS_X) - 1
-
-# Per checkpoint: gap and variance from what is in flight, a new call's mean and variance,
-# and the phantom shortfall of the agents alone.
-_Term = tuple[float, float, float, float, float]
-_Terms = list[_Term]
-# A checkpoint is cleared for a range of n only if it stays this far under the allowance, so
-# that rounding in its (mathematically monotone) shortfall cannot matter.
-_CLEAR_MARGIN = 1e-9
+# How far past the last decision's answer the first batch of a decision looks.
+_LOOK_AHEAD = 8
 
 
-def _shortfalls(terms: _Terms, n: int) -> list[float]:
-    """Each checkpoint's expected shortfall less its phantom, with ``n`` new calls."""
-    x = _LOSS_X
-    y = _LOSS_Y
-    slope = _LOSS_SLOPE
-    low = _LOSS_LOW
-    high = _LOSS_HIGH
-    scale = _LOSS_SCALE
-    sqrt = math.sqrt
-    values: list[float] = []
-    for gap0, var0, mean, var, phantom in terms:
-        sd = sqrt(n * var + var0)
-        z = (n * mean + gap0) / sd
-        if z <= low:
-            loss = y[0]
-        elif z >= high:
-            loss = y[_LOSS_LAST]
-        else:
-            j = int((z - low) * scale)
-            while x[j] > z:
-                j -= 1
-            while x[j + 1] <= z:
-                j += 1
-            loss = slope[j] * (z - x[j]) + y[j]
-        values.append(sd * loss - phantom)
-    return values
+class _InFlight:
+    """One decision's calls in flight and agents, summed per checkpoint.
 
-
-def _abandons(terms: Sequence[_Term], n: int, limit: float = math.inf) -> float:
-    """Expected abandons with ``n`` new calls: the worst checkpoint's shortfall (≥ 0).
-
-    Returns early, with a value above ``limit``, as soon as one checkpoint exceeds it. The
-    loss curve is interpolated inline (see :func:`_loss`): this is the decision's inner loop.
+    Per checkpoint: the gap (live answers expected by then less agents available by then plus
+    the grace period, plus the calls waiting) and its variance before any new call, and the
+    phantom shortfall of the agents alone; and the live answers the calls ringing or waiting
+    are expected to bring. The expected shortfall at a checkpoint, E[(X)+] for X ~ N(gap,
+    var), is sd · G(gap / sd) with G(z) = z Φ(z) + φ(z) interpolated on a fine grid; the
+    expected abandons with n new calls are the largest checkpoint's shortfall less its
+    phantom. ``first_batch`` holds them for n = 0..stop-1, worked out with the phantom in
+    one pass of array operations; ``abandons`` gives further batches.
     """
-    x = _LOSS_X
-    y = _LOSS_Y
-    slope = _LOSS_SLOPE
-    low = _LOSS_LOW
-    high = _LOSS_HIGH
-    scale = _LOSS_SCALE
-    sqrt = math.sqrt
-    worst = 0.0
-    for gap0, var0, mean, var, phantom in terms:
-        sd = sqrt(n * var + var0)
-        z = (n * mean + gap0) / sd
-        if z <= low:
-            loss = y[0]
-        elif z >= high:
-            loss = y[_LOSS_LAST]
-        else:
-            j = int((z - low) * scale)
-            while x[j] > z:
-                j -= 1
-            while x[j + 1] <= z:
-                j += 1
-            loss = slope[j] * (z - x[j]) + y[j]
-        shortfall = sd * loss - phantom
-        if shortfall > worst:
-            worst = shortfall
-            if worst > limit:
-                return worst
-    return worst
 
+    __slots__ = ("first_batch", "gaps", "live", "model", "phantoms", "variances")
 
-def _terms(snapshot: PacingSnapshot, model: _Model) -> tuple[_Terms, float, float]:
-    """Per-checkpoint constants of a decision, the live answers already in flight, and the
-    expected abandons with no new call.
-
-    One lookup row per call ringing (its chance of a live answer by each checkpoint, the
-    variance, and its chance of one eventually) and per agent talking or wrapping up (minus its
-    chance of being free by each checkpoint, and the variance), summed; then, in one pass over
-    both, the expected shortfall at each checkpoint of the agents alone (the phantom) and of
-    the calls in flight.
-    """
-    ringing = snapshot.ringing_elapsed_s
-    talking = snapshot.talk_elapsed_s
-    wrapping = snapshot.wrap_elapsed_s
-    counts = (len(ringing), len(talking), len(wrapping))
-    if counts[0] or counts[1] or counts[2]:
+    def __init__(self, snapshot: PacingSnapshot, model: _Model, stop: int) -> None:
+        # One lookup row per call ringing (its chance of a live answer by each checkpoint,
+        # the variance, and its chance of one eventually) and per agent talking or wrapping
+        # up (minus its chance of being free by each checkpoint, and the variance), summed.
+        ringing = snapshot.ringing_elapsed_s
+        talking = snapshot.talk_elapsed_s
+        wrapping = snapshot.wrap_elapsed_s
+        # The last row summed holds what is added to the sums: the ready agents (taken from
+        # the gaps), the calls waiting (added to the gaps and the live answers), and a little
+        # variance. Summed last, it adds exactly what adding afterwards would.
+        k = model.checkpoints
+        ready = float(snapshot.agents_ready)
+        waiting = float(snapshot.calls_waiting)
+        extra = model.extra
+        extra[:k] = -ready
+        extra[k : 2 * k] = waiting - ready
+        extra[4 * k] = waiting
+        counts = (len(ringing), len(talking), len(wrapping), 1)
         rows = _elapsed_rows(ringing, talking, wrapping)
         bounds = model.bounds.repeat(counts, axis=1)
         np.minimum(rows, bounds[0], out=rows)
         rows += bounds[1]
         base = model.combined.take(rows, axis=0).sum(axis=0)
-    else:
-        base = model.zeros
-    k = model.checkpoints
-    # Gaps and variances at each checkpoint (see _Model for the columns), of the agents alone
-    # (less the ready agents) and of answers minus agents (plus the calls waiting, less the
-    # ready agents).
-    shift = model.shift
-    shift[:k] = -float(snapshot.agents_ready)
-    shift[k:] = float(snapshot.calls_waiting) - snapshot.agents_ready
-    gaps = base[: 2 * k] + shift
-    variances = base[2 * k : 4 * k] + 1e-9
-    sds = np.sqrt(variances)
-    # E[(gap)+] = sd · G(gap / sd). With no answers at all the true shortfall is 0, but the
-    # normal approximation of the agents' count leaves a phantom tail; it is subtracted from
-    # every checkpoint so that only answers create abandons.
-    losses: list[float] = (sds * np.interp(gaps / sds, _LOSS_GRID, _LOSS_VALUES)).tolist()
-    phantoms = losses[:k]
-    first = 0.0
-    for loss, phantom in zip(losses[k:], phantoms, strict=True):
-        if loss - phantom > first:
-            first = loss - phantom
-    in_flight = list(
-        zip(
-            gaps.tolist()[k:],
-            variances.tolist()[k:],
-            model.new_mean,
-            model.new_var,
-            phantoms,
-            strict=True,
-        )
-    )
-    return in_flight, float(snapshot.calls_waiting) + float(base[4 * k]), first
+        self.model = model
+        self.live = float(base[4 * k])
+        self.gaps = base[k : 2 * k]
+        self.variances = base[3 * k : 4 * k]
+        # Row 0: the agents alone; rows 1..stop: the calls in flight and n = 0..stop-1 new
+        # calls. One pass gives the phantom and the shortfalls.
+        mean_calls, var_calls = model.new_calls(stop)
+        gaps, sds = model.work_space(stop + 1)
+        gaps[0] = base[:k]
+        np.add(mean_calls, self.gaps, out=gaps[1:])
+        sds[0] = base[2 * k : 3 * k]
+        np.add(var_calls, self.variances, out=sds[1:])
+        np.sqrt(sds, out=sds)
+        gaps /= sds
+        losses = np.interp(gaps, _LOSS_GRID, _LOSS_VALUES)
+        losses *= sds
+        # With no answers at all the true shortfall is 0, but the normal approximation of the
+        # agents' count leaves a phantom tail; it is subtracted so only answers create abandons.
+        self.phantoms = losses[0]
+        self.first_batch: list[float] = (losses[1:] - self.phantoms).max(axis=1).tolist()
+
+    def abandons(self, start: int, stop: int) -> list[float]:
+        """The expected abandons (before flooring at 0) for n = start..stop-1 new calls."""
+        model = self.model
+        new_calls = np.arange(start, stop, dtype=np.float64)[:, None]
+        sds = np.sqrt(new_calls * model.new_var + self.variances)
+        losses = np.interp((new_calls * model.new_mean + self.gaps) / sds, _LOSS_GRID, _LOSS_VALUES)
+        worst: list[float] = (sds * losses - self.phantoms).max(axis=1).tolist()
+        return worst
 
 
 def _elapsed_rows(
     ringing: Sequence[float], talking: Sequence[float], wrapping: Sequence[float]
 ) -> IntArray:
-    """Whole seconds elapsed of every call ringing, agent talking and agent wrapping up."""
+    """Whole seconds elapsed of every call ringing, agent talking and agent wrapping up, and a
+    last 0 (for the model's extra row)."""
     if (
         type(ringing) is ElapsedTimes
         and type(talking) is ElapsedTimes
         and type(wrapping) is ElapsedTimes
         and ringing.now_s == talking.now_s == wrapping.now_s
     ):
-        # The simulator's snapshots: subtract in one array operation, not call by call.
-        starts = np.array((*ringing.starts, *talking.starts, *wrapping.starts), dtype=np.float64)
-        return np.subtract(ringing.now_s, starts).astype(np.intp)
-    return np.array([*ringing, *talking, *wrapping], dtype=np.intp)
+        # The simulator's snapshots: subtract in one array operation, not call by call. Packing
+        # the floats is the quickest way into an array (a third of ``np.array``'s cost).
+        now = ringing.now_s
+        count = len(ringing.starts) + len(talking.starts) + len(wrapping.starts) + 1
+        packed = _pack(f"{count}d", *ringing.starts, *talking.starts, *wrapping.starts, now)
+        return np.subtract(now, np.frombuffer(packed)).astype(np.intp)
+    return np.array([*ringing, *talking, *wrapping, 0], dtype=np.intp)
 
 
 class _Model:
     """The tables stacked into one, so that a decision is one lookup and one sum.
 
-    Rows: ringing calls by elapsed second, then talking agents, then agents in wrap-up.
+    Rows: ringing calls by elapsed second, then talking agents, then agents in wrap-up, then
+    one extra row for what a decision adds to the sums.
     Columns, one per checkpoint in each group: the agents-only gap (minus each agent's chance
     of being free by the checkpoint) | live answers by the checkpoint minus that chance | the
     agents-only variance | the variance of both | live answer eventually. The policy owns its
@@ -895,17 +827,19 @@ class _Model:
     """
 
     __slots__ = (
+        "_new_calls",
+        "_store",
+        "_work",
         "agents_key",
         "bounds",
         "checkpoints",
         "combined",
+        "extra",
         "new_mean",
         "new_var",
         "p_human",
         "probe",
         "ring_rows",
-        "shift",
-        "zeros",
     )
 
     def __init__(
@@ -916,31 +850,76 @@ class _Model:
         agents_key: tuple[tuple[float, ...], tuple[float, ...]],
     ) -> None:
         k = tables.horizons.size
-        ring_rows = tables.ring_rows
-        agents = _agent_table(agents_key, talk, wrap)
-        combined = np.zeros((ring_rows + agents.shape[0], 4 * k + 1))
-        # The agents' table is minus their chance of being free | its variance.
-        combined[ring_rows:, :k] = combined[ring_rows:, k : 2 * k] = agents[:, :k]
-        combined[ring_rows:, 2 * k : 3 * k] = combined[ring_rows:, 3 * k : 4 * k] = agents[:, k:]
-        self.combined = combined
-        self.agents_key = agents_key
         self.checkpoints = k
-        self.ring_rows = ring_rows
+        self.ring_rows = tables.ring_rows
+        self._store = np.zeros((0, 4 * k + 1))
+        self.combined = self._store
+        self.extra = np.zeros(4 * k + 1)
+        self.bounds = np.zeros((2, 4), dtype=np.intp)
+        self.agents_key = agents_key
+        self.new_mean = np.zeros(k)
+        self.new_var = np.zeros(k)
+        self._new_calls = np.zeros((2, 0, k))
+        self._work = np.zeros((2, 0, k))
+        self.p_human = 0.0
+        # The first n at which the last decision's abandons exceeded the allowance: where the
+        # next decision's first batch is centred (it only affects how fast the scan is).
+        self.probe = 1
+        self.set_agents(talk, wrap, agents_key)
+        self.set_ring(tables)
+
+    def set_agents(
+        self,
+        talk: _FreeTable,
+        wrap: _FreeTable,
+        agents_key: tuple[tuple[float, ...], tuple[float, ...]],
+    ) -> None:
+        """Put in new agents' tables (talking, wrapping up), in the same memory if it fits:
+        the observed talk times move the tables a few hundred times a day."""
+        k = self.checkpoints
+        ring_rows = self.ring_rows
+        agents = _agent_table(agents_key, talk, wrap)
+        end = ring_rows + agents.shape[0]
+        if self._store.shape[0] <= end:
+            store = np.zeros((end + 1 + end // 4, 4 * k + 1))
+            if self._store.shape[0]:
+                store[:ring_rows] = self._store[:ring_rows]
+            self._store = store
+        self.combined = self._store[: end + 1]
+        # The agents' table is minus their chance of being free | its variance.
+        agent_rows = self.combined[ring_rows:end]
+        agent_rows[:, :k] = agent_rows[:, k : 2 * k] = agents[:, :k]
+        agent_rows[:, 2 * k : 3 * k] = agent_rows[:, 3 * k : 4 * k] = agents[:, k:]
+        agent_rows[:, 4 * k] = 0.0
+        # The extra row (see _InFlight): the variances' is fixed, the rest set per decision.
+        self.extra = self.combined[end]
+        self.extra[2 * k : 4 * k] = 1e-9
         # Each part's last row, and its first row in the stacked table.
         self.bounds = np.array(
-            [[ring_rows - 1, talk.rows - 1, wrap.rows - 1], [0, ring_rows, ring_rows + talk.rows]],
+            [
+                [ring_rows - 1, talk.rows - 1, wrap.rows - 1, 0],
+                [0, ring_rows, ring_rows + talk.rows, end],
+            ],
             dtype=np.intp,
         )
-        self.zeros = np.zeros(4 * k + 1)
-        self.shift = np.zeros(2 * k)  # work space for _terms
+        self.agents_key = agents_key
 
-        self.new_mean: list[float] = []
-        self.new_var: list[float] = []
-        self.p_human = 0.0
-        # Where the policy first probes for its answer (the last answer plus one): a guess
-        # that only affects how fast the exact scan is.
-        self.probe = 1
-        self.set_ring(tables)
+    def new_calls(self, stop: int) -> tuple[FloatArray, FloatArray]:
+        """n times a new call's chance of a live answer by each checkpoint, and n times its
+        variance, for n = 0..stop-1 (kept from one decision to the next)."""
+        if self._new_calls.shape[1] < stop:
+            self._new_calls = self._calls_table(max(stop, 2 * self._new_calls.shape[1], 32))
+        return self._new_calls[0, :stop], self._new_calls[1, :stop]
+
+    def _calls_table(self, size: int) -> FloatArray:
+        counts = np.arange(size, dtype=np.float64)[:, None]
+        return np.stack((counts * self.new_mean, counts * self.new_var))
+
+    def work_space(self, rows: int) -> tuple[FloatArray, FloatArray]:
+        """Two scratch arrays of ``rows`` × checkpoints, reused from one decision to the next."""
+        if self._work.shape[1] < rows:
+            self._work = np.zeros((2, max(rows, 64), self.checkpoints))
+        return self._work[0, :rows], self._work[1, :rows]
 
     def set_ring(self, tables: _Tables) -> None:
         """Put in new ringing-call tables (same timeout, so the same number of rows)."""
@@ -951,8 +930,9 @@ class _Model:
         ring[:, k : 2 * k] = tables.ring_live_by
         ring[:, 3 * k : 4 * k] = tables.ring_live_var
         ring[:, 4 * k] = tables.live_eventually
-        self.new_mean = tables.new_live_by.tolist()
-        self.new_var = tables.new_live_var.tolist()
+        self.new_mean = tables.new_live_by
+        self.new_var = tables.new_live_var
+        self._new_calls = self._calls_table(self._new_calls.shape[1])
         self.p_human = tables.p_human
 
 

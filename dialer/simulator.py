@@ -95,12 +95,18 @@ CALLER_NUMBER = "+861080000000"
 # Timer kinds on the simulation's own queue.
 _WRAP_END, _ABANDON_CHECK, _PREVIEW_DIAL, _MACHINE_DROP = range(4)
 
-_UNANSWERED = frozenset((_NO_ANSWER, _BUSY, _FAILED))
 _ANSWERS = frozenset((_HUMAN, _MACHINE))
 
 CallOutcome = Literal["no_answer", "busy", "failed", "machine", "abandoned", "contact"]
 """How a call ended: ``contact`` is a human conversation with an agent or an IVR interview
 (completed or broken off)."""
+
+# Calls that ended unanswered, by the gateway's kind: what pacing statistics and records say.
+_UNANSWERED: dict[int, tuple[DialOutcome, CallOutcome]] = {
+    _NO_ANSWER: (DialOutcome.NO_ANSWER, "no_answer"),
+    _BUSY: (DialOutcome.BUSY, "busy"),
+    _FAILED: (DialOutcome.FAILED, "failed"),
+}
 
 HangupBy = Literal["caller", "callee", "system"]
 """Who ended an answered call: our side's agent (``caller``), the callee, or the system."""
@@ -454,6 +460,10 @@ class _Run:
         next_event_time = gateway.next_event_time
         due = gateway._due
         on_event = self._on_event
+        on_unanswered = self._on_unanswered
+        on_hung_up = self._on_hung_up
+        on_answer = self._on_answer
+        unanswered = _UNANSWERED
         timers = self.timers
         should_continue = self.sim.should_continue
         advance = self.sim.on_advance
@@ -482,8 +492,16 @@ class _Run:
                 progress(now)
                 next_report += 60.0
             if gateway_at is not None and gateway_at <= now:
-                for event in due(now):
-                    on_event(*event)
+                for at, kind, call_id, call, data in due(now):
+                    # The commonest kinds first, without a dispatch call.
+                    if kind in unanswered:
+                        on_unanswered(call_id, kind, at)
+                    elif kind == _HUNG_UP:
+                        on_hung_up(call_id, data, at)
+                    elif kind in _ANSWERS:
+                        on_answer(call_id, call, kind == _HUMAN, at)
+                    else:
+                        on_event(at, kind, call_id, call, data)
                 continue
             if timer_at is not None and timer_at <= now:
                 at, _, kind, index, call_id = heapq.heappop(timers)
@@ -801,19 +819,8 @@ class _Run:
 
     def _on_unanswered(self, call_id: str, kind: int, at: float) -> None:
         started = self.ringing.pop(call_id, at)
-        outcome: CallOutcome
-        if kind == _NO_ANSWER:
-            self.counts["no_answer"] += 1
-            result = DialOutcome.NO_ANSWER
-            outcome = "no_answer"
-        elif kind == _BUSY:
-            self.counts["busy"] += 1
-            result = DialOutcome.BUSY
-            outcome = "busy"
-        else:
-            self.counts["failed"] += 1
-            result = DialOutcome.FAILED
-            outcome = "failed"
+        result, outcome = _UNANSWERED[kind]
+        self.counts[outcome] += 1
         self.stats.record_outcome(at, result, at - started)
         bound = self.call_agent.get(call_id)
         if bound is not None:

@@ -84,15 +84,23 @@ class RecentStats:
         self._quick = _Moments()
         self._talk = _Moments()
         self._wrap = _Moments()
+        # Where each outcome's ring time goes: answers' ring times, busy and failed calls'
+        # times to fail; no-answers ring for the timeout and tell nothing.
+        self._ring_times: dict[DialOutcome, _Moments | None] = {
+            DialOutcome.HUMAN: self._ring,
+            DialOutcome.MACHINE: self._ring,
+            DialOutcome.BUSY: self._quick,
+            DialOutcome.FAILED: self._quick,
+            DialOutcome.NO_ANSWER: None,
+        }
 
     def record_outcome(self, at_s: float, outcome: DialOutcome, ring_time_s: float) -> None:
         """One dial ended (or was answered) at ``at_s`` after ringing ``ring_time_s``."""
         self._outcomes.append((at_s, outcome))
         self._counts[outcome] += 1
-        if outcome is DialOutcome.HUMAN or outcome is DialOutcome.MACHINE:
-            self._ring.add(at_s, ring_time_s)
-        elif outcome is DialOutcome.BUSY or outcome is DialOutcome.FAILED:
-            self._quick.add(at_s, ring_time_s)
+        moments = self._ring_times[outcome]
+        if moments is not None:
+            moments.add(at_s, ring_time_s)
 
     def record_talk(self, at_s: float, talk_time_s: float) -> None:
         """An agent's conversation ended at ``at_s`` after ``talk_time_s``."""
