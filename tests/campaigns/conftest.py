@@ -1,18 +1,12 @@
-"""Campaign tests: a fixed suppression secret, and builders importable as ``campaign_builders``."""
+"""Campaign tests: a fixed suppression secret (the builders are tests/campaign_builders.py)."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 from core.settings import get_settings
-
-# The builders module sits next to this file; make it importable as ``campaign_builders``.
-if str(Path(__file__).parent) not in sys.path:
-    sys.path.insert(0, str(Path(__file__).parent))
 
 
 @pytest.fixture(autouse=True)

@@ -6,6 +6,8 @@ import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from campaign_builders import make_campaign as make_campaign_row
+from campaign_builders import make_list
 from sqlmodel import select
 
 from campaigns.hopper import AttemptOutcome, complete_attempt, lease_leads, record_attempt_start
@@ -13,13 +15,9 @@ from campaigns.models import (
     BatchCreate,
     CallAttempt,
     Campaign,
-    CampaignCreate,
     CampaignStatus,
-    Lead,
-    LeadList,
-    ListStatus,
 )
-from campaigns.service import create_batch, create_campaign, transition_campaign
+from campaigns.service import create_batch, transition_campaign
 from core.admin import issue_key
 from core.db import system_session, tenant_session
 from core.models import Role
@@ -28,8 +26,6 @@ from dialer.gateway import CallParameters
 from dialer.models import AgentDisposition
 
 from helpers import Tenant
-
-ALL_DAY = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
 def operator_for(tenant: Tenant) -> Tenant:
@@ -44,32 +40,14 @@ def make_campaign(
     tenant: Tenant, *, skill_group: str | None = "sales", mode: str = "progressive"
 ) -> uuid.UUID:
     with tenant_session([tenant.client_id]) as session:
-        lead_list = LeadList(
-            client_id=tenant.client_id, name="l", filename="l.csv", status=ListStatus.ready
-        )
-        session.add(lead_list)
-        session.flush()
-        for i in range(3):
-            session.add(
-                Lead(
-                    client_id=tenant.client_id,
-                    list_id=lead_list.id,
-                    row_number=i + 2,
-                    phone_e164=f"+86138{i:08d}",
-                    phone_timezones=["Asia/Shanghai"],
-                )
-            )
-        session.flush()
-        campaign = create_campaign(
-            session=session,
-            client_id=tenant.client_id,
-            campaign_in=CampaignCreate(
-                name="live",
-                list_ids=[lead_list.id],
-                calling_windows=ALL_DAY,
-                skill_group=skill_group,
-                pacing_mode=mode,
-            ),
+        lead_list, _ = make_list(session, tenant.client_id, 3)
+        campaign = make_campaign_row(
+            session,
+            tenant.client_id,
+            [lead_list.id],
+            name="live",
+            skill_group=skill_group,
+            pacing_mode=mode,
         )
         create_batch(session=session, campaign=campaign, batch_in=BatchCreate(size=3, seed=1))
         transition_campaign(session=session, campaign=campaign, target=CampaignStatus.piloting)

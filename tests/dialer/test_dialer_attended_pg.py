@@ -14,20 +14,18 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from campaign_builders import make_campaign as make_campaign_row
+from campaign_builders import make_list
 from sqlmodel import col, select
 
 from campaigns.models import (
     AttemptStatus,
     BatchCreate,
     CallAttempt,
-    CampaignCreate,
     CampaignLead,
     CampaignStatus,
-    Lead,
-    LeadList,
-    ListStatus,
 )
-from campaigns.service import create_batch, create_campaign, transition_campaign
+from campaigns.service import create_batch, transition_campaign
 from core.admin import create_client
 from core.db import system_session, tenant_session
 from dialer import agent_service as svc
@@ -46,7 +44,6 @@ from dialer.pacing import PacingSnapshot
 from dialer.simgateway import GatewayProfile, ProbabilitySchedule, SimulatedGateway
 
 A = AgentAction
-ALL_DAY = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
 
 
 @pytest.fixture
@@ -142,39 +139,23 @@ def make_campaign(
     with system_session() as session:
         client_id = create_client(session=session, name=f"c{uuid.uuid4().hex[:6]}").id
     with tenant_session([client_id]) as session:
-        lead_list = LeadList(
-            client_id=client_id, name="l", filename="l.csv", status=ListStatus.ready
+        lead_list, _ = make_list(
+            session,
+            client_id,
+            numbers=[f"+86139{i:08d}" for i in range(leads)],
+            attributes=[{"name": f"客戶{i}", "product": "智慧電表"} for i in range(leads)],
         )
-        session.add(lead_list)
-        session.flush()
-        for i in range(leads):
-            session.add(
-                Lead(
-                    client_id=client_id,
-                    list_id=lead_list.id,
-                    row_number=i + 2,
-                    phone_e164=f"+86139{i:08d}",
-                    phone_type="mobile",
-                    phone_region="CN",
-                    phone_timezones=["Asia/Shanghai"],
-                    attributes={"name": f"客戶{i}", "product": "智慧電表"},
-                )
-            )
-        session.flush()
-        campaign = create_campaign(
-            session=session,
-            client_id=client_id,
-            campaign_in=CampaignCreate(
-                name="attended",
-                list_ids=[lead_list.id],
-                calling_windows=ALL_DAY,
-                max_attempts=3,
-                pacing_mode=mode,
-                pacing_params=pacing_params or {},
-                skill_group=skill_group,
-                caller_id="+862155550000",
-                abandon_rate_cap=cap,
-            ),
+        campaign = make_campaign_row(
+            session,
+            client_id,
+            [lead_list.id],
+            name="attended",
+            max_attempts=3,
+            pacing_mode=mode,
+            pacing_params=pacing_params or {},
+            skill_group=skill_group,
+            caller_id="+862155550000",
+            abandon_rate_cap=cap,
         )
         create_batch(session=session, campaign=campaign, batch_in=BatchCreate(size=leads, seed=1))
         transition_campaign(session=session, campaign=campaign, target=CampaignStatus.piloting)
