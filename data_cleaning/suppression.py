@@ -95,16 +95,7 @@ class _Hmac:
         return found
 
     def contains(self, numbers: Sequence[str], digests: set[bytes]) -> list[bool]:
-        inner_copy, outer_copy = self._inner.copy, self._outer.copy
-        found: list[bool] = []
-        append = found.append
-        for number in numbers:
-            inner = inner_copy()
-            inner.update(number.encode("ascii"))
-            outer = outer_copy()
-            outer.update(inner.digest())
-            append(outer.digest() in digests)
-        return found
+        return [digest in digests for digest in self.digests(numbers)]
 
 
 def _check_key(key: bytes) -> bytes:
