@@ -7,6 +7,7 @@ as a client would. Each domain adds its steps to ``STEPS``.
 
 from __future__ import annotations
 
+import itertools
 import socket
 import threading
 import time
@@ -16,10 +17,12 @@ from typing import Any
 
 import httpx
 import typer
+from sqlmodel import Session
 
 from core.errors import PilotdialError
+from core.models import Client
 
-__all__ = ["DemoContext", "run_demo"]
+__all__ = ["DemoContext", "fresh_demo_client", "run_demo"]
 
 
 @dataclass
@@ -57,6 +60,26 @@ class DemoContext:
 
 def say(message: str) -> None:
     typer.echo(message)
+
+
+def _demo_slug(run: int) -> str:
+    return "demo-client" if run == 1 else f"demo-client-{run}"
+
+
+def fresh_demo_client(session: Session) -> Client:
+    """A new client for this run, so a second run starts as clean as the first.
+
+    Earlier runs' clients keep their data (readable with their keys); the new one has no
+    survey, do-not-call list or campaign yet, so every step creates them again.
+    """
+    from sqlmodel import col, select
+
+    from core.admin import create_client
+
+    slugs = set(session.exec(select(Client.slug).where(col(Client.slug).startswith("demo-"))))
+    run = next(n for n in itertools.count(1) if _demo_slug(n) not in slugs)
+    name = "Demo Client Ltd" if run == 1 else f"Demo Client Ltd (run {run})"
+    return create_client(session=session, name=name, slug=_demo_slug(run))
 
 
 def _free_port() -> int:
@@ -107,10 +130,10 @@ def run_demo(*, quick: bool = False) -> None:
     import uvicorn
 
     from api.main import create_app
-    from core.admin import create_client, issue_key
+    from core.admin import issue_key
     from core.db import get_engine, system_session
     from core.migrate import current_revision, upgrade
-    from core.models import Client, Role
+    from core.models import Role
     from core.settings import get_settings
 
     settings = get_settings()
@@ -122,12 +145,8 @@ def run_demo(*, quick: bool = False) -> None:
     upgrade(url)
     say(f"1. database migrated to revision {current_revision(get_engine(url))}")
 
-    from sqlmodel import select
-
     with system_session() as session:
-        client = session.exec(select(Client).where(Client.slug == "demo-client")).first()
-        if client is None:
-            client = create_client(session=session, name="Demo Client Ltd", slug="demo-client")
+        client = fresh_demo_client(session)
         _key, plain_key = issue_key(
             session=session, name="demo key", role=Role.client, client_refs=[str(client.id)]
         )

@@ -26,13 +26,13 @@ import pytest
 import sqlalchemy as sa
 from redis import Redis
 from sqlalchemy.engine import Engine, make_url
-from sqlmodel import Session, SQLModel
+from sqlmodel import Session
 
 from core import db as core_db
-from core.migrate import import_all_models, upgrade
+from core.migrate import upgrade
 from core.settings import get_settings
 
-from helpers import Tenant, make_tenant
+from helpers import Tenant, empty_database, make_tenant
 
 PG_DEFAULT = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 REDIS_DEFAULT = "redis://127.0.0.1:6379/0"
@@ -124,20 +124,13 @@ def pg_url() -> Iterator[str]:
     admin.dispose()
 
 
-def _truncate_all(engine: Engine) -> None:
-    import_all_models()
-    names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
-    with engine.begin() as conn:
-        conn.execute(sa.text(f"TRUNCATE {names} CASCADE"))
-
-
 @pytest.fixture
 def pg_engine(pg_url: str, request: pytest.FixtureRequest) -> Iterator[Engine]:
     """PostgreSQL with committed data; every table is emptied after the test."""
     _uses(request, "postgres")
     engine = core_db.get_engine(pg_url)
     yield engine
-    _truncate_all(engine)
+    empty_database(engine)
 
 
 @pytest.fixture
@@ -202,7 +195,7 @@ def database_url(request: pytest.FixtureRequest) -> Iterator[str]:
         engine = core_db.get_engine(url)
         _uses(request, "postgres")
         yield url
-        _truncate_all(engine)
+        empty_database(engine)
     else:
         yield request.getfixturevalue("sqlite_url")
 
@@ -245,6 +238,9 @@ def app_factory(configure: Callable[..., None]) -> Callable[..., Any]:
         return client
 
     yield _make
+    from core.queue import drain_embedded
+
+    drain_embedded()  # no job of this test may run on into the next one
     for client in clients:
         client.__exit__(None, None, None)
 

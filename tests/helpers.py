@@ -6,6 +6,9 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Engine
+
 
 @dataclass
 class Tenant:
@@ -33,3 +36,25 @@ def make_tenant(http: Any, name: str, role: str = "client", region: str = "CN") 
             session=sess, name=f"{name} key", role=Role(role), client_refs=[str(client.id)]
         )
     return Tenant(client_id=client.id, key=plain, http=http)
+
+
+def empty_database(engine: Engine) -> None:
+    """Empty every table of a test database once nothing of the test still uses it.
+
+    Background jobs run in a process-wide thread pool (embedded mode) and can outlive the
+    test that queued them: a job still counting tables holds share locks on some while
+    TRUNCATE holds exclusive locks on others, a cycle PostgreSQL breaks with
+    ``DeadlockDetected``. So: wait for every in-process job first, then truncate; a lock
+    still held by something else ends in a clear lock timeout, never a deadlock or a hang.
+    """
+    from sqlmodel import SQLModel
+
+    from core.migrate import import_all_models
+    from core.queue import drain_embedded
+
+    drain_embedded()
+    import_all_models()
+    names = ", ".join(f'"{t.name}"' for t in SQLModel.metadata.sorted_tables)
+    with engine.begin() as conn:
+        conn.execute(sa.text("SET LOCAL lock_timeout = '20s'"))
+        conn.execute(sa.text(f"TRUNCATE {names} CASCADE"))
