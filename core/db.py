@@ -10,6 +10,7 @@ it is impossible. Sessions opened with :func:`system_session` (CLI admin, worker
 
 from __future__ import annotations
 
+import os
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
@@ -136,6 +137,23 @@ def _make_engine(url: str) -> Engine:
         return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
     except Exception as exc:  # pragma: no cover - driver import problems
         raise ConfigError(f"PILOTDIAL_DATABASE_URL cannot be used: {exc}") from exc
+
+
+def _forget_inherited_connections() -> None:
+    """In a forked child: start every engine with an empty pool of its own.
+
+    The parent's pooled connections are sockets the child shares with the parent (and with
+    every earlier child): a work-horse that used one prepared statements on the parent's
+    server session, and the next work-horse failed with ``DuplicatePreparedStatement``.
+    ``close=False`` drops them without closing them, so the parent's stay intact. No lock is
+    taken: another thread may have held it at the moment of the fork.
+    """
+    for engine in list(_engines.values()):
+        engine.dispose(close=False)
+
+
+# Every fork (RQ's work-horses, multiprocessing's fork start method), wherever it happens.
+os.register_at_fork(after_in_child=_forget_inherited_connections)
 
 
 def dispose_engines() -> None:
