@@ -16,10 +16,25 @@ from core.security import Principal, authenticate
 __all__ = ["CurrentActor", "CurrentPrincipal", "SessionDep"]
 
 
+def _request_session(request: Request) -> Iterator[Session]:
+    """The request's one session: authentication and the route share its connection.
+
+    It commits when the route succeeds, right after the route (``scope="function"``), before
+    the response is sent. One connection per request (not one for the key and one for the
+    route) is what lets ``check_capacity`` size the pool for the requests admitted at once.
+    """
+    with system_session(request.app.state.engine) as session:
+        yield session  # unscoped until get_principal scopes it to the caller's clients
+
+
+_RequestSession = Annotated[Session, Depends(_request_session, scope="function")]
+
+
 def get_principal(
-    request: Request,
-    authorization: Annotated[str | None, Header()] = None,
-    x_api_key: Annotated[str | None, Header()] = None,
+    session: _RequestSession,
+    # documented as the OpenAPI security schemes (api/openapi.py), not as parameters
+    authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_pilotdial_client: Annotated[uuid.UUID | None, Header()] = None,
 ) -> Principal:
     """Authenticate ``Authorization: Bearer <key>`` (or ``X-API-Key``)."""
@@ -32,32 +47,24 @@ def get_principal(
             "missing API key: send `Authorization: Bearer pd_…`",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    with system_session(request.app.state.engine) as session:
-        principal = authenticate(session=session, plain_key=key, selected_client=x_pilotdial_client)
+    principal = authenticate(session=session, plain_key=key, selected_client=x_pilotdial_client)
     if principal is None:
         raise HTTPException(
             401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )
+    scope_session(session, principal.scope)
     return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def get_session(request: Request, principal: CurrentPrincipal) -> Iterator[Session]:
-    """A session that sees only the caller's clients; commits when the route succeeds."""
-    with Session(request.app.state.engine, expire_on_commit=False) as session:
-        scope_session(session, principal.scope)
-        try:
-            yield session
-            session.commit()
-        except BaseException:
-            session.rollback()
-            raise
+def get_session(session: _RequestSession, principal: CurrentPrincipal) -> Session:
+    """The request's session, which sees only the caller's clients."""
+    return session
 
 
-# scope="function": commit before the response is sent, so a client never reads stale data.
-SessionDep = Annotated[Session, Depends(get_session, scope="function")]
+SessionDep = Annotated[Session, Depends(get_session)]
 
 
 def get_actor(principal: CurrentPrincipal) -> Actor:

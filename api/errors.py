@@ -8,6 +8,8 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from redis.exceptions import RedisError
+from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from core.errors import (
@@ -97,13 +99,50 @@ def install_error_handlers(app: FastAPI) -> None:
             response.headers.update(exc.headers)
         return response
 
-    @app.exception_handler(Exception)
-    async def _crash(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s", request.url.path)
+    @app.exception_handler(sa_exc.TimeoutError)
+    async def _pool_timeout(request: Request, exc: sa_exc.TimeoutError) -> JSONResponse:
+        log.warning("no database connection free in time on %s", request.url.path)
+        return _unavailable(request, "busy", "every database connection is in use; retry")
+
+    @app.exception_handler(sa_exc.OperationalError)
+    async def _db_down(request: Request, exc: sa_exc.OperationalError) -> JSONResponse:
+        log.error("database unavailable on %s: %s", request.url.path, _first_line(exc))
+        return _unavailable(request, "database-unavailable", "the database is unavailable")
+
+    @app.exception_handler(RedisError)
+    async def _queue_down(request: Request, exc: RedisError) -> JSONResponse:
+        log.error("queue unavailable on %s: %s", request.url.path, exc)
+        return _unavailable(
+            request, "queue-unavailable", "the job queue is unavailable; nothing was queued"
+        )
+
+    @app.exception_handler(sa_exc.DataError)
+    async def _data(request: Request, exc: sa_exc.DataError) -> JSONResponse:
+        # the database refused a value no field bound caught: too long, out of range, NUL
         return problem(
             request,
-            status=500,
-            code="internal",
-            title="Internal error",
-            detail="something went wrong on our side; quote the request_id to support",
+            status=422,
+            code="invalid-input",
+            title="Invalid input",
+            detail=f"a value cannot be stored: {_first_line(exc)}",
         )
+
+    @app.exception_handler(UnicodeError)
+    async def _unicode(request: Request, exc: UnicodeError) -> JSONResponse:
+        return problem(
+            request,
+            status=422,
+            code="invalid-input",
+            title="Invalid input",
+            detail="text must be valid Unicode (a lone surrogate or undecodable byte was sent)",
+        )
+
+
+def _first_line(exc: sa_exc.DBAPIError) -> str:
+    return str(exc.orig or exc).strip().splitlines()[0][:200]
+
+
+def _unavailable(request: Request, code: str, detail: str) -> JSONResponse:
+    response = problem(request, status=503, code=code, title="Service unavailable", detail=detail)
+    response.headers["Retry-After"] = "2"
+    return response

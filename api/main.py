@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import importlib
-import logging
-import time
-import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Request, Response
+import anyio.to_thread
+from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
 from api.errors import install_error_handlers
+from api.middleware import RequestGuard
+from api.openapi import install_openapi_security
 from core.db import get_engine
-from core.logging import request_id_var
 from core.migrate import check_schema_current, import_all_models
 from core.settings import Settings, get_settings
 
 __all__ = ["ROUTER_MODULES", "create_app"]
-
-log = logging.getLogger("pilotdial.api")
 
 # Each module exposes ``router``; a domain adds its module here when it gains routes.
 ROUTER_MODULES = (
@@ -42,6 +39,7 @@ def create_app(
 ) -> FastAPI:
     """Build the app; refuses to start on a database whose schema is behind."""
     settings = settings or get_settings()
+    settings.check_capacity()
     import_all_models()
     engine = engine or get_engine(settings.sqlalchemy_url())
 
@@ -49,6 +47,10 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if check_schema:
             check_schema_current(engine)
+        # Sync routes and dependencies run on this pool; admitted requests use one thread at
+        # a time each, plus the never-queued health checks.
+        threads = anyio.to_thread.current_default_thread_limiter()
+        threads.total_tokens = max(threads.total_tokens, settings.api_max_in_flight + 8)
         yield
 
     app = FastAPI(
@@ -61,29 +63,14 @@ def create_app(
     app.state.engine = engine
     install_error_handlers(app)
 
-    @app.middleware("http")
-    async def request_id(
-        request: Request, call_next: Callable[[Request], Awaitable[Response]]
-    ) -> Response:
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        token = request_id_var.set(rid[:80])
-        started = time.perf_counter()
-        try:
-            response = await call_next(request)
-        finally:
-            request_id_var.reset(token)
-        response.headers["X-Request-ID"] = rid[:80]
-        log.info(
-            "%s %s -> %s in %.1f ms",
-            request.method,
-            request.url.path,
-            response.status_code,
-            (time.perf_counter() - started) * 1000,
-            extra={"request_id": rid[:80]},
-        )
-        return response
+    app.add_middleware(
+        RequestGuard,
+        max_in_flight=settings.api_max_in_flight,
+        queue_timeout_s=settings.api_queue_timeout_s,
+    )
 
     for module_name in ROUTER_MODULES:
         module = importlib.import_module(module_name)
         app.include_router(module.router)
+    install_openapi_security(app)
     return app

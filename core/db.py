@@ -103,16 +103,18 @@ def get_engine(url: URL | str | None = None) -> Engine:
         from core.settings import get_settings
 
         url = get_settings().sqlalchemy_url()
-    key = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+    text = url.render_as_string(hide_password=False) if isinstance(url, URL) else url
+    pool = _pool_kwargs()
+    key = f"{text} {sorted(pool.items())}"  # new pool settings, a new engine
     with _engines_lock:
         engine = _engines.get(key)
         if engine is None:
-            engine = _make_engine(key)
+            engine = _make_engine(text, pool)
             _engines[key] = engine
     return engine
 
 
-def _make_engine(url: str) -> Engine:
+def _make_engine(url: str, pool: dict[str, Any]) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
@@ -122,6 +124,8 @@ def _make_engine(url: str) -> Engine:
         kwargs: dict[str, Any] = {"connect_args": {"check_same_thread": False, "timeout": 30}}
         if path in {"", ":memory:"}:
             kwargs["poolclass"] = StaticPool
+        else:
+            kwargs.update(pool)
         engine = create_engine(url, **kwargs)
 
         @event.listens_for(engine, "connect")
@@ -134,9 +138,21 @@ def _make_engine(url: str) -> Engine:
 
         return engine
     try:
-        return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+        return create_engine(url, pool_pre_ping=True, **pool)
     except Exception as exc:  # pragma: no cover - driver import problems
         raise ConfigError(f"PILOTDIAL_DATABASE_URL cannot be used: {exc}") from exc
+
+
+def _pool_kwargs() -> dict[str, Any]:
+    from core.settings import get_settings
+
+    settings = get_settings()
+    return {
+        "pool_size": settings.db_pool_size,
+        "max_overflow": settings.db_max_overflow,
+        # a caller waiting longer for a connection gets sqlalchemy's TimeoutError (API: 503)
+        "pool_timeout": settings.db_pool_timeout_s,
+    }
 
 
 def _forget_inherited_connections() -> None:

@@ -24,6 +24,8 @@ __all__ = ["Environment", "Settings", "get_settings"]
 
 PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "please-change", "dev", "CHANGE_ME"}
 MIN_SECRET_LENGTH = 32
+# A request holds its own session's connection and, while it queues a job, one more.
+CONNECTIONS_PER_REQUEST = 2
 
 
 class Environment(StrEnum):
@@ -51,6 +53,19 @@ class Settings(BaseSettings):
     log_level: str = "INFO"
     api_host: str = "127.0.0.1"
     api_port: int = 8000
+    # Capacity, sized together (see ``check_capacity``): an admitted request holds at most
+    # two connections and one thread at a time, so neither can run out under any load.
+    api_max_in_flight: int = Field(
+        default=12, ge=1, le=1000, description="requests the API works on at once; others queue"
+    )
+    api_queue_timeout_s: float = Field(
+        default=10.0, gt=0, le=300, description="a queued request waiting longer gets 503"
+    )
+    db_pool_size: int = Field(default=10, ge=1, le=1000)
+    db_max_overflow: int = Field(default=20, ge=0, le=1000)
+    db_pool_timeout_s: float = Field(
+        default=5.0, gt=0, le=300, description="waiting longer for a connection answers 503"
+    )
 
     @property
     def embedded(self) -> bool:
@@ -99,6 +114,16 @@ class Settings(BaseSettings):
         path.write_text(value + "\n")
         path.chmod(0o600)
         return value
+
+    def check_capacity(self) -> None:
+        """Refuse a pool too small for the requests admitted at once (the API would wedge)."""
+        needed = CONNECTIONS_PER_REQUEST * self.api_max_in_flight
+        if self.db_pool_size + self.db_max_overflow < needed:
+            raise ConfigError(
+                f"PILOTDIAL_DB_POOL_SIZE + PILOTDIAL_DB_MAX_OVERFLOW "
+                f"({self.db_pool_size} + {self.db_max_overflow}) must be at least "
+                f"{CONNECTIONS_PER_REQUEST} x PILOTDIAL_API_MAX_IN_FLIGHT ({needed})"
+            )
 
     def check_production(self) -> None:
         """Refuse to run in production on embedded defaults."""
