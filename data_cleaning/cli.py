@@ -5,15 +5,14 @@ from __future__ import annotations
 import secrets
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from data_cleaning.exceptions import DataCleaningError
-from data_cleaning.models import CleaningOptions, CleaningProgress, NumberType
-from data_cleaning.pipeline import CleaningRun
-from data_cleaning.suppression import SuppressionSet, load_dnc_file
-from data_cleaning.writers import clean_to_files
+if TYPE_CHECKING:
+    from data_cleaning.models import CleaningOptions
+    from data_cleaning.pipeline import CleaningRun
+    from data_cleaning.suppression import SuppressionSet
 
 __all__ = ["register"]
 
@@ -66,6 +65,11 @@ def clean(
     ] = None,
 ) -> None:
     """Clean a lead list: normalise, deduplicate, suppress do-not-call numbers, enrich."""
+    # Imported here, not at the top: `pilotdial clean --help` needs none of it.
+    from data_cleaning.exceptions import DataCleaningError
+    from data_cleaning.models import CleaningOptions, NumberType
+    from data_cleaning.suppression import SuppressionSet, load_dnc_file
+
     excluded: set[NumberType] = set()
     for name in exclude_type or []:
         try:
@@ -126,6 +130,9 @@ def _run_with_progress(
     options: CleaningOptions,
     suppression: SuppressionSet,
 ) -> CleaningRun:
+    from data_cleaning.models import CleaningProgress
+    from data_cleaning.writers import clean_to_files
+
     if not sys.stderr.isatty():
         return clean_to_files(input_path, out, rejects, report, options, suppression)
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
