@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -12,7 +11,7 @@ import typer
 if TYPE_CHECKING:
     from data_cleaning.models import CleaningOptions
     from data_cleaning.pipeline import CleaningRun
-    from data_cleaning.suppression import SuppressionSet
+    from data_cleaning.suppression import NumberSet
 
 __all__ = ["register"]
 
@@ -68,7 +67,7 @@ def clean(
     # Imported here, not at the top: `pilotdial clean --help` needs none of it.
     from data_cleaning.exceptions import DataCleaningError
     from data_cleaning.models import CleaningOptions, NumberType
-    from data_cleaning.suppression import SuppressionSet, load_dnc_file
+    from data_cleaning.suppression import NumberSet, load_dnc_file
 
     excluded: set[NumberType] = set()
     for name in exclude_type or []:
@@ -88,12 +87,13 @@ def clean(
         language=language,
         workers=workers,
     )
-    # The CLI keeps nothing: an ephemeral key is enough to hold the DNC numbers hashed.
-    key = secrets.token_bytes(32)
-    suppression = SuppressionSet(key)
+    # The CLI keeps nothing: the do-not-call numbers are held for this run only, as integers
+    # (a binary search per chunk instead of an HMAC per number).
+    suppression = NumberSet()
     try:
         for path in dnc or []:
-            loaded = load_dnc_file(path, key, default_region=region)
+            loaded = load_dnc_file(path, None, default_region=region)
+            assert isinstance(loaded.suppression, NumberSet)
             suppression.update(loaded.suppression)
             if loaded.rejected:
                 typer.echo(
@@ -128,7 +128,7 @@ def _run_with_progress(
     rejects: Path,
     report: Path,
     options: CleaningOptions,
-    suppression: SuppressionSet,
+    suppression: NumberSet,
 ) -> CleaningRun:
     from data_cleaning.models import CleaningProgress
     from data_cleaning.writers import clean_to_files
