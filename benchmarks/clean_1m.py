@@ -8,11 +8,16 @@ do-not-call list, then:
    REPORT) in a child process, sampling the resident memory of that process and its workers;
 2. runs the naive baseline in this process: a per-row ``phonenumbers.parse`` /
    ``is_valid_number`` / ``format_number`` loop over the same cells;
-3. checks the two agree on validity and E.164 for every row, and prints rows/s, peak memory and
-   the speed ratio.
+3. runs ``pilotdial clean`` end to end (a fresh interpreter: imports, do-not-call file, read,
+   clean, write) and checks it writes the same CLEANED.csv, REJECTS.csv and counts as 1.;
+4. checks the pipeline and the baseline agree on validity and E.164 for every row, and prints
+   rows/s, CPU, peak memory and the speed ratios (all from this one run);
+5. with ``--sizes 5000000,10000000``: generates and cleans bigger lists with ``pilotdial clean``
+   and prints how time and peak memory grow with the list (optional: minutes of CPU).
 
-Targets on the 2-core reference machine: <= 10 s and <= 1 GB peak for 1M rows, >= 4x the
-baseline, zero mismatches. Smoke run: ``python benchmarks/clean_1m.py --rows 20000``.
+Targets on the 2-core reference machine: the CLI end to end <= 3 s for 1M rows and >= 12x the
+baseline; 10M rows <= 30 s and <= 1 GB peak; zero mismatches. Smoke run:
+``python benchmarks/clean_1m.py --rows 20000``.
 """
 
 from __future__ import annotations
@@ -295,6 +300,59 @@ def run_pipeline(args: argparse.Namespace) -> None:
     )
 
 
+def run_cli(work: Path, leads: Path, dnc: Path, tag: str) -> dict[str, float]:
+    """``pilotdial clean`` in a fresh interpreter: wall and CPU seconds, peak RSS of its tree."""
+    command = [sys.executable, "-m", "core.cli", "clean", str(leads), "--dnc", str(dnc)]
+    command += ["--out", str(work / f"{tag}_CLEANED.csv"), "--rejects"]
+    command += [str(work / f"{tag}_REJECTS.csv"), "--report", str(work / f"{tag}_REPORT.json")]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.perf_counter()
+    process = subprocess.Popen(
+        command, cwd=Path(__file__).resolve().parent.parent, stderr=subprocess.PIPE, text=True
+    )
+    peak = 0
+    while process.poll() is None:
+        peak = max(peak, _tree_rss_bytes(process.pid))
+        time.sleep(0.02)
+    wall = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    assert process.stderr is not None
+    if process.returncode:
+        sys.exit(f"pilotdial clean failed: {process.stderr.read()}")
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {"wall_s": wall, "cpu_s": cpu, "peak_rss_bytes": float(peak)}
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    with a.open("rb") as left, b.open("rb") as right:
+        while True:
+            x, y = left.read(1 << 20), right.read(1 << 20)
+            if x != y:
+                return False
+            if not x:
+                return True
+
+
+def scale(sizes: list[int], seed: int, base: Path) -> None:
+    """Clean bigger generated lists with the CLI; print time and memory growth."""
+    first: dict[str, float] | None = None
+    for rows in sizes:
+        with tempfile.TemporaryDirectory(dir=base) as temp:
+            work = Path(temp)
+            t0 = time.perf_counter()
+            generate(work / "leads.csv", work / "dnc.txt", rows, seed)
+            made = time.perf_counter() - t0
+            result = run_cli(work, work / "leads.csv", work / "dnc.txt", "cli")
+            report = json.loads((work / "cli_REPORT.json").read_text())
+        first = first or {**result, "rows": float(rows)}
+        growth = result["peak_rss_bytes"] / first["peak_rss_bytes"]
+        print(
+            f"scale    : {rows:>11,} rows (made in {made:.0f} s) cli {result['wall_s']:6.2f} s "
+            f"wall, {result['cpu_s']:6.2f} s cpu, peak {result['peak_rss_bytes'] / 2**20:,.0f} MiB "
+            f"(x{growth:.2f} for x{rows / first['rows']:.0f} rows), kept {report['rows_out']:,}"
+        )
+
+
 def main() -> None:
     """Generate, run both, compare, print."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -302,6 +360,12 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=20240601)
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--work", help="keep the files in this directory")
+    parser.add_argument(
+        "--sizes",
+        default="",
+        help="comma-separated bigger row counts to clean with the CLI after the main run "
+        "(e.g. 5000000,10000000: minutes of CPU; the machine may be shared)",
+    )
     parser.add_argument("--pipeline-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.pipeline_child:
@@ -331,6 +395,14 @@ def main() -> None:
         subprocess.run(command, check=True)
         result = json.loads((work / "pipeline.json").read_text())
         pipeline_e164 = np.load(work / "pipeline_e164.npy")
+        cli = run_cli(work, work / "leads.csv", work / "dnc.txt", "cli")
+        cli_report = json.loads((work / "cli_REPORT.json").read_text())
+        same_outputs = _same_file(work / "CLEANED.csv", work / "cli_CLEANED.csv") and _same_file(
+            work / "REJECTS.csv", work / "cli_REJECTS.csv"
+        )
+        same_counts = {k: v for k, v in cli_report.items() if k != "elapsed_s"} == {
+            k: v for k, v in result["report"].items() if k != "elapsed_s"
+        }
 
         # Naive baseline: one phonenumbers call chain per row, same cells, same region.
         baseline_started = time.perf_counter()
@@ -370,7 +442,17 @@ def main() -> None:
     print(
         f"baseline : {baseline:6.2f} s  {rows / baseline:12,.0f} rows/s  (normalise only, 1 core)"
     )
+    print(
+        f"cli      : {cli['wall_s']:6.2f} s  {rows / cli['wall_s']:12,.0f} rows/s  "
+        f"peak RSS (process tree) {cli['peak_rss_bytes'] / 2**20:,.0f} MiB, "
+        f"{cli['cpu_s']:.2f} s cpu (pilotdial clean end to end, fresh interpreter)"
+    )
     print(f"ratio    : {baseline / elapsed:6.2f}x   mismatches: {mismatches}")
+    print(
+        f"cli ratio: {baseline / cli['wall_s']:6.2f}x baseline, cpu ratio "
+        f"{baseline_cpu / cli['cpu_s']:.2f}x; same CLEANED/REJECTS as the pipeline: "
+        f"{same_outputs}; same counts: {same_counts}"
+    )
     pipeline_cpu = result["cpu_s"]
     print(
         f"cpu      : pipeline {pipeline_cpu / rows * 1e6:.1f} us/row (all processes), "
@@ -388,7 +470,9 @@ def main() -> None:
         f"machine  : {os.cpu_count()} cores, load average before {loads_before[0]:.2f}, "
         f"after {loads_after[0]:.2f}"
     )
-    if mismatches:
+    if args.sizes:
+        scale([int(n) for n in args.sizes.split(",") if n], args.seed, Path(args.work or "/tmp"))
+    if mismatches or not same_outputs or not same_counts:
         sys.exit(1)
 
 

@@ -11,9 +11,10 @@ nothing half-imported is ever usable.
 
 from __future__ import annotations
 
+import re
 import tempfile
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import lru_cache
 from pathlib import Path
@@ -26,7 +27,7 @@ from sqlmodel import Session, SQLModel, col, delete, select
 from campaigns.models import Lead, LeadList, ListStatus
 from campaigns.suppression import client_suppression_set
 from core.db import get_or_404, utcnow
-from core.errors import InvalidInput
+from core.errors import InvalidInput, PayloadTooLarge
 from core.files import delete_file, materialise, save_file, save_path
 from core.jobs import JobContext, submit_job
 from core.settings import get_settings
@@ -39,7 +40,8 @@ from data_cleaning import (
     RowStatus,
     clean_table,
 )
-from data_cleaning.exceptions import DataCleaningError
+from data_cleaning.exceptions import DataCleaningError, InputTooLargeError
+from data_cleaning.readers import check_table
 
 __all__ = [
     "LeadListPublic",
@@ -89,15 +91,25 @@ def create_list_from_upload(
     parse_excluded_types(excluded_types)
     for other in dedupe_against:
         get_or_404(session, LeadList, other, what="lead list")
-    stored = save_file(
-        session,
-        client_id=client_id,
-        filename=filename,
-        chunks=chunks,
-        max_bytes=get_settings().max_upload_bytes,
-    )
-    if stored.size_bytes == 0:
-        raise InvalidInput(f"{filename} is empty; upload a CSV, TSV or XLSX file with a header row")
+    limit = get_settings().max_upload_bytes
+    with tempfile.TemporaryDirectory(prefix="pilotdial-upload-", dir=_tmp_root()) as spool:
+        # Spooled to disk and checked before anything is stored: a PDF, a header-only file, a
+        # 1M-column header or a decompression bomb is refused at once.
+        path = Path(spool) / upload_name(filename)
+        size = _spool(chunks, path, limit, filename)
+        if size == 0:
+            raise InvalidInput(
+                f"{filename} is empty; upload a CSV, TSV or XLSX file with a header row"
+            )
+        try:
+            check_table(path, encoding=encoding, sheet=sheet)
+        except InputTooLargeError as exc:
+            raise PayloadTooLarge(api_message(str(exc))) from exc
+        except DataCleaningError as exc:
+            raise InvalidInput(api_message(str(exc))) from exc
+        stored = save_file(
+            session, client_id=client_id, filename=filename, chunks=_read(path), max_bytes=limit
+        )
     lead_list = LeadList(
         client_id=client_id,
         name=name or filename,
@@ -131,14 +143,60 @@ def create_list_from_upload(
     return lead_list
 
 
+#: Option names in the cleaner's messages (its CLI flags) and the API fields that set them.
+_API_FIELDS = {
+    "--phone-column": "phone_column",
+    "--allow-ragged": "allow_ragged",
+    "--encoding": "encoding",
+    "--sheet": "sheet",
+    "--exclude-type": "excluded_types",
+    "--region": "region",
+}
+_FLAG = re.compile("|".join(re.escape(flag) for flag in _API_FIELDS))
+_UNSAFE_NAME = re.compile(r"[^\w.\- ]+")
+
+
+def api_message(message: str) -> str:
+    """A cleaner message as API users read it: the API's field names, not the CLI's flags."""
+    return _FLAG.sub(lambda match: f"the {_API_FIELDS[match.group(0)]} field", message)
+
+
+def upload_name(filename: str) -> str:
+    """A local file name for an upload that keeps its name (and extension) recognisable."""
+    name = _UNSAFE_NAME.sub("_", Path(filename.replace("\\", "/")).name).strip(" .")
+    return name[-120:] or "upload.csv"
+
+
+def _spool(chunks: Iterable[bytes], path: Path, limit: int, filename: str) -> int:
+    size = 0
+    with path.open("wb") as handle:
+        for piece in chunks:
+            size += len(piece)
+            if size > limit:
+                raise PayloadTooLarge(
+                    f"{filename} is larger than the {limit:,}-byte upload limit; split the list "
+                    "or ask an operator to raise PILOTDIAL_MAX_UPLOAD_BYTES",
+                    extra={"limit_bytes": limit},
+                )
+            handle.write(piece)
+    return size
+
+
+def _read(path: Path) -> Iterator[bytes]:
+    with path.open("rb") as handle:
+        while piece := handle.read(1 << 20):
+            yield piece
+
+
 def import_list_job(ctx: JobContext) -> dict[str, Any]:
     """Background job: clean an uploaded list into leads, files and a report."""
     list_id = uuid.UUID(ctx.params["list_id"])
     try:
         return _import(ctx, list_id)
     except (DataCleaningError, InvalidInput) as exc:
-        _fail(ctx, list_id, str(exc))
-        raise InvalidInput(str(exc)) from exc
+        message = api_message(str(exc))
+        _fail(ctx, list_id, message)
+        raise InvalidInput(message) from exc
     except Exception as exc:
         _fail(ctx, list_id, f"internal error while cleaning: {exc}")
         raise
@@ -174,7 +232,9 @@ def _import(ctx: JobContext, list_id: uuid.UUID) -> dict[str, Any]:
         lead_list.rows_done = 0
         lead_list.job_id = ctx.job_id
         session.add(lead_list)
+        # Under the upload's own name, so that every message about the file names it.
         source = materialise(session, lead_list.upload_file_id, workdir)
+        source = source.rename(workdir / upload_name(lead_list.filename))
         suppression = client_suppression_set(session=session)
         prior: set[str] = set()
         for other in ctx.params.get("dedupe_against", []):

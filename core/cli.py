@@ -1,23 +1,25 @@
 """The ``pilotdial`` command: server, worker, database, administration, demo, and the domains'.
 
-Domain packages add their own commands through ``<package>.cli.register(app)``; they are
-imported lazily so ``pilotdial --help`` stays fast. User errors end with a one-line message on
-stderr and exit code 2, never a traceback.
+Domain packages add their own commands through ``<package>.cli.register(app)``. They are
+registered lazily: :data:`LAZY_COMMANDS` names each command, the module that defines it and
+its one-line help, so ``pilotdial --help`` lists them without importing any domain, and a
+command's module is imported only when that command runs (or shows its own ``--help``).
+Heavy libraries (SQLAlchemy, SQLModel, FastAPI) are imported inside the commands that need
+them. User errors end with a one-line message on stderr and exit code 2, never a traceback.
 """
 
 from __future__ import annotations
 
 import importlib
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
-from sqlalchemy.exc import OperationalError
+from typer.core import TyperGroup
 
 from core.errors import PilotdialError
-from core.models import Role
 
-__all__ = ["app", "main"]
+__all__ = ["LAZY_COMMANDS", "app", "main"]
 
 DOMAIN_CLI_MODULES = (
     "data_cleaning.cli",
@@ -28,9 +30,84 @@ DOMAIN_CLI_MODULES = (
     "surveys.cli",
 )
 
+#: Domain commands known without importing their module: name -> (module, one-line help).
+#: A module of :data:`DOMAIN_CLI_MODULES` with no entry here is imported for every command
+#: (correct, only slower); tests check that this table matches what the modules register.
+LAZY_COMMANDS: dict[str, tuple[str, str]] = {
+    "clean": (
+        "data_cleaning.cli",
+        "Clean a lead list: normalise, deduplicate, suppress do-not-call numbers, enrich.",
+    ),
+    "campaign": ("campaigns.cli", "Campaigns: create, pilot, lifecycle, lead states."),
+    "attempts": ("campaigns.cli", "Call attempts: import pilot results."),
+    "dnc": ("campaigns.dnc_cli", "Do-not-call lists (stored as keyed hashes, shown masked)."),
+    "simulate": (
+        "dialer.cli",
+        "Simulate one campaign day with the simulated gateway and print its figures.",
+    ),
+    "feasibility": (
+        "feasibility.cli",
+        "Feasibility report and quote from a pilot's attempts and the full lead list.",
+    ),
+    "survey": ("surveys.cli", "Questionnaires and AAPOR survey outcome rates."),
+}
+
+
+class LazyGroup(TyperGroup):
+    """A command group that imports a domain's command module only when it is needed."""
+
+    def _eager_modules(self) -> list[str]:
+        lazy = {module for module, _ in LAZY_COMMANDS.values()}
+        return [name for name in DOMAIN_CLI_MODULES if name not in lazy]
+
+    def _load(self, module_name: str) -> None:
+        """Import a domain's command module and add every command it registers."""
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            if exc.name == module_name:
+                return  # an optional domain that is not installed
+            raise
+        holder = typer.Typer(rich_markup_mode=None)
+        module.register(holder)
+        group = typer.main.get_group(holder)
+        for name, command in group.commands.items():
+            self.commands.setdefault(name, command)
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        for module_name in self._eager_modules():
+            self._load(module_name)
+        return [*self.commands, *(name for name in LAZY_COMMANDS if name not in self.commands)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = self.commands.get(cmd_name)
+        if command is not None or cmd_name not in LAZY_COMMANDS:
+            return command
+        # Listed in a help page: a placeholder with the command's help, nothing imported.
+        return typer.main.get_command(_placeholder(cmd_name, LAZY_COMMANDS[cmd_name][1]))
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        name = args[0] if args else ""
+        if name in LAZY_COMMANDS and name not in self.commands:
+            self._load(LAZY_COMMANDS[name][0])
+        elif name not in self.commands:
+            for module_name in self._eager_modules():
+                self._load(module_name)
+        return super().resolve_command(ctx, args)
+
+
+def _placeholder(name: str, help_text: str) -> typer.Typer:
+    holder = typer.Typer(add_completion=False, rich_markup_mode=None)
+    holder.command(name, help=help_text)(lambda: None)
+    return holder
+
+
 app = typer.Typer(
     name="pilotdial",
     help="Outbound campaigns, pilot-call feasibility and quotes, surveys.",
+    cls=LazyGroup,
+    # Plain help pages: Rich's help formatter alone imports more than the whole command needs.
+    rich_markup_mode=None,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     add_completion=False,
@@ -105,7 +182,7 @@ def admin_list_clients() -> None:
 
 @admin_app.command("create-key")
 def admin_create_key(
-    role: Annotated[Role, typer.Option(help="admin, operator, sales, researcher or client")],
+    role: Annotated[str, typer.Option(help="admin, operator, sales, researcher or client")],
     client: Annotated[
         list[str] | None, typer.Option(help="Client id or slug; repeat for staff keys")
     ] = None,
@@ -116,13 +193,16 @@ def admin_create_key(
     from core.admin import issue_key
     from core.db import get_engine, system_session
     from core.migrate import check_schema_current
+    from core.models import Role
 
+    if role not in {r.value for r in Role}:
+        raise _fail(f"--role {role!r}: use one of {', '.join(r.value for r in Role)}")
     check_schema_current(get_engine())
     with system_session() as session:
         key, plain = issue_key(
             session=session,
-            name=name or f"{role.value} key",
-            role=role,
+            name=name or f"{role} key",
+            role=Role(role),
             client_refs=client or [],
             all_clients=all_clients,
         )
@@ -200,27 +280,19 @@ def demo(
     run_demo(quick=quick)
 
 
-def _register_domains() -> None:
-    for name in DOMAIN_CLI_MODULES:
-        try:
-            module = importlib.import_module(name)
-        except ModuleNotFoundError as exc:
-            if exc.name == name:
-                continue
-            raise
-        module.register(app)
-
-
 def main() -> None:
     """Console-script entry point."""
-    _register_domains()
     try:
         app()
     except PilotdialError as exc:
         typer.echo(f"pilotdial: {exc.message}", err=True)
         sys.exit(2)
-    except OperationalError as exc:
-        first = str(exc.orig or exc).strip().splitlines()[0]
+    except Exception as exc:
+        # SQLAlchemy is imported only by the commands that use the database.
+        operational = getattr(sys.modules.get("sqlalchemy.exc"), "OperationalError", None)
+        if operational is None or not isinstance(exc, operational):
+            raise
+        first = str(getattr(exc, "orig", None) or exc).strip().splitlines()[0]
         typer.echo(
             f"pilotdial: PILOTDIAL_DATABASE_URL: cannot reach the database ({first})", err=True
         )

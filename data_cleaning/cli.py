@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-import secrets
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from data_cleaning.exceptions import DataCleaningError
-from data_cleaning.models import CleaningOptions, CleaningProgress, NumberType
-from data_cleaning.pipeline import CleaningRun
-from data_cleaning.suppression import SuppressionSet, load_dnc_file
-from data_cleaning.writers import clean_to_files
+if TYPE_CHECKING:
+    from data_cleaning.models import CleaningOptions
+    from data_cleaning.pipeline import CleaningRun
+    from data_cleaning.suppression import NumberSet
 
 __all__ = ["register"]
 
@@ -66,6 +64,11 @@ def clean(
     ] = None,
 ) -> None:
     """Clean a lead list: normalise, deduplicate, suppress do-not-call numbers, enrich."""
+    # Imported here, not at the top: `pilotdial clean --help` needs none of it.
+    from data_cleaning.exceptions import DataCleaningError
+    from data_cleaning.models import CleaningOptions, NumberType
+    from data_cleaning.suppression import NumberSet, load_dnc_file
+
     excluded: set[NumberType] = set()
     for name in exclude_type or []:
         try:
@@ -84,12 +87,13 @@ def clean(
         language=language,
         workers=workers,
     )
-    # The CLI keeps nothing: an ephemeral key is enough to hold the DNC numbers hashed.
-    key = secrets.token_bytes(32)
-    suppression = SuppressionSet(key)
+    # The CLI keeps nothing: the do-not-call numbers are held for this run only, as integers
+    # (a binary search per chunk instead of an HMAC per number).
+    suppression = NumberSet()
     try:
         for path in dnc or []:
-            loaded = load_dnc_file(path, key, default_region=region)
+            loaded = load_dnc_file(path, None, default_region=region)
+            assert isinstance(loaded.suppression, NumberSet)
             suppression.update(loaded.suppression)
             if loaded.rejected:
                 typer.echo(
@@ -124,8 +128,11 @@ def _run_with_progress(
     rejects: Path,
     report: Path,
     options: CleaningOptions,
-    suppression: SuppressionSet,
+    suppression: NumberSet,
 ) -> CleaningRun:
+    from data_cleaning.models import CleaningProgress
+    from data_cleaning.writers import clean_to_files
+
     if not sys.stderr.isatty():
         return clean_to_files(input_path, out, rejects, report, options, suppression)
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn

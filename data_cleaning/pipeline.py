@@ -42,7 +42,7 @@ from data_cleaning.models import (
 )
 from data_cleaning.normalise import PhoneNormaliser
 from data_cleaning.readers import TableReader, header_only_error, open_table
-from data_cleaning.suppression import SuppressionSet
+from data_cleaning.suppression import NumberSet, Suppression, SuppressionSet
 from data_cleaning.vectorised import REASON_CODES, TYPE_CODES, PackedResult, VectorEngine
 
 __all__ = ["EXTRA_CELLS_COLUMN", "ChunkColumns", "CleaningRun", "clean_table"]
@@ -67,7 +67,7 @@ class _Engine:
         region: str,
         excluded: frozenset[NumberType],
         language: str,
-        suppression: Sequence[SuppressionSet] = (),
+        suppression: Sequence[Suppression] = (),
     ) -> None:
         self.normaliser = PhoneNormaliser(region, excluded)
         self.enricher = Enricher(language)
@@ -85,7 +85,7 @@ def _init_worker(
     region: str,
     excluded: frozenset[NumberType],
     language: str,
-    suppression: Sequence[SuppressionSet],
+    suppression: Sequence[Suppression],
 ) -> None:
     global _WORKER_ENGINE
     # Pool.terminate() stops workers with SIGTERM; a forked worker inherits its parent's
@@ -145,7 +145,7 @@ class CleaningRun:
         options: CleaningOptions,
         phone_column: str,
         sample: list[tuple[int, list[str]]],
-        suppression: Sequence[SuppressionSet],
+        suppression: Sequence[Suppression],
         prior_numbers: PriorNumbers | None,
         progress: ProgressCallback | None,
         clock: Callable[[], float],
@@ -587,7 +587,7 @@ def _count(counter: Counter[str], ids: npt.NDArray[Any], names: Sequence[str]) -
 def clean_table(
     source: str | os.PathLike[str],
     options: CleaningOptions | None = None,
-    suppression: SuppressionSet | Iterable[SuppressionSet] | None = None,
+    suppression: Suppression | Iterable[Suppression] | None = None,
     *,
     prior_numbers: PriorNumbers | None = None,
     progress: ProgressCallback | None = None,
@@ -621,8 +621,8 @@ def clean_table(
         reader.close()
         raise
     if suppression is None:
-        sets: list[SuppressionSet] = []
-    elif isinstance(suppression, SuppressionSet):
+        sets: list[Suppression] = []
+    elif isinstance(suppression, SuppressionSet | NumberSet):
         sets = [suppression]
     else:
         sets = list(suppression)

@@ -43,8 +43,13 @@ from data_cleaning.exceptions import (
 )
 
 __all__ = [
+    "MAX_COLUMNS",
+    "MAX_INFLATED_BYTES",
+    "MAX_INFLATE_RATIO",
+    "MAX_SHEET_CELLS",
     "TableInfo",
     "TableReader",
+    "check_table",
     "detect_encoding",
     "open_table",
 ]
@@ -70,6 +75,30 @@ _ENCODING_HINT: Final = (
 )
 
 Format = Literal["csv", "tsv", "xlsx"]
+
+#: Columns a lead list may have (a CRM export has tens; a 1M-column header is an attack).
+MAX_COLUMNS: Final = 1000
+#: Bytes an XLSX workbook may inflate to in all (the archive's declared member sizes, which
+#: also bound what ``zipfile`` decompresses).
+MAX_INFLATED_BYTES: Final = 1 << 30
+#: Inflated / compressed size allowed for a workbook member over 1 MiB: real sheets compress
+#: 5-30x, a shared-string bomb thousands of times.
+MAX_INFLATE_RATIO: Final = 200
+#: Cells a worksheet may claim (``<dimension ref="A1:XFD20000"/>`` makes openpyxl visit each).
+MAX_SHEET_CELLS: Final = 60_000_000
+_RATIO_MIN_BYTES: Final = 1 << 20
+# Signatures of files that are plainly not tables, with what they are.
+_NOT_TABLES: Final = (
+    (b"%PDF", "a PDF document"),
+    (b"\x89PNG", "a PNG image"),
+    (b"\xff\xd8\xff", "a JPEG image"),
+    (b"GIF8", "a GIF image"),
+    (b"\x1f\x8b", "a gzip archive"),
+    (b"7z\xbc\xaf", "a 7-Zip archive"),
+    (b"Rar!", "a RAR archive"),
+    (b"{\\rtf", "an RTF document"),
+    (b"%!PS", "a PostScript document"),
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -556,11 +585,53 @@ def _cell_text(value: Any) -> str:
     return str(value)
 
 
+def _check_archive(path: Path) -> None:
+    """Refuse a workbook whose members would inflate too much, before anything is inflated."""
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as archive:
+            members = archive.infolist()
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise BinaryFileError(
+            f"{path.name} looks like a zip archive but is not a readable XLSX workbook "
+            f"({error}): open it in your spreadsheet and save it again as .xlsx or CSV (UTF-8)"
+        ) from error
+    total = sum(member.file_size for member in members)
+    if total > MAX_INFLATED_BYTES:
+        raise InputTooLargeError(
+            f"{path.name} would unpack to {total / 2**20:,.0f} MiB, over the "
+            f"{MAX_INFLATED_BYTES / 2**20:,.0f} MiB limit for a workbook: split the list or "
+            "save it as CSV (UTF-8)",
+            MAX_INFLATED_BYTES,
+            total,
+        )
+    for member in members:
+        packed = max(member.compress_size, 1)
+        if member.file_size > _RATIO_MIN_BYTES and member.file_size / packed > MAX_INFLATE_RATIO:
+            raise InputTooLargeError(
+                f"{path.name}: {member.filename} inflates {member.file_size / packed:,.0f} times "
+                f"(at most {MAX_INFLATE_RATIO} for a real sheet), so the workbook is refused as "
+                "a decompression bomb: save the list again as .xlsx or CSV (UTF-8)",
+                MAX_INFLATED_BYTES,
+                member.file_size,
+            )
+
+
+def _check_width(name: str, columns: int, what: str) -> None:
+    if columns > MAX_COLUMNS:
+        raise InputFileError(
+            f"{name}: {what} has {columns:,} columns, over the {MAX_COLUMNS:,}-column limit for a "
+            "lead list: delete the empty or unused columns and upload again"
+        )
+
+
 def _open_xlsx(path: Path, sheet: str | None, size: int) -> TableReader:
     import zipfile
 
     from openpyxl import load_workbook
 
+    _check_archive(path)
     try:
         workbook = load_workbook(path, read_only=True, data_only=False)
     except (zipfile.BadZipFile, KeyError, OSError, ValueError) as error:
@@ -579,6 +650,21 @@ def _open_xlsx(path: Path, sheet: str | None, size: int) -> TableReader:
             f"{', '.join(repr(name) for name in workbook.sheetnames)}: pass one of them"
         )
 
+    # The sheet's declared dimension decides how many cells openpyxl visits per row.
+    claimed_rows, claimed_columns = worksheet.max_row, worksheet.max_column
+    if isinstance(claimed_columns, int):
+        if claimed_columns > MAX_COLUMNS:
+            workbook.close()
+        _check_width(path.name, claimed_columns, f"sheet {worksheet.title!r}")
+        if isinstance(claimed_rows, int) and claimed_rows * claimed_columns > MAX_SHEET_CELLS:
+            workbook.close()
+            raise InputTooLargeError(
+                f"{path.name}: sheet {worksheet.title!r} claims {claimed_rows:,} rows by "
+                f"{claimed_columns:,} columns, over the {MAX_SHEET_CELLS:,}-cell limit: split "
+                "the list or save it as CSV (UTF-8)",
+                MAX_SHEET_CELLS,
+                claimed_rows * claimed_columns,
+            )
     width = 0
 
     def cells() -> Iterator[list[str]]:
@@ -657,6 +743,12 @@ def open_table(
         sample = probe.read(_SAMPLE_BYTES)
     if not sample.strip():
         raise EmptyInputError(f"{path.name} is empty: upload a file with a header row and leads")
+    for signature, what in _NOT_TABLES:
+        if sample.startswith(signature):
+            raise BinaryFileError(
+                f"{path.name} is {what}, not a lead list: export the list from your spreadsheet "
+                "as CSV (UTF-8) or XLSX and upload that"
+            )
     if sample.startswith(b"PK\x03\x04"):
         return _open_xlsx(path, sheet, size)
     if sample.startswith(b"\xd0\xcf\x11\xe0"):
@@ -686,6 +778,21 @@ def open_table(
     if delimiter is None:
         first_line = sample.decode(chosen, errors="ignore").lstrip("\ufeff").split("\n", 1)[0]
         delimiter = _sniff_delimiter(first_line, path)
+    first = sample.lstrip(codecs.BOM_UTF8).split(b"\n", 1)
+    if len(first) == 1 and len(sample) >= _SAMPLE_BYTES:
+        stream.close()
+        raise InputFileError(
+            f"{path.name}: the first line is longer than {_SAMPLE_BYTES // 2**20} MiB, so it is "
+            "not a header row: put the column names on the first line"
+        )
+    if first[0].count(delimiter.encode(chosen, errors="ignore") or b",") + 1 > MAX_COLUMNS:
+        # A rough count (quoted delimiters count too); the parsed header decides below.
+        header_cells = next(
+            csv.reader([first[0].decode(chosen, errors="replace")], delimiter=delimiter)
+        )
+        if len(header_cells) > MAX_COLUMNS:
+            stream.close()
+            _check_width(path.name, len(header_cells), "the header row")
     rows = _CsvRows(stream, delimiter, path, chosen)
     header: list[str] | None = None
     try:
@@ -699,6 +806,9 @@ def open_table(
     if header is None:
         stream.close()
         raise EmptyInputError(f"{path.name} has no header row: put column names on the first line")
+    if len(header) > MAX_COLUMNS:
+        stream.close()
+        _check_width(path.name, len(header), "the header row")
     arrow: _ArrowCsv | None = None
     header_records = rows.records
     if columnar and chosen in _ARROW_ENCODINGS and len(delimiter) == 1 and header_records == 1:
@@ -740,6 +850,20 @@ def open_table(
         return again, stream, counter
 
     return TableReader(info, iter(()), None, None, arrow, reopen)
+
+
+def check_table(
+    source: str | os.PathLike[str], *, encoding: str | None = None, sheet: str | None = None
+) -> TableInfo:
+    """Check at once that a file is a table with a header and a data row (limits included).
+
+    What an upload is refused for before it is stored: not a table, too wide, a workbook that
+    would inflate too much, no header, no data rows. Reads the header and one row only.
+    """
+    with open_table(source, encoding=encoding, sheet=sheet) as reader:
+        if next(reader.rows(), None) is None:
+            raise header_only_error(source)
+        return reader.info
 
 
 def header_only_error(path: str | os.PathLike[str]) -> HeaderOnlyError:

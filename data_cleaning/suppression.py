@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from hashlib import sha256
 from typing import TYPE_CHECKING, Any, Final, cast
 
+import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 
 from data_cleaning.columns import detect_phone_column, looks_like_phone
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 __all__ = [
     "MIN_KEY_BYTES",
     "DncFileResult",
+    "NumberSet",
+    "Suppression",
     "SuppressionEntry",
     "SuppressionSet",
     "hash_e164",
@@ -40,6 +44,7 @@ __all__ = [
 ]
 
 MIN_KEY_BYTES: Final = 16
+_INT64_DIGITS: Final = 18
 _DIGEST_BYTES: Final = 32
 _BLOCK_BYTES: Final = 64
 
@@ -227,6 +232,12 @@ class SuppressionSet:
         """Return, for each E.164 number, whether it is in the set."""
         return self._hmac.contains(numbers, self._digests)
 
+    def contains_column(
+        self, digits: npt.NDArray[np.int64], numbers: pa.Array
+    ) -> npt.NDArray[np.bool_]:
+        """:meth:`contains_many` for a column of E.164 numbers (``digits``: see NumberSet)."""
+        return np.array(self.contains_many(numbers.to_pylist()), dtype=np.bool_)
+
     def __len__(self) -> int:
         return len(self._digests)
 
@@ -235,29 +246,106 @@ class SuppressionSet:
         return (d.hex() for d in self._digests)
 
 
+class NumberSet:
+    """Do-not-call numbers held for one run only, as their E.164 digits (sorted integers).
+
+    For the CLI, which reads the do-not-call files it is given and keeps nothing: a look-up is
+    one binary search per chunk instead of an HMAC per number. Never stored; lists kept in the
+    database are :class:`SuppressionSet` hashes.
+    """
+
+    __slots__ = ("_long", "_numbers")
+
+    def __init__(self) -> None:
+        self._numbers = np.zeros(0, dtype=np.int64)
+        # Numbers too long for int64 (none is valid today; kept exact anyway).
+        self._long: set[str] = set()
+
+    def add_many(self, numbers: Sequence[str]) -> None:
+        """Add E.164 numbers."""
+        fits: list[int] = []
+        for number in numbers:
+            _check_e164(number)
+            if len(number) <= _INT64_DIGITS + 1:
+                fits.append(int(number[1:]))
+            else:
+                self._long.add(number)
+        merged = np.concatenate([self._numbers, np.array(fits, dtype=np.int64)])
+        self._numbers = np.unique(merged)
+
+    def update(self, other: NumberSet) -> None:
+        """Add every number of another set."""
+        self._numbers = np.union1d(self._numbers, other._numbers)
+        self._long |= other._long
+
+    def contains_many(self, numbers: Sequence[str]) -> list[bool]:
+        """Return, for each E.164 number, whether it is in the set."""
+        return [
+            number in self._long
+            if len(number) > _INT64_DIGITS + 1
+            else bool(self.contains_column(np.array([int(number[1:])]), pa.array([number]))[0])
+            for number in numbers
+        ]
+
+    def contains_column(
+        self, digits: npt.NDArray[np.int64], numbers: pa.Array
+    ) -> npt.NDArray[np.bool_]:
+        """For each number, whether it is in the set.
+
+        ``digits`` holds each E.164 number's digits as an integer, or 0 where it is not known
+        (then the text in ``numbers`` is used).
+        """
+        digits = np.asarray(digits, dtype=np.int64)
+        unknown = np.flatnonzero(digits == 0)
+        if len(unknown):
+            digits = digits.copy()
+            texts = numbers.take(pa.array(unknown, type=pa.int64())).to_pylist()
+            for row, text in zip(unknown.tolist(), texts, strict=True):
+                if text is None:
+                    continue
+                if len(text) > _INT64_DIGITS + 1:
+                    digits[row] = -1 if text in self._long else 0
+                else:
+                    digits[row] = int(text[1:])
+        found = np.isin(digits, self._numbers)
+        found[digits == -1] = True
+        return found
+
+    def __len__(self) -> int:
+        return len(self._numbers) + len(self._long)
+
+
+#: Either kind of do-not-call set: what the pipeline consults.
+Suppression = SuppressionSet | NumberSet
+
+
 @dataclass(slots=True)
 class DncFileResult:
     """A do-not-call file read into a suppression set, with the lines that were not numbers."""
 
-    suppression: SuppressionSet
+    suppression: SuppressionSet | NumberSet
     accepted: int = 0
     rejected: list[tuple[int, str, RejectReason]] = field(default_factory=list)
 
 
 def load_dnc_file(
     path: str | os.PathLike[str],
-    key: bytes,
+    key: bytes | None,
     *,
     default_region: str = "CN",
     encoding: str | None = None,
     phone_column: str | None = None,
 ) -> DncFileResult:
-    """Read a DNC file (a CSV with a phone column, or one number per line) into a set."""
+    """Read a DNC file (a CSV with a phone column, or one number per line) into a set.
+
+    With a ``key``, a :class:`SuppressionSet` of keyed hashes; with ``None``, a
+    :class:`NumberSet` for this run only.
+    """
     from data_cleaning.enrich import Enricher
     from data_cleaning.vectorised import VectorEngine
 
     engine = VectorEngine(PhoneNormaliser(default_region), Enricher())
-    result = DncFileResult(SuppressionSet(key))
+    result = DncFileResult(SuppressionSet(key) if key is not None else NumberSet())
     try:
         reader = open_table(path, encoding=encoding, columnar=True)
     except DataCleaningError as error:

@@ -58,7 +58,7 @@ from data_cleaning.normalise import (
 )
 
 if TYPE_CHECKING:
-    from data_cleaning.suppression import SuppressionSet
+    from data_cleaning.suppression import Suppression
 
 __all__ = ["REASON_CODES", "TYPE_CODES", "PackedResult", "VectorEngine"]
 
@@ -467,7 +467,7 @@ class VectorEngine:
     def process(
         self,
         phones: Sequence[str | None] | pa.Array,
-        suppression: Sequence[SuppressionSet] = (),
+        suppression: Sequence[Suppression] = (),
         *,
         enrich: bool = True,
     ) -> PackedResult:
@@ -478,7 +478,7 @@ class VectorEngine:
         self,
         phones: Sequence[str | None] | pa.Array,
         sizes: Sequence[int],
-        suppression: Sequence[SuppressionSet] = (),
+        suppression: Sequence[Suppression] = (),
         *,
         enrich: bool = True,
     ) -> list[PackedResult]:
@@ -554,10 +554,10 @@ class VectorEngine:
         suppressed: list[npt.NDArray[np.bool_]] = []
         if suppression:
             valid = np.flatnonzero(reasons == 0)
-            numbers_valid = _take(e164, valid).to_pylist()
+            numbers_valid = _take(e164, valid)
             for dnc in suppression:
                 flags = np.zeros(size, dtype=np.bool_)
-                flags[valid] = dnc.contains_many(numbers_valid)
+                flags[valid] = dnc.contains_column(e164_int[valid], numbers_valid)
                 suppressed.append(flags)
         return [
             PackedResult(

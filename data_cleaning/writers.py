@@ -34,7 +34,7 @@ from data_cleaning.models import (
     RowStatus,
 )
 from data_cleaning.pipeline import ChunkColumns, CleaningRun, clean_table
-from data_cleaning.suppression import SuppressionSet
+from data_cleaning.suppression import Suppression
 from data_cleaning.vectorised import REASON_CODES, TYPE_CODES
 
 __all__ = [
@@ -361,7 +361,7 @@ def clean_to_files(
     rejects_path: str | os.PathLike[str],
     report_path: str | os.PathLike[str],
     options: CleaningOptions | None = None,
-    suppression: SuppressionSet | Iterable[SuppressionSet] | None = None,
+    suppression: Suppression | Iterable[Suppression] | None = None,
     *,
     progress: ProgressCallback | None = None,
     on_chunk: Callable[[ChunkResult], None] | None = None,

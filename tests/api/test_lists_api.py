@@ -232,3 +232,67 @@ def test_house_wide_list_needs_admin(api: Any, tenant_a: Tenant) -> None:
         json={"numbers": ["13812345678"], "house_wide": True},
     )
     assert response.status_code == 403
+
+
+def _stored_files(tenant: Tenant) -> int:
+    from sqlmodel import select
+
+    from core.db import system_session
+    from core.files import StoredFile
+
+    with system_session() as session:
+        return len(list(session.exec(select(StoredFile))))
+
+
+def test_non_tables_and_header_only_files_are_refused_at_upload(api: Any, tenant_a: Tenant) -> None:
+    pdf = _upload(tenant_a, b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\nphone\n13800138000\n", "leads.pdf")
+    assert pdf.status_code == 422
+    assert "leads.pdf is a PDF document" in pdf.json()["detail"]
+    header_only = _upload(tenant_a, b"name,phone\n", "客戶名單 2026.csv")
+    assert header_only.status_code == 422
+    detail = header_only.json()["detail"]
+    assert "客戶名單 2026.csv has a header row but no data rows" in detail
+    assert "tmp" not in detail
+    wide = _upload(tenant_a, ("phone," + ",".join(f"c{i}" for i in range(2000)) + "\n1\n").encode())
+    assert wide.status_code == 422
+    assert "over the 1,000-column limit" in wide.json()["detail"]
+    # Nothing was stored or queued.
+    assert tenant_a.http.get("/lists", headers=tenant_a.headers()).json() == []
+    assert _stored_files(tenant_a) == 0
+
+
+def test_a_workbook_bomb_is_413_and_nothing_is_stored(
+    api: Any, tenant_a: Tenant, tmp_path: Any
+) -> None:
+    import zipfile
+
+    workbook = Workbook()
+    sheet = workbook.active
+    sheet.append(["name", "phone"])
+    sheet.append(["Wang", "13800138000"])
+    path = tmp_path / "bomb.xlsx"
+    workbook.save(path)
+    with zipfile.ZipFile(path) as archive:
+        contents = {info.filename: archive.read(info) for info in archive.infolist()}
+    contents["xl/sharedStrings.xml"] = b"<sst><si><t>" + b"A" * (30 << 20) + b"</t></si></sst>"
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in contents.items():
+            archive.writestr(name, data)
+    response = _upload(tenant_a, path.read_bytes(), "bomb.xlsx")
+    assert response.status_code == 413
+    assert "decompression bomb" in response.json()["detail"]
+    assert tenant_a.http.get("/lists", headers=tenant_a.headers()).json() == []
+    assert _stored_files(tenant_a) == 0
+
+
+def test_cleaning_errors_name_the_api_fields_not_cli_flags(api: Any, tenant_a: Tenant) -> None:
+    response = _upload(tenant_a, b"name,city\nalice,paris\nbob,rome\n", "contacts.csv")
+    assert response.status_code == 202
+    lead_list = _ready(tenant_a, response.json()["id"])
+    assert lead_list["status"] == "failed"
+    assert "phone_column" in lead_list["error"]
+    assert "--" not in lead_list["error"]
+    ragged = _upload(tenant_a, b"name,phone\nalice,13800138000,extra\n", "ragged.csv")
+    failed = _ready(tenant_a, ragged.json()["id"])
+    assert "the allow_ragged field" in failed["error"]
+    assert "errors.pydantic.dev" not in failed["error"]

@@ -90,3 +90,117 @@ def test_api_refuses_to_start_on_an_old_schema(tmp_path: Path) -> None:
         TestClient(create_app(settings)),
     ):
         pass
+
+
+# ------------------------------------------------------------------ a CLI that starts in a blink
+
+_HEAVY = ("fastapi", "sqlalchemy", "sqlmodel", "starlette", "uvicorn")
+_CLEANING = ("phonenumbers", "pyarrow", "numpy", "pandas")
+
+
+def _loaded_after(
+    commands: list[list[str]], cwd: Path
+) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``pilotdial ARGS`` for each of ``commands`` in one fresh interpreter.
+
+    Returns the process and the top-level packages imported by the end.
+    """
+    code = (
+        "import atexit, sys\n"
+        "atexit.register(lambda: print('LOADED', ' '.join(sorted({m.split('.')[0] "
+        "for m in sys.modules}))))\n"
+        "from core.cli import main\n"
+        f"for args in {commands!r}:\n"
+        "    sys.argv = ['pilotdial', *args]\n"
+        "    try:\n"
+        "        main()\n"
+        "    except SystemExit as exit:\n"
+        "        if exit.code:\n"
+        "            raise\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PILOTDIAL_")}
+    env["PILOTDIAL_DATA_DIR"] = str(cwd / "var")
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        cwd=Path(__file__).resolve().parents[2],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    line = next(line for line in result.stdout.splitlines() if line.startswith("LOADED"))
+    return result, set(line.split()[1:])
+
+
+def test_help_pages_import_no_server_or_database_library(tmp_path: Path) -> None:
+    pages = [
+        ["--help"],
+        ["clean", "--help"],
+        ["db", "--help"],
+        ["db", "upgrade", "--help"],
+        ["admin", "create-key", "--help"],
+        ["serve", "--help"],
+        ["worker", "--help"],
+        ["demo", "--help"],
+    ]
+    result, loaded = _loaded_after(pages, tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.count("Usage:") == len(pages)
+    assert not loaded & set(_HEAVY), sorted(loaded & set(_HEAVY))
+    # Nor the phone metadata and columnar libraries: a help page cleans nothing.
+    assert not loaded & set(_CLEANING), sorted(loaded & set(_CLEANING))
+
+
+def test_top_level_help_lists_every_domain_command_without_importing_domains(
+    tmp_path: Path,
+) -> None:
+    from core.cli import LAZY_COMMANDS
+
+    result, loaded = _loaded_after([["--help"]], tmp_path)
+    for name in ["serve", "worker", "db", "admin", "demo", *LAZY_COMMANDS]:
+        assert f"  {name} " in result.stdout, name
+    assert not loaded & {"campaigns", "dialer", "feasibility", "surveys"}
+
+
+def test_clean_imports_only_what_cleaning_needs(tmp_path: Path) -> None:
+    source = tmp_path / "leads.csv"
+    source.write_text("name,phone\nWang,13800138000\nLi,+86 139 1234 5678\nZhao,n/a\n")
+    args = ["clean", str(source), "--out", str(tmp_path / "c.csv")]
+    args += ["--rejects", str(tmp_path / "r.csv"), "--report", str(tmp_path / "p.json")]
+    result, loaded = _loaded_after([args], tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "3 rows in: 2 kept, 1 invalid" in result.stderr
+    assert not loaded & set(_HEAVY), sorted(loaded & set(_HEAVY))
+    assert not loaded & {"campaigns", "dialer", "feasibility", "surveys", "api"}
+
+
+def test_the_lazy_command_table_matches_what_the_domains_register() -> None:
+    import importlib
+
+    import typer
+
+    from core.cli import DOMAIN_CLI_MODULES, LAZY_COMMANDS
+
+    registered: dict[str, tuple[str, str]] = {}
+    for module_name in DOMAIN_CLI_MODULES:
+        holder = typer.Typer()
+        importlib.import_module(module_name).register(holder)
+        for name, command in typer.main.get_group(holder).commands.items():
+            registered[name] = (module_name, command.get_short_help_str(1000))
+    lazy = {name: entry for name, entry in LAZY_COMMANDS.items() if entry[0] in DOMAIN_CLI_MODULES}
+    # A module may stay eager (no entry); one with entries must list all its commands, as written.
+    lazy_modules = {module for module, _ in lazy.values()}
+    assert lazy == {n: e for n, e in registered.items() if e[0] in lazy_modules}
+
+
+def test_a_lazy_command_runs_and_a_bad_role_is_one_line(tmp_path: Path) -> None:
+    env = {"PILOTDIAL_DATA_DIR": str(tmp_path / "var")}
+    survey = _run(["survey", "--help"], env, tmp_path)
+    assert survey.returncode == 0, survey.stderr
+    assert "rates" in survey.stdout
+    assert _run(["db", "upgrade"], env, tmp_path).returncode == 0
+    bad = _run(["admin", "create-key", "--role", "wizard"], env, tmp_path)
+    assert bad.returncode == 2
+    assert "use one of admin" in bad.stderr
+    assert "Traceback" not in bad.stderr

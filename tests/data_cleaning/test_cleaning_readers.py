@@ -14,6 +14,7 @@ from data_cleaning import (
     EncodingError,
     FormulaCellsError,
     HeaderOnlyError,
+    InputFileError,
     InputTooLargeError,
     PhoneColumnError,
     RaggedRowsError,
@@ -22,6 +23,7 @@ from data_cleaning import (
     detect_phone_column,
     open_table,
 )
+from data_cleaning.readers import check_table
 
 WriteText = Callable[..., Path]
 WriteXlsx = Callable[..., Path]
@@ -141,7 +143,7 @@ def test_empty_and_header_only_files(write_text: WriteText, tmp_path: Path) -> N
 def test_binary_and_undecodable_files(tmp_path: Path) -> None:
     png = tmp_path / "photo.csv"
     png.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(range(256)))
-    with pytest.raises(BinaryFileError, match="NUL"):
+    with pytest.raises(BinaryFileError, match="PNG image"):
         clean_table(png)
     xls = tmp_path / "old.xls"
     xls.write_bytes(b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1" + b"\x00" * 100)
@@ -216,3 +218,86 @@ def test_no_phone_column_and_unknown_explicit_column() -> None:
     with pytest.raises(PhoneColumnError, match="'tel'"):
         detect_phone_column(["name", "phone"], [["a", "13800138000"]], "tel")
     assert detect_phone_column(["name", "Phone"], [["a", "1"]], "phone") == "Phone"
+
+
+# ------------------------------------------------ bombs and non-tables, refused before reading
+
+
+def _rewrite_xlsx(path: Path, member: str, replace: Callable[[bytes], bytes]) -> None:
+    """Rewrite one member of a workbook (deflated, like a spreadsheet would)."""
+    import zipfile
+
+    with zipfile.ZipFile(path) as archive:
+        contents = {info.filename: archive.read(info) for info in archive.infolist()}
+    contents[member] = replace(contents[member])
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in contents.items():
+            archive.writestr(name, data)
+
+
+def _workbook(tmp_path: Path) -> Path:
+    from openpyxl import Workbook
+
+    workbook = Workbook()
+    sheet = workbook.active
+    assert sheet is not None
+    sheet.append(["name", "phone"])
+    sheet.append(["Wang", "13800138000"])
+    path = tmp_path / "leads.xlsx"
+    workbook.save(path)
+    return path
+
+
+def test_a_decompression_bomb_is_refused_before_it_is_inflated(tmp_path: Path) -> None:
+    path = _workbook(tmp_path)
+    # 40 MiB of one repeated shared string compresses to a few tens of KiB.
+    bomb = b"<si><t>" + b"A" * (40 << 20) + b"</t></si>"
+    _rewrite_xlsx(
+        path,
+        "xl/worksheets/sheet1.xml",
+        lambda xml: xml.replace(b"</sheetData>", bomb + b"</sheetData>"),
+    )
+    assert path.stat().st_size < 1 << 20
+    with pytest.raises(InputTooLargeError, match="decompression bomb"):
+        clean_table(path)
+
+
+def test_a_tiny_sheet_claiming_a_huge_range_is_refused(tmp_path: Path) -> None:
+    import re
+
+    path = _workbook(tmp_path)
+    _rewrite_xlsx(
+        path,
+        "xl/worksheets/sheet1.xml",
+        lambda xml: re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD20000"', xml),
+    )
+    with pytest.raises(InputFileError, match="16,384 columns"):
+        clean_table(path)
+
+
+def test_a_million_column_header_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "wide.csv"
+    path.write_text("phone," + ",".join(f"c{i}" for i in range(1_000_000)) + "\n13800138000\n")
+    with pytest.raises(InputFileError, match="first line is longer than 1 MiB"):
+        clean_table(path)
+    path.write_text("phone," + ",".join(f"c{i}" for i in range(5000)) + "\n13800138000\n")
+    with pytest.raises(InputFileError, match=r"5,001 columns, over the 1,000-column limit"):
+        clean_table(path)
+
+
+@pytest.mark.parametrize(
+    ("head", "what"),
+    [(b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj", "PDF"), (b"GIF89a\x01\x00", "GIF")],
+)
+def test_obvious_non_tables_are_named(tmp_path: Path, head: bytes, what: str) -> None:
+    path = tmp_path / "leads.csv"
+    path.write_bytes(head + b"phone,name\n" * 20)
+    with pytest.raises(BinaryFileError, match=f"leads.csv is an? {what}"):
+        check_table(path)
+
+
+def test_check_table_refuses_a_header_only_file_under_its_own_name(write_text: WriteText) -> None:
+    path = write_text("客戶名單.csv", [["name", "phone"]])
+    with pytest.raises(HeaderOnlyError, match=r"客戶名單\.csv has a header row but no data rows"):
+        check_table(path)
+    assert check_table(write_text("ok.csv", ROWS)).columns == tuple(ROWS[0])

@@ -137,3 +137,30 @@ def test_dnc_file_csv_with_phone_column(write_text: WriteText) -> None:
 def test_formula_injection_is_neutralised(cell: str, safe: str) -> None:
     assert neutralise_cell(cell) == safe
     assert neutralise_row([cell, "ok"]) == [safe, "ok"]
+
+
+def test_an_in_memory_number_set_suppresses_exactly_what_the_hashed_set_does(
+    tmp_path: Path,
+) -> None:
+    import secrets
+
+    from data_cleaning import clean_table
+    from data_cleaning.suppression import NumberSet, load_dnc_file
+
+    dnc = tmp_path / "dnc.txt"
+    dnc.write_text("+86 138 0013 8000\n13912345678\nnot a number\n+44 20 7946 0958\n")
+    leads = tmp_path / "leads.csv"
+    phones = ["13800138000", "139-1234-5678", "13600001111", "020 7946 0958", "+442079460958"]
+    leads.write_text("phone\n" + "\n".join(phones) + "\n")
+    hashed = load_dnc_file(dnc, secrets.token_bytes(32))
+    plain = load_dnc_file(dnc, None)
+    assert isinstance(plain.suppression, NumberSet)
+    assert (
+        (plain.accepted, len(plain.rejected)) == (hashed.accepted, len(hashed.rejected)) == (3, 1)
+    )
+    outcomes = []
+    for suppression in (hashed.suppression, plain.suppression):
+        with clean_table(leads, suppression=suppression) as run:
+            outcomes.append([(c.reject_reasons, c.e164) for c in run])
+    assert outcomes[0] == outcomes[1]
+    assert outcomes[1][0][0].count(RejectReason.DNC) == 3
