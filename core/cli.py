@@ -26,6 +26,7 @@ DOMAIN_CLI_MODULES = (
     "dialer.cli",
     "feasibility.cli",
     "surveys.cli",
+    "reports.cli",
 )
 
 app = typer.Typer(
