@@ -56,6 +56,7 @@ _LEVEL_COLUMNS = (
 _AGENT_COLUMNS = (
     ("agent", K.text),
     ("hour", K.datetime),
+    ("utc_offset", K.text),
     ("signed_in_s", K.seconds),
     ("ready_s", K.seconds),
     ("talk_s", K.seconds),
@@ -198,6 +199,7 @@ def _agent_dict(row: AgentHourRow, tz: ZoneInfo) -> dict[str, Any]:
     return {
         "agent": row.agent_code,
         "hour": _local(row.start, tz),
+        "utc_offset": _offset(row.start, tz),
         "signed_in_s": row.signed_in_s,
         "ready_s": row.ready_s,
         "talk_s": row.talk_s,
@@ -254,7 +256,9 @@ def _agent_summary_section(
             else acc["valid_per_hour"] >= options.target_per_hour
         )
         rows.append(acc)
-    spec = tuple(c for c in _AGENT_COLUMNS if c[0] not in {"hour", "not_ready_reasons"})
+    spec = tuple(
+        c for c in _AGENT_COLUMNS if c[0] not in {"hour", "utc_offset", "not_ready_reasons"}
+    )
     return Section(
         key="agent_summary",
         title=t("agent_summary", lang),
