@@ -170,11 +170,5 @@ def month_db(pg_url: str) -> Iterator[tuple[Session, Month]]:
 
 
 @pytest.fixture
-def session(month_db: tuple[Session, Month], request: pytest.FixtureRequest) -> Session:
-    request.node.user_properties.append(("backend", "postgres"))
-    return month_db[0]
-
-
-@pytest.fixture
 def month(month_db: tuple[Session, Month]) -> Month:
     return month_db[1]

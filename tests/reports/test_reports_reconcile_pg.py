@@ -25,6 +25,13 @@ NOW = datetime(2026, 12, 3, 12, 0, tzinfo=UTC)
 VALID_S = 15
 
 
+@pytest.fixture
+def session(month_db: tuple[Session, Any], request: pytest.FixtureRequest) -> Session:
+    """This module's tests share one generated month (built once, rolled back at the end)."""
+    request.node.user_properties.append(("backend", "postgres"))
+    return month_db[0]
+
+
 def _calls(session: Session, month: Month) -> list[dict[str, Any]]:
     rows = session.execute(
         sa.text(
