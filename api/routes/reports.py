@@ -6,7 +6,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query, status
+from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
@@ -47,6 +47,29 @@ from reports.statements import (
 
 router = APIRouter(tags=["reports"])
 STAFF = (Role.operator, Role.sales)
+
+
+def _statement(statement_id: uuid.UUID, session: SessionDep) -> Statement:
+    """The statement in the path, resolved before the body is validated (404 first)."""
+    statement: Statement = get_or_404(session, Statement, statement_id, what="statement")
+    return statement
+
+
+def _outage(outage_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> Outage:
+    """The outage in the path: platform-wide or one of the caller's clients'."""
+    return visible_outage(session, outage_id, principal.scope)
+
+
+def _campaign_id(campaign_id: uuid.UUID, session: SessionDep) -> uuid.UUID:
+    from campaigns.models import Campaign
+
+    get_or_404(session, Campaign, campaign_id, what="campaign")
+    return campaign_id
+
+
+StatementDep = Annotated[Statement, Depends(_statement)]
+OutageDep = Annotated[Outage, Depends(_outage)]
+CampaignIdDep = Annotated[uuid.UUID, Depends(_campaign_id)]
 
 
 def _report_public(doc: ReportDocument) -> dict[str, Any]:
@@ -160,11 +183,11 @@ def _statement_public(s: Statement) -> dict[str, Any]:
 
 @router.put("/campaigns/{campaign_id}/contract")
 def put_contract(
-    campaign_id: uuid.UUID, body: ContractIn, session: SessionDep, principal: CurrentPrincipal
+    campaign_id: CampaignIdDep, body: ContractIn, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Set the campaign's service contract: first month, agents, price overrides."""
-    contract = set_contract(session=session, campaign_id=campaign_id, contract_in=body)
     require_role(principal, *STAFF)
+    contract = set_contract(session=session, campaign_id=campaign_id, contract_in=body)
     return contract.model_dump()
 
 
@@ -224,15 +247,14 @@ def list_statements(session: SessionDep, month: date | None = None) -> list[dict
 
 
 @router.get("/statements/{statement_id}")
-def read_statement(statement_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
+def read_statement(statement: StatementDep, session: SessionDep) -> dict[str, Any]:
     """One statement version."""
-    statement: Statement = get_or_404(session, Statement, statement_id, what="statement")
     return _statement_public(statement)
 
 
 @router.get("/statements/{statement_id}/document")
 def statement_file(
-    statement_id: uuid.UUID,
+    statement: StatementDep,
     session: SessionDep,
     actor: CurrentActor,
     fmt: Annotated[str, Query(pattern="^(html|xlsx)$")] = "html",
@@ -241,7 +263,6 @@ def statement_file(
     """The statement as HTML (prints to PDF) or XLSX; the download is audited."""
     from core.audit import record_audit
 
-    statement: Statement = get_or_404(session, Statement, statement_id, what="statement")
     payload = render(statement_document(session, statement, language=language), fmt)
     record_audit(
         session,
@@ -260,43 +281,32 @@ def statement_file(
     )
 
 
-def _lifecycle(
-    statement_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, *roles: Role
-) -> Statement:
-    statement: Statement = get_or_404(session, Statement, statement_id, what="statement")
-    if roles:
-        require_role(principal, *roles)
-    return statement
-
-
 @router.post("/statements/{statement_id}/issue")
 def post_issue(
-    statement_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, actor: CurrentActor
+    statement: StatementDep, session: SessionDep, principal: CurrentPrincipal, actor: CurrentActor
 ) -> dict[str, Any]:
     """Issue the draft: frozen from now on; the client confirms within 5 working days."""
-    statement = _lifecycle(statement_id, session, principal, *STAFF)
+    require_role(principal, *STAFF)
     return _statement_public(issue_statement(session=session, statement=statement, actor=actor))
 
 
 @router.post("/statements/{statement_id}/confirm")
 def post_confirm(
-    statement_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, actor: CurrentActor
+    statement: StatementDep, session: SessionDep, principal: CurrentPrincipal, actor: CurrentActor
 ) -> dict[str, Any]:
     """The client confirms the statement."""
-    statement = _lifecycle(statement_id, session, principal)
     return _statement_public(confirm_statement(session=session, statement=statement, actor=actor))
 
 
 @router.post("/statements/{statement_id}/dispute")
 def post_dispute(
-    statement_id: uuid.UUID,
+    statement: StatementDep,
     body: DisputeIn,
     session: SessionDep,
     principal: CurrentPrincipal,
     actor: CurrentActor,
 ) -> dict[str, Any]:
     """The client disputes the statement (within the confirmation period)."""
-    statement = _lifecycle(statement_id, session, principal)
     return _statement_public(
         dispute_statement(session=session, statement=statement, reason=body.reason, actor=actor)
     )
@@ -304,23 +314,23 @@ def post_dispute(
 
 @router.post("/statements/{statement_id}/correct", status_code=status.HTTP_201_CREATED)
 def post_correct(
-    statement_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, actor: CurrentActor
+    statement: StatementDep, session: SessionDep, principal: CurrentPrincipal, actor: CurrentActor
 ) -> dict[str, Any]:
     """A correction: a new draft version recomputed from the data."""
-    statement = _lifecycle(statement_id, session, principal, *STAFF)
+    require_role(principal, *STAFF)
     return _statement_public(correct_statement(session=session, statement=statement, actor=actor))
 
 
 @router.post("/statements/{statement_id}/pay")
 def post_pay(
-    statement_id: uuid.UUID,
+    statement: StatementDep,
     body: PaymentIn,
     session: SessionDep,
     principal: CurrentPrincipal,
     actor: CurrentActor,
 ) -> dict[str, Any]:
     """Record the payment (late interest computed when paid after the due date)."""
-    statement = _lifecycle(statement_id, session, principal, *STAFF)
+    require_role(principal, *STAFF)
     return _statement_public(
         pay_statement(session=session, statement=statement, paid_on=body.paid_on, actor=actor)
     )
@@ -366,12 +376,8 @@ def list_outages(
 
 @router.post("/outages/{outage_id}/end")
 def post_outage_end(
-    outage_id: uuid.UUID,
-    body: OutageEnd,
-    session: SessionDep,
-    principal: CurrentPrincipal,
+    outage: OutageDep, body: OutageEnd, session: SessionDep, principal: CurrentPrincipal
 ) -> dict[str, Any]:
     """Close an open outage."""
-    outage: Outage = visible_outage(session, outage_id, principal.scope)
     require_role(principal, Role.operator)
     return end_outage(session=session, outage=outage, ended_at=body.ended_at).model_dump()
