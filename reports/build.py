@@ -174,12 +174,18 @@ def _service_level_section(
     rows = [
         _level_dict(r, tz) for r in service_level(calls, spans, tz, interval, options.valid_call_s)
     ]
+    spec: tuple[tuple[str, ColumnKind], ...] = _LEVEL_COLUMNS
+    if interval in {Interval.day, Interval.month}:
+        # whole local days or months: a date, and no UTC offset to tell repeated hours apart
+        spec = (("interval", K.date), *(c for c in _LEVEL_COLUMNS[2:]))
+        for row in rows:
+            row["interval"] = row["interval"].date()
     total = _level_dict(totals(calls, spans, options.valid_call_s), tz)
     total["interval"] = t("totals", lang)
     return Section(
         key="service_level",
         title=t("service_level", lang),
-        columns=_columns(_LEVEL_COLUMNS, "service_level", options),
+        columns=_columns(spec, "service_level", options),
         rows=rows,
         totals=total,
         chart=Chart(

@@ -21,6 +21,7 @@ class ColumnKind(StrEnum):
     pct = "pct"
     seconds = "seconds"
     datetime = "datetime"  # a naive local datetime (Excel has no time zones)
+    date = "date"
     money = "money"
     bool = "bool"
 

@@ -15,7 +15,7 @@ import html
 import io
 import math
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from data_cleaning.writers import neutralise_row
@@ -36,6 +36,7 @@ _NUMBER_FORMATS = {
     ColumnKind.pct: "0.00%",
     ColumnKind.seconds: "#,##0.0",
     ColumnKind.datetime: "yyyy-mm-dd hh:mm",
+    ColumnKind.date: "yyyy-mm-dd",
     ColumnKind.money: "#,##0.00",
 }
 
@@ -55,6 +56,8 @@ def _cell_text(value: Any, kind: ColumnKind, language: str) -> str:
         return f"{float(value):,.2f}"
     if isinstance(value, datetime):
         return value.strftime("%Y-%m-%d %H:%M")
+    if isinstance(value, date):
+        return value.isoformat()
     if isinstance(value, bool) or kind is ColumnKind.bool:
         yes, no = ("✓", "✗")
         return yes if value else no
@@ -182,6 +185,8 @@ def _nice_max(value: float) -> float:
 
 
 def _x_label(value: Any) -> str:
+    if isinstance(value, date) and not isinstance(value, datetime):
+        return value.strftime("%m-%d")
     if isinstance(value, datetime):
         if value.hour == 0 and value.minute == 0:
             return value.strftime("%m-%d")
@@ -259,7 +264,7 @@ def svg_chart(chart: Chart, rows: Sequence[dict[str, Any]], width: int = 960) ->
             f'<text x="{legend_x + 16}" y="20" font-size="12" fill="#222">'
             f"{html.escape(label)}</text>"
         )
-        legend_x += 28 + 13 * len(label)
+        legend_x += 28 + sum(13 if ord(ch) > 0x2E80 else 7 for ch in label)
     parts.append("</svg>")
     return "".join(parts)
 

@@ -92,7 +92,7 @@ def test_generate_list_download_and_tenancy(api: Any, tenant_a: Tenant) -> None:
     book = load_workbook(io.BytesIO(download.content))
     sheet = book[book.sheetnames[1]]
     assert sheet.title.startswith("話務服務水平")
-    assert [sheet.cell(row=r, column=3).value for r in (2, 3)] == [2, 2]
+    assert [sheet.cell(row=r, column=2).value for r in (2, 3)] == [2, 2]  # dials per day
 
     detail = api.post(
         "/reports",
