@@ -31,6 +31,7 @@ ROUTER_MODULES = (
     "api.routes.feasibility",
     "api.routes.pacer",
     "api.routes.agents",
+    "api.routes.reports",
 )
 
 

@@ -28,6 +28,7 @@ DOMAIN_CLI_MODULES = (
     "dialer.cli",
     "feasibility.cli",
     "surveys.cli",
+    "reports.cli",
 )
 
 #: Domain commands known without importing their module: name -> (module, one-line help).

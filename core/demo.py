@@ -114,6 +114,7 @@ STEPS: list[tuple[str, str | Callable[[DemoContext], None]]] = [
     ("The pilot dialed by the elected pacer, simulated agents", "dialer.demo:step_dial_pilot"),
     ("Feasibility report and price quote from the pilot", "feasibility.demo:step_feasibility"),
     ("A bilingual survey run through the interview API", "surveys.demo:step_survey"),
+    ("Contract reports and the month's statement (對帳單)", "reports.demo:step_reports"),
 ]
 
 

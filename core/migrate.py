@@ -33,6 +33,7 @@ MODEL_MODULES = (
     "surveys.models",
     "feasibility.models",
     "dialer.models",
+    "reports.models",
 )
 
 

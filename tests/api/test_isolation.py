@@ -141,6 +141,51 @@ def _feasibility_run_for(tenant: Tenant) -> dict[str, str]:
     return {"run_id": run_id}
 
 
+def _report_objects_for(tenant: Tenant) -> dict[str, str]:
+    """A generated report, a statement and an outage of client B (reports domain)."""
+    from datetime import UTC, date, datetime
+
+    from core.audit import Actor
+    from core.db import tenant_session
+    from reports.availability import OutageIn, record_outage
+    from reports.models import ContractKind
+    from reports.statements import ContractIn, generate_statement, set_contract
+
+    report = tenant.http.post(
+        "/reports",
+        headers=tenant.headers(),
+        json={"kind": "detail", "period": "day", "start": "2026-11-02", "fmt": "csv"},
+    )
+    assert report.status_code == 201, report.text
+    campaign_id = uuid.UUID(_campaign_objects_for(tenant)["campaign_id"])
+    with tenant_session([tenant.client_id]) as session:
+        set_contract(
+            session=session,
+            campaign_id=campaign_id,
+            contract_in=ContractIn(starts_on=date(2026, 10, 1)),
+        )
+        statement = generate_statement(
+            session=session,
+            client_id=tenant.client_id,
+            contract=ContractKind.service,
+            month=date(2026, 10, 1),
+            campaign_id=campaign_id,
+            actor=Actor(name="b"),
+        )
+        outage = record_outage(
+            session=session,
+            outage_in=OutageIn(
+                started_at=datetime(2026, 11, 2, tzinfo=UTC), client_id=tenant.client_id
+            ),
+            actor=Actor(name="b"),
+        )
+        return {
+            "report_id": report.json()["id"],
+            "statement_id": str(statement.id),
+            "outage_id": str(outage.id),
+        }
+
+
 # parameter name -> builder of client-B objects: returns {param: id, ...}
 OBJECT_FACTORIES: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "job_id": _job_for,
@@ -155,6 +200,9 @@ OBJECT_FACTORIES: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "lead_id": _campaign_objects_for,
     "agent_id": _agent_for,
     "run_id": _feasibility_run_for,
+    "report_id": _report_objects_for,
+    "statement_id": _report_objects_for,
+    "outage_id": _report_objects_for,
 }
 
 
