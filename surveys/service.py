@@ -164,9 +164,9 @@ def parse_upload(*, filename: str, data: bytes) -> ParsedDocument:
     """A questionnaire from an uploaded ``.yaml``/``.yml``/``.json`` or XLSForm ``.xlsx`` file."""
     suffix = Path(filename).suffix.lower()
     with translated():
-        if suffix == ".xlsx":
+        if suffix in (".xlsx", ".xls", ".xlsm"):
             imported = import_xlsform(data)
-            return ParsedDocument(imported.questionnaire, "xlsform", tuple(imported.problems))
+            return ParsedDocument(imported.questionnaire, "xlsform", tuple(imported.all_problems()))
         if suffix in (".yaml", ".yml", ".json"):
             try:
                 text = data.decode("utf-8-sig")
@@ -183,7 +183,9 @@ def parse_upload(*, filename: str, data: bytes) -> ParsedDocument:
 
 
 def _problems_of(document: ParsedDocument) -> list[dict[str, Any]]:
-    found = [*document.import_problems, *validate_questionnaire(document.questionnaire)]
+    found = list(document.import_problems)
+    if document.source_format != "xlsform":  # an import's problems include validation's, located
+        found += validate_questionnaire(document.questionnaire)
     return [p.model_dump(mode="json", exclude_none=True) for p in found]
 
 
