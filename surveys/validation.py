@@ -389,10 +389,16 @@ def _check_node(
                     f"${{{name}}} is not a question, calculation or attribute",
                     **where,
                 )
-            elif kinds[name] in (QuestionType.GROUP, QuestionType.NOTE):
+            elif kinds[name] == QuestionType.GROUP:
                 out.error(
                     "reference_to_non_value",
                     f"${{{name}}} is a {kinds[name]}, which has no value",
+                    **where,
+                )
+            elif kinds[name] == QuestionType.NOTE:
+                out.warning(
+                    "reference_to_note",
+                    f"${{{name}}} is a note, which has no value: it is always empty",
                     **where,
                 )
             elif name == question.name and field in ("relevant", "calculation"):
@@ -428,10 +434,10 @@ def _check_node(
                     **where,
                 )
             elif name not in choice_columns:
-                out.error(
+                out.warning(
                     "unknown_choice_column",
-                    f"{name!r} is not a column of choice list {question.choices!r} "
-                    f"(columns: {', '.join(sorted(choice_columns))})",
+                    f"{name!r} is not a column of choice list {question.choices!r}, so it is "
+                    f"always empty (columns: {', '.join(sorted(choice_columns))})",
                     **where,
                 )
         case Call(name=name, args=args):

@@ -3,8 +3,10 @@
 An uploaded workbook is untrusted: a ``.xlsx`` is a zip whose members can inflate a thousand
 times (a shared-string bomb), and a sheet can claim ``A1:XFD20000`` so that a reader pads
 every row to 16,384 cells. Before anything is parsed, the zip directory is checked
-(inflated size and ratio, per member and in total) and each sheet's declared dimension is read
-from the first bytes of its XML; afterwards every cell is checked for length. Limits give
+(inflated size and ratio, per member and in total); a sheet's declared dimension is never
+trusted (it is reset, so rows hold only the cells the file really has), only the sheets an
+XLSForm uses are read, and their rows, columns and cells are counted and checked for length
+as they are read. Limits give
 :class:`~surveys.exceptions.XLSFormTooLargeError` (HTTP 413) for sizes and
 :class:`~surveys.exceptions.XLSFormError` (422) for shapes, naming the sheet.
 
@@ -15,7 +17,7 @@ numbers), so the importer is format-agnostic.
 from __future__ import annotations
 
 import io
-import re
+import warnings
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,7 +46,8 @@ MAX_CELLS: Final = 2_000_000
 MAX_CELL_CHARS: Final = 10_000
 """Longest cell read (a consent text of a few pages); Excel's own limit is 32,767."""
 
-_DIMENSION = re.compile(rb'<(?:\w+:)?dimension\s+ref="([A-Z]{1,3})?(\d+)?(?::([A-Z]{1,3})(\d+))?"')
+SHEETS: Final = frozenset({"survey", "choices", "settings", "quotas", "external_choices"})
+"""The sheets an XLSForm import reads (by lower-cased name); others are not even parsed."""
 
 
 @dataclass
@@ -53,13 +56,7 @@ class Sheet:
 
     name: str
     rows: list[tuple[int, list[Any]]] = field(default_factory=list)
-
-
-def _column_number(letters: str) -> int:
-    number = 0
-    for letter in letters:
-        number = number * 26 + ord(letter) - ord("A") + 1
-    return number
+    cells: int = 0
 
 
 def _check_shape(sheet: str, rows: int, columns: int) -> None:
@@ -72,7 +69,7 @@ def _check_shape(sheet: str, rows: int, columns: int) -> None:
 
 
 def _check_zip(data: bytes) -> None:
-    """Check the archive's sizes and each worksheet's declared dimension before parsing."""
+    """Check the archive's sizes before anything is inflated."""
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
@@ -91,18 +88,6 @@ def _check_zip(data: bytes) -> None:
             raise XLSFormTooLargeError(
                 f"the workbook inflates to {total:,} bytes; the limit is {MAX_INFLATED_BYTES:,}"
             )
-        for info in archive.infolist():
-            if not re.match(r"xl/worksheets/[^/]+\.xml$", info.filename):
-                continue
-            with archive.open(info) as member:
-                head = member.read(64 * 1024)
-            match = _DIMENSION.search(head)
-            if match and match.group(3) and match.group(4):
-                _check_shape(
-                    info.filename.rsplit("/", 1)[-1].removesuffix(".xml"),
-                    int(match.group(4)),
-                    _column_number(match.group(3).decode()),
-                )
 
 
 def _check_cell(sheet: str, row: int, column: int, value: Any) -> None:
@@ -113,12 +98,14 @@ def _check_cell(sheet: str, row: int, column: int, value: Any) -> None:
         )
 
 
-def _read_xlsx(data: bytes) -> list[Sheet]:
+def _read_xlsx(data: bytes, wanted: frozenset[str]) -> list[Sheet]:
     from openpyxl import load_workbook
 
     _check_zip(data)
     try:
-        workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+        with warnings.catch_warnings():  # "Unknown extension is not supported": harmless
+            warnings.simplefilter("ignore", UserWarning)
+            workbook = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a bad file
         raise XLSFormError(
             f"not a readable .xlsx workbook ({type(exc).__name__}); save it as Excel .xlsx"
@@ -127,28 +114,38 @@ def _read_xlsx(data: bytes) -> list[Sheet]:
     try:
         for name in workbook.sheetnames:
             worksheet = workbook[name]
-            if not hasattr(worksheet, "iter_rows"):
-                continue  # a chart sheet
+            if name.strip().lower() not in wanted or not hasattr(worksheet, "iter_rows"):
+                continue  # another sheet, or a chart sheet
+            worksheet.reset_dimensions()  # the claimed A1:XFD20000 is not believed
             sheet = Sheet(name)
-            for number, values in enumerate(worksheet.iter_rows(values_only=True), start=1):
-                if number > MAX_ROWS:
-                    _check_shape(name, number, len(values))
-                cells = list(values)
-                if len(cells) > MAX_COLUMNS:
-                    if any(v not in (None, "") for v in cells[MAX_COLUMNS:]):
-                        _check_shape(name, number, len(cells))
-                    cells = cells[:MAX_COLUMNS]
-                for column, value in enumerate(cells, start=1):
-                    _check_cell(name, number, column, value)
-                if any(v is not None and str(v).strip() != "" for v in cells):
-                    sheet.rows.append((number, cells))
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                rows = enumerate(worksheet.iter_rows(values_only=True), start=1)
+                for number, values in rows:
+                    _add_row(sheet, number, list(values))
             sheets.append(sheet)
     finally:
         workbook.close()
     return sheets
 
 
-def _read_xls(data: bytes) -> list[Sheet]:
+def _add_row(sheet: Sheet, number: int, cells: list[Any]) -> None:
+    """Keep a row that has content, after checking where its content lies."""
+    while cells and (cells[-1] is None or str(cells[-1]).strip() == ""):
+        cells.pop()
+    if not cells:
+        return
+    if number > MAX_ROWS or len(cells) > MAX_COLUMNS:
+        _check_shape(sheet.name, number, len(cells))
+    for column, value in enumerate(cells, start=1):
+        _check_cell(sheet.name, number, column, value)
+    sheet.cells += len(cells)
+    if sheet.cells > MAX_CELLS:
+        _check_shape(sheet.name, number, MAX_CELLS // number + 1)
+    sheet.rows.append((number, cells))
+
+
+def _read_xls(data: bytes, wanted: frozenset[str]) -> list[Sheet]:
     import xlrd  # type: ignore[import-untyped]
 
     try:
@@ -160,13 +157,13 @@ def _read_xls(data: bytes) -> list[Sheet]:
     sheets = []
     try:
         for index, name in enumerate(book.sheet_names()):
+            if name.strip().lower() not in wanted:
+                continue
             worksheet = book.sheet_by_index(index)
-            widest = max((worksheet.row_len(r) for r in range(worksheet.nrows)), default=0)
-            _check_shape(name, worksheet.nrows, widest)
             sheet = Sheet(name)
             for r in range(worksheet.nrows):
                 cells: list[Any] = []
-                for column, cell in enumerate(worksheet.row(r), start=1):
+                for cell in worksheet.row(r)[: MAX_COLUMNS + 1]:
                     value = cell.value
                     if cell.ctype == xlrd.XL_CELL_DATE:
                         value = xlrd.xldate.xldate_as_datetime(value, book.datemode)
@@ -174,10 +171,8 @@ def _read_xls(data: bytes) -> list[Sheet]:
                         value = bool(value)
                     elif cell.ctype in (xlrd.XL_CELL_EMPTY, xlrd.XL_CELL_BLANK, xlrd.XL_CELL_ERROR):
                         value = None
-                    _check_cell(name, r + 1, column, value)
                     cells.append(value)
-                if any(v is not None and str(v).strip() != "" for v in cells):
-                    sheet.rows.append((r + 1, cells))
+                _add_row(sheet, r + 1, cells)
             sheets.append(sheet)
             book.unload_sheet(index)
     finally:
@@ -185,8 +180,11 @@ def _read_xls(data: bytes) -> list[Sheet]:
     return sheets
 
 
-def read_workbook(source: str | Path | bytes) -> dict[str, Sheet]:
-    """The sheets of an ``.xlsx`` or ``.xls`` workbook by lower-cased, stripped name."""
+def read_workbook(
+    source: str | Path | bytes, *, wanted: frozenset[str] | None = SHEETS
+) -> dict[str, Sheet]:
+    """The sheets of an ``.xlsx`` or ``.xls`` workbook by lower-cased, stripped name: those in
+    ``wanted``, or, when the workbook has none of them, its first sheet (read as a survey)."""
     if isinstance(source, bytes):
         data = source
     else:
@@ -195,9 +193,24 @@ def read_workbook(source: str | Path | bytes) -> dict[str, Sheet]:
         except FileNotFoundError:
             raise XLSFormError(f"{source!s} does not exist; check the path") from None
     if data[:4] == b"PK\x03\x04":
-        sheets = _read_xlsx(data)
+        reader = _read_xlsx
     elif data[:8] == b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1":
-        sheets = _read_xls(data)
+        reader = _read_xls
     else:
         raise XLSFormError("not an Excel workbook (.xlsx or .xls); save the form as Excel .xlsx")
+    sheets = reader(data, wanted or frozenset())
+    if not sheets:
+        sheets = reader(data, frozenset({_first_sheet_name(data, reader)}))
     return {sheet.name.strip().lower(): sheet for sheet in sheets}
+
+
+def _first_sheet_name(data: bytes, reader: Any) -> str:
+    if reader is _read_xls:
+        import xlrd
+
+        names: list[str] = xlrd.open_workbook(file_contents=data, on_demand=True).sheet_names()
+    else:
+        from openpyxl import load_workbook
+
+        names = load_workbook(io.BytesIO(data), read_only=True).sheetnames
+    return names[0].strip().lower() if names else ""

@@ -36,12 +36,14 @@ from surveys.schema import (
     parse_questionnaire,
 )
 from surveys.validation import Problem, Severity, validate_questionnaire
-from surveys.workbook import Sheet, read_workbook
+from surveys.workbook import SHEETS, Sheet, read_workbook
 
-__all__ = ["MAX_REPEAT", "XLSFormImport", "import_xlsform"]
+__all__ = ["MAX_REPEAT", "OPEN_REPEAT", "XLSFormImport", "import_xlsform"]
 
 MAX_REPEAT: Final = 20
 """Most copies a repeat (household roster) is unrolled into on the phone."""
+OPEN_REPEAT: Final = 10
+"""Rounds of a repeat without repeat_count (each after the first behind an "another?")."""
 
 _SIMPLE_TYPES: Final = {
     "integer": "integer",
@@ -57,7 +59,27 @@ _SIMPLE_TYPES: Final = {
     "acknowledge": "acknowledge",
     "trigger": "acknowledge",
 }
-_METADATA_ALIASES: Final = {"imei": "deviceid"}
+_METADATA_ALIASES: Final = {
+    "imei": "deviceid", "get device id": "deviceid", "device id": "deviceid",
+    "uri:deviceid": "deviceid", "get start time": "start", "start time": "start",
+    "get end time": "end", "end time": "end", "get today": "today",
+    "get subscriber id": "subscriberid", "uri:subscriberid": "subscriberid",
+    "get sim id": "simserial", "sim id": "simserial", "uri:simserial": "simserial",
+    "get phone number": "phonenumber", "uri:phonenumber": "phonenumber",
+    "uri:username": "username", "uri:email": "email",
+}  # fmt: skip
+_TYPE_ALIASES: Final = {
+    "q string": "text", "add text prompt": "text", "q int": "integer",
+    "add integer prompt": "integer", "q decimal": "decimal", "add decimal prompt": "decimal",
+    "q date": "date", "add date prompt": "date", "q datetime": "datetime",
+    "add datetime prompt": "datetime", "q note": "note", "add note prompt": "note",
+    "q calculate": "calculate", "add calculate prompt": "calculate",
+    "q acknowledge": "acknowledge", "add acknowledge prompt": "acknowledge",
+    "gps": "geopoint", "location": "geopoint", "q location": "geopoint",
+    "q geopoint": "geopoint", "add location prompt": "geopoint", "q geoshape": "geoshape",
+    "q geotrace": "geotrace", "q picture": "image", "q image": "image", "q audio": "audio",
+    "q video": "video", "q barcode": "barcode", "add barcode prompt": "barcode",
+}  # fmt: skip
 _NOT_PHONE: Final = {
     "geopoint", "geotrace", "geoshape", "image", "photo", "audio", "video", "barcode", "file",
     "signature", "background-audio", "start-geopoint", "audit", "osm", "add image prompt",
@@ -118,14 +140,10 @@ _ALIASES: Final = {
     "list name": "list_name",
     "bind:jr:noapperrorstring": "no_app_error_string",
     "noapperrorstring": "no_app_error_string",
-    "big-image": "media",
-    "image": "media",
-    "audio": "media",
-    "video": "media",
-    "media": "media",
 }
 _LOCALIZED: Final = {
     "label", "hint", "constraint_message", "required_message", "guidance_hint", "media",
+    "image", "big-image", "audio", "video",
     "screen_out_message", "ivr_prompt", "no_app_error_string",
 }  # fmt: skip
 _SURVEY_COLUMNS: Final = {
@@ -134,8 +152,9 @@ _SURVEY_COLUMNS: Final = {
     "trigger", "repeat_count", "screen_out", "screen_out_message", "ivr_prompt", "measure",
 }  # fmt: skip
 _PRESENTATION: Final = {
-    "appearance", "guidance_hint", "media", "autoplay", "rows", "no_app_error_string",
-    "compact_tag", "note", "notes", "comment", "comments", "body", "instance",
+    "appearance", "guidance_hint", "media", "image", "big-image", "audio", "video", "autoplay",
+    "rows", "no_app_error_string", "compact_tag", "note", "notes", "comment", "comments",
+    "body", "instance",
 }  # fmt: skip
 _TRUE: Final = {"yes", "true", "true()", "1", "y"}
 _FALSE: Final = {"", "no", "false", "false()", "0", "n"}
@@ -157,7 +176,7 @@ class XLSFormImport(BaseModel):
         for problem in validate_questionnaire(self.questionnaire):
             where = self.locations.get(problem.question or "")
             if where is None:
-                located.append(problem)
+                located.append(self._locate_sheet_level(problem))
                 continue
             row, columns = where
             field = "required" if problem.field == "required_if" else problem.field
@@ -166,6 +185,17 @@ class XLSFormImport(BaseModel):
                 problem.model_copy(update={"sheet": "survey", "row": row, "column": column})
             )
         return located
+
+    def _locate_sheet_level(self, problem: Problem) -> Problem:
+        if problem.code == "no_questions":
+            return problem.model_copy(update={"sheet": "survey", "row": 1, "column": "A"})
+        field = problem.field or ""
+        if field.startswith("choice_lists."):
+            list_name = field.split(".")[1]
+            row = self.locations.get(f"choices:{list_name}")
+            if row is not None:
+                return problem.model_copy(update={"sheet": "choices", "row": row[0]})
+        return problem
 
 
 @dataclass(frozen=True, slots=True)
@@ -200,7 +230,7 @@ def _language_code(tail: str) -> str:
 
 
 def _column(header: str, number: int) -> _Column:
-    text = header.strip()
+    text = re.sub(r"\s*:\s*", ":", header.strip())
     language: str | None = None
     if "::" in text:
         base, _, tail = text.partition("::")
@@ -397,6 +427,13 @@ def import_xlsform(
     sheets = read_workbook(source)
     base = Path(source).parent if not isinstance(source, bytes) else None
     importer = _Importer(dict(attachments or {}), base)
+    if "survey" not in sheets and len(sheets) == 1 and not sheets.keys() & SHEETS:
+        (only,) = sheets.values()
+        sheets = {"survey": only}
+        importer.warning(
+            "survey_sheet_name", f"the only sheet, {only.name!r}, is read as the survey sheet",
+            only.name, 1,
+        )  # fmt: skip
     if "survey" not in sheets:
         names = ", ".join(sheet.name for sheet in sheets.values())
         raise XLSFormError(f"the workbook has no 'survey' sheet (sheets: {names})")
@@ -544,6 +581,7 @@ def _import_choices(importer: _Importer, table: _Table) -> None:
             )
             continue
         list_name = _valid_name(importer, list_name, "choices", row, "list name")
+        importer.locations.setdefault(f"choices:{list_name}", (row.number, row.columns))
         _add_choice(importer, list_name, value, importer.localized(row, "label"), row, "choices")
         choice = importer.choice_lists[list_name][-1] if importer.choice_lists[list_name] else None
         if choice is not None and choice["value"] == value:
@@ -634,7 +672,8 @@ class _Frame:
     question: dict[str, Any] | None
     row: _Row | None
     children: list[dict[str, Any]] = field(default_factory=list)
-    repeat: str | None = None  # the repeat_count expression of a repeat
+    repeat: str | None = None  # the repeat_count of a repeat ("" when open-ended)
+    loop: str | None = None  # the list of a 'begin loop over L'
 
 
 def _import_survey(importer: _Importer, table: _Table) -> list[dict[str, Any]]:
@@ -687,15 +726,6 @@ def _group_row(
             return
         _close(importer, stack, stack.pop())
         return
-    if what == "loop":
-        importer.error(
-            "unsupported_loop",
-            "'begin loop' is not supported; use 'begin repeat' with repeat_count",
-            "survey",
-            row,
-            name=name,
-            column=row.columns.get("type"),
-        )
     if name is None:
         importer.error(
             "missing_name", f"begin {what} needs a name", "survey", row,
@@ -712,18 +742,10 @@ def _group_row(
         group["relevant"] = _text(row.cells["relevant"])
     frame = _Frame(group, row)
     if what == "repeat":
-        count = _text(row.cells.get("repeat_count"))
-        if not count:
-            importer.error(
-                "open_repeat",
-                "a repeat needs repeat_count on the phone (how many times to ask: a number "
-                "or an earlier answer such as ${household_size}); it is skipped",
-                "survey",
-                row,
-                name=name,
-                column=row.columns.get("type"),
-            )
-        frame.repeat = count or "0"
+        frame.repeat = _text(row.cells.get("repeat_count"))
+    elif what == "loop":
+        over = re.match(r"^begin[\s_]+loop\s+over\s+(\S+)$", _text(row.cells.get("type")), re.I)
+        frame.loop = over.group(1) if over else ""
     stack.append(frame)
 
 
@@ -737,7 +759,7 @@ def _close(importer: _Importer, stack: list[_Frame], frame: _Frame) -> None:
             name=group["name"],
         )  # fmt: skip
         return
-    if frame.repeat is None:
+    if frame.repeat is None and frame.loop is None:
         group["questions"] = frame.children
         stack[-1].children.append(group)
         return
@@ -745,14 +767,49 @@ def _close(importer: _Importer, stack: list[_Frame], frame: _Frame) -> None:
 
 
 def _unroll(importer: _Importer, group: dict[str, Any], frame: _Frame) -> list[dict[str, Any]]:
-    """A repeat as copies of its group: ``member_1``, ``member_2``...; a copy ``i`` is relevant
-    when ``i <= repeat_count``; names inside each copy get the suffix ``_i``, and references
-    between them are renamed (``position(..)`` becomes ``i``)."""
+    """A repeat (or loop) as copies of its group, ``member_1``, ``member_2``...: names inside
+    copy ``i`` get the suffix ``_i`` and references between them follow (``position(..)``
+    becomes ``i``). With a number, that many copies; with an expression, copy ``i`` is
+    relevant when ``i <= count``; without a count, each copy after the first is preceded by
+    an "another one?" question. A ``loop over L`` has one copy per option of ``L``."""
     assert frame.row is not None
-    count = frame.repeat or "0"
-    if count == "0":
-        return []
-    copies = MAX_REPEAT
+    rounds = _rounds(importer, group, frame)
+    inner = {q["name"] for q in _walk(frame.children)}
+    result: list[dict[str, Any]] = []
+    gate: str | None = None
+    for index, (suffix, condition, label) in enumerate(rounds, start=1):
+        renames = {n: f"{n}_{suffix}"[:64] for n in inner}
+        copy = _renamed(importer, {**group, "questions": frame.children}, renames, index)
+        copy["name"] = f"{group['name']}_{suffix}"[:64]
+        if label is not None:
+            copy = _relabelled(copy, label)
+        if frame.repeat == "" and index > 1:
+            question = _another(importer, group, index, gate)
+            result.append(question)
+            gate = question["name"]
+            condition = f"${{{gate}}} = 'yes'"
+        if condition:
+            previous = copy.get("relevant")
+            copy["relevant"] = f"({previous}) and {condition}" if previous else condition
+        result.append(copy)
+    return result
+
+
+def _rounds(
+    importer: _Importer, group: dict[str, Any], frame: _Frame
+) -> list[tuple[str, str | None, str | dict[str, str] | None]]:
+    assert frame.row is not None
+    columns = frame.row.columns
+    where = {"name": group["name"], "column": columns.get("repeat_count") or columns.get("type")}
+    if frame.loop is not None:
+        options = importer.choice_lists.get(frame.loop, [])
+        if not options:
+            importer.error(
+                "unknown_choice_list", f"'begin loop over {frame.loop}': no such list",
+                "survey", frame.row, **where,
+            )  # fmt: skip
+        return [(re.sub(r"[^\w.-]", "_", o["value"]), None, o["label"]) for o in options]
+    count = frame.repeat or ""
     if re.fullmatch(r"\d+", count):
         copies = int(count)
         if copies > MAX_REPEAT:
@@ -761,30 +818,65 @@ def _unroll(importer: _Importer, group: dict[str, Any], frame: _Frame) -> list[d
                 f"repeat_count {copies} is more than the {MAX_REPEAT} rounds asked by phone",
                 "survey",
                 frame.row,
-                name=group["name"],
-                column=frame.row.columns.get("repeat_count"),
+                **where,
             )
-            copies = MAX_REPEAT
-    else:
+        return [(str(i), None, None) for i in range(1, min(copies, MAX_REPEAT) + 1)]
+    if count:
         importer.warning(
-            "repeat_unrolled",
-            f"the repeat is asked at most {MAX_REPEAT} times (as many as {count} says)",
-            "survey",
-            frame.row,
-            name=group["name"],
-        )
-    inner = {q["name"] for q in _walk(frame.children)}
-    result = []
-    for index in range(1, copies + 1):
-        renames = {n: f"{n}_{index}"[:64] for n in inner}
-        copy = _renamed(importer, {**group, "questions": frame.children}, renames, index)
-        copy["name"] = f"{group['name']}_{index}"[:64]
-        condition = f"{index} <= number({count})" if not count.isdigit() else None
-        if condition:
-            previous = copy.get("relevant")
-            copy["relevant"] = f"({previous}) and {condition}" if previous else condition
-        result.append(copy)
-    return result
+            "repeat_unrolled", f"the repeat is asked at most {MAX_REPEAT} times ({count})",
+            "survey", frame.row, **where,
+        )  # fmt: skip
+        return [(str(i), f"{i} <= number({count})", None) for i in range(1, MAX_REPEAT + 1)]
+    importer.warning(
+        "open_repeat",
+        f"a repeat without repeat_count is asked up to {OPEN_REPEAT} times, with an "
+        "'another one?' question before each round after the first",
+        "survey",
+        frame.row,
+        **where,
+    )
+    return [(str(i), None, None) for i in range(1, OPEN_REPEAT + 1)]
+
+
+_YES_NO: Final = "pilotdial_yes_no"
+
+
+def _another(importer: _Importer, group: dict[str, Any], index: int, gate: str | None) -> Any:
+    importer.choice_lists.setdefault(
+        _YES_NO, [{"value": "yes", "label": "Yes"}, {"value": "no", "label": "No"}]
+    )
+    label = group.get("label") or group["name"]
+    texts = label if isinstance(label, dict) else {importer.default_language or "en": label}
+    question: dict[str, Any] = {
+        "name": f"{group['name']}_another_{index}"[:64],
+        "type": "single_choice",
+        "choices": _YES_NO,
+        "required": True,
+        "label": {language: f"{text} ({index})?" for language, text in texts.items()},
+    }
+    if gate is not None:
+        question["relevant"] = f"${{{gate}}} = 'yes'"
+    return question
+
+
+def _relabelled(question: dict[str, Any], label: str | dict[str, str]) -> dict[str, Any]:
+    """``%(label)s`` in a loop's texts becomes the option's label (per language)."""
+    copy = dict(question)
+    for key in ("label", "hint"):
+        text = copy.get(key)
+        if isinstance(text, str):
+            value = label if isinstance(label, str) else next(iter(label.values()), "")
+            copy[key] = text.replace("%(label)s", value)
+        elif isinstance(text, dict):
+            copy[key] = {
+                lang: t.replace(
+                    "%(label)s", label if isinstance(label, str) else label.get(lang, "")
+                )
+                for lang, t in text.items()
+            }
+    if "questions" in copy:
+        copy["questions"] = [_relabelled(q, label) for q in copy["questions"]]
+    return copy
 
 
 def _walk(questions: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
@@ -804,6 +896,14 @@ def _renamed(
     for key in ("relevant", "constraint", "calculation", "choice_filter", "required_if"):
         if copy.get(key):
             copy[key] = rename_references(copy[key], renames, position=index)
+    for key in ("label", "hint", "constraint_message", "required_message"):
+        text = copy.get(key)
+        if isinstance(text, str):
+            copy[key] = rename_references(text, renames, position=index)
+        elif isinstance(text, dict):
+            copy[key] = {
+                lang: rename_references(t, renames, position=index) for lang, t in text.items()
+            }
     if "questions" in copy:
         copy["questions"] = [_renamed(importer, q, renames, index) for q in copy["questions"]]
     return copy
@@ -814,6 +914,12 @@ def _question_row(
 ) -> dict[str, Any] | None:
     lowered = kind.lower()
     type_column = row.columns.get("type")
+    if name is None and lowered in ("note", "q note", "add note prompt"):
+        name = f"note_row_{row.number}"
+        importer.warning(
+            "missing_name", f"a note without a name; named {name!r}", "survey", row,
+            column=type_column,
+        )  # fmt: skip
     if name is None:
         importer.error(
             "missing_name", f"a {kind!r} row needs a name; the row is skipped", "survey", row,
@@ -825,6 +931,10 @@ def _question_row(
     importer.locations[name] = (row.number, row.columns)
     params = _parse_parameters(_text(row.cells.get("parameters")))
     lowered = _METADATA_ALIASES.get(lowered, lowered)
+    lowered = _TYPE_ALIASES.get(lowered, lowered)
+    if lowered == "phone number":
+        question["constraint"] = r"regex(., '^\d*$')"
+        lowered = "text"
     if lowered in METADATA_SOURCES:
         if lowered in ("phonenumber", "email", "subscriberid", "simserial"):
             importer.warning(

@@ -219,14 +219,17 @@ def test_features_are_imported_or_reported_at_their_sheet_row_and_column(importe
     found = {(p.row, p.column, p.code, p.severity) for p in imported.problems}
     assert (1, "M", "presentation_column", Severity.WARNING) in found  # appearance
     assert (10, "A", "not_asked_by_phone", Severity.WARNING) in found  # geopoint
-    assert (12, "A", "open_repeat", Severity.ERROR) in found  # no repeat_count
+    assert (12, "A", "open_repeat", Severity.WARNING) in found  # no repeat_count
     assert all(p.sheet == "survey" for p in imported.problems)
     q = imported.questionnaire
     assert q.question("where").type == QuestionType.NOT_ASKED
     assert (q.question("started").type, q.question("started").source_type) == ("metadata", "start")
     # Dashes are valid names (as in pyxform) and a required expression is kept.
     assert q.question("note-1").required_if == "${age} > 50"
-    assert "kid_name" not in {question.name for question in q.walk()}
+    # A repeat without repeat_count: rounds behind an "another one?" question.
+    names = [question.name for question in q.walk()]
+    assert names.index("kid_name_1") < names.index("kids_another_2") < names.index("kid_name_2")
+    assert q.question("kids_2").relevant == "${kids_another_2} = 'yes'"
     assert (
         "sheet survey row 10 column A"
         in next(p for p in imported.problems if p.row == 10).describe()
