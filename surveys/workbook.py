@@ -46,7 +46,9 @@ MAX_CELLS: Final = 2_000_000
 MAX_CELL_CHARS: Final = 10_000
 """Longest cell read (a consent text of a few pages); Excel's own limit is 32,767."""
 
-SHEETS: Final = frozenset({"survey", "choices", "settings", "quotas", "external_choices"})
+SHEETS: Final = frozenset(
+    {"survey", "choices", "settings", "quotas", "attributes", "external_choices"}
+)
 """The sheets an XLSForm import reads (by lower-cased name); others are not even parsed."""
 
 

@@ -58,6 +58,7 @@ _SIMPLE_TYPES: Final = {
     "calculate": "calculate",
     "acknowledge": "acknowledge",
     "trigger": "acknowledge",
+    "rating": "rating",
 }
 _METADATA_ALIASES: Final = {
     "imei": "deviceid", "get device id": "deviceid", "device id": "deviceid",
@@ -144,12 +145,14 @@ _ALIASES: Final = {
 _LOCALIZED: Final = {
     "label", "hint", "constraint_message", "required_message", "guidance_hint", "media",
     "image", "big-image", "audio", "video",
-    "screen_out_message", "ivr_prompt", "no_app_error_string",
+    "screen_out_message", "ivr_prompt", "no_app_error_string", "min_label", "max_label",
+    "message",
 }  # fmt: skip
 _SURVEY_COLUMNS: Final = {
     "type", "name", "label", "hint", "relevant", "constraint", "constraint_message", "required",
     "required_message", "calculation", "choice_filter", "parameters", "default", "read_only",
     "trigger", "repeat_count", "screen_out", "screen_out_message", "ivr_prompt", "measure",
+    "min", "max", "min_label", "max_label", "max_length", "max_selected", "special_answers",
 }  # fmt: skip
 _PRESENTATION: Final = {
     "appearance", "guidance_hint", "media", "image", "big-image", "audio", "video", "autoplay",
@@ -406,6 +409,8 @@ class _Importer:
             self.language(language)
             texts[language] = _text(value)
         if plain is not None:
+            if not texts:
+                return _text(plain)  # one text for every language
             language = self.default_language or "en"
             if language not in texts:
                 self.language(language)
@@ -462,14 +467,20 @@ def import_xlsform(
         languages.insert(0, importer.default_language)
     document: dict[str, Any] = {
         "id": _form_id(settings),
-        "title": _text(settings.get("form_title") or settings.get("form_id") or "Untitled"),
+        "title": _setting_text(settings, "form_title")
+        or _text(settings.get("form_id") or "Untitled"),
         "languages": languages,
         "default_language": importer.default_language or languages[0],
         "choice_lists": {k: v for k, v in importer.choice_lists.items() if v},
         "questions": questions,
         "quotas": quotas,
         "tables": tables,
+        "attributes": _import_attributes(importer, sheets.get("attributes")),
     }
+    for key in ("intro", "completed_message", "screened_out_message", "quota_full_message"):
+        text = _setting_text(settings, key)
+        if text:
+            document[key] = text
     if not questions:
         importer.error("no_questions", "the survey sheet has no usable question", "survey", 1)
         document["questions"] = [{"name": "empty_form", "type": "note", "label": "(empty)"}]
@@ -525,12 +536,48 @@ def _attachment(importer: _Importer, filename: str) -> bytes | None:
     return data
 
 
+def _setting_key(header: str) -> str:
+    base, sep, language = header.partition("::")
+    return base.strip().lower() + sep + language.strip()
+
+
+def _setting_text(settings: dict[str, Any], key: str) -> str | dict[str, str] | None:
+    texts = {
+        _language_code(k.split("::", 1)[1]): _text(v)
+        for k, v in settings.items()
+        if k.split("::", 1)[0] == key and "::" in k
+    }
+    if texts:
+        return texts
+    return _text(settings[key]) if settings.get(key) is not None else None
+
+
+def _import_attributes(importer: _Importer, sheet: Sheet | None) -> list[dict[str, Any]]:
+    """The ``attributes`` sheet (ours): lead attributes, columns name, label, required."""
+    if sheet is None:
+        return []
+    attributes = []
+    for row in importer.table(sheet, {"name", "label", "required"}, "attributes").rows:
+        name = _text(row.cells.get("name"))
+        if not name:
+            importer.error("missing_name", "an attribute needs a name", "attributes", row)
+            continue
+        attribute: dict[str, Any] = {"name": name}
+        label = importer.localized(row, "label")
+        if label is not None:
+            attribute["label"] = label
+        if _flag(_text(row.cells.get("required"))):
+            attribute["required"] = True
+        attributes.append(attribute)
+    return attributes
+
+
 def _read_settings(importer: _Importer, sheet: Sheet | None) -> dict[str, Any]:
     if sheet is None or len(sheet.rows) < 2:
         return {}
     header, values = sheet.rows[0][1], sheet.rows[1][1]
     settings = {
-        _text(h).lower(): v
+        _setting_key(_text(h)): v
         for h, v in zip(header, values, strict=False)
         if h is not None and v is not None and _text(v) != ""
     }
@@ -539,6 +586,8 @@ def _read_settings(importer: _Importer, sheet: Sheet | None) -> dict[str, Any]:
             settings.setdefault(key, settings[alias])
     if settings.get("default_language"):
         importer.default_language = _language_code(_text(settings["default_language"]))
+    for language in _text(settings.get("languages")).split():
+        importer.language(language)
     importer.allow_duplicates = _text(settings.get("allow_choice_duplicates")).lower() in _TRUE
     return settings
 
@@ -584,12 +633,29 @@ def _import_choices(importer: _Importer, table: _Table) -> None:
         importer.locations.setdefault(f"choices:{list_name}", (row.number, row.columns))
         _add_choice(importer, list_name, value, importer.localized(row, "label"), row, "choices")
         choice = importer.choice_lists[list_name][-1] if importer.choice_lists[list_name] else None
-        if choice is not None and choice["value"] == value:
-            choice["columns"] = {
-                slot: _text(v)
-                for slot, v in row.cells.items()
-                if slot not in ("list_name", "name") and slot.split("::")[0] not in _LOCALIZED
-            }
+        if choice is None or choice["value"] != value:
+            continue
+        choice["columns"] = {
+            slot: _text(v)
+            for slot, v in row.cells.items()
+            if slot not in _CHOICE_FIELDS and slot.split("::")[0] not in _LOCALIZED
+        }
+        if row.cells.get("special") is not None:
+            choice["special"] = _text(row.cells["special"])
+        if _flag(_text(row.cells.get("fixed"))):
+            choice["fixed"] = True
+        if row.cells.get("spss_code") is not None:
+            choice["code"] = row.cells["spss_code"]
+        try:
+            Choice.model_validate(choice)
+        except ValidationError as exc:
+            importer.error(
+                "invalid_choice", _first_error(exc), "choices", row, column=row.columns.get("name")
+            )
+            importer.choice_lists[list_name].pop()
+
+
+_CHOICE_FIELDS: Final = {"list_name", "name", "special", "fixed", "spss_code"}
 
 
 def _add_choice(
@@ -1119,7 +1185,7 @@ def _common_columns(importer: _Importer, question: dict[str, Any], row: _Row) ->
     name = question["name"]
     kind = question["type"]
     for key in ("label", "hint", "constraint_message", "required_message", "screen_out_message",
-                "ivr_prompt"):  # fmt: skip
+                "ivr_prompt", "min_label", "max_label"):  # fmt: skip
         text = importer.localized(row, key)
         if text is not None:
             question[key] = text
@@ -1130,6 +1196,14 @@ def _common_columns(importer: _Importer, question: dict[str, Any], row: _Row) ->
         question["default"] = _text(row.cells["default"])
     if row.cells.get("measure") is not None:
         question["measure"] = _text(row.cells["measure"]).lower()
+    for key in ("min", "max"):
+        if row.cells.get(key) is not None:
+            question[key] = row.cells[key]
+    for key in ("max_length", "max_selected"):
+        if row.cells.get(key) is not None:
+            question[key] = row.cells[key]
+    if row.cells.get("special_answers") is not None:
+        question["special_answers"] = _text(row.cells["special_answers"]).split()
     required = _text(row.cells.get("required"))
     flag = _flag(required)
     if flag:
