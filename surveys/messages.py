@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["MESSAGES", "message"]
+__all__ = ["EXPORT_LABELS", "MESSAGES", "export_label", "message"]
 
 MESSAGES: Final[dict[str, dict[str, str]]] = {
     "en": {
@@ -108,6 +108,37 @@ _SPECIAL_NAMES: Final[dict[str, dict[str, str]]] = {
     "zh-Hant": {"dont_know": "不知道", "refused": "拒答", "other": "其他"},
     "zh-Hans": {"dont_know": "不知道", "refused": "拒答", "other": "其他"},
 }
+
+
+EXPORT_LABELS: Final[dict[str, dict[str, str]]] = {
+    "en": {
+        "dont_know": "Don't know",
+        "refused": "Refused",
+        "selected": "selected",
+        "not_selected": "not selected",
+        "specify": "other (specify)",
+    },
+    "zh-Hant": {
+        "dont_know": "不知道",
+        "refused": "拒答",
+        "selected": "已選",
+        "not_selected": "未選",
+        "specify": "其他（請說明）",
+    },
+    "zh-Hans": {
+        "dont_know": "不知道",
+        "refused": "拒答",
+        "selected": "已选",
+        "not_selected": "未选",
+        "specify": "其他（请说明）",
+    },
+}
+"""Words exports write next to the questionnaire's own texts (value labels, suffixes)."""
+
+
+def export_label(key: str, language: str) -> str:
+    """An export word in ``language`` (English if there is no table for it)."""
+    return (EXPORT_LABELS.get(language) or EXPORT_LABELS["en"])[key]
 
 
 def message(message_id: str, language: str, **params: object) -> str:
