@@ -78,10 +78,11 @@ def rates(
 
 
 def _load(path: Path) -> tuple[Questionnaire, list[Problem]]:
-    if path.suffix.lower() in (".xlsx", ".xlsm"):
+    if path.suffix.lower() in (".xlsx", ".xlsm", ".xls"):
         imported = import_xlsform(path)
-        return imported.questionnaire, list(imported.problems)
-    return load_questionnaire(path), []
+        return imported.questionnaire, imported.all_problems()
+    questionnaire = load_questionnaire(path)
+    return questionnaire, validate_questionnaire(questionnaire)
 
 
 def validate(
@@ -96,7 +97,6 @@ def validate(
         questionnaire, problems = _load(path)
     except SurveyError as exc:
         raise _fail(f"{path}: {exc}") from None
-    problems += validate_questionnaire(questionnaire)
     if ivr:
         problems += ivr_problems(questionnaire)
     errors = [p for p in problems if p.severity == Severity.ERROR]

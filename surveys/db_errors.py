@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from core.errors import Conflict, InvalidInput
+from core.errors import Conflict, InvalidInput, PayloadTooLarge
 from surveys.exceptions import (
     ExpressionError,
     InterviewError,
@@ -37,6 +37,7 @@ from surveys.exceptions import (
     SchemaError,
     SurveyError,
     XLSFormError,
+    XLSFormTooLargeError,
 )
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "QuestionnaireRejected",
     "SurveyInputError",
     "VersionNotRunnable",
+    "WorkbookTooLarge",
     "translated",
 ]
 
@@ -57,6 +59,11 @@ class QuestionnaireRejected(InvalidInput):
     def __init__(self, message: str, *, problems: list[dict[str, Any]]) -> None:
         super().__init__(message, extra={"problems": problems})
         self.problems = problems
+
+
+class WorkbookTooLarge(PayloadTooLarge):
+    code = "workbook-too-large"
+    title = "Workbook too large"
 
 
 class PublishedVersionConflict(Conflict):
@@ -105,6 +112,8 @@ def _translate(exc: SurveyError) -> Exception:
         if exc.field in ("language", "attributes"):
             return SurveyInputError(text, extra={"field": exc.field})
         return QuestionnaireRejected(text, problems=[problem])
+    if isinstance(exc, XLSFormTooLargeError):
+        return WorkbookTooLarge(text, extra={"field": "file"})
     if isinstance(exc, XLSFormError):
         return QuestionnaireRejected(
             text, problems=[{"severity": "error", "code": "xlsform", "message": text}]

@@ -26,7 +26,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from enum import StrEnum
 from typing import Any
 
@@ -46,6 +46,7 @@ from surveys.quotas import QuotaCell, QuotaCounter, quota_cells
 from surveys.randomization import option_order
 from surveys.schema import (
     CHOICE_TYPES,
+    SILENT_TYPES,
     Choice,
     LocalizedText,
     Question,
@@ -111,6 +112,9 @@ class InterviewState(BaseModel):
     language: str
     mode: InterviewMode = InterviewMode.CATI
     call_id: str | None = None
+    interviewer: str | None = Field(
+        None, description="The agent (seat) running the interview: ${deviceid}, ${username}."
+    )
     status: InterviewStatus = InterviewStatus.IN_PROGRESS
     current: str | None = None
     stopped_at: str | None = Field(
@@ -164,6 +168,7 @@ class PresentedQuestion(BaseModel):
     special_answers: list[SpecialKind] = Field(default_factory=list)
     group_labels: list[str] = Field(default_factory=list)
     ivr_prompt: str = ""
+    default: str = Field("", description="The proposed answer (XLSForm default/calculation).")
     current_answer: StoredAnswer | None = None
     language: str
     number: int = Field(description="1-based position among the questionnaire's questions.")
@@ -198,10 +203,14 @@ class InterviewEngine:
         self._by_name: dict[str, Question] = {}
         self._ancestors: dict[str, tuple[Question, ...]] = {}
         self._collect(questionnaire.questions, ())
-        self._presentable = [s for s in self._slots if s.question.type not in _SILENT]
+        self._presentable = [s for s in self._slots if not _silent(s.question)]
         self._position = {s.question.name: i for i, s in enumerate(self._presentable)}
         self._calc_order = [self._by_name[n] for n in calculation_order(questionnaire)]
         self._expressions: dict[str, Node] = {}
+        self._table_cache: dict[str, dict[str, list[dict[str, str]]]] = {}
+        self._metadata = [
+            slot.question for slot in self._slots if slot.question.type == QuestionType.METADATA
+        ]
 
     def _collect(self, questions: Sequence[Question], ancestors: tuple[Question, ...]) -> None:
         for question in questions:
@@ -225,6 +234,7 @@ class InterviewEngine:
         call_id: str | None = None,
         mode: InterviewMode = InterviewMode.CATI,
         quota_counter: QuotaCounter | None = None,
+        interviewer: str | None = None,
     ) -> InterviewState:
         """Start an interview; ``respondent_key`` (e.g. the lead id) seeds option order."""
         language = language or self.questionnaire.primary_language
@@ -252,6 +262,7 @@ class InterviewEngine:
             language=language,
             mode=mode,
             call_id=call_id,
+            interviewer=interviewer,
             attributes={name: given.get(name) for name in declared},
             started_at=now,
             updated_at=now,
@@ -282,12 +293,16 @@ class InterviewEngine:
             for c in self.options_for(state, name)
         ]
         position = self._position.get(name, 0)
+        proposed = question.default or ""
+        if question.calculation and question.type != QuestionType.CALCULATE:
+            result = evaluate(self._parsed(question.calculation), self._context(state, values))
+            proposed = to_text(_storable(result))
         return PresentedQuestion(
             name=name,
             type=question.type,
             label=text(question.label),
             hint=text(question.hint),
-            required=question.required,
+            required=self._is_required(state, question, values),
             options=options,
             min=question.min,
             max=question.max,
@@ -298,6 +313,7 @@ class InterviewEngine:
             special_answers=list(question.special_answers),
             group_labels=[text(g.label) for g in self._ancestors[name] if g.label is not None],
             ivr_prompt=text(question.ivr_prompt),
+            default=proposed,
             current_answer=state.answers.get(name),
             language=language,
             number=position + 1,
@@ -488,11 +504,13 @@ class InterviewEngine:
         return message(key, state.language)
 
     def values(self, state: InterviewState) -> dict[str, Value]:
-        """Every name an expression can see: attributes, answers and calculations."""
+        """Every name an expression can see: attributes, answers, calculations, metadata."""
         values: dict[str, Value] = dict(state.attributes)
         for name, stored in state.answers.items():
             values[name] = stored.value if stored.special is None else None
         values.update(state.calculated)
+        for question in self._metadata:
+            values[question.name] = _metadata_value(question.source_type, state)
         return values
 
     def progress(self, state: InterviewState) -> float:
@@ -555,7 +573,43 @@ class InterviewEngine:
         choice: Mapping[str, str] | None = None,
     ) -> EvalContext:
         today: date = state.started_at.date()
-        return EvalContext(values=values, current=current, today=today, choice=choice)
+        return EvalContext(
+            values=values,
+            current=current,
+            today=today,
+            choice=choice,
+            now=state.updated_at,
+            tables=self._tables(state.language),
+            choice_label=lambda value, question: self._choice_label(state, value, question),
+        )
+
+    def _tables(self, language: str) -> dict[str, list[dict[str, str]]]:
+        cached = self._table_cache.get(language)
+        if cached is None:
+            cached = dict(self.questionnaire.tables)
+            for list_name, choices in self.questionnaire.choice_lists.items():
+                cached.setdefault(
+                    list_name,
+                    [
+                        {
+                            **c.columns,
+                            "name": c.value,
+                            "label": resolve_text(c.label, language, self._fallback),
+                        }
+                        for c in choices
+                    ],
+                )
+            self._table_cache[language] = cached
+        return cached
+
+    def _choice_label(self, state: InterviewState, value: str, question: str) -> str:
+        asked = self._by_name.get(question)
+        if asked is None or asked.choices is None:
+            return ""
+        for choice in self.questionnaire.choice_lists.get(asked.choices, []):
+            if choice.value == value:
+                return resolve_text(choice.label, state.language, self._fallback)
+        return ""
 
     def _is_relevant(self, state: InterviewState, question: Question) -> bool:
         values = self.values(state)
@@ -579,7 +633,7 @@ class InterviewEngine:
 
     def _next_from(self, state: InterviewState, start: int) -> str | None:
         for slot in self._slots[start:]:
-            if slot.question.type in _SILENT:
+            if _silent(slot.question):
                 continue
             if self._is_presentable(state, slot.question):
                 return slot.question.name
@@ -593,7 +647,9 @@ class InterviewEngine:
                 if not self._is_relevant(state, calc):
                     state.calculated[calc.name] = None
                     continue
-                assert calc.calculation is not None
+                if calc.calculation is None:  # read-only with a default
+                    state.calculated[calc.name] = calc.default
+                    continue
                 result = evaluate(
                     self._parsed(calc.calculation), self._context(state, self.values(state))
                 )
@@ -698,7 +754,7 @@ class InterviewEngine:
                 reject("special_with_value", special=kind.value)
             return StoredAnswer(special=kind)
         if value is None or value == "" or value == []:
-            if question.required:
+            if self._is_required(state, question, values):
                 reject("required", question.required_message)
             return None
         normalized = self._normalize(question, value, state, reject)
@@ -721,6 +777,15 @@ class InterviewEngine:
                 reject("constraint", question.constraint_message)
         return StoredAnswer(value=normalized, other_text=other_text)
 
+    def _is_required(
+        self, state: InterviewState, question: Question, values: Mapping[str, Value]
+    ) -> bool:
+        if question.required:
+            return True
+        if question.required_if is None:
+            return False
+        return to_bool(evaluate(self._parsed(question.required_if), self._context(state, values)))
+
     def _other_value(self, question: Question) -> str | None:
         if question.type not in CHOICE_TYPES:
             return None
@@ -740,6 +805,22 @@ class InterviewEngine:
             if text not in {c.value for c in self.options_for(state, question.name)}:
                 reject("not_a_choice", value=text)
             return text
+        if kind == QuestionType.RANK:
+            ranked = {c.value for c in self.options_for(state, question.name)}
+            if not isinstance(value, list) or sorted(str(v) for v in value) != sorted(ranked):
+                reject("not_a_ranking")
+            assert isinstance(value, list)
+            return [str(v) for v in value]
+        if kind == QuestionType.ACKNOWLEDGE:
+            if str(value).strip().lower() not in ("ok", "1", "true", "yes"):
+                reject("not_acknowledged")
+            return "OK"
+        if kind in (QuestionType.DATETIME, QuestionType.TIME):
+            parser = datetime if kind == QuestionType.DATETIME else time
+            try:
+                return parser.fromisoformat(str(value).strip()).isoformat()
+            except ValueError:
+                reject("not_datetime" if kind == QuestionType.DATETIME else "not_time")
         if kind == QuestionType.MULTIPLE_CHOICE:
             if not isinstance(value, list) or not all(
                 isinstance(v, str | int) and not isinstance(v, bool) for v in value
@@ -805,7 +886,22 @@ class InterviewEngine:
             reject("above_max", max=to_text(question.max))
 
 
-_SILENT = frozenset({QuestionType.CALCULATE, QuestionType.GROUP})
+def _silent(question: Question) -> bool:
+    """Never shown to the agent: computed, a group, metadata, not askable, or read-only."""
+    return question.type in SILENT_TYPES or question.read_only
+
+
+def _metadata_value(source: str | None, state: InterviewState) -> Value:
+    """What an XLSForm metadata field means in a phone interview (see SCHEMA.md)."""
+    if source == "start":
+        return state.started_at.isoformat()
+    if source == "end":
+        return (state.ended_at or state.updated_at).isoformat()
+    if source == "today":
+        return state.started_at.date().isoformat()
+    if source in ("deviceid", "username"):
+        return state.interviewer or ""
+    return ""  # phonenumber, email, subscriberid, simserial: not known to the interview
 
 
 def _storable(result: Value) -> str | float | bool | None:

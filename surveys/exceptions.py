@@ -6,6 +6,7 @@ The tree is small on purpose::
     ├── QuestionnaireError            a questionnaire cannot be loaded or used
     │   ├── SchemaError               the document does not match the schema (names the field)
     │   ├── XLSFormError              an XLSForm workbook cannot be read at all
+    │   │   └── XLSFormTooLargeError      it inflates beyond the limits (a zip bomb)
     │   ├── QuestionnaireInvalidError publish-time validation found errors (carries problems)
     │   └── PublishedVersionError     a published version was edited; create a new version
     ├── ExpressionError               an expression is broken
@@ -45,6 +46,7 @@ __all__ = [
     "SchemaError",
     "SurveyError",
     "XLSFormError",
+    "XLSFormTooLargeError",
 ]
 
 
@@ -66,6 +68,10 @@ class SchemaError(QuestionnaireError):
 
 class XLSFormError(QuestionnaireError):
     """An XLSForm workbook cannot be read (missing sheet, not a workbook, no type column)."""
+
+
+class XLSFormTooLargeError(XLSFormError):
+    """An XLSForm workbook would inflate beyond the size limits; nothing of it was parsed."""
 
 
 class QuestionnaireInvalidError(QuestionnaireError):

@@ -1,7 +1,9 @@
-"""Exports of response records: CSV (codes or labels), XLSX, SPSS ``.sav``, data dictionary.
+r"""Exports of response records: CSV (codes or labels), XLSX, SPSS ``.sav``, data dictionary.
 
-Variables (one column each), in questionnaire order after ``interview_id``, ``version``,
-``status`` and ``language``:
+Variables (one column each), in questionnaire order after ``interview_id``,
+``respondent_key``, ``mode`` (cati/ivr/test), ``version`` (the version NUMBER when the caller
+gives it), ``status``, ``language``, ``interviewer`` (the agent), ``started_at``, ``ended_at``
+and ``duration_seconds``:
 
 * single choice ``q``: the choice value (CSV codes), its label (CSV labels) or its numeric code
   with value labels (SPSS); plus ``q_specify`` when the list has an "other (specify)" option;
@@ -9,11 +11,22 @@ Variables (one column each), in questionnaire order after ``interview_id``, ``ve
   ``q_specify``; a derived name that collides with another column gets a ``_2`` suffix;
 * integer, decimal, rating: the number; text, date, calculate: text;
 * a special answer on a non-choice question is ``-1`` (don't know) or ``-2`` (refused) in
-  numeric columns (declared user-missing in SPSS) and ``dont_know``/``refused`` in text ones.
+  numeric columns and ``dont_know``/``refused`` in text ones; special options of a choice list
+  (don't know, refused: e.g. codes 98, 99) keep their code. In SPSS every such code is declared
+  user-missing on every variable where it occurs, so means and frequencies leave them out;
+* a multiple-choice answer of don't know/refused leaves the option columns missing (not 0),
+  with only that option's column 1.
 
-Text cells of CSV exports that start with ``=``, ``+``, ``-`` or ``@`` (or a tab or carriage
-return) get a leading ``'`` so spreadsheets show them as text instead of running a formula;
-numeric cells are never changed.
+SPSS: integers, ratings and choice codes are ``F``\ *n*\ ``.0``, dates ``DATE11`` and times
+``DATETIME20``, measurement levels come from the type (choices nominal, ratings ordinal,
+numbers scale) or the question's ``measure``; value labels (``selected``, ``don't know``...)
+are in the export's language.
+
+CSV: UTF-8 with a BOM (the service adds it) so that Excel opens Chinese text; text cells that
+start with ``=``, ``+``, ``-`` or ``@`` (or a tab or carriage return) get a leading ``'`` so a
+spreadsheet shows them as text instead of running a formula (CSV cannot say "this is text").
+XLSX: text cells are written as text cells, so nothing is ever prefixed or altered (an answer
+``-2+3`` reads ``-2+3``); numbers stay numbers.
 
 Numeric codes of choices: ``code`` when given, else the value when every value of the list is a
 whole number, else the 1-based position in the list. Exports never include lead attributes
@@ -27,12 +40,14 @@ import csv
 import io
 import re
 from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
 from surveys.expressions import to_text
+from surveys.messages import export_label
 from surveys.results import ResponseRecord
 from surveys.schema import (
     CHOICE_TYPES,
@@ -71,6 +86,8 @@ class Variable(BaseModel):
         default_factory=dict, description="Code (as text) -> label, for SPSS and codebooks."
     )
     missing_codes: list[int] = Field(default_factory=list)
+    measure: Literal["nominal", "ordinal", "scale"] = "nominal"
+    spss_format: str | None = Field(None, description="e.g. F3.0, DATE11, DATETIME20.")
     choice_value: str | None = Field(None, description="For multiple-choice dummies.")
     specify: bool = Field(False, description="The 'other (specify)' text of a question.")
 
@@ -106,9 +123,21 @@ def data_dictionary(questionnaire: Questionnaire, *, language: str | None = None
 
     variables = [
         Variable(name="interview_id", label="Interview", kind="string"),
-        Variable(name="version", label="Questionnaire version", kind="string"),
+        Variable(name="respondent_key", label="Respondent", kind="string"),
+        Variable(name="mode", label="Interview mode", kind="string"),
+        Variable(name="version", label="Questionnaire version", kind="numeric", spss_format="F6.0"),
         Variable(name="status", label="Interview status", kind="string"),
         Variable(name="language", label="Interview language", kind="string"),
+        Variable(name="interviewer", label="Interviewer", kind="string"),
+        Variable(name="started_at", label="Started", kind="numeric", spss_format="DATETIME20"),
+        Variable(name="ended_at", label="Ended", kind="numeric", spss_format="DATETIME20"),
+        Variable(
+            name="duration_seconds",
+            label="Duration (seconds)",
+            kind="numeric",
+            measure="scale",
+            spss_format="F8.0",
+        ),
     ]
     for attribute in questionnaire.attributes:
         variables.append(
@@ -121,7 +150,7 @@ def data_dictionary(questionnaire: Questionnaire, *, language: str | None = None
             )
         )
     for question in questionnaire.walk():
-        variables.extend(_variables_of(questionnaire, question, text))
+        variables.extend(_variables_of(questionnaire, question, text, language))
     # Derived names (q_value, q_specify) can collide with each other or with a question
     # name; SPSS and spreadsheets need unique columns, so later ones get a numeric suffix.
     taken: set[str] = set()
@@ -137,16 +166,27 @@ def data_dictionary(questionnaire: Questionnaire, *, language: str | None = None
     return unique
 
 
-def _variables_of(questionnaire: Questionnaire, question: Question, text: Any) -> list[Variable]:
+def _width(*numbers: float | None) -> int:
+    return max([len(str(int(abs(n)))) + (n < 0) for n in numbers if n is not None] + [1])
+
+
+def _variables_of(
+    questionnaire: Questionnaire, question: Question, text: Any, language: str
+) -> list[Variable]:
     kind = question.type
     label = text(question.label) or question.name
-    common = {"question": question.name, "question_type": kind.value}
-    if kind in (QuestionType.GROUP, QuestionType.NOTE):
+    common: dict[str, Any] = {"question": question.name, "question_type": kind.value}
+    if kind in (QuestionType.GROUP, QuestionType.NOTE, QuestionType.NOT_ASKED):
         return []
-    if kind in CHOICE_TYPES:
+    if kind in CHOICE_TYPES and kind != QuestionType.RANK:
         choices = questionnaire.choice_lists[question.choices or ""]
         codes = choice_codes(choices)
         out: list[Variable] = []
+        special_codes = [
+            codes[c.value]
+            for c in choices
+            if c.special in (SpecialKind.DONT_KNOW, SpecialKind.REFUSED)
+        ]
         if kind == QuestionType.SINGLE_CHOICE:
             out.append(
                 Variable(
@@ -154,18 +194,27 @@ def _variables_of(questionnaire: Questionnaire, question: Question, text: Any) -
                     label=label,
                     kind="numeric",
                     value_labels={str(codes[c.value]): text(c.label) for c in choices},
+                    missing_codes=special_codes[:3],
+                    measure=question.measure or "nominal",
+                    spss_format=f"F{_width(*codes.values())}.0",
                     **common,
                 )
             )
         else:
+            labels = {
+                "0": export_label("not_selected", language),
+                "1": export_label("selected", language),
+            }
             for choice in choices:
                 out.append(
                     Variable(
                         name=_sav_name(f"{question.name}_{choice.value}"),
                         label=f"{label}: {text(choice.label)}",
                         kind="numeric",
-                        value_labels={"0": "not selected", "1": "selected"},
+                        value_labels=labels,
                         choice_value=choice.value,
+                        measure="nominal",
+                        spss_format="F1.0",
                         **common,
                     )
                 )
@@ -173,7 +222,7 @@ def _variables_of(questionnaire: Questionnaire, question: Question, text: Any) -
             out.append(
                 Variable(
                     name=_sav_name(f"{question.name}_specify"),
-                    label=f"{label}: other (specify)",
+                    label=f"{label}: {export_label('specify', language)}",
                     kind="string",
                     specify=True,
                     **common,
@@ -181,12 +230,25 @@ def _variables_of(questionnaire: Questionnaire, question: Question, text: Any) -
             )
         return out
     numeric = kind in (QuestionType.INTEGER, QuestionType.DECIMAL, QuestionType.RATING)
+    dated = kind in (QuestionType.DATE, QuestionType.DATETIME)
     value_labels: dict[str, str] = {}
     missing: list[int] = []
     for special in question.special_answers:
         if numeric:
-            value_labels[str(SPECIAL_CODES[special])] = special.value
+            value_labels[str(SPECIAL_CODES[special])] = export_label(special.value, language)
             missing.append(SPECIAL_CODES[special])
+    spss_format = None
+    measure: Literal["nominal", "ordinal", "scale"] = "nominal"
+    if kind in (QuestionType.INTEGER, QuestionType.RATING):
+        spss_format = f"F{_width(question.min, question.max, -2, 99999)}.0"
+        if question.min is not None and question.max is not None:
+            spss_format = f"F{_width(question.min, question.max, -2)}.0"
+        measure = "ordinal" if kind == QuestionType.RATING else "scale"
+    elif kind == QuestionType.DECIMAL:
+        spss_format, measure = "F12.2", "scale"
+    elif dated:
+        spss_format = "DATE11" if kind == QuestionType.DATE else "DATETIME20"
+        measure = "scale"
     if kind == QuestionType.RATING:
         if question.min_label is not None:
             value_labels[to_text(question.min)] = text(question.min_label)
@@ -196,9 +258,11 @@ def _variables_of(questionnaire: Questionnaire, question: Question, text: Any) -
         Variable(
             name=_sav_name(question.name),
             label=label,
-            kind="numeric" if numeric else "string",
+            kind="numeric" if numeric or dated else "string",
             value_labels=value_labels,
             missing_codes=missing,
+            measure=question.measure or measure,
+            spss_format=spss_format,
             **common,
         )
     ]
@@ -210,8 +274,10 @@ def export_rows(
     *,
     mode: Literal["codes", "labels", "numeric"] = "codes",
     language: str | None = None,
+    version_number: int | None = None,
 ) -> tuple[list[Variable], list[dict[str, str | float | None]]]:
-    """The variables and one row per record; ``numeric`` gives SPSS codes for choices."""
+    """The variables and one row per record; ``numeric`` gives SPSS codes for choices and
+    dates as datetimes; ``version`` is ``version_number`` when given."""
     language = language or questionnaire.primary_language
     fallback = questionnaire.primary_language
     variables = data_dictionary(questionnaire, language=language)
@@ -220,6 +286,8 @@ def export_rows(
         row: dict[str, str | float | None] = {}
         for variable in variables:
             row[variable.name] = _cell(questionnaire, record, variable, mode, language, fallback)
+        if version_number is not None:
+            row["version"] = float(version_number)
         rows.append(row)
     return variables, rows
 
@@ -232,14 +300,8 @@ def _cell(
     language: str,
     fallback: str,
 ) -> str | float | None:
-    meta = {
-        "interview_id": record.interview_id,
-        "version": record.version,
-        "status": record.status.value,
-        "language": record.language,
-    }
     if variable.question is None:
-        return meta[variable.name]
+        return _meta(record, variable.name, mode)
     if variable.question_type == "attribute":
         value = record.attributes.get(variable.question)
         return None if value is None else to_text(value)
@@ -255,7 +317,15 @@ def _cell(
         if variable.choice_value is not None:
             if stored is None or not isinstance(stored.value, list):
                 return None
-            return 1.0 if variable.choice_value in stored.value else 0.0
+            chosen = variable.choice_value in stored.value
+            specials = {
+                c.value
+                for c in choices
+                if c.special in (SpecialKind.DONT_KNOW, SpecialKind.REFUSED)
+            }
+            if not chosen and specials & set(stored.value):
+                return None  # "refused" says nothing about the other options
+            return 1.0 if chosen else 0.0
         if stored is None or stored.value is None:
             return None
         value = to_text(stored.value)
@@ -273,9 +343,48 @@ def _cell(
         return stored.special.value
     if stored.value is None:
         return None
+    if variable.spss_format in ("DATE11", "DATETIME20") and mode != "numeric":
+        return to_text(stored.value)
+    if variable.spss_format == "DATE11":
+        return _spss_time(datetime.fromisoformat(f"{stored.value}T00:00"))
+    if variable.spss_format == "DATETIME20":
+        return _spss_time(datetime.fromisoformat(str(stored.value)))
     if variable.kind == "numeric":
         return float(stored.value) if not isinstance(stored.value, list) else None
+    if isinstance(stored.value, list):  # rank: the order
+        return " ".join(stored.value)
     return to_text(stored.value)
+
+
+_SPSS_EPOCH = datetime(1582, 10, 14)
+
+
+def _spss_time(moment: datetime) -> float:
+    """Seconds since 1582-10-14, SPSS's date origin (naive, as the time was recorded)."""
+    return (moment.replace(tzinfo=None) - _SPSS_EPOCH).total_seconds()
+
+
+def _meta(record: ResponseRecord, name: str, mode: str) -> str | float | None:
+    if name in ("started_at", "ended_at"):
+        moment = record.started_at if name == "started_at" else record.ended_at
+        if moment is None:
+            return None
+        return _spss_time(moment) if mode == "numeric" else moment.isoformat()
+    if name == "duration_seconds":
+        if record.started_at is None or record.ended_at is None:
+            return None
+        return float(round((record.ended_at - record.started_at).total_seconds()))
+    if name == "version":
+        return None if mode == "numeric" else record.version
+    values: dict[str, str | None] = {
+        "interview_id": record.interview_id,
+        "respondent_key": record.respondent_key,
+        "mode": record.mode.value,
+        "status": record.status.value,
+        "language": record.language,
+        "interviewer": record.interviewer,
+    }
+    return values[name]
 
 
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -302,10 +411,15 @@ def export_csv(
     *,
     labels: bool = False,
     language: str | None = None,
+    version_number: int | None = None,
 ) -> str:
     """Responses as CSV text, choice codes or (``labels=True``) labels in ``language``."""
     variables, rows = export_rows(
-        questionnaire, records, mode="labels" if labels else "codes", language=language
+        questionnaire,
+        records,
+        mode="labels" if labels else "codes",
+        language=language,
+        version_number=version_number,
     )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -341,42 +455,54 @@ def export_xlsx(
     *,
     labels: bool = False,
     language: str | None = None,
+    version_number: int | None = None,
 ) -> bytes:
-    """Responses and the data dictionary as an XLSX workbook (two sheets)."""
+    """Responses and the data dictionary as an XLSX workbook (two sheets); text is written as
+    text cells, never as formulas, and never altered."""
     from openpyxl import Workbook
+    from openpyxl.cell import WriteOnlyCell
 
     variables, rows = export_rows(
-        questionnaire, records, mode="labels" if labels else "codes", language=language
+        questionnaire,
+        records,
+        mode="labels" if labels else "codes",
+        language=language,
+        version_number=version_number,
     )
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("responses")
+    dictionary = workbook.create_sheet("dictionary")
+
+    def cells(values: list[str | float | None], target: Any) -> list[Any]:
+        out = []
+        for value in values:
+            cell = WriteOnlyCell(target, value=value)
+            if isinstance(value, str):
+                cell.data_type = "s"  # openpyxl would take "=..." for a formula
+            out.append(cell)
+        return out
+
     sheet.append([v.name for v in variables])
     for row in rows:
-        sheet.append([_xlsx_safe(row[v.name]) for v in variables])
-    dictionary = workbook.create_sheet("dictionary")
+        sheet.append(cells([row[v.name] for v in variables], sheet))
     dictionary.append(["variable", "label", "kind", "question", "question_type", "values"])
     for variable in variables:
         dictionary.append(
-            [
-                variable.name,
-                _xlsx_safe(variable.label),
-                variable.kind,
-                variable.question or "",
-                variable.question_type or "",
-                "; ".join(f"{c}={label}" for c, label in variable.value_labels.items()),
-            ]
+            cells(
+                [
+                    variable.name,
+                    variable.label,
+                    variable.kind,
+                    variable.question or "",
+                    variable.question_type or "",
+                    "; ".join(f"{c}={label}" for c, label in variable.value_labels.items()),
+                ],
+                dictionary,
+            )
         )
     buffer = io.BytesIO()
     workbook.save(buffer)
     return buffer.getvalue()
-
-
-def _xlsx_safe(value: str | float | None) -> str | float | None:
-    # A leading "=" would make Excel evaluate respondent text as a formula (CSV/formula
-    # injection); prefix it so it stays text.
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@"):
-        return "'" + value
-    return value
 
 
 def export_sav(
@@ -385,12 +511,16 @@ def export_sav(
     path: str | Path,
     *,
     language: str | None = None,
+    version_number: int | None = None,
 ) -> None:
-    """Write an SPSS ``.sav`` file with variable labels, value labels and missing codes."""
+    """Write an SPSS ``.sav`` file with variable labels, value labels, user-missing codes,
+    formats (F n.0, DATE11, DATETIME20) and measurement levels."""
     import pandas as pd
     import pyreadstat
 
-    variables, rows = export_rows(questionnaire, records, mode="numeric", language=language)
+    variables, rows = export_rows(
+        questionnaire, records, mode="numeric", language=language, version_number=version_number
+    )
     columns: dict[str, list[Any]] = {v.name: [] for v in variables}
     for row in rows:
         for variable in variables:
@@ -414,4 +544,6 @@ def export_sav(
         column_labels={v.name: v.label for v in variables},
         variable_value_labels=value_labels,
         missing_ranges=missing_ranges or None,
+        variable_format={v.name: v.spss_format for v in variables if v.spss_format},
+        variable_measure={v.name: v.measure for v in variables},
     )

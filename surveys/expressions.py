@@ -28,19 +28,23 @@ import math
 import re
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import lru_cache
 from typing import Final, TypeAlias
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer, Tree, v_args
 from lark.exceptions import LarkError, UnexpectedCharacters, UnexpectedEOF, UnexpectedInput
 
 from surveys.exceptions import ExpressionError, ExpressionSyntaxError
+from surveys.regex import RegexError
+from surveys.regex import search as regex_search
 
 __all__ = [
     "FUNCTIONS",
+    "MAX_EXPRESSION_DEPTH",
     "MAX_EXPRESSION_LENGTH",
+    "MAX_TEXT_VALUE",
     "BinaryOp",
     "Call",
     "ChoiceField",
@@ -56,6 +60,7 @@ __all__ = [
     "iter_nodes",
     "parse",
     "references",
+    "rename_references",
     "to_bool",
     "to_number",
     "to_source",
@@ -63,6 +68,10 @@ __all__ = [
 ]
 
 MAX_EXPRESSION_LENGTH: Final = 4000
+MAX_EXPRESSION_DEPTH: Final = 100
+"""Deepest nesting (parentheses, operator chains, calls) accepted; deeper is a syntax error."""
+MAX_TEXT_VALUE: Final = 100_000
+"""Longest text a function may build: ``concat`` of ``concat`` chains cannot grow unbounded."""
 
 Value: TypeAlias = bool | int | float | str | list[str] | None
 
@@ -244,7 +253,8 @@ def parse(text: str) -> Node:
     if not text.strip():
         raise ExpressionSyntaxError("expression is empty", expression=text, position=1)
     try:
-        tree = _parser().parse(text)
+        tree = _parser().parse(normalize_source(text))
+        _check_depth(tree, text)
         return _ToAst().transform(tree)
     except UnexpectedCharacters as exc:
         column = int(exc.column)
@@ -274,6 +284,23 @@ def parse(text: str) -> Node:
         ) from None
     except LarkError as exc:  # pragma: no cover - defensive: lark's other failures
         raise ExpressionSyntaxError(str(exc), expression=text, position=1) from None
+
+
+def _check_depth(tree: Tree[Token], text: str) -> None:
+    """Refuse trees deeper than MAX_EXPRESSION_DEPTH, without recursion (the AST builder,
+    the printer and the interpreter recurse, so a 2,000-deep tree would overflow the stack)."""
+    stack: list[tuple[Tree[Token] | Token, int]] = [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_EXPRESSION_DEPTH:
+            raise ExpressionSyntaxError(
+                f"expression is nested more than {MAX_EXPRESSION_DEPTH} levels deep; "
+                "split it into calculate questions",
+                expression=text,
+                position=1,
+            )
+        if isinstance(node, Tree):
+            stack.extend((child, depth + 1) for child in node.children if child is not None)
 
 
 def _format_decimal(value: Decimal) -> str:
@@ -338,6 +365,30 @@ def iter_nodes(node: Node) -> Iterator[Node]:
             pass
 
 
+_INSTANCE_PATH = re.compile(
+    r"instance\(\s*'([^']+)'\s*\)\s*/\s*root\s*/\s*item\s*\[\s*([A-Za-z_][\w.-]*)\s*=\s*"
+    r"([^\]]+?)\s*\]\s*/\s*([A-Za-z_][\w:.-]*)"
+)
+
+
+def normalize_source(text: str) -> str:
+    """Rewrite XLSForm idioms our grammar has as functions:
+    ``instance('L')/root/item[name = X]/label`` -> ``pulldata('L', 'label', 'name', X)``."""
+    return _INSTANCE_PATH.sub(r"pulldata('\1', '\4', '\2', \3)", text)
+
+
+def rename_references(text: str, renames: Mapping[str, str], *, position: int) -> str:
+    """The expression with ``${old}`` renamed and ``position(..)`` replaced by ``position``
+    (used to unroll a repeat into numbered copies)."""
+    text = re.sub(r"position\(\s*\.\.\s*\)", str(position), text)
+
+    def swap(match: re.Match[str]) -> str:
+        name = match.group(1)
+        return "${" + renames.get(name, name) + "}"
+
+    return re.sub(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}", swap, text)
+
+
 def references(node: Node) -> set[str]:
     """Names referenced as ``${name}`` anywhere in the expression."""
     return {n.name for n in iter_nodes(node) if isinstance(n, Reference)}
@@ -351,6 +402,11 @@ class EvalContext:
     current: Value = None
     today: date | None = None
     choice: Mapping[str, str] | None = None
+    now: datetime | None = None
+    tables: Mapping[str, Sequence[Mapping[str, str]]] = field(default_factory=dict)
+    """Lookup tables by name (choice lists and attached CSVs) for pulldata()."""
+    choice_label: Callable[[str, str], str] | None = None
+    """The label of value in the list of a question: jr:choice-name()."""
 
 
 # --- conversions (XPath 1.0 rules) -----------------------------------------------------
@@ -479,9 +535,21 @@ class _Function:
 
 def _regex(args: Sequence[Value], _ctx: EvalContext) -> Value:
     try:
-        return re.search(to_text(args[1]), to_text(args[0])) is not None
-    except re.error:
+        return regex_search(to_text(args[1]), to_text(args[0]))
+    except RegexError:
         return False
+
+
+def _bounded(text: str) -> str:
+    if len(text) > MAX_TEXT_VALUE:
+        raise ExpressionError(
+            f"an expression built a text of {len(text)} characters; the limit is {MAX_TEXT_VALUE}"
+        )
+    return text
+
+
+def _concat(args: Sequence[Value], _ctx: EvalContext) -> Value:
+    return _bounded("".join(to_text(v) for v in args))
 
 
 def _today(_args: Sequence[Value], ctx: EvalContext) -> Value:
@@ -521,7 +589,138 @@ def _substr(args: Sequence[Value], _ctx: EvalContext) -> Value:
     return text[start:end]
 
 
+def _math(function: Callable[..., float]) -> Callable[[Sequence[Value], EvalContext], Value]:
+    def impl(args: Sequence[Value], _ctx: EvalContext) -> Value:
+        try:
+            return float(function(*(to_number(a) for a in args)))
+        except (ValueError, OverflowError, ZeroDivisionError):
+            return math.nan
+
+    return impl
+
+
+def _pulldata(args: Sequence[Value], ctx: EvalContext) -> Value:
+    table = ctx.tables.get(to_text(args[0]).removesuffix(".csv"), ())
+    column, key_column, key = to_text(args[1]), to_text(args[2]), to_text(args[3])
+    for row in table:
+        if row.get(key_column) == key:
+            return row.get(column, "")
+    return ""
+
+
+def _choice_name(args: Sequence[Value], ctx: EvalContext) -> Value:
+    if ctx.choice_label is None:
+        return ""
+    question = to_text(args[1]).strip()
+    if question.startswith("${") and question.endswith("}"):
+        question = question[2:-1]
+    return ctx.choice_label(to_text(args[0]), question)
+
+
+def _now(_args: Sequence[Value], ctx: EvalContext) -> Value:
+    if ctx.now is None:
+        raise ExpressionError("now() needs a time: pass now= in the evaluation context")
+    return ctx.now.isoformat()
+
+
+def _date(args: Sequence[Value], _ctx: EvalContext) -> Value:
+    value = args[0]
+    if isinstance(value, str) and _as_date(value[:10]) is not None:
+        return value[:10]
+    number = to_number(value)
+    if math.isnan(number) or abs(number) > 3_000_000:
+        return ""
+    return (date(1970, 1, 1) + timedelta(days=int(number))).isoformat()
+
+
+_DATE_FORMATS: Final = {"%Y": "%Y", "%y": "%y", "%m": "%m", "%d": "%d", "%b": "%b", "%a": "%a",
+                        "%H": "%H", "%M": "%M", "%S": "%S"}  # fmt: skip
+
+
+def _format_date(args: Sequence[Value], _ctx: EvalContext) -> Value:
+    text = to_text(args[0])
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return ""
+    pattern = to_text(args[1])
+    out = []
+    index = 0
+    while index < len(pattern):
+        directive = pattern[index : index + 2]
+        if directive in _DATE_FORMATS:
+            out.append(moment.strftime(_DATE_FORMATS[directive]))
+            index += 2
+        elif directive == "%e":
+            out.append(str(moment.day))
+            index += 2
+        elif directive == "%n":
+            out.append(str(moment.month))
+            index += 2
+        else:
+            out.append(pattern[index])
+            index += 1
+    return "".join(out)
+
+
+_Impl: TypeAlias = Callable[[Sequence[Value], EvalContext], Value]
+
+
+def _extreme(pick: Callable[[list[float]], float]) -> _Impl:
+    def impl(args: Sequence[Value], _ctx: EvalContext) -> Value:
+        numbers = [to_number(v) for a in args for v in (a if isinstance(a, list) else [a])]
+        if not numbers or any(math.isnan(n) for n in numbers):
+            return math.nan
+        return pick(numbers)
+
+    return impl
+
+
+def _split(args: Sequence[Value]) -> tuple[str, str]:
+    text, part = to_text(args[0]), to_text(args[1])
+    if part not in text:
+        return "", ""
+    before, _, after = text.partition(part)
+    return before, after
+
+
+def _selected_at(args: Sequence[Value], _ctx: EvalContext) -> Value:
+    chosen = _selection(args[0])
+    index = int(to_number(args[1])) if not math.isnan(to_number(args[1])) else -1
+    return chosen[index] if 0 <= index < len(chosen) else ""
+
+
 FUNCTIONS: Final[dict[str, _Function]] = {
+    "once": _Function(1, 1, lambda a, _c: a[0]),
+    "normalize-space": _Function(1, 1, lambda a, _c: " ".join(to_text(a[0]).split())),
+    "substring-before": _Function(2, 2, lambda a, _c: _split(a)[0]),
+    "substring-after": _Function(2, 2, lambda a, _c: _split(a)[1]),
+    "pow": _Function(2, 2, _math(math.pow)),
+    "sqrt": _Function(1, 1, _math(math.sqrt)),
+    "abs": _Function(1, 1, _math(abs)),
+    "floor": _Function(1, 1, _math(math.floor)),
+    "ceiling": _Function(1, 1, _math(math.ceil)),
+    "exp": _Function(1, 1, _math(math.exp)),
+    "exp10": _Function(1, 1, _math(lambda x: 10.0**x)),
+    "log": _Function(1, 1, _math(math.log)),
+    "log10": _Function(1, 1, _math(math.log10)),
+    "sin": _Function(1, 1, _math(math.sin)),
+    "cos": _Function(1, 1, _math(math.cos)),
+    "tan": _Function(1, 1, _math(math.tan)),
+    "asin": _Function(1, 1, _math(math.asin)),
+    "acos": _Function(1, 1, _math(math.acos)),
+    "atan": _Function(1, 1, _math(math.atan)),
+    "atan2": _Function(2, 2, _math(math.atan2)),
+    "pi": _Function(0, 0, lambda _a, _c: math.pi),
+    "min": _Function(1, None, _extreme(min)),
+    "max": _Function(1, None, _extreme(max)),
+    "pulldata": _Function(4, 4, _pulldata),
+    "jr:choice-name": _Function(2, 2, _choice_name),
+    "now": _Function(0, 0, _now),
+    "date": _Function(1, 1, _date),
+    "format-date": _Function(2, 2, _format_date),
+    "format-date-time": _Function(2, 2, _format_date),
+    "selected-at": _Function(2, 2, _selected_at),
     "selected": _Function(2, 2, lambda a, _c: to_text(a[1]) in _selection(a[0])),
     "count-selected": _Function(1, 1, lambda a, _c: len(_selection(a[0]))),
     "string-length": _Function(1, 1, lambda a, _c: len(to_text(a[0]))),
@@ -537,7 +736,7 @@ FUNCTIONS: Final[dict[str, _Function]] = {
     "boolean": _Function(1, 1, lambda a, _c: to_bool(a[0])),
     "int": _Function(1, 1, _int),
     "round": _Function(1, 2, _round),
-    "concat": _Function(1, None, lambda a, _c: "".join(to_text(v) for v in a)),
+    "concat": _Function(1, None, _concat),
     "contains": _Function(2, 2, lambda a, _c: to_text(a[1]) in to_text(a[0])),
     "starts-with": _Function(2, 2, lambda a, _c: to_text(a[0]).startswith(to_text(a[1]))),
     "substr": _Function(2, 3, _substr),

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Final
 
-__all__ = ["MESSAGES", "message"]
+__all__ = ["EXPORT_LABELS", "MESSAGES", "export_label", "message"]
 
 MESSAGES: Final[dict[str, dict[str, str]]] = {
     "en": {
@@ -16,6 +16,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "not_integer": "Please enter a whole number.",
         "not_number": "Please enter a number.",
         "not_date": "Please enter a date as YYYY-MM-DD.",
+        "not_datetime": "Please enter a date and time as YYYY-MM-DDTHH:MM.",
+        "not_time": "Please enter a time as HH:MM.",
+        "not_a_ranking": "Please put every option in order, each once.",
+        "not_acknowledged": "Please confirm with OK.",
         "not_text": "Please enter text.",
         "below_min": "The answer must be at least {min}.",
         "above_max": "The answer must be at most {max}.",
@@ -42,6 +46,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "not_integer": "請輸入整數。",
         "not_number": "請輸入數字。",
         "not_date": "請以 YYYY-MM-DD 格式輸入日期。",
+        "not_datetime": "請以 YYYY-MM-DDTHH:MM 格式輸入日期和時間。",
+        "not_time": "請以 HH:MM 格式輸入時間。",
+        "not_a_ranking": "請將每個選項排序，每個選項一次。",
+        "not_acknowledged": "請按「確定」確認。",
         "not_text": "請輸入文字。",
         "below_min": "答案不可小於 {min}。",
         "above_max": "答案不可大於 {max}。",
@@ -68,6 +76,10 @@ MESSAGES: Final[dict[str, dict[str, str]]] = {
         "not_integer": "请输入整数。",
         "not_number": "请输入数字。",
         "not_date": "请以 YYYY-MM-DD 格式输入日期。",
+        "not_datetime": "请以 YYYY-MM-DDTHH:MM 格式输入日期和时间。",
+        "not_time": "请以 HH:MM 格式输入时间。",
+        "not_a_ranking": "请将每个选项排序，每个选项一次。",
+        "not_acknowledged": "请按“确定”确认。",
         "not_text": "请输入文字。",
         "below_min": "答案不可小于 {min}。",
         "above_max": "答案不可大于 {max}。",
@@ -96,6 +108,37 @@ _SPECIAL_NAMES: Final[dict[str, dict[str, str]]] = {
     "zh-Hant": {"dont_know": "不知道", "refused": "拒答", "other": "其他"},
     "zh-Hans": {"dont_know": "不知道", "refused": "拒答", "other": "其他"},
 }
+
+
+EXPORT_LABELS: Final[dict[str, dict[str, str]]] = {
+    "en": {
+        "dont_know": "Don't know",
+        "refused": "Refused",
+        "selected": "selected",
+        "not_selected": "not selected",
+        "specify": "other (specify)",
+    },
+    "zh-Hant": {
+        "dont_know": "不知道",
+        "refused": "拒答",
+        "selected": "已選",
+        "not_selected": "未選",
+        "specify": "其他（請說明）",
+    },
+    "zh-Hans": {
+        "dont_know": "不知道",
+        "refused": "拒答",
+        "selected": "已选",
+        "not_selected": "未选",
+        "specify": "其他（请说明）",
+    },
+}
+"""Words exports write next to the questionnaire's own texts (value labels, suffixes)."""
+
+
+def export_label(key: str, language: str) -> str:
+    """An export word in ``language`` (English if there is no table for it)."""
+    return (EXPORT_LABELS.get(language) or EXPORT_LABELS["en"])[key]
 
 
 def message(message_id: str, language: str, **params: object) -> str:

@@ -190,7 +190,14 @@ class InterviewStart(BaseModel):
     attributes: dict[str, str | int | float | None] = PydanticField(
         default_factory=dict, description="Lead attributes the questionnaire declares (piping)"
     )
-    mode: InterviewMode = InterviewMode.CATI
+    mode: InterviewMode = PydanticField(
+        InterviewMode.CATI,
+        description="'test' marks a test interview: never counted in quotas, results or "
+        "exports unless asked for",
+    )
+    interviewer: str | None = PydanticField(
+        None, max_length=80, description="The agent (seat) running it: ${deviceid}, exports"
+    )
 
 
 class AnswerIn(BaseModel):

@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterable, Sequence
+from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from surveys.engine import InterviewEngine, InterviewState, InterviewStatus, StoredAnswer
+from surveys.engine import (
+    InterviewEngine,
+    InterviewMode,
+    InterviewState,
+    InterviewStatus,
+    StoredAnswer,
+)
 from surveys.expressions import to_text
 from surveys.schema import CHOICE_TYPES, Questionnaire, QuestionType, resolve_text
 
@@ -45,6 +52,11 @@ class ResponseRecord(BaseModel):
         default_factory=list, description="Questions shown and left forward, in order."
     )
     progress: float = Field(0.0, ge=0.0, le=1.0)
+    mode: InterviewMode = InterviewMode.CATI
+    respondent_key: str | None = None
+    interviewer: str | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
 
 
 def record_from_state(engine: InterviewEngine, state: InterviewState) -> ResponseRecord:
@@ -60,6 +72,11 @@ def record_from_state(engine: InterviewEngine, state: InterviewState) -> Respons
         attributes=dict(state.attributes),
         stopped_at=state.stopped_at or state.current,
         visited=list(dict.fromkeys(state.history)),
+        mode=state.mode,
+        respondent_key=state.respondent_seed,
+        interviewer=state.interviewer,
+        started_at=state.started_at,
+        ended_at=state.ended_at or state.updated_at,
         progress=engine.progress(state),
     )
 

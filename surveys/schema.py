@@ -14,7 +14,7 @@ import re
 from collections.abc import Iterator
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final, TypeAlias
+from typing import Any, Final, Literal, TypeAlias
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -24,7 +24,9 @@ from surveys.exceptions import SchemaError
 __all__ = [
     "CHOICE_TYPES",
     "INPUT_TYPES",
+    "METADATA_SOURCES",
     "NAME_PATTERN",
+    "SILENT_TYPES",
     "Attribute",
     "Choice",
     "LocalizedText",
@@ -41,7 +43,7 @@ __all__ = [
     "resolve_text",
 ]
 
-NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_]{0,63}$"
+NAME_PATTERN: Final = r"^[A-Za-z_][A-Za-z0-9_.\-]{0,63}$"
 _NAME_RE: Final = re.compile(NAME_PATTERN)
 
 LocalizedText: TypeAlias = str | dict[str, str]
@@ -59,11 +61,26 @@ class QuestionType(StrEnum):
     DATE = "date"
     RATING = "rating"
     NOTE = "note"
+    DATETIME = "datetime"
+    TIME = "time"
+    ACKNOWLEDGE = "acknowledge"
+    RANK = "rank"
     CALCULATE = "calculate"
     GROUP = "group"
+    METADATA = "metadata"
+    NOT_ASKED = "not_asked"
 
 
-CHOICE_TYPES: Final = frozenset({QuestionType.SINGLE_CHOICE, QuestionType.MULTIPLE_CHOICE})
+METADATA_SOURCES: Final = frozenset(
+    {"start", "end", "today", "deviceid", "username", "phonenumber", "email", "subscriberid",
+     "simserial"}
+)  # fmt: skip
+"""What a ``metadata`` field can hold; see SCHEMA.md for their meaning in a phone interview."""
+
+
+CHOICE_TYPES: Final = frozenset(
+    {QuestionType.SINGLE_CHOICE, QuestionType.MULTIPLE_CHOICE, QuestionType.RANK}
+)
 INPUT_TYPES: Final = frozenset(
     {
         QuestionType.SINGLE_CHOICE,
@@ -73,8 +90,16 @@ INPUT_TYPES: Final = frozenset(
         QuestionType.TEXT,
         QuestionType.DATE,
         QuestionType.RATING,
+        QuestionType.DATETIME,
+        QuestionType.TIME,
+        QuestionType.ACKNOWLEDGE,
+        QuestionType.RANK,
     }
 )
+SILENT_TYPES: Final = frozenset(
+    {QuestionType.CALCULATE, QuestionType.GROUP, QuestionType.METADATA, QuestionType.NOT_ASKED}
+)
+"""Types never presented to the agent: their value comes from elsewhere (or is empty)."""
 
 
 class SpecialKind(StrEnum):
@@ -122,8 +147,8 @@ class Choice(_Strict):
     @field_validator("value")
     @classmethod
     def _value_not_blank(cls, value: str) -> str:
-        if not value.strip() or any(ch.isspace() for ch in value):
-            raise ValueError(f"choice value {value!r} must be non-empty and contain no spaces")
+        if not value.strip() or value != value.strip():
+            raise ValueError(f"choice value {value!r} must be non-empty, without outer spaces")
         return value
 
     @field_validator("columns", mode="before")
@@ -157,6 +182,9 @@ class Question(_Strict):
     label: LocalizedText | None = None
     hint: LocalizedText | None = None
     required: bool = False
+    required_if: str | None = Field(
+        None, description="Expression; when true the question is required (XLSForm 'required')."
+    )
     required_message: LocalizedText | None = None
     relevant: str | None = None
     constraint: str | None = None
@@ -177,6 +205,18 @@ class Question(_Strict):
     )
     screen_out_message: LocalizedText | None = None
     ivr_prompt: LocalizedText | None = None
+    default: str | None = Field(None, description="Answer proposed to the agent (pre-filled).")
+    read_only: bool = Field(False, description="Shown or computed, never asked.")
+    trigger: str | None = Field(None, description="Recompute 'calculation' when it changes.")
+    source_type: str | None = Field(
+        None, description="metadata: what it records; not_asked: the XLSForm type (geopoint)."
+    )
+    measure: Literal["nominal", "ordinal", "scale"] | None = Field(
+        None, description="SPSS measurement level; default from the type."
+    )
+    parameters: dict[str, str] = Field(
+        default_factory=dict, description="XLSForm parameters kept for round trips."
+    )
     questions: list[Question] = Field(default_factory=list)
 
     _name = field_validator("name")(_check_name)
@@ -198,14 +238,20 @@ class Question(_Strict):
         if kind == QuestionType.CALCULATE:
             if not self.calculation:
                 raise ValueError(f"{where} needs 'calculation': an expression")
-        elif self.calculation is not None:
+        elif self.calculation is not None and kind not in INPUT_TYPES:
             raise ValueError(f"{where} cannot have 'calculation': use type calculate")
+        if kind == QuestionType.METADATA and self.source_type not in METADATA_SOURCES:
+            raise ValueError(
+                f"{where} needs 'source_type', one of {', '.join(sorted(METADATA_SOURCES))}"
+            )
+        if kind == QuestionType.NOT_ASKED and not self.source_type:
+            raise ValueError(f"{where} needs 'source_type': the XLSForm type it comes from")
         if kind == QuestionType.GROUP:
             if not self.questions:
                 raise ValueError(f"{where} needs 'questions': a non-empty list")
         elif self.questions:
             raise ValueError(f"{where} cannot have 'questions': only groups can")
-        if kind not in (QuestionType.CALCULATE, QuestionType.GROUP) and self.label is None:
+        if kind not in SILENT_TYPES and self.label is None:
             raise ValueError(f"{where} needs a 'label'")
         if kind == QuestionType.RATING:
             if self.min is None or self.max is None:
@@ -236,7 +282,7 @@ class Question(_Strict):
             for attr in ("constraint", "screen_out"):
                 if getattr(self, attr) is not None:
                     raise ValueError(f"{where} cannot have {attr!r}: it takes no answer")
-            if self.required:
+            if self.required or self.required_if is not None:
                 raise ValueError(f"{where} cannot be 'required': it takes no answer")
         return self
 
@@ -312,6 +358,10 @@ class Questionnaire(_Strict):
     choice_lists: dict[str, list[Choice]] = Field(default_factory=dict)
     questions: list[Question] = Field(min_length=1)
     quotas: list[Quota] = Field(default_factory=list)
+    tables: dict[str, list[dict[str, str]]] = Field(
+        default_factory=dict,
+        description="Lookup tables (attached CSVs) by file name without .csv, for pulldata().",
+    )
     intro: LocalizedText | None = None
     completed_message: LocalizedText | None = None
     screened_out_message: LocalizedText | None = None

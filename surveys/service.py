@@ -50,7 +50,7 @@ from surveys.db_errors import (
     translated,
 )
 from surveys.db_quotas import DatabaseQuotaCounter
-from surveys.engine import InterviewEngine, InterviewState, InterviewStatus
+from surveys.engine import InterviewEngine, InterviewMode, InterviewState, InterviewStatus
 from surveys.exports import data_dictionary_csv, export_csv, export_sav, export_xlsx
 from surveys.models import (
     AnswerIn,
@@ -66,6 +66,7 @@ from surveys.models import (
     QuotaCellPublic,
     SurveyQuestionnaire,
 )
+from surveys.quotas import QuotaCell, QuotaCounter
 from surveys.results import (
     CrossTab,
     FrequencyTable,
@@ -164,9 +165,9 @@ def parse_upload(*, filename: str, data: bytes) -> ParsedDocument:
     """A questionnaire from an uploaded ``.yaml``/``.yml``/``.json`` or XLSForm ``.xlsx`` file."""
     suffix = Path(filename).suffix.lower()
     with translated():
-        if suffix == ".xlsx":
+        if suffix in (".xlsx", ".xls", ".xlsm"):
             imported = import_xlsform(data)
-            return ParsedDocument(imported.questionnaire, "xlsform", tuple(imported.problems))
+            return ParsedDocument(imported.questionnaire, "xlsform", tuple(imported.all_problems()))
         if suffix in (".yaml", ".yml", ".json"):
             try:
                 text = data.decode("utf-8-sig")
@@ -183,7 +184,9 @@ def parse_upload(*, filename: str, data: bytes) -> ParsedDocument:
 
 
 def _problems_of(document: ParsedDocument) -> list[dict[str, Any]]:
-    found = [*document.import_problems, *validate_questionnaire(document.questionnaire)]
+    found = list(document.import_problems)
+    if document.source_format != "xlsform":  # an import's problems include validation's, located
+        found += validate_questionnaire(document.questionnaire)
     return [p.model_dump(mode="json", exclude_none=True) for p in found]
 
 
@@ -490,7 +493,8 @@ def start_interview(
             attributes=start.attributes,
             call_id=start.call_id,
             mode=start.mode,
-            quota_counter=counter,
+            quota_counter=_counter(counter, start.mode),
+            interviewer=start.interviewer,
         )
     interview = Interview(
         id=interview_id,
@@ -539,6 +543,23 @@ def list_interviews(
     return list(session.exec(stmt))
 
 
+class _TestQuotaCounter:
+    """Test interviews see whether cells are full but never take a place in them."""
+
+    def __init__(self, real: QuotaCounter) -> None:
+        self.real = real
+
+    def is_full(self, cell: QuotaCell) -> bool:
+        return self.real.is_full(cell)
+
+    def claim(self, cells: Sequence[QuotaCell]) -> QuotaCell | None:
+        return next((cell for cell in cells if self.real.is_full(cell)), None)
+
+
+def _counter(real: QuotaCounter, mode: InterviewMode) -> QuotaCounter:
+    return _TestQuotaCounter(real) if mode == InterviewMode.TEST else real
+
+
 def _store(
     session: Session, interview: Interview, engine: InterviewEngine, state: InterviewState
 ) -> None:
@@ -569,9 +590,7 @@ def _store(
     session.flush()
 
 
-Operation = Callable[
-    [InterviewEngine, InterviewState, DatabaseQuotaCounter, datetime], InterviewState
-]
+Operation = Callable[[InterviewEngine, InterviewState, QuotaCounter, datetime], InterviewState]
 
 
 def _operate(
@@ -583,7 +602,7 @@ def _operate(
     state = InterviewState.model_validate(interview.state)
     counter = DatabaseQuotaCounter(session, client_id=interview.client_id, version_id=version.id)
     with translated():
-        new_state = operation(engine, state, counter, now or utcnow())
+        new_state = operation(engine, state, _counter(counter, state.mode), now or utcnow())
     _store(session, interview, engine, new_state)
     return interview
 
@@ -598,7 +617,7 @@ def answer_interview(
     """Answer the current question (``question`` defaults to it) and move on."""
 
     def run(
-        engine: InterviewEngine, state: InterviewState, counter: DatabaseQuotaCounter, at: datetime
+        engine: InterviewEngine, state: InterviewState, counter: QuotaCounter, at: datetime
     ) -> InterviewState:
         question = answer.question or state.current
         if question is None:
@@ -709,8 +728,10 @@ def load_records(
     session: Session,
     version_id: uuid.UUID,
     statuses: Iterable[InterviewStatus] | None = None,
+    include_test: bool = False,
 ) -> list[ResponseRecord]:
-    """The response records of a version's interviews (ended or suspended), oldest first."""
+    """The response records of a version's interviews (ended or suspended), oldest first;
+    test interviews only when ``include_test``."""
     stmt = (
         select(InterviewResponse.record)
         .where(InterviewResponse.version_id == version_id)
@@ -719,7 +740,8 @@ def load_records(
     wanted = list(statuses or [])
     if wanted:
         stmt = stmt.where(col(InterviewResponse.status).in_(wanted))
-    return [ResponseRecord.model_validate(data) for data in session.exec(stmt)]
+    records = [ResponseRecord.model_validate(data) for data in session.exec(stmt)]
+    return [r for r in records if include_test or r.mode != InterviewMode.TEST]
 
 
 def _analysable(questionnaire: Questionnaire) -> list[str]:
@@ -851,6 +873,7 @@ def export_responses(
     actor: Actor,
     language: str | None = None,
     statuses: Sequence[InterviewStatus] | None = None,
+    include_test: bool = False,
 ) -> ExportFile:
     """Export a version's responses (or its data dictionary); every export is audited."""
     version = get_version(session=session, version_id=version_id)
@@ -859,35 +882,42 @@ def export_responses(
     records = (
         []
         if export_format == ExportFormat.DICTIONARY
-        else load_records(session=session, version_id=version_id, statuses=statuses)
+        else load_records(
+            session=session, version_id=version_id, statuses=statuses, include_test=include_test
+        )
     )
+    number = version.version
     stem = f"{questionnaire.id}-v{version.version}"
     csv_type = "text/csv; charset=utf-8"
     if export_format == ExportFormat.CSV:
         result = ExportFile(
             f"{stem}-codes.csv",
             csv_type,
-            export_csv(questionnaire, records, language=language).encode("utf-8-sig"),
+            export_csv(questionnaire, records, language=language, version_number=number).encode(
+                "utf-8-sig"
+            ),
             len(records),
         )
     elif export_format == ExportFormat.CSV_LABELS:
         result = ExportFile(
             f"{stem}-labels.csv",
             csv_type,
-            export_csv(questionnaire, records, labels=True, language=language).encode("utf-8-sig"),
+            export_csv(
+                questionnaire, records, labels=True, language=language, version_number=number
+            ).encode("utf-8-sig"),
             len(records),
         )
     elif export_format == ExportFormat.XLSX:
         result = ExportFile(
             f"{stem}.xlsx",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            export_xlsx(questionnaire, records, language=language),
+            export_xlsx(questionnaire, records, language=language, version_number=number),
             len(records),
         )
     elif export_format == ExportFormat.SAV:
         with tempfile.TemporaryDirectory(prefix="pilotdial-sav-") as directory:
             path = Path(directory) / "responses.sav"
-            export_sav(questionnaire, records, path, language=language)
+            export_sav(questionnaire, records, path, language=language, version_number=number)
             data = path.read_bytes()
         result = ExportFile(f"{stem}.sav", "application/x-spss-sav", data, len(records))
     else:

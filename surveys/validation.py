@@ -27,6 +27,7 @@ from surveys.expressions import (
     iter_nodes,
     parse,
 )
+from surveys.regex import RegexError, check_pattern
 from surveys.schema import (
     CHOICE_TYPES,
     INPUT_TYPES,
@@ -46,10 +47,17 @@ __all__ = [
     "validate_questionnaire",
 ]
 
-PIPE_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PIPE_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_.\-]*)\}")
 """``${name}`` inside a label: replaced by the answer's display text when shown."""
 
-_EXPRESSION_FIELDS = ("relevant", "constraint", "calculation", "choice_filter", "screen_out")
+_EXPRESSION_FIELDS = (
+    "relevant",
+    "constraint",
+    "calculation",
+    "choice_filter",
+    "screen_out",
+    "required_if",
+)
 _TEXT_FIELDS = (
     "label",
     "hint",
@@ -85,18 +93,21 @@ class Problem(BaseModel):
     position: int | None = None
     sheet: str | None = None
     row: int | None = None
+    column: str | None = None
+    """The spreadsheet column (``D``) of an imported workbook's cell."""
 
     def describe(self) -> str:
-        """One line: 'error in question q3, relevant, column 7: ...'."""
+        """One line: 'error in sheet survey row 4 column D, question q3, relevant: ...'."""
         where = []
         if self.sheet:
-            where.append(f"sheet {self.sheet} row {self.row}")
+            cell = f" column {self.column}" if self.column else ""
+            where.append(f"sheet {self.sheet} row {self.row}{cell}")
         if self.question:
             where.append(f"question {self.question}")
         if self.field:
             where.append(self.field)
         if self.position is not None:
-            where.append(f"column {self.position}")
+            where.append(f"character {self.position}")
         location = f" in {', '.join(where)}" if where else ""
         return f"{self.severity.value}{location}: {self.message}"
 
@@ -145,9 +156,32 @@ def validate_questionnaire(questionnaire: Questionnaire) -> list[Problem]:
     _check_texts(questionnaire, items, kinds, order, out)
     for question in items:
         _check_expressions(questionnaire, question, kinds, order, out)
+    for question in items:
+        if question.trigger is not None:
+            _check_trigger(question, kinds, out)
     _check_cycles(items, out)
     _check_quotas(questionnaire, kinds, out)
     return out.problems
+
+
+def _check_trigger(
+    question: Question, kinds: dict[str, QuestionType | None], out: _Collector
+) -> None:
+    match = PIPE_PATTERN.fullmatch(question.trigger or "")
+    if match is None or match.group(1) not in kinds:
+        out.error(
+            "bad_trigger",
+            f"trigger {question.trigger!r} must name one question as ${{name}}",
+            question=question.name,
+            field="trigger",
+        )
+    elif question.calculation is None:
+        out.warning(
+            "trigger_without_calculation",
+            "a trigger only matters with a calculation",
+            question=question.name,
+            field="trigger",
+        )
 
 
 def ensure_publishable(questionnaire: Questionnaire) -> list[Problem]:
@@ -160,10 +194,20 @@ def ensure_publishable(questionnaire: Questionnaire) -> list[Problem]:
 
 
 def calculation_order(questionnaire: Questionnaire) -> list[str]:
-    """Names of calculate questions, each after the calculations it depends on."""
-    calcs = {q.name: q for q in questionnaire.walk() if q.type == QuestionType.CALCULATE}
+    """Names of computed questions (calculate, read-only with a calculation or default), each
+    after the ones it depends on."""
+    calcs = _computed(questionnaire.walk())
     graph = {name: _calc_dependencies(q) & set(calcs) for name, q in calcs.items()}
     return list(TopologicalSorter(graph).static_order())
+
+
+def _computed(items: Iterable[Question]) -> dict[str, Question]:
+    return {
+        q.name: q
+        for q in items
+        if q.type == QuestionType.CALCULATE
+        or (q.read_only and q.type in INPUT_TYPES and (q.calculation or q.default is not None))
+    }
 
 
 def _calc_dependencies(question: Question) -> set[str]:
@@ -345,10 +389,16 @@ def _check_node(
                     f"${{{name}}} is not a question, calculation or attribute",
                     **where,
                 )
-            elif kinds[name] in (QuestionType.GROUP, QuestionType.NOTE):
+            elif kinds[name] == QuestionType.GROUP:
                 out.error(
                     "reference_to_non_value",
                     f"${{{name}}} is a {kinds[name]}, which has no value",
+                    **where,
+                )
+            elif kinds[name] == QuestionType.NOTE:
+                out.warning(
+                    "reference_to_note",
+                    f"${{{name}}} is a note, which has no value: it is always empty",
                     **where,
                 )
             elif name == question.name and field in ("relevant", "calculation"):
@@ -360,7 +410,7 @@ def _check_node(
             elif (
                 field in ("relevant", "choice_filter")
                 and order[name] > order[question.name]
-                and kinds[name] != QuestionType.CALCULATE
+                and kinds[name] not in (QuestionType.CALCULATE, QuestionType.METADATA)
                 and question.type != QuestionType.CALCULATE
             ):
                 out.warning(
@@ -384,10 +434,10 @@ def _check_node(
                     **where,
                 )
             elif name not in choice_columns:
-                out.error(
+                out.warning(
                     "unknown_choice_column",
-                    f"{name!r} is not a column of choice list {question.choices!r} "
-                    f"(columns: {', '.join(sorted(choice_columns))})",
+                    f"{name!r} is not a column of choice list {question.choices!r}, so it is "
+                    f"always empty (columns: {', '.join(sorted(choice_columns))})",
                     **where,
                 )
         case Call(name=name, args=args):
@@ -416,15 +466,15 @@ def _check_node(
                 )
             if name == "regex" and count == 2 and isinstance(args[1], StringLiteral):
                 try:
-                    re.compile(args[1].value)
-                except re.error as exc:
-                    out.error("bad_regex", f"regular expression does not compile: {exc}", **where)
+                    check_pattern(args[1].value)
+                except RegexError as exc:
+                    out.error("bad_regex", f"regular expression is not usable: {exc}", **where)
         case _:
             pass
 
 
 def _check_cycles(items: list[Question], out: _Collector) -> None:
-    calcs = {q.name: q for q in items if q.type == QuestionType.CALCULATE}
+    calcs = _computed(items)
     graph = {name: _calc_dependencies(q) & set(calcs) for name, q in calcs.items()}
     try:
         TopologicalSorter(graph).prepare()

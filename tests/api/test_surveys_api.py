@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import uuid
+import zipfile
 from collections.abc import Callable
 from typing import Any
 
@@ -310,3 +311,81 @@ def test_roles_decide_who_designs_and_who_interviews(api: Any, tenant_a: Tenant)
         "/questionnaires", json={"content": sample_document()}, headers=operator.headers()
     )
     assert refused.status_code == 403
+
+
+def _draft_with_constraint(tenant: Tenant, constraint: str) -> Any:
+    document = {
+        "id": f"re_{uuid.uuid4().hex[:8]}",
+        "title": "Regex",
+        "languages": ["en"],
+        "questions": [{"name": "code", "type": "text", "label": "Code", "constraint": constraint}],
+    }
+    created = tenant.http.post(
+        "/questionnaires", json={"content": document}, headers=tenant.headers()
+    )
+    assert created.status_code == 201, created.text
+    return tenant.http.post(
+        f"/questionnaire-versions/{created.json()['id']}/publish", headers=tenant.headers()
+    )
+
+
+def test_hostile_expressions_are_refused_at_publish_with_422(api: Any, tenant_a: Tenant) -> None:
+    """A 2**32 repetition (OverflowError in Python's re) and 1,999-deep nesting
+    (RecursionError) were 500s; both are now publish-time problems naming the field."""
+    deep = "(" * 1999 + "." + ")" * 1999
+    for constraint, code in (
+        ("regex(., 'a{4294967296}')", "bad_regex"),
+        (deep, "syntax_error"),
+        ("-" * 2000 + "1 = .", "syntax_error"),
+    ):
+        refused = _draft_with_constraint(tenant_a, constraint)
+        assert refused.status_code == 422, refused.text
+        (problem,) = refused.json()["problems"]
+        assert (problem["code"], problem["field"]) == (code, "constraint")
+
+
+def test_a_catastrophic_regex_answers_at_once(api: Any, tenant_a: Tenant) -> None:
+    """``^(a+)+$`` against 29 a's and a '!' took 21.9 s with backtracking (x1.6 per extra
+    character); with RE2 the answer is rejected in linear time. 60 characters here would take
+    centuries with Python's re, so this test finishing at all is the check."""
+    published = _draft_with_constraint(tenant_a, "regex(., '^(a+)+$')")
+    assert published.status_code == 200, published.text
+    interview = _ok(
+        api.post(
+            f"/questionnaire-versions/{published.json()['id']}/interviews",
+            json={},
+            headers=tenant_a.headers(),
+        )
+    )
+    rejected = _answer(tenant_a, interview["id"], "code", "a" * 60 + "!")
+    assert rejected.status_code == 422
+    assert rejected.json()["reason"] == "constraint"
+    _ok(_answer(tenant_a, interview["id"], "code", "a" * 60))
+
+
+def test_a_workbook_bomb_upload_is_413_and_stores_nothing(api: Any, tenant_a: Tenant) -> None:
+    """A 300 KB shared-string bomb took the API from 755 to 2,235 MiB and was stored."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "survey"
+    sheet.append(["type", "name", "label"])
+    sheet.append(["text", "q", "Q"])
+    buffer = io.BytesIO()
+    book.save(buffer)
+    source = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info.filename))
+        target.writestr(
+            "xl/sharedStrings.xml", b"<sst><si><t>" + b"A" * 80_000_000 + b"</t></si></sst>"
+        )
+    files = {"file": ("bomb.xlsx", out.getvalue(), "application/octet-stream")}
+    before = len(_ok(api.get("/questionnaires", headers=tenant_a.headers())))
+    refused = api.post("/questionnaires/import", files=files, headers=tenant_a.headers())
+    assert refused.status_code == 413, refused.text
+    assert refused.json()["type"].endswith("/workbook-too-large")
+    assert len(_ok(api.get("/questionnaires", headers=tenant_a.headers()))) == before

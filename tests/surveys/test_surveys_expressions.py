@@ -169,7 +169,7 @@ class TestEvaluate:
 
     def test_unknown_function_fails_at_evaluation(self) -> None:
         with pytest.raises(ExpressionError, match="unknown function"):
-            run("jr:choice-name(1, 'x')")
+            run("jr:choose-name(1, 'x')")
 
     def test_boolean_logic(self) -> None:
         assert run("not(${a}) and true()") is True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import datetime
 from pathlib import Path
 
@@ -204,3 +205,95 @@ def test_data_dictionary(sample: Questionnaire) -> None:
     assert "greeting" not in variables  # notes have no data
     text = data_dictionary_csv(sample)
     assert text.splitlines()[0] == "variable,label,kind,question,question_type,values"
+
+
+def test_sav_read_back_by_pyreadstat_keeps_missing_formats_and_measures(
+    sample: Questionnaire, records: list[ResponseRecord], tmp_path: Path
+) -> None:
+    path = tmp_path / "out.sav"
+    export_sav(sample, records, path, language="zh-Hant", version_number=1)
+    frame, meta = pyreadstat.read_sav(str(path), user_missing=True)
+    # "Don't know" (98) is user-missing where it occurs, in the export's language.
+    assert meta.missing_ranges["satisfaction"] == [{"lo": 98.0, "hi": 98.0}]
+    assert meta.variable_value_labels["satisfaction"][98.0] == "不知道"
+    assert meta.variable_value_labels["reasons_price"] == {0.0: "未選", 1.0: "已選"}
+    labels = dict(zip(meta.column_names, meta.column_labels, strict=True))
+    assert labels["reasons_specify"].endswith("其他（請說明）")
+    assert meta.original_variable_types["age"] == "F3.0"
+    assert meta.original_variable_types["satisfaction"] == "F2.0"
+    assert meta.original_variable_types["started_at"] == "DATETIME20"
+    assert meta.variable_measure["age"] == "scale"
+    assert meta.variable_measure["nps"] == "ordinal"
+    assert meta.variable_measure["satisfaction"] == "nominal"
+    assert frame["version"].tolist() == [1.0] * len(records)  # the number, not a hash
+    assert frame["respondent_key"].tolist()[0] == "lead-0"
+    assert frame["duration_seconds"].notna().all()
+
+
+def _pspp(sav: Path, syntax: str) -> str:
+    import shutil
+    import subprocess
+
+    pspp = shutil.which("pspp")
+    if pspp is None:
+        pytest.fail("pspp is not installed: apt-get install -y pspp (.ci/run does it)")
+    script = sav.with_suffix(".sps")
+    script.write_text(f"GET FILE='{sav}'.\n{syntax}\n", encoding="utf-8")
+    out = sav.with_suffix(".txt")
+    done = subprocess.run(
+        [pspp, "-O", "format=txt", "-o", str(out), str(script)],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    return out.read_text(encoding="utf-8")
+
+
+def test_pspp_reads_labels_missing_values_and_the_right_mean(
+    sample: Questionnaire, records: list[ResponseRecord], tmp_path: Path
+) -> None:
+    """PSPP counted 不知道 (98) as a valid satisfaction and reported a mean of 22.00 on these
+    records (110 / 5); with 98 user-missing the mean of the four real answers is 3.00."""
+    path = tmp_path / "responses.sav"
+    export_sav(sample, records, path, language="zh-Hant", version_number=1)
+    text = _pspp(
+        path,
+        "DISPLAY DICTIONARY /VARIABLES=satisfaction age.\n"
+        "DESCRIPTIVES VARIABLES=satisfaction age /STATISTICS=MEAN.",
+    )
+    assert "98[a]|不知道" in text  # the value label, in the export's language, user-missing
+    assert re.search(r"\|satisfaction\s*\|F2\.0\s*\|98\s*\|", text)  # missing values: 98
+    assert re.search(r"\|age\s*\|\s*\d+\|.*\|Scale\s*\|", text)
+    descriptives = text[text.rindex("Descriptive Statistics") :]
+    # PSPP names variables by their (zh-Hant) label in this table.
+    row = next(line for line in descriptives.splitlines() if "滿意程度" in line)
+    n, mean = re.findall(r"\|\s*(\d+)\s*\|\s*(-?\d+\.\d+)\|", row)[0]
+    assert (int(n), float(mean)) == (4, 3.0)  # not 5 and 22.00
+
+
+def test_xlsx_never_alters_answers_and_csv_guards_formulas(sample: Questionnaire) -> None:
+    """``-2+3`` or ``=SUM(A1)`` typed as an answer: XLSX keeps it as a text cell, unchanged
+    (no apostrophe); CSV cannot mark text, so it keeps the documented ``'`` guard."""
+    from surveys.engine import StoredAnswer
+
+    record = ResponseRecord(
+        interview_id="x",
+        questionnaire_id=sample.id,
+        version="h",
+        status=InterviewStatus.COMPLETED,
+        language="en",
+        answers={"improve": StoredAnswer(value="-2+3"), "age": StoredAnswer(value=40)},
+        attributes={"customer_name": "=SUM(A1)", "region": "north", "product": "p"},
+    )
+    book = load_workbook(io.BytesIO(export_xlsx(sample, [record])))
+    sheet = book["responses"]
+    header = [c.value for c in sheet[1]]
+    row = {h: c for h, c in zip(header, sheet[2], strict=True)}
+    assert (row["improve"].value, row["improve"].data_type) == ("-2+3", "s")
+    assert (row["customer_name"].value, row["customer_name"].data_type) == ("=SUM(A1)", "s")
+    assert row["age"].value == 40
+    lines = list(csv.DictReader(io.StringIO(export_csv(sample, [record]))))
+    assert lines[0]["improve"] == "'-2+3"
+    assert lines[0]["customer_name"] == "'=SUM(A1)"

@@ -215,20 +215,25 @@ def test_questions_languages_and_settings(imported: Any) -> None:
     assert q.choice_lists["town"][0].columns == {"county": "tpe"}
 
 
-def test_unsupported_features_are_reported_by_row(imported: Any) -> None:
-    found = {(p.row, p.code, p.severity) for p in imported.problems}
-    assert (2, "unsupported_column", Severity.WARNING) in found  # appearance on the group
-    assert (10, "unsupported_type", Severity.ERROR) in found  # geopoint
-    assert (11, "metadata_ignored", Severity.WARNING) in found  # start
-    assert (12, "unsupported_repeat", Severity.ERROR) in found
-    assert (15, "invalid_name", Severity.ERROR) in found
-    assert (15, "dynamic_required", Severity.ERROR) in found
+def test_features_are_imported_or_reported_at_their_sheet_row_and_column(imported: Any) -> None:
+    found = {(p.row, p.column, p.code, p.severity) for p in imported.problems}
+    assert (1, "M", "presentation_column", Severity.WARNING) in found  # appearance
+    assert (10, "A", "not_asked_by_phone", Severity.WARNING) in found  # geopoint
+    assert (12, "A", "open_repeat", Severity.WARNING) in found  # no repeat_count
     assert all(p.sheet == "survey" for p in imported.problems)
-    names = {q.name for q in imported.questionnaire.walk()}
-    assert "where" not in names
-    assert "kid_name" not in names
-    assert "note_1" in names
-    assert "sheet survey row 10" in next(p for p in imported.problems if p.row == 10).describe()
+    q = imported.questionnaire
+    assert q.question("where").type == QuestionType.NOT_ASKED
+    assert (q.question("started").type, q.question("started").source_type) == ("metadata", "start")
+    # Dashes are valid names (as in pyxform) and a required expression is kept.
+    assert q.question("note-1").required_if == "${age} > 50"
+    # A repeat without repeat_count: rounds behind an "another one?" question.
+    names = [question.name for question in q.walk()]
+    assert names.index("kid_name_1") < names.index("kids_another_2") < names.index("kid_name_2")
+    assert q.question("kids_2").relevant == "${kids_another_2} = 'yes'"
+    assert (
+        "sheet survey row 10 column A"
+        in next(p for p in imported.problems if p.row == 10).describe()
+    )
 
 
 def test_imported_form_validates_and_runs(imported: Any) -> None:
@@ -245,7 +250,7 @@ def test_imported_form_validates_and_runs(imported: Any) -> None:
 def test_unusable_workbooks(tmp_path: Path) -> None:
     with pytest.raises(XLSFormError, match="no 'survey' sheet"):
         import_xlsform(workbook({"choices": CHOICES}))
-    with pytest.raises(XLSFormError, match="not a readable"):
+    with pytest.raises(XLSFormError, match="not an Excel workbook"):
         import_xlsform(b"not a workbook")
     with pytest.raises(XLSFormError, match="does not exist"):
         import_xlsform(tmp_path / "missing.xlsx")
