@@ -96,6 +96,8 @@ class PacingStats:
     wrap_time_mean_s: float = 10.0
     wrap_time_sd_s: float = 0.0
     samples: int = 0
+    # An upper credible bound of the human answer rate (see dialer.guard), when known.
+    human_answer_upper: float | None = None
 
 
 class ElapsedTimes(Sequence[float]):
@@ -564,6 +566,8 @@ class PredictivePolicy:
     slack: float = 0.002
     refresh_s: float = 10.0
     warmup_answers_per_agent: float = 20.0
+    guard: str = "strict"
+    risk: float = 0.01
     _refreshed_s: float = field(default=-math.inf, init=False, repr=False)
     _model: _Model | None = field(default=None, init=False, repr=False)
     _tables: _Tables | None = field(default=None, init=False, repr=False)
@@ -594,8 +598,11 @@ class PredictivePolicy:
         floor = max(0, ready - ringing - waiting)
         available = ready + len(snapshot.talk_elapsed_s) + len(snapshot.wrap_elapsed_s)
         ceiling = math.ceil(self.max_lines_per_agent * available) - (ringing + waiting)
-        # Never search beyond what the abandon-cap clamp will let through anyway.
-        ceiling = cap_safe_launch(snapshot, ceiling)
+        # Never search beyond what the abandon guard will let through anyway.
+        if self.guard == "strict":
+            ceiling = cap_safe_launch(snapshot, ceiling)
+        else:
+            ceiling = _statistical_guard()(snapshot, ceiling, risk=self.risk)
         if ceiling <= floor:
             return _bounded(snapshot, floor)
         best = self._best_over_dial(snapshot, ceiling)
@@ -936,6 +943,14 @@ class _Model:
         self.p_human = tables.p_human
 
 
+@functools.cache
+def _statistical_guard() -> Any:
+    """:func:`dialer.guard.statistical_safe_launch` (imported late: that module imports this)."""
+    from dialer.guard import statistical_safe_launch
+
+    return statistical_safe_launch
+
+
 def load_policy(path: str, **options: Any) -> PacingPolicy:
     """Build a policy from ``"package.module:ClassName"``, passing ``options`` to it."""
     module_name, sep, attribute = path.partition(":")
@@ -965,7 +980,12 @@ def load_policy(path: str, **options: Any) -> PacingPolicy:
 
 
 def policy_for_mode(
-    mode: PacingMode | str, *, power_ratio: float = 2.0, agentless_lines: int = 10
+    mode: PacingMode | str,
+    *,
+    power_ratio: float = 2.0,
+    agentless_lines: int = 10,
+    abandon_guard: str = "strict",
+    abandon_risk: float = 0.01,
 ) -> PacingPolicy:
     """The built-in policy for a campaign's dialing mode."""
     try:
@@ -981,4 +1001,4 @@ def policy_for_mode(
         return PowerPolicy(power_ratio)
     if mode is PacingMode.AGENTLESS:
         return AgentlessPolicy(agentless_lines)
-    return PredictivePolicy()
+    return PredictivePolicy(guard=str(abandon_guard), risk=abandon_risk)
