@@ -568,6 +568,8 @@ class PredictivePolicy:
     warmup_answers_per_agent: float = 20.0
     guard: str = "strict"
     risk: float = 0.01
+    statistical_target: float = 0.9
+    statistical_no_warmup: bool = True
     _refreshed_s: float = field(default=-math.inf, init=False, repr=False)
     _model: _Model | None = field(default=None, init=False, repr=False)
     _tables: _Tables | None = field(default=None, init=False, repr=False)
@@ -626,12 +628,15 @@ class PredictivePolicy:
         # Early in the window every abandon is expensive: it shrinks the room the abandon-cap
         # clamp (cap_safe_launch) leaves for calls in flight, and that room grows only with
         # live answers. Aim lower until the window holds a few dozen answers per agent.
+        statistical = self.guard != "strict"
+        if statistical:
+            target = self.statistical_target * cap
         warm = self.warmup_answers_per_agent * snapshot.agents_signed_in
-        if warm > 0:
+        if warm > 0 and not (statistical and self.statistical_no_warmup):
             target *= snapshot.live_answers_in_window / (snapshot.live_answers_in_window + warm)
         boosted = self.boost * target
         remaining = target * snapshot.live_answers_in_window - snapshot.abandoned_in_window
-        reserve = snapshot.abandoned_in_window + 1.0
+        reserve = snapshot.abandoned_in_window + (0.0 if statistical else 1.0)
         answers = snapshot.live_answers_in_window
         least = first + self.slack
         p_human = model.p_human
