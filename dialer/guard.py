@@ -102,14 +102,16 @@ class AbandonGuard(StrEnum):
 
 
 def parse_guard(value: object, risk: object = DEFAULT_RISK) -> tuple[AbandonGuard, float]:
-    """Validate a guard name and its risk (from JSON); raises :class:`PolicyError`."""
+    """Validate a guard name and its risk (from a campaign's JSON pacing settings).
+
+    Raises :class:`PolicyError`; the risk must be in (0, 0.5]."""
     try:
-        guard = AbandonGuard(value)
+        guard = AbandonGuard(str(value))
     except ValueError:
         choices = ", ".join(g.value for g in AbandonGuard)
         raise PolicyError(f"abandon_guard must be one of {choices}, got {value!r}") from None
-    if isinstance(risk, bool) or not isinstance(risk, int | float) or not 0.0 < risk < 0.5:
-        raise PolicyError(f"abandon_risk must be a number in (0, 0.5), got {risk!r}")
+    if isinstance(risk, bool) or not isinstance(risk, int | float) or not 0.0 < risk <= 0.5:
+        raise PolicyError(f"abandon_risk must be a number in (0, 0.5], got {risk!r}")
     return guard, float(risk)
 
 

@@ -26,7 +26,7 @@ Keys (all optional; defaults in brackets):
 - ``abandon_grace_s`` [2.0]: a live answer with no agent within this time is abandoned.
 - ``abandon_guard`` ["strict"]: the guard every launch goes through (:mod:`dialer.guard`):
   strict (the worst case, a certainty) or statistical (a bounded probability).
-- ``abandon_risk`` [0.01]: the statistical guard's risk per launch, in (0, 0.5).
+- ``abandon_risk`` [0.01]: the statistical guard's risk per launch, in (0, 0.5].
 """
 
 from __future__ import annotations
@@ -38,8 +38,8 @@ from enum import StrEnum
 from typing import Any
 
 from dialer.distributions import Fixed, LogNormal, TimeDistribution, parse_distribution
-from dialer.exceptions import PolicyError, ScenarioError
-from dialer.guard import DEFAULT_RISK, AbandonGuard, parse_guard
+from dialer.exceptions import ScenarioError
+from dialer.guard import DEFAULT_RISK, AbandonGuard
 from dialer.pacing import PacingMode
 from dialer.simgateway import ProbabilitySchedule
 
@@ -177,14 +177,14 @@ def parse_scenario(raw: object) -> Scenario:
     def dist(key: str, fallback: TimeDistribution) -> TimeDistribution:
         return parse_distribution(raw[key], key) if key in raw else fallback
 
+    guard_raw = raw.get("abandon_guard", default.abandon_guard.value)
     try:
-        guard, risk = parse_guard(
-            raw.get("abandon_guard", default.abandon_guard.value),
-            raw.get("abandon_risk", default.abandon_risk),
-        )
-    except PolicyError as error:
-        key = "abandon_guard" if "abandon_guard" in str(error) else "abandon_risk"
-        raise ScenarioError(key, str(error).split(" ", 1)[1]) from None
+        guard = AbandonGuard(guard_raw)
+    except ValueError:
+        choices = ", ".join(g.value for g in AbandonGuard)
+        raise ScenarioError(
+            "abandon_guard", f"must be one of {choices}, got {guard_raw!r}"
+        ) from None
     agents = _integer(raw, "agents", default.agents, 0)
     if agents == 0 and mode is not PacingMode.AGENTLESS:
         raise ScenarioError("agents", f"must be at least 1 in {mode.value} mode")
@@ -215,7 +215,9 @@ def parse_scenario(raw: object) -> Scenario:
         ),
         abandon_grace_s=_real(raw, "abandon_grace_s", default.abandon_grace_s, low=0.0),
         abandon_guard=guard,
-        abandon_risk=risk,
+        abandon_risk=_real(
+            raw, "abandon_risk", default.abandon_risk, low=0.0, high=0.5, low_open=True
+        ),
     )
     total = (
         scenario.answer_probability.maximum

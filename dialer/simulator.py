@@ -13,9 +13,9 @@ Every launch goes through the scenario's abandon guard after the policy's answer
 (:func:`dialer.guard.guarded_launch`): with the default strict guard
 (:func:`dialer.pacing.cap_safe_launch`) the abandon rate over the window stays within the
 scenario's cap at every moment of the day, whatever the policy asks for; the statistical
-guard bounds the probability of exceeding it instead. Live answers are counted in the window (and in the result)
-when they are resolved: connected to an agent, abandoned at the end of the grace period, or
-handed to the IVR in agentless mode.
+guard bounds the probability of exceeding it instead. Live answers are counted in the window
+(and in the result) when they are resolved: connected to an agent, abandoned at the end of
+the grace period, or handed to the IVR in agentless mode.
 
 Hooks let the live, database-backed dial loop run on the simulator (all optional,
 keyword-only): a ``lead_source`` supplies the :class:`DialTarget` to call, an ``outcome_sink``
