@@ -15,14 +15,16 @@ Policies implement :class:`PacingPolicy` and can be loaded by import path with
 - :class:`PreviewPolicy`: one lead presented per ready agent; the agent dials.
 - :class:`ProgressivePolicy`: one call per ready agent not already covered by a ringing call.
 - :class:`PowerPolicy`: a fixed number of calls per ready agent.
-- :class:`PredictivePolicy`: adaptive over-dialing that holds the abandon rate under the cap
-  (see its docstring for the model).
+- :class:`PredictivePolicy`: adaptive over-dialing that aims the abandon rate at a share of
+  the cap (see its docstring for the model); what *holds* it under the cap is the guard.
 - :class:`AgentlessPolicy`: a fixed number of concurrent lines for IVR surveys or messages.
 
-Whatever the policy answers, the dial loop and the simulator pass it through
-:func:`cap_safe_launch`, a policy-independent clamp that makes the abandon cap a hard
-invariant: it only allows calls whose worst case (every call without an agent for it answered
-live and abandoned) keeps the window's abandon rate within the cap.
+Whatever the policy answers, the dial loop and the simulator pass it through an abandon guard
+(:mod:`dialer.guard`). The default, :func:`cap_safe_launch`, is a policy-independent clamp
+that makes the abandon cap a hard invariant: it only allows calls whose worst case (every call
+without an agent for it answered live and abandoned) keeps the window's abandon rate within
+the cap. The statistical guard (:func:`dialer.guard.statistical_safe_launch`) bounds the
+probability of exceeding the cap instead.
 
 Abandon rate = abandoned ÷ live (human) answers; a live answer not connected to an agent within
 the grace period (2 s) is abandoned. Answering-machine answers are not live answers.
@@ -552,6 +554,13 @@ class PredictivePolicy:
     :func:`cap_safe_launch` allows. Until the window holds ``warmup_answers_per_agent`` live
     answers per agent it aims lower (the target scaled by ``L ÷ (L + warmup × agents)``): an
     abandon early in the window costs the clamp's room for calls in flight the most.
+
+    The model alone does not hold the cap (its tails are normal approximations, its statistics
+    lag a jump): the guard does. ``guard`` names the one it runs under: under ``"strict"`` it
+    searches no further than :func:`cap_safe_launch` allows; under ``"statistical"`` no
+    further than :func:`dialer.guard.statistical_safe_launch` allows with ``risk``, and it aims
+    at ``statistical_target`` of the cap with no warm-up and no whole abandon in reserve (the
+    guard carries the risk of a short window).
 
     (Precisely: it tries ``n`` = 1, 2, … and stops before the first ``n`` whose expected
     abandons exceed the allowance.) A decision costs one table lookup per call and agent and

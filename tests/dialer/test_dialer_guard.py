@@ -19,7 +19,13 @@ from dialer.guard import (
     parse_guard,
     statistical_safe_launch,
 )
-from dialer.pacing import PacingSnapshot, PacingStats, cap_safe_launch
+from dialer.pacing import (
+    PacingSnapshot,
+    PacingStats,
+    PredictivePolicy,
+    cap_safe_launch,
+    policy_for_mode,
+)
 from dialer.scenario import parse_scenario
 from dialer.simulator import Simulation
 from dialer.stats import DialOutcome, RecentStats, answer_rate_upper_bound
@@ -207,6 +213,9 @@ def test_guard_choice_and_parsing():
     assert guarded_launch(snap, 50, guard="statistical") == statistical_safe_launch(snap, 50)
     assert guarded_launch(snap, 7, guard="statistical", agentless=True) == 7
     assert parse_guard("statistical", 0.05) == (AbandonGuard.STATISTICAL, 0.05)
+    policy = policy_for_mode("predictive", abandon_guard="statistical", abandon_risk=0.02)
+    assert isinstance(policy, PredictivePolicy)
+    assert (policy.guard, policy.risk) == ("statistical", 0.02)
     for bad in [("loose", 0.01), ("strict", 0.0), ("strict", 0.9), ("strict", True)]:
         with pytest.raises(PolicyError):
             parse_guard(*bad)
@@ -217,14 +226,18 @@ def test_answer_rate_upper_bound_is_wide_with_few_dials_and_sees_a_jump_quickly(
     assert answer_rate_upper_bound(0.1, 40) > answer_rate_upper_bound(0.1, 4000) > 0.1
     stats = RecentStats()
     for second in range(600):  # ten minutes at 12 % ...
-        stats.record_outcome(second, DialOutcome.HUMAN if second % 25 < 3 else "no_answer", 10.0)  # type: ignore[arg-type]
+        outcome = DialOutcome.HUMAN if second % 25 < 3 else DialOutcome.NO_ANSWER
+        stats.record_outcome(second, outcome, 10.0)
     before = stats.snapshot(600.0, 25.0)
-    assert 0.12 < before.human_answer_upper < 0.2  # type: ignore[operator]
+    assert before.human_answer_upper is not None
+    assert 0.12 < before.human_answer_upper < 0.2
     for second in range(600, 690):  # ... then a minute and a half at 40 %
-        stats.record_outcome(second, DialOutcome.HUMAN if second % 5 < 2 else "no_answer", 10.0)  # type: ignore[arg-type]
+        outcome = DialOutcome.HUMAN if second % 5 < 2 else DialOutcome.NO_ANSWER
+        stats.record_outcome(second, outcome, 10.0)
     after = stats.snapshot(690.0, 25.0)
     assert after.human_answer_rate < 0.2  # the ten-minute estimate still lags
-    assert after.human_answer_upper >= 0.4  # type: ignore[operator]
+    assert after.human_answer_upper is not None
+    assert after.human_answer_upper >= 0.4
 
 
 def _window(guard: str, seed: int) -> tuple[float, int]:
