@@ -124,7 +124,7 @@ def guarded_launch(
     agentless: bool = False,
 ) -> int:
     """``requested`` passed through the chosen guard (see the module docstring)."""
-    if AbandonGuard(guard) is AbandonGuard.STATISTICAL:
+    if guard == AbandonGuard.STATISTICAL:
         return statistical_safe_launch(snapshot, requested, risk=risk, agentless=agentless)
     return cap_safe_launch(snapshot, requested, agentless=agentless)
 
