@@ -15,14 +15,16 @@ Policies implement :class:`PacingPolicy` and can be loaded by import path with
 - :class:`PreviewPolicy`: one lead presented per ready agent; the agent dials.
 - :class:`ProgressivePolicy`: one call per ready agent not already covered by a ringing call.
 - :class:`PowerPolicy`: a fixed number of calls per ready agent.
-- :class:`PredictivePolicy`: adaptive over-dialing that holds the abandon rate under the cap
-  (see its docstring for the model).
+- :class:`PredictivePolicy`: adaptive over-dialing that aims the abandon rate at a share of
+  the cap (see its docstring for the model); what *holds* it under the cap is the guard.
 - :class:`AgentlessPolicy`: a fixed number of concurrent lines for IVR surveys or messages.
 
-Whatever the policy answers, the dial loop and the simulator pass it through
-:func:`cap_safe_launch`, a policy-independent clamp that makes the abandon cap a hard
-invariant: it only allows calls whose worst case (every call without an agent for it answered
-live and abandoned) keeps the window's abandon rate within the cap.
+Whatever the policy answers, the dial loop and the simulator pass it through an abandon guard
+(:mod:`dialer.guard`). The default, :func:`cap_safe_launch`, is a policy-independent clamp
+that makes the abandon cap a hard invariant: it only allows calls whose worst case (every call
+without an agent for it answered live and abandoned) keeps the window's abandon rate within
+the cap. The statistical guard (:func:`dialer.guard.statistical_safe_launch`) bounds the
+probability of exceeding the cap instead.
 
 Abandon rate = abandoned ÷ live (human) answers; a live answer not connected to an agent within
 the grace period (2 s) is abandoned. Answering-machine answers are not live answers.
@@ -96,6 +98,8 @@ class PacingStats:
     wrap_time_mean_s: float = 10.0
     wrap_time_sd_s: float = 0.0
     samples: int = 0
+    # An upper credible bound of the human answer rate (see dialer.guard), when known.
+    human_answer_upper: float | None = None
 
 
 class ElapsedTimes(Sequence[float]):
@@ -551,6 +555,13 @@ class PredictivePolicy:
     answers per agent it aims lower (the target scaled by ``L ÷ (L + warmup × agents)``): an
     abandon early in the window costs the clamp's room for calls in flight the most.
 
+    The model alone does not hold the cap (its tails are normal approximations, its statistics
+    lag a jump): the guard does. ``guard`` names the one it runs under: under ``"strict"`` it
+    searches no further than :func:`cap_safe_launch` allows; under ``"statistical"`` no
+    further than :func:`dialer.guard.statistical_safe_launch` allows with ``risk``, and it aims
+    at ``statistical_target`` of the cap with no warm-up and no whole abandon in reserve (the
+    guard carries the risk of a short window).
+
     (Precisely: it tries ``n`` = 1, 2, … and stops before the first ``n`` whose expected
     abandons exceed the allowance.) A decision costs one table lookup per call and agent and
     a few dozen scalar evaluations; the tables are rebuilt only when the rounded statistics
@@ -564,6 +575,10 @@ class PredictivePolicy:
     slack: float = 0.002
     refresh_s: float = 10.0
     warmup_answers_per_agent: float = 20.0
+    guard: str = "strict"
+    risk: float = 0.01
+    statistical_target: float = 0.9
+    statistical_no_warmup: bool = True
     _refreshed_s: float = field(default=-math.inf, init=False, repr=False)
     _model: _Model | None = field(default=None, init=False, repr=False)
     _tables: _Tables | None = field(default=None, init=False, repr=False)
@@ -594,8 +609,11 @@ class PredictivePolicy:
         floor = max(0, ready - ringing - waiting)
         available = ready + len(snapshot.talk_elapsed_s) + len(snapshot.wrap_elapsed_s)
         ceiling = math.ceil(self.max_lines_per_agent * available) - (ringing + waiting)
-        # Never search beyond what the abandon-cap clamp will let through anyway.
-        ceiling = cap_safe_launch(snapshot, ceiling)
+        # Never search beyond what the abandon guard will let through anyway.
+        if self.guard == "strict":
+            ceiling = cap_safe_launch(snapshot, ceiling)
+        else:
+            ceiling = _statistical_guard()(snapshot, ceiling, risk=self.risk)
         if ceiling <= floor:
             return _bounded(snapshot, floor)
         best = self._best_over_dial(snapshot, ceiling)
@@ -619,12 +637,15 @@ class PredictivePolicy:
         # Early in the window every abandon is expensive: it shrinks the room the abandon-cap
         # clamp (cap_safe_launch) leaves for calls in flight, and that room grows only with
         # live answers. Aim lower until the window holds a few dozen answers per agent.
+        statistical = self.guard != "strict"
+        if statistical:
+            target = self.statistical_target * cap
         warm = self.warmup_answers_per_agent * snapshot.agents_signed_in
-        if warm > 0:
+        if warm > 0 and not (statistical and self.statistical_no_warmup):
             target *= snapshot.live_answers_in_window / (snapshot.live_answers_in_window + warm)
         boosted = self.boost * target
         remaining = target * snapshot.live_answers_in_window - snapshot.abandoned_in_window
-        reserve = snapshot.abandoned_in_window + 1.0
+        reserve = snapshot.abandoned_in_window + (0.0 if statistical else 1.0)
         answers = snapshot.live_answers_in_window
         least = first + self.slack
         p_human = model.p_human
@@ -936,6 +957,14 @@ class _Model:
         self.p_human = tables.p_human
 
 
+@functools.cache
+def _statistical_guard() -> Any:
+    """:func:`dialer.guard.statistical_safe_launch` (imported late: that module imports this)."""
+    from dialer.guard import statistical_safe_launch
+
+    return statistical_safe_launch
+
+
 def load_policy(path: str, **options: Any) -> PacingPolicy:
     """Build a policy from ``"package.module:ClassName"``, passing ``options`` to it."""
     module_name, sep, attribute = path.partition(":")
@@ -965,7 +994,12 @@ def load_policy(path: str, **options: Any) -> PacingPolicy:
 
 
 def policy_for_mode(
-    mode: PacingMode | str, *, power_ratio: float = 2.0, agentless_lines: int = 10
+    mode: PacingMode | str,
+    *,
+    power_ratio: float = 2.0,
+    agentless_lines: int = 10,
+    abandon_guard: str = "strict",
+    abandon_risk: float = 0.01,
 ) -> PacingPolicy:
     """The built-in policy for a campaign's dialing mode."""
     try:
@@ -981,4 +1015,4 @@ def policy_for_mode(
         return PowerPolicy(power_ratio)
     if mode is PacingMode.AGENTLESS:
         return AgentlessPolicy(agentless_lines)
-    return PredictivePolicy()
+    return PredictivePolicy(guard=str(abandon_guard), risk=abandon_risk)

@@ -24,6 +24,9 @@ Keys (all optional; defaults in brackets):
   agentless mode (the interview's length follows ``talk_time_s``).
 - ``pacing_interval_s`` [1.0]: how often the pacer decides.
 - ``abandon_grace_s`` [2.0]: a live answer with no agent within this time is abandoned.
+- ``abandon_guard`` ["strict"]: the guard every launch goes through (:mod:`dialer.guard`):
+  strict (the worst case, a certainty) or statistical (a bounded probability).
+- ``abandon_risk`` [0.01]: the statistical guard's risk per launch, in (0, 0.5].
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from typing import Any
 
 from dialer.distributions import Fixed, LogNormal, TimeDistribution, parse_distribution
 from dialer.exceptions import ScenarioError
+from dialer.guard import DEFAULT_RISK, AbandonGuard
 from dialer.pacing import PacingMode
 from dialer.simgateway import ProbabilitySchedule
 
@@ -77,6 +81,8 @@ class Scenario:
     ivr_questions: int = 5
     pacing_interval_s: float = 1.0
     abandon_grace_s: float = 2.0
+    abandon_guard: AbandonGuard = AbandonGuard.STRICT
+    abandon_risk: float = DEFAULT_RISK
 
 
 def _integer(raw: Mapping[str, Any], key: str, default: int, minimum: int) -> int:
@@ -171,6 +177,14 @@ def parse_scenario(raw: object) -> Scenario:
     def dist(key: str, fallback: TimeDistribution) -> TimeDistribution:
         return parse_distribution(raw[key], key) if key in raw else fallback
 
+    guard_raw = raw.get("abandon_guard", default.abandon_guard.value)
+    try:
+        guard = AbandonGuard(guard_raw)
+    except ValueError:
+        choices = ", ".join(g.value for g in AbandonGuard)
+        raise ScenarioError(
+            "abandon_guard", f"must be one of {choices}, got {guard_raw!r}"
+        ) from None
     agents = _integer(raw, "agents", default.agents, 0)
     if agents == 0 and mode is not PacingMode.AGENTLESS:
         raise ScenarioError("agents", f"must be at least 1 in {mode.value} mode")
@@ -200,6 +214,10 @@ def parse_scenario(raw: object) -> Scenario:
             raw, "pacing_interval_s", default.pacing_interval_s, low=0.1, high=60.0
         ),
         abandon_grace_s=_real(raw, "abandon_grace_s", default.abandon_grace_s, low=0.0),
+        abandon_guard=guard,
+        abandon_risk=_real(
+            raw, "abandon_risk", default.abandon_risk, low=0.0, high=0.5, low_open=True
+        ),
     )
     total = (
         scenario.answer_probability.maximum

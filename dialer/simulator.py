@@ -9,11 +9,13 @@ answer that finds no free agent within the grace period hears the safe-harbour m
 counts as abandoned; answering machines follow the scenario's AMD policy and never count as
 live answers. Agentless campaigns play IVR prompts that simulated respondents answer.
 
-Every launch goes through :func:`dialer.pacing.cap_safe_launch` after the policy's answer,
-so the abandon rate over the window stays within the scenario's cap at every moment of the
-day, whatever the policy asks for. Live answers are counted in the window (and in the result)
-when they are resolved: connected to an agent, abandoned at the end of the grace period, or
-handed to the IVR in agentless mode.
+Every launch goes through the scenario's abandon guard after the policy's answer
+(:func:`dialer.guard.guarded_launch`): with the default strict guard
+(:func:`dialer.pacing.cap_safe_launch`) the abandon rate over the window stays within the
+scenario's cap at every moment of the day, whatever the policy asks for; the statistical
+guard bounds the probability of exceeding it instead. Live answers are counted in the window
+(and in the result) when they are resolved: connected to an agent, abandoned at the end of
+the grace period, or handed to the IVR in agentless mode.
 
 Hooks let the live, database-backed dial loop run on the simulator (all optional,
 keyword-only): a ``lead_source`` supplies the :class:`DialTarget` to call, an ``outcome_sink``
@@ -43,13 +45,13 @@ from dialer.abandon import AbandonWindow
 from dialer.agents import AgentAction, AgentState, next_state
 from dialer.distributions import Fixed
 from dialer.gateway import CallParameters, HangupParty, OriginateRequest
+from dialer.guard import guarded_launch
 from dialer.pacing import (
     ElapsedTimes,
     PacingMode,
     PacingPolicy,
     PacingSnapshot,
     PacingStats,
-    cap_safe_launch,
     policy_for_mode,
 )
 from dialer.scenario import AmdPolicy, Scenario
@@ -323,6 +325,8 @@ class Simulation:
             scenario.mode,
             power_ratio=scenario.power_ratio,
             agentless_lines=scenario.agentless_lines,
+            abandon_guard=scenario.abandon_guard,
+            abandon_risk=scenario.abandon_risk,
         )
         agentless = scenario.mode is PacingMode.AGENTLESS
         profile = GatewayProfile(
@@ -592,8 +596,12 @@ class _Run:
             leads_available=None if source is not None else sc.leads - self.leads_used,
             ringing_bound=bound,
         )
-        launch = cap_safe_launch(
-            snapshot, self.policy.calls_to_launch(snapshot), agentless=self.agentless
+        launch = guarded_launch(
+            snapshot,
+            self.policy.calls_to_launch(snapshot),
+            guard=sc.abandon_guard,
+            risk=sc.abandon_risk,
+            agentless=self.agentless,
         )
         if source is None:
             launch = min(launch, sc.leads - self.leads_used)

@@ -5,6 +5,12 @@ each talk and wrap-up duration), stamped with the caller's clock, and summarises
 ``window_s`` seconds as a :class:`dialer.pacing.PacingStats`. Until enough calls have been
 seen, the summary is shrunk towards a prior, so the first minutes of a campaign pace on
 sensible defaults rather than on two or three calls.
+
+It also gives an upper credible bound of the human answer rate for the statistical abandon
+guard (:mod:`dialer.guard`): the larger of the Wilson bounds over the whole window (with the
+prior's pseudo-dials, so it is wide when the data are few) and over the last
+``short_window_s`` seconds (so a jump in the answer rate shows within a minute or two instead
+of the window's ten).
 """
 
 from __future__ import annotations
@@ -15,7 +21,20 @@ from enum import StrEnum
 
 from dialer.pacing import PacingStats
 
-__all__ = ["DialOutcome", "RecentStats"]
+
+def answer_rate_upper_bound(rate: float, dials: float, z: float = 2.0) -> float:
+    """The Wilson upper bound (one-sided, z = 2: about 97.7 %) of a rate seen on ``dials``
+    trials; 1.0 with none."""
+    if dials <= 0:
+        return 1.0
+    p = min(max(rate, 0.0), 1.0)
+    z2 = z * z
+    centre = p + z2 / (2.0 * dials)
+    spread = z * math.sqrt(p * (1.0 - p) / dials + z2 / (4.0 * dials * dials))
+    return min(1.0, (centre + spread) / (1.0 + z2 / dials))
+
+
+__all__ = ["DialOutcome", "RecentStats", "answer_rate_upper_bound"]
 
 
 class DialOutcome(StrEnum):
@@ -71,6 +90,7 @@ class RecentStats:
         prior: PacingStats | None = None,
         prior_dials: float = 40.0,
         prior_durations: float = 10.0,
+        short_window_s: float = 120.0,
     ) -> None:
         if window_s <= 0:
             raise ValueError(f"window_s must be greater than 0, got {window_s}")
@@ -78,7 +98,11 @@ class RecentStats:
         self.prior = prior or PacingStats()
         self.prior_dials = prior_dials
         self.prior_durations = prior_durations
+        self.short_window_s = short_window_s
         self._outcomes: deque[tuple[float, DialOutcome]] = deque()
+        # The last short_window_s seconds of outcomes: (time, human?), and the running counts.
+        self._recent: deque[tuple[float, bool]] = deque()
+        self._recent_human = 0
         self._counts: dict[DialOutcome, int] = dict.fromkeys(DialOutcome, 0)
         self._ring = _Moments()
         self._quick = _Moments()
@@ -98,6 +122,9 @@ class RecentStats:
         """One dial ended (or was answered) at ``at_s`` after ringing ``ring_time_s``."""
         self._outcomes.append((at_s, outcome))
         self._counts[outcome] += 1
+        human = outcome is DialOutcome.HUMAN
+        self._recent.append((at_s, human))
+        self._recent_human += human
         moments = self._ring_times[outcome]
         if moments is not None:
             moments.add(at_s, ring_time_s)
@@ -119,6 +146,10 @@ class RecentStats:
             counts[outcomes.popleft()[1]] -= 1
         for moments in (self._ring, self._quick, self._talk, self._wrap):
             moments.prune(oldest)
+        recent = self._recent
+        recent_oldest = now_s - self.short_window_s
+        while recent and recent[0][0] < recent_oldest:
+            self._recent_human -= recent.popleft()[1]
         prior = self.prior
         dials = len(outcomes)
         weight = self.prior_dials
@@ -137,8 +168,13 @@ class RecentStats:
         wrap_mean, wrap_sd = self._wrap.blended(
             prior.wrap_time_mean_s, prior.wrap_time_sd_s, self.prior_durations
         )
+        human_rate = rate(counts[DialOutcome.HUMAN], prior.human_answer_rate)
+        upper = answer_rate_upper_bound(human_rate, total)
+        if recent:
+            short = answer_rate_upper_bound(self._recent_human / len(recent), len(recent))
+            upper = max(upper, short)
         return PacingStats(
-            human_answer_rate=rate(counts[DialOutcome.HUMAN], prior.human_answer_rate),
+            human_answer_rate=human_rate,
             machine_answer_rate=rate(counts[DialOutcome.MACHINE], prior.machine_answer_rate),
             quick_fail_rate=rate(
                 counts[DialOutcome.BUSY] + counts[DialOutcome.FAILED], prior.quick_fail_rate
@@ -152,4 +188,5 @@ class RecentStats:
             wrap_time_mean_s=wrap_mean,
             wrap_time_sd_s=wrap_sd,
             samples=dials,
+            human_answer_upper=upper,
         )
