@@ -290,7 +290,7 @@ def test_xlsx_never_alters_answers_and_csv_guards_formulas(sample: Questionnaire
     book = load_workbook(io.BytesIO(export_xlsx(sample, [record])))
     sheet = book["responses"]
     header = [c.value for c in sheet[1]]
-    row = {h: c for h, c in zip(header, sheet[2], strict=True)}
+    row = dict(zip(header, sheet[2], strict=True))
     assert (row["improve"].value, row["improve"].data_type) == ("-2+3", "s")
     assert (row["customer_name"].value, row["customer_name"].data_type) == ("=SUM(A1)", "s")
     assert row["age"].value == 40
