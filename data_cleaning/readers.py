@@ -239,6 +239,12 @@ class TableReader:
 
     def close(self) -> None:
         """Release the file."""
+        # An unfinished row generator holds an open member of an XLSX archive, which keeps the
+        # file itself open until garbage collection: close the generators first.
+        self._row_iter.close()
+        close_rows = getattr(self._rows, "close", None)
+        if close_rows is not None:
+            close_rows()
         if self._arrow is not None:
             self._arrow.close()
         if self._closer is not None:
