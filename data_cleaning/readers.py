@@ -21,7 +21,7 @@ import io
 import itertools
 import os
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any, Final, Literal
@@ -370,7 +370,7 @@ class TableReader:
             self.last_row_number = numbers[-1]
         return numbers, batch, done
 
-    def _generate(self) -> Iterator[tuple[int, list[str]]]:
+    def _generate(self) -> Generator[tuple[int, list[str]], None, None]:
         rows = self._arrow_rows() if self._arrow is not None else self._rows
         for row in rows:
             self._number += 1
