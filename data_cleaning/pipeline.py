@@ -81,6 +81,10 @@ class _Engine:
 _WORKER_ENGINE: _Engine | None = None
 
 
+#: How long a new pool waits for each worker to be initialised before it is used anyway.
+_WORKER_READY_TIMEOUT_S = 60.0
+
+
 def _init_worker(
     region: str,
     excluded: frozenset[NumberType],
@@ -95,23 +99,36 @@ def _init_worker(
     _WORKER_ENGINE = _Engine(region, excluded, language, suppression)
 
 
-def _start_pool(context: Any, workers: int, args: tuple[Any, ...]) -> Pool:
-    """A worker pool whose workers die on SIGTERM from their first instruction.
+def _init_worker_then_report(ready: Any, *args: Any) -> None:
+    _init_worker(*args)
+    ready.release()
 
-    The initializer resets SIGTERM too, but a worker forked with an inherited handler could be
-    terminated before it runs; on the main thread the default is in place across the fork.
+
+def _start_pool(context: Any, workers: int, args: tuple[Any, ...]) -> Pool:
+    """A worker pool whose workers die on SIGTERM, returned once every worker is ready.
+
+    A forked worker inherits its parent's SIGTERM handler (a test runner's or a server's, which
+    may only set a flag) until its initializer resets it. A pool terminated in that gap (an
+    input refused at its first rows) would wait forever for a worker that swallowed the signal.
+    On the main thread the default is put in place across the fork; off it (a job thread)
+    handlers cannot be changed, so the pool is handed out only after each worker has said it is
+    initialised.
     """
+    ready = context.Semaphore(0)
     previous = signal.getsignal(signal.SIGTERM)
-    if threading.current_thread() is not threading.main_thread() or previous is None:
-        # Off the main thread handlers cannot be changed; None: a handler not set from
-        # Python, which could not be put back.
-        pool: Pool = context.Pool(workers, initializer=_init_worker, initargs=args)
-        return pool
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    on_main = threading.current_thread() is threading.main_thread() and previous is not None
+    if on_main:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
     try:
-        pool = context.Pool(workers, initializer=_init_worker, initargs=args)
+        pool: Pool = context.Pool(
+            workers, initializer=_init_worker_then_report, initargs=(ready, *args)
+        )
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        if on_main:
+            signal.signal(signal.SIGTERM, previous)
+    for _ in range(workers):
+        if not ready.acquire(timeout=_WORKER_READY_TIMEOUT_S):
+            break  # a worker that cannot start: the pool's own error handling takes over
     return pool
 
 

@@ -306,3 +306,61 @@ def test_worker_pool_ends_under_a_flag_only_sigterm_handler(tmp_path: Path) -> N
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "done"
+
+
+def test_pool_refused_at_its_first_rows_on_a_job_thread_ends(tmp_path: Path) -> None:
+    """A list refused at its first rows terminates the pool at once. Run from a job thread (where
+    SIGTERM handlers cannot be changed) under a flag-only handler, a worker not yet initialised
+    swallowed the SIGTERM and the run hung for ever (seen in the suite, after an XLSX/CSV upload).
+    """
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import signal, sys, threading
+        from data_cleaning import CleaningOptions, clean_table
+        import time
+        from data_cleaning import pipeline
+        from data_cleaning.exceptions import DataCleaningError
+
+        signal.signal(signal.SIGTERM, lambda *_: None)
+        original_init = pipeline._init_worker
+
+        def slow_init(*args):  # widens the gap between fork and the reset of SIGTERM
+            time.sleep(0.3)
+            original_init(*args)
+
+        pipeline._init_worker = slow_init
+        path = sys.argv[1]
+        with open(path, "w", encoding="utf-8") as out:
+            out.write("phone,name\\n13800138000,a,extra\\n")
+            for i in range(5000):
+                out.write(f"13{i % 9}{(i * 7919) % 10**8:08d},b\\n")
+        outcomes = []
+
+        def run():
+            for _ in range(5):
+                try:
+                    clean_table(path, options=CleaningOptions(workers=2)).consume()
+                    outcomes.append("cleaned")
+                except DataCleaningError:
+                    outcomes.append("refused")
+
+        job = threading.Thread(target=run)
+        job.start()
+        job.join()
+        print(",".join(sorted(set(outcomes))), len(outcomes))
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "ragged.csv")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "refused 5"
