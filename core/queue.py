@@ -7,6 +7,9 @@ pickle). No global Redis connection: every call passes ``connection=`` explicitl
 from __future__ import annotations
 
 import logging
+import os
+import signal
+import sys
 import threading
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -105,6 +108,37 @@ def _resolve(func_path: str) -> Callable[..., Any]:
     return func
 
 
+def _die_with_parent(parent_pid: int) -> None:
+    """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
+    if sys.platform != "linux":
+        return
+    import ctypes
+
+    pr_set_pdeathsig = 1
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(pr_set_pdeathsig, signal.SIGKILL, 0, 0, 0)
+    if os.getppid() != parent_pid:  # the parent died before the request took effect
+        os._exit(1)
+
+
+class _HorseDiesWithWorker(Worker):
+    """An RQ worker whose work-horse dies with it.
+
+    RQ's work-horse lives in its own process group: when the worker is killed (kill -9, OOM) the
+    horse would go on running its job, a pacer dialing for a campaign whose lease it still holds,
+    with nobody left to record its end. With the parent-death signal the horse ends with its
+    worker, and the pacer's lease runs out for another worker to take over.
+    """
+
+    def fork_work_horse(self, job: Any, queue: Queue) -> None:
+        self._pilotdial_worker_pid = os.getpid()
+        super().fork_work_horse(job, queue)
+
+    def setup_work_horse_signals(self) -> None:
+        super().setup_work_horse_signals()  # type: ignore[no-untyped-call]
+        _die_with_parent(self._pilotdial_worker_pid)
+
+
 def run_worker(
     settings: Settings | None = None, *, burst: bool = False, simple: bool = False
 ) -> bool:
@@ -113,7 +147,9 @@ def run_worker(
     if not settings.redis_url:
         raise ConfigError("PILOTDIAL_REDIS_URL is not set; `pilotdial worker` needs Redis")
     connection = ping_redis(settings.redis_url)
-    worker_class = SimpleWorker if simple else Worker
+    worker_class: type[SimpleWorker] | type[Worker] = (
+        SimpleWorker if simple else _HorseDiesWithWorker
+    )
     worker = worker_class(
         [get_queue(settings, connection)], connection=connection, serializer=JSONSerializer
     )
