@@ -563,14 +563,17 @@ def run_pacer(
             if source.not_dialing:
                 state.stop = "campaign no longer dialing"
                 return False
-            if at_s >= state.next_renew_s:
-                state.next_renew_s = at_s + config.lease_seconds / 3
-                source.renew(at_s)
             if progress is not None:
                 progress(at_s)
             return True
 
         def on_advance(at_s: float) -> None:
+            # Renewed as the clock moves, not per pacing tick: once dialing stops, the calls
+            # still in progress drain with no tick, and a long talk must not outlive its lease
+            # (the completion would be refused and the attempt left `started`).
+            if at_s >= state.next_renew_s:
+                state.next_renew_s = at_s + config.lease_seconds / 3
+                source.renew(at_s)
             if config.speed:
                 delay = started_wall + at_s / config.speed - time.monotonic()
                 if delay > 0:

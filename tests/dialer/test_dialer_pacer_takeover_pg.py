@@ -206,7 +206,12 @@ def test_killed_pacer_is_replaced_without_double_dials_or_lost_attempts(
     # the new pacer finished its own calls: nothing it started is left open
     b_started = [a for a in attempts if str(a.id) in journal[dials_at_kill:]]
     assert b_started
-    assert all(a.status is AttemptStatus.finished for a in b_started)
+    unfinished = [
+        (a.attempt_no, a.status, a.outcome, a.dialed_at, a.ended_at)
+        for a in b_started
+        if a.status is not AttemptStatus.finished
+    ]
+    assert not unfinished, (unfinished, second_job.result, (tmp_path / "b.log").read_text()[-3000:])
 
 
 def _job_error(job_id: uuid.UUID) -> str:
