@@ -89,8 +89,11 @@ class _TableWriter:
         self._writer.writerow(neutralise_row(row) if self._neutralise else row)
 
     def _write_many(self, rows: list[list[str]]) -> None:
+        # Only the client's own cells are guarded: the columns added here (phone_e164, type,
+        # reason, ...) are generated and never a formula, and "+8613800138000" must stay as is.
         if self._neutralise:
-            rows = [neutralise_row(row) for row in rows]
+            width = len(self._keep)
+            rows = [neutralise_row(row[:width]) + row[width:] for row in rows]
         self._writer.writerows(rows)
 
     def _original(self, row: list[str]) -> list[str]:
@@ -108,7 +111,7 @@ class _TableWriter:
             return
         index = pa.array(rows, type=pa.int64())
         cells: list[_Cells] = [source.columns[i].take(index) for i in self._keep]
-        data = _csv_lines(cells + added, self._neutralise)
+        data = _csv_lines(cells + added, self._neutralise, guarded=len(cells))
         buffer = getattr(stream, "buffer", None)
         if (
             isinstance(stream, io.TextIOWrapper)
@@ -284,20 +287,28 @@ def _csv_cells(cells: pa.Array, neutralise: bool) -> pa.Array:
     return cells
 
 
-def _csv_lines(columns: Sequence[_Cells], neutralise: bool) -> memoryview:
+def _csv_lines(
+    columns: Sequence[_Cells], neutralise: bool, *, guarded: int | None = None
+) -> memoryview:
     """UTF-8 CSV lines (``\\r\\n`` ended) of string columns without nulls, as one buffer.
+
+    With ``neutralise`` the formula guard applies to the first ``guarded`` columns (all by
+    default): the columns Pilotdial generates after them are never altered.
 
     A column given as ``(table, ids)`` holds ``table[ids]``: its few distinct values are
     quoted once, not once per row.
     """
     cells: list[pa.Array] = []
     ended = False
+    if guarded is None:
+        guarded = len(columns)
     for position, column in enumerate(columns):
+        guard = neutralise and position < guarded
         if not isinstance(column, tuple):
-            cells.append(_csv_cells(column, neutralise))
+            cells.append(_csv_cells(column, guard))
             continue
         table, ids = column
-        table = _csv_cells(table, neutralise)
+        table = _csv_cells(table, guard)
         if position == len(columns) - 1:
             # The line ends are added to the few table values rather than to every line.
             table = pc.binary_join_element_wise(table, _LINE_END, "")

@@ -112,8 +112,29 @@ def get_report(list_id: uuid.UUID, session: SessionDep) -> dict[str, Any]:
     return lead_list.report
 
 
+#: ``?bom=true``: a UTF-8 byte-order mark first, so Excel (zh-CN) opens the file as UTF-8.
+BomQuery = Annotated[
+    bool,
+    Query(
+        description="Start the file with a UTF-8 byte-order mark, for Excel (which otherwise "
+        "reads UTF-8 CSV as the system code page and garbles Chinese). Off for programs."
+    ),
+]
+
+
+def _with_bom(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    yield b"\xef\xbb\xbf"
+    yield from chunks
+
+
 def _download(
-    session: Any, actor: Any, lead_list: LeadList, file_id: uuid.UUID | None, kind: str
+    session: Any,
+    actor: Any,
+    lead_list: LeadList,
+    file_id: uuid.UUID | None,
+    kind: str,
+    *,
+    bom: bool = False,
 ) -> StreamingResponse:
     if file_id is None:
         raise Conflict(f"the list is {lead_list.status.value}; downloads exist once it is ready")
@@ -126,8 +147,9 @@ def _download(
         object_id=lead_list.id,
     )
     filename = f"{lead_list.name.rsplit('.', 1)[0]}-{kind}.csv"
+    chunks = stream_file(lead_list.client_id, file_id)
     return StreamingResponse(
-        stream_file(lead_list.client_id, file_id),
+        _with_bom(chunks) if bom else chunks,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
@@ -135,20 +157,20 @@ def _download(
 
 @router.get("/{list_id}/cleaned.csv", response_class=StreamingResponse)
 def download_cleaned(
-    list_id: uuid.UUID, session: SessionDep, actor: CurrentActor
+    list_id: uuid.UUID, session: SessionDep, actor: CurrentActor, bom: BomQuery = False
 ) -> StreamingResponse:
     """The kept rows with phone_e164, type, region, time zone, extension, carrier (audited)."""
     lead_list: LeadList = get_or_404(session, LeadList, list_id, what="lead list")
-    return _download(session, actor, lead_list, lead_list.cleaned_file_id, "cleaned")
+    return _download(session, actor, lead_list, lead_list.cleaned_file_id, "cleaned", bom=bom)
 
 
 @router.get("/{list_id}/rejects.csv", response_class=StreamingResponse)
 def download_rejects(
-    list_id: uuid.UUID, session: SessionDep, actor: CurrentActor
+    list_id: uuid.UUID, session: SessionDep, actor: CurrentActor, bom: BomQuery = False
 ) -> StreamingResponse:
     """Every rejected row with its reason and, for duplicates, the row it repeats (audited)."""
     lead_list: LeadList = get_or_404(session, LeadList, list_id, what="lead list")
-    return _download(session, actor, lead_list, lead_list.rejects_file_id, "rejects")
+    return _download(session, actor, lead_list, lead_list.rejects_file_id, "rejects", bom=bom)
 
 
 @router.get("/{list_id}/leads", response_model=list[LeadPublic])

@@ -104,6 +104,14 @@ def test_gbk_list_is_cleaned_and_every_row_accounted_for(api: Any, tenant_a: Ten
     assert all(not v.startswith(("=", "+", "-", "@")) for v in formula_row.values())
 
     cleaned = tenant_a.http.get(f"/lists/{created['id']}/cleaned.csv", headers=tenant_a.headers())
+    assert not cleaned.content.startswith(b"\xef\xbb\xbf")  # no BOM unless asked for
+    # the guard never alters the E.164 column Pilotdial generates (Excel reads it as text)
+    kept = list(csv.DictReader(io.StringIO(cleaned.text)))
+    assert kept and all(r["phone_e164"].startswith("+86") for r in kept), kept
+    for_excel = tenant_a.http.get(
+        f"/lists/{created['id']}/cleaned.csv", headers=tenant_a.headers(), params={"bom": "true"}
+    )
+    assert for_excel.content == b"\xef\xbb\xbf" + cleaned.content
     header = next(csv.reader(io.StringIO(cleaned.text)))
     assert header[-6:] == [
         "phone_e164",
