@@ -156,7 +156,11 @@ def test_killed_pacer_is_replaced_without_double_dials_or_lost_attempts(
             f"another worker to take the pacer lease (second job: {_job_error(second.id)})",
         )
         assert takeover_s <= 10.0, f"took {takeover_s:.1f} s to replace the pacer"
-        _wait(lambda: redis.llen(journal_key) > dials_at_kill, 90, "the new pacer to dial")
+        _wait(
+            lambda: redis.llen(journal_key) > dials_at_kill,
+            90,
+            f"the new pacer to dial (second job: {_job_error(second.id)})",
+        )
         assert worker_b.wait(timeout=240) == 0, (tmp_path / "b.log").read_text()[-2000:]
     finally:
         for proc in (worker_a, worker_b):
