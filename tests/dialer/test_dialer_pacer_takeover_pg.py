@@ -87,13 +87,16 @@ def _worker(env: dict[str, str], log: Any) -> subprocess.Popen[bytes]:
     )
 
 
-def _wait(predicate: Any, timeout_s: float, what: str) -> float:
+def _wait(predicate: Any, timeout_s: float, what: str | Any) -> float:
+    """Wait for ``predicate``; ``what`` (or what it returns, when callable) names it."""
     started = time.monotonic()
     while time.monotonic() - started < timeout_s:
         if predicate():
             return time.monotonic() - started
         time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+    raise AssertionError(
+        f"timed out after {timeout_s} s waiting for {what() if callable(what) else what}"
+    )
 
 
 def test_killed_pacer_is_replaced_without_double_dials_or_lost_attempts(
@@ -153,13 +156,13 @@ def test_killed_pacer_is_replaced_without_double_dials_or_lost_attempts(
         takeover_s = _wait(
             lambda: redis.get(pacer_key(campaign_id)) not in (None, holder_a),
             15,
-            f"another worker to take the pacer lease (second job: {_job_error(second.id)})",
+            lambda: f"another worker to take the pacer lease (second job: {_job_error(second.id)})",
         )
         assert takeover_s <= 10.0, f"took {takeover_s:.1f} s to replace the pacer"
         _wait(
             lambda: redis.llen(journal_key) > dials_at_kill,
             90,
-            f"the new pacer to dial (second job: {_job_error(second.id)})",
+            lambda: f"the new pacer to dial (second job: {_job_error(second.id)})",
         )
         assert worker_b.wait(timeout=240) == 0, (tmp_path / "b.log").read_text()[-2000:]
     finally:
