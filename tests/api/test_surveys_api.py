@@ -389,3 +389,55 @@ def test_a_workbook_bomb_upload_is_413_and_stores_nothing(api: Any, tenant_a: Te
     assert refused.status_code == 413, refused.text
     assert refused.json()["type"].endswith("/workbook-too-large")
     assert len(_ok(api.get("/questionnaires", headers=tenant_a.headers()))) == before
+
+
+def test_a_draft_preview_runs_over_the_api_and_stays_out_of_exports(
+    api: Any, tenant_a: Tenant
+) -> None:
+    headers = tenant_a.headers()
+    document = sample_document(id=f"preview_{uuid.uuid4().hex[:8]}")
+    draft = _ok(api.post("/questionnaires", json={"content": document}, headers=headers))
+    refused = api.post(
+        f"/questionnaire-versions/{draft['id']}/interviews",
+        json={"attributes": LEAD},
+        headers=headers,
+    )
+    assert refused.status_code == 409
+    assert "preview it" in refused.json()["detail"]
+    preview = _ok(
+        api.post(
+            f"/questionnaire-versions/{draft['id']}/preview",
+            json={"attributes": LEAD, "language": "en"},
+            headers=headers,
+        )
+    )
+    assert preview["is_test"]
+    assert preview["language"] == "en"
+    assert preview["question"]["name"] == "greeting"
+    for question, value in [("greeting", None), ("consent", "2")]:
+        _ok(_answer(tenant_a, preview["id"], question, value))
+    ended = _ok(api.get(f"/interviews/{preview['id']}", headers=headers))
+    assert ended["status"] == "not_eligible"
+
+    url = f"/questionnaire-versions/{draft['id']}/exports/responses.csv"
+    plain = api.get(url, headers=headers)
+    assert plain.status_code == 200
+    assert plain.headers["X-Record-Count"] == "0"
+    assert plain.content.startswith(b"\xef\xbb\xbf")
+    tests = api.get(url, params={"include_test": "true", "bom": "false"}, headers=headers)
+    assert tests.headers["X-Record-Count"] == "1"
+    assert not tests.content.startswith(b"\xef\xbb\xbf")
+    assert tests.content.split(b"\n", 1)[0].split(b",")[:4] == [
+        b"interview_id",
+        b"respondent_key",
+        b"mode",
+        b"is_test",
+    ]
+    counts = api.get(
+        f"/questionnaire-versions/{draft['id']}/results/funnel",
+        params={"include_test": "true"},
+        headers=headers,
+    )
+    assert _ok(counts)[0]["reached"] == 1
+    draft_now = _ok(api.get(f"/questionnaire-versions/{draft['id']}", headers=headers))
+    assert draft_now["status"] == "draft"
