@@ -43,6 +43,7 @@ from data_cleaning.exceptions import (
 )
 
 __all__ = [
+    "MAX_CELL_CHARS",
     "MAX_COLUMNS",
     "MAX_INFLATED_BYTES",
     "MAX_INFLATE_RATIO",
@@ -84,6 +85,8 @@ MAX_INFLATED_BYTES: Final = 1 << 30
 #: Inflated / compressed size allowed for a workbook member over 1 MiB: real sheets compress
 #: 5-30x, a shared-string bomb thousands of times.
 MAX_INFLATE_RATIO: Final = 200
+#: Characters in one XLSX cell (a CSV field is held to the same bound by the csv module).
+MAX_CELL_CHARS: Final = _FIELD_LIMIT
 #: Cells a worksheet may claim (``<dimension ref="A1:XFD20000"/>`` makes openpyxl visit each).
 MAX_SHEET_CELLS: Final = 60_000_000
 _RATIO_MIN_BYTES: Final = 1 << 20
@@ -674,7 +677,9 @@ def _open_xlsx(path: Path, sheet: str | None, size: int) -> TableReader:
     width = 0
 
     def cells() -> Iterator[list[str]]:
-        for row in worksheet.iter_rows():
+        for number, row in enumerate(worksheet.iter_rows(), start=1):
+            # A sheet need not declare its dimension; then only its real cells bound a row.
+            _check_width(path.name, len(row), f"row {number} of sheet {worksheet.title!r}")
             values: list[str] = []
             for cell in row:
                 if cell.data_type == "f":
@@ -685,7 +690,15 @@ def _open_xlsx(path: Path, sheet: str | None, size: int) -> TableReader:
                         "sheet and paste it as values only, then upload again",
                         [coordinate],
                     )
-                values.append(_cell_text(cell.value))
+                text = _cell_text(cell.value)
+                if len(text) > MAX_CELL_CHARS:
+                    coordinate = getattr(cell, "coordinate", "?")
+                    raise InputFileError(
+                        f"{path.name}: cell {coordinate} of sheet {worksheet.title!r} holds "
+                        f"{len(text):,} characters, over the {MAX_CELL_CHARS:,}-character limit "
+                        "for a lead-list cell: shorten or delete it and upload again"
+                    )
+                values.append(text)
             while values and values[-1] == "":
                 values.pop()
             # Spreadsheets do not store trailing empty cells: a short row is not ragged.
