@@ -47,6 +47,7 @@ __all__ = [
     "MAX_COLUMNS",
     "MAX_INFLATED_BYTES",
     "MAX_INFLATE_RATIO",
+    "MAX_SHARED_STRINGS_BYTES",
     "MAX_SHEET_CELLS",
     "TableInfo",
     "TableReader",
@@ -82,6 +83,10 @@ MAX_COLUMNS: Final = 1000
 #: Bytes an XLSX workbook may inflate to in all (the archive's declared member sizes, which
 #: also bound what ``zipfile`` decompresses).
 MAX_INFLATED_BYTES: Final = 1 << 30
+#: Bytes the shared-strings table may inflate to: openpyxl holds all of it in memory at once
+#: (about 2.5x its size as Python strings), while sheets are streamed row by row. A million
+#: leads with three distinct text columns need about 100 MiB.
+MAX_SHARED_STRINGS_BYTES: Final = 256 << 20
 #: Inflated / compressed size allowed for a workbook member over 1 MiB: real sheets compress
 #: 5-30x, a shared-string bomb thousands of times.
 MAX_INFLATE_RATIO: Final = 200
@@ -616,6 +621,17 @@ def _check_archive(path: Path) -> None:
             total,
         )
     for member in members:
+        if member.filename.lower().endswith("sharedstrings.xml") and (
+            member.file_size > MAX_SHARED_STRINGS_BYTES
+        ):
+            raise InputTooLargeError(
+                f"{path.name}: its shared-strings table unpacks to "
+                f"{member.file_size / 2**20:,.1f} MiB, over the "
+                f"{MAX_SHARED_STRINGS_BYTES / 2**20:,.0f} MiB limit (a workbook keeps it in "
+                "memory whole): save the list as CSV (UTF-8) or split it",
+                MAX_SHARED_STRINGS_BYTES,
+                member.file_size,
+            )
         packed = max(member.compress_size, 1)
         if member.file_size > _RATIO_MIN_BYTES and member.file_size / packed > MAX_INFLATE_RATIO:
             raise InputTooLargeError(

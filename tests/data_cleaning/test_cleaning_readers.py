@@ -332,3 +332,22 @@ def test_a_giant_cell_is_refused_naming_the_cell(tmp_path: Path) -> None:
     text.write_bytes(b"phone,note\n13800138000," + b"x" * (MAX_CELL_CHARS + 10) + b"\n")
     with pytest.raises(InputFileError, match="limit"):
         check_table(text)
+
+
+def test_a_shared_strings_table_over_its_limit_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    from data_cleaning import readers
+
+    # Random text compresses about 2x, so only the size limit can stop it; the limit is
+    # lowered so that the workbook stays small.
+    monkeypatch.setattr(readers, "MAX_SHARED_STRINGS_BYTES", 1 << 20)
+    path = _workbook(tmp_path)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        text = os.urandom(600_000).hex().encode()
+        archive.writestr("xl/sharedStrings.xml", b"<sst><si><t>" + text + b"</t></si></sst>")
+    expected = r"shared-strings table unpacks to 1\.1 MiB, over the 1 MiB limit"
+    with pytest.raises(InputTooLargeError, match=expected):
+        check_table(path)
