@@ -43,9 +43,11 @@ from data_cleaning.exceptions import (
 )
 
 __all__ = [
+    "MAX_CELL_CHARS",
     "MAX_COLUMNS",
     "MAX_INFLATED_BYTES",
     "MAX_INFLATE_RATIO",
+    "MAX_SHARED_STRINGS_BYTES",
     "MAX_SHEET_CELLS",
     "TableInfo",
     "TableReader",
@@ -81,9 +83,16 @@ MAX_COLUMNS: Final = 1000
 #: Bytes an XLSX workbook may inflate to in all (the archive's declared member sizes, which
 #: also bound what ``zipfile`` decompresses).
 MAX_INFLATED_BYTES: Final = 1 << 30
+#: Bytes the shared-strings table may inflate to: openpyxl holds all of it in memory at once
+#: (measured: 38.6 MiB of 12-letter strings took 222 MiB, about 6x), while sheets are
+#: streamed row by row. A million leads with three distinct 12-character text columns need
+#: about 90 MiB.
+MAX_SHARED_STRINGS_BYTES: Final = 128 << 20
 #: Inflated / compressed size allowed for a workbook member over 1 MiB: real sheets compress
 #: 5-30x, a shared-string bomb thousands of times.
 MAX_INFLATE_RATIO: Final = 200
+#: Characters in one XLSX cell (a CSV field is held to the same bound by the csv module).
+MAX_CELL_CHARS: Final = _FIELD_LIMIT
 #: Cells a worksheet may claim (``<dimension ref="A1:XFD20000"/>`` makes openpyxl visit each).
 MAX_SHEET_CELLS: Final = 60_000_000
 _RATIO_MIN_BYTES: Final = 1 << 20
@@ -613,6 +622,17 @@ def _check_archive(path: Path) -> None:
             total,
         )
     for member in members:
+        if member.filename.lower().endswith("sharedstrings.xml") and (
+            member.file_size > MAX_SHARED_STRINGS_BYTES
+        ):
+            raise InputTooLargeError(
+                f"{path.name}: its shared-strings table unpacks to "
+                f"{member.file_size / 2**20:,.1f} MiB, over the "
+                f"{MAX_SHARED_STRINGS_BYTES / 2**20:,.0f} MiB limit (a workbook keeps it in "
+                "memory whole): save the list as CSV (UTF-8) or split it",
+                MAX_SHARED_STRINGS_BYTES,
+                member.file_size,
+            )
         packed = max(member.compress_size, 1)
         if member.file_size > _RATIO_MIN_BYTES and member.file_size / packed > MAX_INFLATE_RATIO:
             raise InputTooLargeError(
@@ -674,7 +694,9 @@ def _open_xlsx(path: Path, sheet: str | None, size: int) -> TableReader:
     width = 0
 
     def cells() -> Iterator[list[str]]:
-        for row in worksheet.iter_rows():
+        for number, row in enumerate(worksheet.iter_rows(), start=1):
+            # A sheet need not declare its dimension; then only its real cells bound a row.
+            _check_width(path.name, len(row), f"row {number} of sheet {worksheet.title!r}")
             values: list[str] = []
             for cell in row:
                 if cell.data_type == "f":
@@ -685,7 +707,15 @@ def _open_xlsx(path: Path, sheet: str | None, size: int) -> TableReader:
                         "sheet and paste it as values only, then upload again",
                         [coordinate],
                     )
-                values.append(_cell_text(cell.value))
+                text = _cell_text(cell.value)
+                if len(text) > MAX_CELL_CHARS:
+                    coordinate = getattr(cell, "coordinate", "?")
+                    raise InputFileError(
+                        f"{path.name}: cell {coordinate} of sheet {worksheet.title!r} holds "
+                        f"{len(text):,} characters, over the {MAX_CELL_CHARS:,}-character limit "
+                        "for a lead-list cell: shorten or delete it and upload again"
+                    )
+                values.append(text)
             while values and values[-1] == "":
                 values.pop()
             # Spreadsheets do not store trailing empty cells: a short row is not ragged.

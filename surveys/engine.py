@@ -111,6 +111,9 @@ class InterviewState(BaseModel):
     respondent_seed: str
     language: str
     mode: InterviewMode = InterviewMode.CATI
+    is_test: bool = Field(
+        False, description="A test or preview interview: never in quotas, results or exports."
+    )
     call_id: str | None = None
     interviewer: str | None = Field(
         None, description="The agent (seat) running the interview: ${deviceid}, ${username}."
@@ -235,6 +238,7 @@ class InterviewEngine:
         mode: InterviewMode = InterviewMode.CATI,
         quota_counter: QuotaCounter | None = None,
         interviewer: str | None = None,
+        is_test: bool = False,
     ) -> InterviewState:
         """Start an interview; ``respondent_key`` (e.g. the lead id) seeds option order."""
         language = language or self.questionnaire.primary_language
@@ -261,6 +265,7 @@ class InterviewEngine:
             respondent_seed=respondent_key,
             language=language,
             mode=mode,
+            is_test=is_test or mode == InterviewMode.TEST,
             call_id=call_id,
             interviewer=interviewer,
             attributes={name: given.get(name) for name in declared},

@@ -46,6 +46,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 
+from surveys.engine import InterviewMode
 from surveys.expressions import to_text
 from surveys.messages import export_label
 from surveys.results import ResponseRecord
@@ -275,21 +276,35 @@ def export_rows(
     mode: Literal["codes", "labels", "numeric"] = "codes",
     language: str | None = None,
     version_number: int | None = None,
+    test_flag: bool = False,
 ) -> tuple[list[Variable], list[dict[str, str | float | None]]]:
     """The variables and one row per record; ``numeric`` gives SPSS codes for choices and
-    dates as datetimes; ``version`` is ``version_number`` when given."""
+    dates as datetimes; ``version`` is ``version_number`` when given; ``test_flag`` adds
+    ``is_test`` (1 for a test interview) after ``mode``, for exports that include tests."""
     language = language or questionnaire.primary_language
     fallback = questionnaire.primary_language
     variables = data_dictionary(questionnaire, language=language)
+    if test_flag:
+        at = next(i for i, v in enumerate(variables) if v.name == "mode") + 1
+        variables.insert(at, _TEST_FLAG)
     rows = []
     for record in records:
         row: dict[str, str | float | None] = {}
         for variable in variables:
+            if variable is _TEST_FLAG:
+                tested = record.is_test or record.mode == InterviewMode.TEST
+                row[variable.name] = 1.0 if tested else 0.0
+                continue
             row[variable.name] = _cell(questionnaire, record, variable, mode, language, fallback)
         if version_number is not None:
             row["version"] = float(version_number)
         rows.append(row)
     return variables, rows
+
+
+_TEST_FLAG = Variable(
+    name="is_test", label="Test interview (1 = test)", kind="numeric", spss_format="F1.0"
+)
 
 
 def _cell(
@@ -412,6 +427,7 @@ def export_csv(
     labels: bool = False,
     language: str | None = None,
     version_number: int | None = None,
+    test_flag: bool = False,
 ) -> str:
     """Responses as CSV text, choice codes or (``labels=True``) labels in ``language``."""
     variables, rows = export_rows(
@@ -420,6 +436,7 @@ def export_csv(
         mode="labels" if labels else "codes",
         language=language,
         version_number=version_number,
+        test_flag=test_flag,
     )
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
@@ -456,6 +473,7 @@ def export_xlsx(
     labels: bool = False,
     language: str | None = None,
     version_number: int | None = None,
+    test_flag: bool = False,
 ) -> bytes:
     """Responses and the data dictionary as an XLSX workbook (two sheets); text is written as
     text cells, never as formulas, and never altered."""
@@ -468,6 +486,7 @@ def export_xlsx(
         mode="labels" if labels else "codes",
         language=language,
         version_number=version_number,
+        test_flag=test_flag,
     )
     workbook = Workbook(write_only=True)
     sheet = workbook.create_sheet("responses")
@@ -512,6 +531,7 @@ def export_sav(
     *,
     language: str | None = None,
     version_number: int | None = None,
+    test_flag: bool = False,
 ) -> None:
     """Write an SPSS ``.sav`` file with variable labels, value labels, user-missing codes,
     formats (F n.0, DATE11, DATETIME20) and measurement levels."""
@@ -519,7 +539,12 @@ def export_sav(
     import pyreadstat
 
     variables, rows = export_rows(
-        questionnaire, records, mode="numeric", language=language, version_number=version_number
+        questionnaire,
+        records,
+        mode="numeric",
+        language=language,
+        version_number=version_number,
+        test_flag=test_flag,
     )
     columns: dict[str, list[Any]] = {v.name: [] for v in variables}
     for row in rows:

@@ -10,6 +10,8 @@ own client's rows.
   changes; campaigns pin a version id.
 - :class:`Interview`: one interview's :class:`~surveys.engine.InterviewState` as JSON, stored
   after every operation (so it survives a restart), with the columns worth indexing.
+  ``is_test`` marks test interviews and previews of drafts: they never take a quota place
+  and results and exports leave them out unless asked for (``include_test``).
 - :class:`InterviewResponse`: the :class:`~surveys.results.ResponseRecord` written when an
   interview ends or is suspended; results and exports read these.
 - :class:`QuotaCellCount`: completed interviews per (version, quota, cell key), with the target;
@@ -170,6 +172,7 @@ class Interview(SQLModel, TenantScoped, table=True):
         default=InterviewStatus.IN_PROGRESS, sa_type=str_enum(InterviewStatus), index=True
     )
     mode: InterviewMode = Field(default=InterviewMode.CATI, sa_type=str_enum(InterviewMode))
+    is_test: bool = Field(default=False, description="A test or preview interview")
     call_id: str | None = Field(default=None, max_length=80, index=True)
     respondent_key: str = Field(max_length=200)
     language: str = Field(max_length=35)
@@ -192,8 +195,13 @@ class InterviewStart(BaseModel):
     )
     mode: InterviewMode = PydanticField(
         InterviewMode.CATI,
-        description="'test' marks a test interview: never counted in quotas, results or "
-        "exports unless asked for",
+        description="How the interview is run; 'test' is kept as another way to say "
+        "test=true (the interview is then recorded as cati)",
+    )
+    test: bool = PydanticField(
+        False,
+        description="A test interview: never takes a quota place and is left out of results "
+        "and exports unless they ask for include_test=true",
     )
     interviewer: str | None = PydanticField(
         None, max_length=80, description="The agent (seat) running it: ${deviceid}, exports"
@@ -222,6 +230,7 @@ class InterviewSummary(BaseModel):
     version_id: uuid.UUID
     status: InterviewStatus
     mode: InterviewMode
+    is_test: bool
     call_id: str | None
     respondent_key: str
     language: str
@@ -265,6 +274,7 @@ class InterviewResponse(SQLModel, TenantScoped, table=True):
         foreign_key="questionnaireversion.id", index=True, ondelete="CASCADE"
     )
     status: InterviewStatus = Field(sa_type=str_enum(InterviewStatus))
+    is_test: bool = Field(default=False, description="Left out of results unless asked for")
     record: dict[str, Any] = Field(sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

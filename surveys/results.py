@@ -53,6 +53,7 @@ class ResponseRecord(BaseModel):
     )
     progress: float = Field(0.0, ge=0.0, le=1.0)
     mode: InterviewMode = InterviewMode.CATI
+    is_test: bool = False
     respondent_key: str | None = None
     interviewer: str | None = None
     started_at: datetime | None = None
@@ -73,6 +74,7 @@ def record_from_state(engine: InterviewEngine, state: InterviewState) -> Respons
         stopped_at=state.stopped_at or state.current,
         visited=list(dict.fromkeys(state.history)),
         mode=state.mode,
+        is_test=state.is_test,
         respondent_key=state.respondent_seed,
         interviewer=state.interviewer,
         started_at=state.started_at,

@@ -116,6 +116,7 @@ __all__ = [
     "load_records",
     "parse_document",
     "parse_upload",
+    "preview_interview",
     "publish_version",
     "questionnaire_detail",
     "quota_progress",
@@ -427,11 +428,14 @@ _engines: OrderedDict[tuple[uuid.UUID, str], InterviewEngine] = OrderedDict()
 _engines_lock = threading.Lock()
 
 
-def engine_for(version: QuestionnaireVersion) -> InterviewEngine:
-    """The cached interview engine of a published (or retired) version."""
-    if version.status == VersionStatus.DRAFT:
+def engine_for(version: QuestionnaireVersion, *, preview: bool = False) -> InterviewEngine:
+    """The cached interview engine of a published (or retired) version, or with ``preview``
+    of a draft too (validated first: a draft with errors cannot be previewed)."""
+    draft = version.status == VersionStatus.DRAFT
+    if draft and not preview:
         raise VersionNotRunnable(
-            f"version {version.version} is a draft; publish it before running interviews"
+            f"version {version.version} is a draft; publish it before running interviews, "
+            "or preview it (POST .../preview) to try it out"
         )
     key = (version.id, version.content_hash)
     with _engines_lock:
@@ -439,10 +443,12 @@ def engine_for(version: QuestionnaireVersion) -> InterviewEngine:
         if engine is not None:
             _engines.move_to_end(key)
             return engine
-    # Published versions were validated when published; building the engine is cheap.
-    engine = InterviewEngine(
-        _document_of(version), version_hash=version.content_hash, validated=True
-    )
+    # Published versions were validated when published; building the engine is cheap. A
+    # draft's hash changes with every edit, so a cached draft engine is never stale.
+    with translated():
+        engine = InterviewEngine(
+            _document_of(version), version_hash=version.content_hash, validated=not draft
+        )
     with _engines_lock:
         _engines[key] = engine
         while len(_engines) > _ENGINE_CACHE_SIZE:
@@ -467,7 +473,37 @@ def start_interview(
             f"version {version.version} is retired and takes no new interviews; start them on "
             "the questionnaire's current published version"
         )
-    engine = engine_for(version)
+    return _begin(session, version, start, engine_for(version), now)
+
+
+def preview_interview(
+    *,
+    session: Session,
+    version_id: uuid.UUID,
+    start: InterviewStart,
+    now: datetime | None = None,
+) -> Interview:
+    """Start a test interview on any version, a draft included, in any of its languages:
+    it runs like a real one but never takes a quota place and stays out of results and
+    exports (unless they ask for test interviews)."""
+    version = get_version(session=session, version_id=version_id)
+    start = start.model_copy(update={"test": True, "mode": _real_mode(start.mode), "call_id": None})
+    return _begin(session, version, start, engine_for(version, preview=True), now)
+
+
+def _real_mode(mode: InterviewMode) -> InterviewMode:
+    # 'test' as a mode is the older spelling of test=true; the interview itself is CATI.
+    return InterviewMode.CATI if mode == InterviewMode.TEST else mode
+
+
+def _begin(
+    session: Session,
+    version: QuestionnaireVersion,
+    start: InterviewStart,
+    engine: InterviewEngine,
+    now: datetime | None,
+) -> Interview:
+    is_test = start.test or start.mode == InterviewMode.TEST
     if start.call_id is not None:
         running = session.exec(
             select(Interview).where(
@@ -492,9 +528,10 @@ def start_interview(
             language=start.language,
             attributes=start.attributes,
             call_id=start.call_id,
-            mode=start.mode,
-            quota_counter=_counter(counter, start.mode),
+            mode=_real_mode(start.mode),
+            quota_counter=_counter(counter, is_test),
             interviewer=start.interviewer,
+            is_test=is_test,
         )
     interview = Interview(
         id=interview_id,
@@ -502,6 +539,7 @@ def start_interview(
         version_id=version.id,
         questionnaire_hash=state.questionnaire_hash,
         mode=state.mode,
+        is_test=state.is_test,
         call_id=start.call_id,
         respondent_key=state.respondent_seed,
         language=state.language,
@@ -556,8 +594,8 @@ class _TestQuotaCounter:
         return next((cell for cell in cells if self.real.is_full(cell)), None)
 
 
-def _counter(real: QuotaCounter, mode: InterviewMode) -> QuotaCounter:
-    return _TestQuotaCounter(real) if mode == InterviewMode.TEST else real
+def _counter(real: QuotaCounter, is_test: bool) -> QuotaCounter:
+    return _TestQuotaCounter(real) if is_test else real
 
 
 def _store(
@@ -580,6 +618,7 @@ def _store(
                 interview_id=interview.id,
                 version_id=interview.version_id,
                 status=state.status,
+                is_test=interview.is_test,
                 record=record,
                 created_at=state.updated_at,
             )
@@ -590,6 +629,16 @@ def _store(
     session.flush()
 
 
+def _engine_of(version: QuestionnaireVersion, interview: Interview) -> InterviewEngine:
+    """The engine an interview runs on; a preview whose draft was edited since cannot go on."""
+    if interview.questionnaire_hash != version.content_hash:
+        raise InterviewStateConflict(
+            f"draft version {version.version} was edited after preview {interview.id} started; "
+            "start a new preview to try the edited questionnaire"
+        )
+    return engine_for(version, preview=interview.is_test)
+
+
 Operation = Callable[[InterviewEngine, InterviewState, QuotaCounter, datetime], InterviewState]
 
 
@@ -598,11 +647,11 @@ def _operate(
 ) -> Interview:
     interview = get_interview(session=session, interview_id=interview_id, lock=True)
     version = get_version(session=session, version_id=interview.version_id)
-    engine = engine_for(version)
+    engine = _engine_of(version, interview)
     state = InterviewState.model_validate(interview.state)
     counter = DatabaseQuotaCounter(session, client_id=interview.client_id, version_id=version.id)
     with translated():
-        new_state = operation(engine, state, _counter(counter, state.mode), now or utcnow())
+        new_state = operation(engine, state, _counter(counter, interview.is_test), now or utcnow())
     _store(session, interview, engine, new_state)
     return interview
 
@@ -688,7 +737,7 @@ def break_off_interview(
 def interview_public(*, session: Session, interview: Interview) -> InterviewPublic:
     """What the agent screen shows: the question in the interview's language, and progress."""
     version = get_version(session=session, version_id=interview.version_id)
-    engine = engine_for(version)
+    engine = _engine_of(version, interview)
     state = InterviewState.model_validate(interview.state)
     with translated():
         question = engine.current_question(state)
@@ -700,6 +749,7 @@ def interview_public(*, session: Session, interview: Interview) -> InterviewPubl
         version_id=interview.version_id,
         status=state.status,
         mode=state.mode,
+        is_test=interview.is_test,
         call_id=state.call_id,
         respondent_key=state.respondent_seed,
         language=state.language,
@@ -740,8 +790,9 @@ def load_records(
     wanted = list(statuses or [])
     if wanted:
         stmt = stmt.where(col(InterviewResponse.status).in_(wanted))
-    records = [ResponseRecord.model_validate(data) for data in session.exec(stmt)]
-    return [r for r in records if include_test or r.mode != InterviewMode.TEST]
+    if not include_test:
+        stmt = stmt.where(col(InterviewResponse.is_test).is_(False))
+    return [ResponseRecord.model_validate(data) for data in session.exec(stmt)]
 
 
 def _analysable(questionnaire: Questionnaire) -> list[str]:
@@ -779,6 +830,7 @@ def version_frequencies(
     question: str | None = None,
     language: str | None = None,
     statuses: Sequence[InterviewStatus] = (InterviewStatus.COMPLETED,),
+    include_test: bool = False,
 ) -> list[FrequencyTable]:
     """Frequencies of one question, or of every question, calculation and attribute."""
     version = get_version(session=session, version_id=version_id)
@@ -788,7 +840,9 @@ def version_frequencies(
     if question is not None:
         _check_variable(questionnaire, question, "question")
         names = [question]
-    records = load_records(session=session, version_id=version_id, statuses=statuses)
+    records = load_records(
+        session=session, version_id=version_id, statuses=statuses, include_test=include_test
+    )
     return [frequencies(questionnaire, records, name, language=language) for name in names]
 
 
@@ -800,6 +854,7 @@ def version_crosstab(
     column: str,
     language: str | None = None,
     statuses: Sequence[InterviewStatus] = (InterviewStatus.COMPLETED,),
+    include_test: bool = False,
 ) -> CrossTab:
     """Counts of ``row``'s values by ``column``'s among records that answered both."""
     version = get_version(session=session, version_id=version_id)
@@ -807,14 +862,18 @@ def version_crosstab(
     _check_language(questionnaire, language)
     _check_variable(questionnaire, row, "row")
     _check_variable(questionnaire, column, "column")
-    records = load_records(session=session, version_id=version_id, statuses=statuses)
+    records = load_records(
+        session=session, version_id=version_id, statuses=statuses, include_test=include_test
+    )
     return cross_tab(questionnaire, records, row, column, language=language)
 
 
-def version_funnel(*, session: Session, version_id: uuid.UUID) -> list[FunnelStep]:
+def version_funnel(
+    *, session: Session, version_id: uuid.UUID, include_test: bool = False
+) -> list[FunnelStep]:
     """For each question in order: interviews that reached, answered and stopped there."""
     version = get_version(session=session, version_id=version_id)
-    records = load_records(session=session, version_id=version_id)
+    records = load_records(session=session, version_id=version_id, include_test=include_test)
     return completion_funnel(_document_of(version), records)
 
 
@@ -832,13 +891,17 @@ def quota_progress(*, session: Session, version_id: uuid.UUID) -> list[QuotaCell
     ]
 
 
-def count_interviews(*, session: Session, version_id: uuid.UUID) -> dict[str, int]:
-    """Interviews of a version per status."""
+def count_interviews(
+    *, session: Session, version_id: uuid.UUID, include_test: bool = False
+) -> dict[str, int]:
+    """Interviews of a version per status (test interviews only with ``include_test``)."""
     stmt = (
         select(Interview.status, func.count())
         .where(Interview.version_id == version_id)
         .group_by(Interview.status)
     )
+    if not include_test:
+        stmt = stmt.where(col(Interview.is_test).is_(False))
     return {str(status): int(n) for status, n in session.exec(stmt)}
 
 
@@ -874,8 +937,14 @@ def export_responses(
     language: str | None = None,
     statuses: Sequence[InterviewStatus] | None = None,
     include_test: bool = False,
+    bom: bool = True,
 ) -> ExportFile:
-    """Export a version's responses (or its data dictionary); every export is audited."""
+    """Export a version's responses (or its data dictionary); every export is audited.
+
+    Test interviews are left out unless ``include_test`` (then an ``is_test`` column says
+    which rows are tests). CSV starts with a UTF-8 byte-order mark unless ``bom`` is false:
+    Excel (zh-CN and others) reads a CSV without one in the local code page and garbles
+    Chinese, while some tools want plain UTF-8."""
     version = get_version(session=session, version_id=version_id)
     questionnaire = _document_of(version)
     _check_language(questionnaire, language)
@@ -886,45 +955,46 @@ def export_responses(
             session=session, version_id=version_id, statuses=statuses, include_test=include_test
         )
     )
-    number = version.version
+    options: dict[str, Any] = {
+        "language": language,
+        "version_number": version.version,
+        "test_flag": include_test,
+    }
     stem = f"{questionnaire.id}-v{version.version}"
     csv_type = "text/csv; charset=utf-8"
+    text_encoding = "utf-8-sig" if bom else "utf-8"
     if export_format == ExportFormat.CSV:
         result = ExportFile(
             f"{stem}-codes.csv",
             csv_type,
-            export_csv(questionnaire, records, language=language, version_number=number).encode(
-                "utf-8-sig"
-            ),
+            export_csv(questionnaire, records, **options).encode(text_encoding),
             len(records),
         )
     elif export_format == ExportFormat.CSV_LABELS:
         result = ExportFile(
             f"{stem}-labels.csv",
             csv_type,
-            export_csv(
-                questionnaire, records, labels=True, language=language, version_number=number
-            ).encode("utf-8-sig"),
+            export_csv(questionnaire, records, labels=True, **options).encode(text_encoding),
             len(records),
         )
     elif export_format == ExportFormat.XLSX:
         result = ExportFile(
             f"{stem}.xlsx",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            export_xlsx(questionnaire, records, language=language, version_number=number),
+            export_xlsx(questionnaire, records, **options),
             len(records),
         )
     elif export_format == ExportFormat.SAV:
         with tempfile.TemporaryDirectory(prefix="pilotdial-sav-") as directory:
             path = Path(directory) / "responses.sav"
-            export_sav(questionnaire, records, path, language=language, version_number=number)
+            export_sav(questionnaire, records, path, **options)
             data = path.read_bytes()
         result = ExportFile(f"{stem}.sav", "application/x-spss-sav", data, len(records))
     else:
         result = ExportFile(
             f"{stem}-dictionary.csv",
             csv_type,
-            data_dictionary_csv(questionnaire, language=language).encode("utf-8-sig"),
+            data_dictionary_csv(questionnaire, language=language).encode(text_encoding),
             0,
         )
     record_audit(
@@ -938,6 +1008,7 @@ def export_responses(
             "records": result.records,
             "language": language or questionnaire.primary_language,
             "statuses": sorted(s.value for s in statuses or []),
+            "include_test": include_test,
         },
     )
     session.flush()

@@ -3,7 +3,8 @@
 An uploaded workbook is untrusted: a ``.xlsx`` is a zip whose members can inflate a thousand
 times (a shared-string bomb), and a sheet can claim ``A1:XFD20000`` so that a reader pads
 every row to 16,384 cells. Before anything is parsed, the zip directory is checked
-(inflated size and ratio, per member and in total); a sheet's declared dimension is never
+(inflated size and ratio, per member and in total, and the shared-strings table that is
+read whole); a sheet's declared dimension is never
 trusted (it is reset, so rows hold only the cells the file really has), only the sheets an
 XLSForm uses are read, and their rows, columns and cells are counted and checked for length
 as they are read. Limits give
@@ -31,12 +32,16 @@ __all__ = [
     "MAX_INFLATED_BYTES",
     "MAX_INFLATE_RATIO",
     "MAX_ROWS",
+    "MAX_SHARED_STRINGS_BYTES",
     "Sheet",
     "read_workbook",
 ]
 
 MAX_INFLATED_BYTES: Final = 64 * 1024 * 1024
 """Total uncompressed size of a ``.xlsx``'s members."""
+MAX_SHARED_STRINGS_BYTES: Final = 16 * 1024 * 1024
+"""Uncompressed size of the shared-strings table, which openpyxl holds in memory whole (about
+6x its size for short strings); a 1,000-question form in five languages needs about 2 MiB."""
 MAX_INFLATE_RATIO: Final = 100
 """Largest uncompressed/compressed ratio of a member bigger than 1 MiB (text XML: 5-20)."""
 _RATIO_FLOOR: Final = 1024 * 1024
@@ -80,6 +85,14 @@ def _check_zip(data: bytes) -> None:
         total = 0
         for info in archive.infolist():
             total += info.file_size
+            if info.filename.lower().endswith("sharedstrings.xml") and (
+                info.file_size > MAX_SHARED_STRINGS_BYTES
+            ):
+                raise XLSFormTooLargeError(
+                    f"the workbook's shared-strings table inflates to {info.file_size:,} bytes; "
+                    f"the limit is {MAX_SHARED_STRINGS_BYTES:,} (an XLSForm's texts need far "
+                    "less: remove pasted data or unused sheets and save again)"
+                )
             ratio = info.file_size / max(info.compress_size, 1)
             if info.file_size > _RATIO_FLOOR and ratio > MAX_INFLATE_RATIO:
                 raise XLSFormTooLargeError(

@@ -3,7 +3,8 @@
 - ``/questionnaires``: create from a JSON document or an uploaded YAML/JSON/XLSForm file,
   list, get, delete (never-published only), versions (list, add a draft).
 - ``/questionnaire-versions/{version_id}``: get, edit a draft (409 once published), publish
-  (422 with every problem), retire, start interviews, quotas, results and exports.
+  (422 with every problem), retire, start interviews, preview (a test interview, drafts
+  included), quotas, results and exports (test interviews only with ``include_test=true``).
 - ``/interviews/{interview_id}``: the current question and operations (answer, back,
   suspend, resume, language, complete, break-off); every call returns the interview as the
   agent screen needs it (:class:`~surveys.models.InterviewPublic`).
@@ -259,6 +260,9 @@ StatusQuery = Annotated[
     list[InterviewStatus] | None,
     Query(alias="status", description="Interview statuses to include (repeat the parameter)"),
 ]
+IncludeTestQuery = Annotated[
+    bool, Query(description="Include test interviews and previews (left out by default)")
+]
 
 
 @router.get(
@@ -271,6 +275,7 @@ def get_frequencies(
     question: Annotated[str | None, Query(description="One variable; default all")] = None,
     language: Annotated[str | None, Query(description="Label language")] = None,
     status_filter: StatusQuery = None,
+    include_test: IncludeTestQuery = False,
 ) -> list[FrequencyTable]:
     """Counts and percentages per value, for one question or every question and attribute."""
     return service.version_frequencies(
@@ -279,6 +284,7 @@ def get_frequencies(
         question=question,
         language=language,
         statuses=status_filter or (InterviewStatus.COMPLETED,),
+        include_test=include_test,
     )
 
 
@@ -289,6 +295,7 @@ class CrossTabRequest(BaseModel):
     column: str = Field(description="Variable whose values are the columns")
     language: str | None = None
     statuses: list[InterviewStatus] = Field(default_factory=lambda: [InterviewStatus.COMPLETED])
+    include_test: bool = Field(False, description="Include test interviews and previews")
 
 
 class CrossTabResult(CrossTab):
@@ -309,14 +316,17 @@ def post_crosstab(
         column=body.column,
         language=body.language,
         statuses=body.statuses,
+        include_test=body.include_test,
     )
     return CrossTabResult(**table.model_dump(), column_percentages=table.column_percents())
 
 
 @router.get("/questionnaire-versions/{version_id}/results/funnel", response_model=list[FunnelStep])
-def get_funnel(version: VersionDep, session: SessionDep) -> list[FunnelStep]:
+def get_funnel(
+    version: VersionDep, session: SessionDep, include_test: IncludeTestQuery = False
+) -> list[FunnelStep]:
     """Per question: interviews that reached it, answered it and stopped there."""
-    return service.version_funnel(session=session, version_id=version.id)
+    return service.version_funnel(session=session, version_id=version.id, include_test=include_test)
 
 
 # --------------------------------------------------------------------------- exports
@@ -329,6 +339,8 @@ def _export(
     export_format: service.ExportFormat,
     language: str | None,
     statuses: list[InterviewStatus] | None = None,
+    include_test: bool = False,
+    bom: bool = True,
 ) -> Response:
     exported = service.export_responses(
         session=session,
@@ -337,6 +349,8 @@ def _export(
         actor=actor,
         language=language,
         statuses=statuses,
+        include_test=include_test,
+        bom=bom,
     )
     return Response(
         exported.content,
@@ -349,6 +363,13 @@ def _export(
 
 
 LanguageQuery = Annotated[str | None, Query(description="Label language; default the primary")]
+BomQuery = Annotated[
+    bool,
+    Query(
+        description="Start the CSV with a UTF-8 byte-order mark, so Excel (zh-CN, zh-TW) "
+        "opens it as UTF-8; false for tools that want plain UTF-8"
+    ),
+]
 
 
 @router.get("/questionnaire-versions/{version_id}/exports/responses.csv", response_class=Response)
@@ -359,10 +380,17 @@ def export_responses_csv(
     labels: Annotated[bool, Query(description="Choice labels instead of codes")] = False,
     language: LanguageQuery = None,
     status_filter: StatusQuery = None,
+    include_test: IncludeTestQuery = False,
+    bom: BomQuery = True,
 ) -> Response:
-    """Responses as CSV (UTF-8 with BOM), choice codes or labels; all statuses by default."""
+    """Responses as CSV (UTF-8 with BOM), choice codes or labels; all statuses by default.
+
+    Text that a spreadsheet would run as a formula (starting with = + - @) gets a leading
+    apostrophe; numbers are never changed. The XLSX export needs no such guard."""
     export_format = service.ExportFormat.CSV_LABELS if labels else service.ExportFormat.CSV
-    return _export(version, session, actor, export_format, language, status_filter)
+    return _export(
+        version, session, actor, export_format, language, status_filter, include_test, bom
+    )
 
 
 @router.get("/questionnaire-versions/{version_id}/exports/responses.xlsx", response_class=Response)
@@ -372,9 +400,12 @@ def export_responses_xlsx(
     actor: CurrentActor,
     language: LanguageQuery = None,
     status_filter: StatusQuery = None,
+    include_test: IncludeTestQuery = False,
 ) -> Response:
     """Responses and the data dictionary as an Excel workbook (audited)."""
-    return _export(version, session, actor, service.ExportFormat.XLSX, language, status_filter)
+    return _export(
+        version, session, actor, service.ExportFormat.XLSX, language, status_filter, include_test
+    )
 
 
 @router.get("/questionnaire-versions/{version_id}/exports/responses.sav", response_class=Response)
@@ -384,17 +415,26 @@ def export_responses_sav(
     actor: CurrentActor,
     language: LanguageQuery = None,
     status_filter: StatusQuery = None,
+    include_test: IncludeTestQuery = False,
 ) -> Response:
     """Responses as an SPSS .sav file with variable and value labels (audited)."""
-    return _export(version, session, actor, service.ExportFormat.SAV, language, status_filter)
+    return _export(
+        version, session, actor, service.ExportFormat.SAV, language, status_filter, include_test
+    )
 
 
 @router.get("/questionnaire-versions/{version_id}/exports/dictionary.csv", response_class=Response)
 def export_dictionary(
-    version: VersionDep, session: SessionDep, actor: CurrentActor, language: LanguageQuery = None
+    version: VersionDep,
+    session: SessionDep,
+    actor: CurrentActor,
+    language: LanguageQuery = None,
+    bom: BomQuery = True,
 ) -> Response:
     """The data dictionary: every exported variable, its label, type and value labels."""
-    return _export(version, session, actor, service.ExportFormat.DICTIONARY, language)
+    return _export(
+        version, session, actor, service.ExportFormat.DICTIONARY, language, None, False, bom
+    )
 
 
 # --------------------------------------------------------------------------- interviews
@@ -419,6 +459,22 @@ def start_interview(
     """Start an interview on a published version, for a call or (no call_id) as a test."""
     _interviewer(principal)
     interview = service.start_interview(session=session, version_id=version.id, start=body)
+    return _public(session, interview)
+
+
+@router.post(
+    "/questionnaire-versions/{version_id}/preview",
+    response_model=InterviewPublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def preview_interview(
+    version: VersionDep, body: InterviewStart, session: SessionDep, principal: CurrentPrincipal
+) -> InterviewPublic:
+    """Preview any version, a draft included, in any of its languages: a test interview
+    (never in quotas, results or exports) run with the usual interview operations; 422 lists
+    the problems of a draft that cannot run yet."""
+    _interviewer(principal)
+    interview = service.preview_interview(session=session, version_id=version.id, start=body)
     return _public(session, interview)
 
 

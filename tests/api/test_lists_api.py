@@ -5,6 +5,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
+from collections.abc import Callable
 from typing import Any
 
 from openpyxl import Workbook
@@ -304,3 +306,54 @@ def test_cleaning_errors_name_the_api_fields_not_cli_flags(api: Any, tenant_a: T
     failed = _ready(tenant_a, ragged.json()["id"])
     assert "the allow_ragged field" in failed["error"]
     assert "errors.pydantic.dev" not in failed["error"]
+
+
+def test_width_and_cell_bombs_in_a_workbook_are_422_and_nothing_is_stored(
+    api: Any, tenant_a: Tenant, tmp_path: Any
+) -> None:
+    import re
+    import zipfile
+
+    def workbook_with(replace: Callable[[bytes], bytes]) -> bytes:
+        workbook = Workbook()
+        sheet = workbook.active
+        sheet.append(["name", "phone"])
+        sheet.append(["Wang", "13800138000"])
+        path = tmp_path / "leads.xlsx"
+        workbook.save(path)
+        with zipfile.ZipFile(path) as archive:
+            contents = {info.filename: archive.read(info) for info in archive.infolist()}
+        member = "xl/worksheets/sheet1.xml"
+        contents[member] = replace(contents[member])
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            for name, data in contents.items():
+                archive.writestr(name, data)
+        return path.read_bytes()
+
+    wide = b"".join(b'<c t="inlineStr"><is><t>c%d</t></is></c>' % i for i in range(16_000))
+    no_dimension = workbook_with(
+        lambda xml: re.sub(
+            rb'<row r="1".*?</row>',
+            b'<row r="1">' + wide + b"</row>",
+            re.sub(rb'<dimension ref="[^"]*" ?/>', b"", xml),
+            flags=re.S,
+        )
+    )
+    claimed = workbook_with(
+        lambda xml: re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD20000"', xml)
+    )
+    # Random text: it does not compress, so the ratio check lets it through to the cell check.
+    random_text = b"<t>" + os.urandom((1 << 20) // 2 + 1).hex().encode() + b"</t>"
+    giant = workbook_with(lambda xml: xml.replace(b"<t>Wang</t>", random_text))
+    for content, expected in [
+        (no_dimension, "row 1 of sheet 'Sheet' has 16,000 columns"),
+        (claimed, "16,384 columns, over the 1,000-column limit"),
+        (giant, "cell A2 of sheet 'Sheet' holds 1,048,578 characters"),
+    ]:
+        assert len(content) < 1 << 20
+        response = _upload(tenant_a, content, "leads.xlsx")
+        assert response.status_code == 422, response.text
+        assert response.headers["content-type"].startswith("application/problem+json")
+        assert expected in response.json()["detail"]
+    assert tenant_a.http.get("/lists", headers=tenant_a.headers()).json() == []
+    assert _stored_files(tenant_a) == 0

@@ -4,6 +4,7 @@ in zh-Hant and English with its screener, quota, skip logic and piping from lead
 from __future__ import annotations
 
 import io
+import os
 import uuid
 import zipfile
 from collections.abc import Callable
@@ -389,3 +390,119 @@ def test_a_workbook_bomb_upload_is_413_and_stores_nothing(api: Any, tenant_a: Te
     assert refused.status_code == 413, refused.text
     assert refused.json()["type"].endswith("/workbook-too-large")
     assert len(_ok(api.get("/questionnaires", headers=tenant_a.headers()))) == before
+
+
+def test_a_draft_preview_runs_over_the_api_and_stays_out_of_exports(
+    api: Any, tenant_a: Tenant
+) -> None:
+    headers = tenant_a.headers()
+    document = sample_document(id=f"preview_{uuid.uuid4().hex[:8]}")
+    draft = _ok(api.post("/questionnaires", json={"content": document}, headers=headers))
+    refused = api.post(
+        f"/questionnaire-versions/{draft['id']}/interviews",
+        json={"attributes": LEAD},
+        headers=headers,
+    )
+    assert refused.status_code == 409
+    assert "preview it" in refused.json()["detail"]
+    preview = _ok(
+        api.post(
+            f"/questionnaire-versions/{draft['id']}/preview",
+            json={"attributes": LEAD, "language": "en"},
+            headers=headers,
+        )
+    )
+    assert preview["is_test"]
+    assert preview["language"] == "en"
+    assert preview["question"]["name"] == "greeting"
+    for question, value in [("greeting", None), ("consent", "2")]:
+        _ok(_answer(tenant_a, preview["id"], question, value))
+    ended = _ok(api.get(f"/interviews/{preview['id']}", headers=headers))
+    assert ended["status"] == "not_eligible"
+
+    url = f"/questionnaire-versions/{draft['id']}/exports/responses.csv"
+    plain = api.get(url, headers=headers)
+    assert plain.status_code == 200
+    assert plain.headers["X-Record-Count"] == "0"
+    assert plain.content.startswith(b"\xef\xbb\xbf")
+    tests = api.get(url, params={"include_test": "true", "bom": "false"}, headers=headers)
+    assert tests.headers["X-Record-Count"] == "1"
+    assert not tests.content.startswith(b"\xef\xbb\xbf")
+    assert tests.content.split(b"\n", 1)[0].split(b",")[:4] == [
+        b"interview_id",
+        b"respondent_key",
+        b"mode",
+        b"is_test",
+    ]
+    counts = api.get(
+        f"/questionnaire-versions/{draft['id']}/results/funnel",
+        params={"include_test": "true"},
+        headers=headers,
+    )
+    assert _ok(counts)[0]["reached"] == 1
+    draft_now = _ok(api.get(f"/questionnaire-versions/{draft['id']}", headers=headers))
+    assert draft_now["status"] == "draft"
+
+
+def _xlsform(rows: list[list[str]], replace: Callable[[bytes], bytes] | None = None) -> bytes:
+    from openpyxl import Workbook
+
+    book = Workbook()
+    sheet = book.active
+    assert sheet is not None
+    sheet.title = "survey"
+    for row in rows:
+        sheet.append(row)
+    buffer = io.BytesIO()
+    book.save(buffer)
+    if replace is None:
+        return buffer.getvalue()
+    source = zipfile.ZipFile(io.BytesIO(buffer.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            data = source.read(info.filename)
+            if info.filename == "xl/worksheets/sheet1.xml":
+                data = replace(data)
+            target.writestr(info.filename, data)
+    return out.getvalue()
+
+
+def test_width_and_cell_bombs_in_an_xlsform_are_422_and_store_nothing(
+    api: Any, tenant_a: Tenant
+) -> None:
+    import re
+
+    headers = tenant_a.headers()
+    header = ["type", "name", "label"]
+    wide = b"".join(b'<c t="inlineStr"><is><t>x%d</t></is></c>' % i for i in range(5000))
+    no_dimension = _xlsform(
+        [header, ["text", "q", "Q"]],
+        lambda xml: re.sub(
+            rb"(<row r=\"2\".*?)</row>",
+            rb"\1" + wide + b"</row>",
+            re.sub(rb'<dimension ref="[^"]*" ?/>', b"", xml),
+            flags=re.S,
+        ),
+    )
+    giant = _xlsform([header, ["text", "q", os.urandom(6000).hex()]])
+    before = len(_ok(api.get("/questionnaires", headers=headers)))
+    for content, expected in [
+        (no_dimension, "spans 2 rows x 5,003 columns"),
+        (giant, "row 2 column 3: a cell of 12,000 characters"),
+    ]:
+        assert len(content) < 100_000
+        files = {"file": ("form.xlsx", content, "application/octet-stream")}
+        refused = api.post("/questionnaires/import", files=files, headers=headers)
+        assert refused.status_code == 422, refused.text
+        assert refused.headers["content-type"].startswith("application/problem+json")
+        assert expected in refused.json()["detail"]
+    assert len(_ok(api.get("/questionnaires", headers=headers))) == before
+    # A claimed A1:XFD20000 is not believed: the form is read as the two rows it has.
+    claimed = _xlsform(
+        [header, ["text", f"q_{uuid.uuid4().hex[:6]}", "Q"]],
+        lambda xml: re.sub(rb'<dimension ref="[^"]*"', b'<dimension ref="A1:XFD20000"', xml),
+    )
+    files = {"file": ("form.xlsx", claimed, "application/octet-stream")}
+    imported = _ok(api.post("/questionnaires/import", files=files, headers=headers))
+    assert len(imported["content"]["questions"]) == 1

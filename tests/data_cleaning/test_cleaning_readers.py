@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 
@@ -301,3 +302,52 @@ def test_check_table_refuses_a_header_only_file_under_its_own_name(write_text: W
     with pytest.raises(HeaderOnlyError, match=r"客戶名單\.csv has a header row but no data rows"):
         check_table(path)
     assert check_table(write_text("ok.csv", ROWS)).columns == tuple(ROWS[0])
+
+
+def test_a_sheet_without_a_dimension_is_held_to_the_column_limit(tmp_path: Path) -> None:
+    import re
+
+    path = _workbook(tmp_path)
+    wide = b"".join(b'<c t="inlineStr"><is><t>c%d</t></is></c>' % i for i in range(16_000))
+
+    def widen(xml: bytes) -> bytes:
+        xml = re.sub(rb'<dimension ref="[^"]*" ?/>', b"", xml)
+        return re.sub(rb'<row r="1".*?</row>', b'<row r="1">' + wide + b"</row>", xml, flags=re.S)
+
+    _rewrite_xlsx(path, "xl/worksheets/sheet1.xml", widen)
+    assert path.stat().st_size < 100_000
+    with pytest.raises(InputFileError, match=r"row 1 of sheet 'Sheet' has 16,000 columns"):
+        check_table(path)
+
+
+def test_a_giant_cell_is_refused_naming_the_cell(tmp_path: Path) -> None:
+    from data_cleaning.readers import MAX_CELL_CHARS
+
+    path = _workbook(tmp_path)
+    giant = b"<t>" + os.urandom(MAX_CELL_CHARS // 2 + 1).hex().encode() + b"</t>"
+    _rewrite_xlsx(path, "xl/worksheets/sheet1.xml", lambda xml: xml.replace(b"<t>Wang</t>", giant))
+    with pytest.raises(InputFileError, match=r"cell A2 of sheet 'Sheet' holds 1,048,578 char"):
+        check_table(path)
+    text = tmp_path / "giant.csv"
+    text.write_bytes(b"phone,note\n13800138000," + b"x" * (MAX_CELL_CHARS + 10) + b"\n")
+    with pytest.raises(InputFileError, match="limit"):
+        check_table(text)
+
+
+def test_a_shared_strings_table_over_its_limit_is_refused_before_it_is_read(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import zipfile
+
+    from data_cleaning import readers
+
+    # Random text compresses about 2x, so only the size limit can stop it; the limit is
+    # lowered so that the workbook stays small.
+    monkeypatch.setattr(readers, "MAX_SHARED_STRINGS_BYTES", 1 << 20)
+    path = _workbook(tmp_path)
+    with zipfile.ZipFile(path, "a", zipfile.ZIP_DEFLATED) as archive:
+        text = os.urandom(600_000).hex().encode()
+        archive.writestr("xl/sharedStrings.xml", b"<sst><si><t>" + text + b"</t></si></sst>")
+    expected = r"shared-strings table unpacks to 1\.1 MiB, over the 1 MiB limit"
+    with pytest.raises(InputTooLargeError, match=expected):
+        check_table(path)

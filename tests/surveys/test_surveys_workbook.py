@@ -54,6 +54,27 @@ def test_a_shared_string_bomb_is_refused_before_parsing() -> None:
         import_xlsform(out.getvalue())
 
 
+def test_a_shared_strings_table_over_its_limit_is_refused_before_parsing(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Random text compresses about 2x, so only the size limit stops it (lowered here so the
+    workbook stays small)."""
+    import os
+
+    from surveys import workbook
+
+    monkeypatch.setattr(workbook, "MAX_SHARED_STRINGS_BYTES", 1024 * 1024)
+    source = zipfile.ZipFile(io.BytesIO(_form()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target:
+        for info in source.infolist():
+            target.writestr(info.filename, source.read(info.filename))
+        text = os.urandom(600_000).hex().encode()
+        target.writestr("xl/sharedStrings.xml", b"<sst><si><t>" + text + b"</t></si></sst>")
+    with pytest.raises(XLSFormTooLargeError, match=r"shared-strings table inflates to 1,200,"):
+        import_xlsform(out.getvalue())
+
+
 def test_a_claimed_dimension_is_not_believed() -> None:
     """A1:XFD20000 made openpyxl pad every row to 16,384 cells (327 million cells, 8.5 s of CPU
     for a 1.9 KB file): the claim is reset, rows hold only the cells the file has."""
