@@ -47,14 +47,14 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field
-from sqlalchemy import and_, case, exists, func, or_
+from sqlalchemy import and_, case, exists, func, or_, text
 from sqlmodel import Session, col, select
 
 from campaigns.hopper import count_callable
 from campaigns.models import (
+    IN_FLIGHT_SQL,
+    LIVE_ANSWER_SQL,
     AbandonWindow,
-    AmdResult,
-    AttemptStatus,
     CallAttempt,
     Campaign,
     CampaignLead,
@@ -264,7 +264,7 @@ def _calls(session: Session, campaign_id: uuid.UUID) -> dict[str, int]:
             _count(and_(~answered, ~has_agent)),
         ).where(
             CallAttempt.campaign_id == campaign_id,
-            CallAttempt.status == AttemptStatus.started,
+            text(IN_FLIGHT_SQL),  # the partial index's own predicate: it is used
         )
     ).one()
     in_flight, talking, waiting, ringing = (int(v) for v in row)
@@ -325,8 +325,9 @@ def _abandon(
             _count(and_(today, abandoned)),
         ).where(
             CallAttempt.campaign_id == campaign.id,
-            CallAttempt.amd_result == AmdResult.human,
-            or_(abandoned, col(CallAttempt.agent_connected_at).is_not(None)),
+            # live answers (AMD human, reached an agent or abandoned), the partial index's
+            # own predicate
+            text(LIVE_ANSWER_SQL),
             ended_at >= min(since, day[0]),
         )
     ).one()
