@@ -183,6 +183,10 @@ class _Bridge:
         self._thread.join(timeout=5)
 
 
+#: After a failed publish, commits skip publishing this long (a Redis outage must not slow
+#: every commit of the dial loop by a connect timeout).
+QUIET_AFTER_FAILURE_S = 5.0
+_quiet_until = 0.0
 _bridge_lock = threading.Lock()
 _bridge: _Bridge | None = None
 _publishers: dict[str, Redis[bytes]] = {}
@@ -236,19 +240,21 @@ def publish(channels: Iterable[str]) -> None:
     if not url:
         publish_local(names)
         return
-    started = time.perf_counter()
+    global _quiet_until
+    if time.monotonic() < _quiet_until:
+        return  # Redis failed a moment ago: do not make every commit wait for it
     try:
         pipe = _publisher(url).pipeline(transaction=False)
         for name in names:
             pipe.publish(name, b"")
         pipe.execute()
-    except RedisError as exc:
+    except (RedisError, OSError) as exc:
+        _quiet_until = time.monotonic() + QUIET_AFTER_FAILURE_S
         log.warning(
-            "could not publish %d wake-ups (%s) after %.0f ms; readers catch up on their "
-            "next refresh",
-            len(names),
+            "could not publish wake-ups (%s); not trying again for %.0f s, readers catch up "
+            "on their periodic refresh",
             exc,
-            (time.perf_counter() - started) * 1000,
+            QUIET_AFTER_FAILURE_S,
         )
 
 
