@@ -1,7 +1,7 @@
 """live metrics: partial indexes for the calls in flight and the abandon window's live answers
 
 Revision ID: 0011_i11live
-Revises: 0010
+Revises: 0011_i16
 Create Date: 2026-12-02 14:20:00.000000
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0011_i11live"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011_i16"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
