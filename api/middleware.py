@@ -6,7 +6,8 @@
 - **Admission**: at most ``api_max_in_flight`` requests are worked on at once; the others
   wait in the event loop (holding no thread and no connection) and get 503 with
   ``Retry-After`` after ``api_queue_timeout_s``. Admitted requests therefore always find a
-  thread and a connection (``Settings.check_capacity``); ``/healthz`` is never queued.
+  thread and a connection (``Settings.check_capacity``); ``/healthz`` is never queued. An
+  event stream gives its slot back once its response starts (see :mod:`api.streams`).
 - **Headers**: ``X-Content-Type-Options: nosniff`` and HSTS on everything; ``Cache-Control:
   no-store`` on every answer to an authenticated request (lead exports, keys' data).
 - **Crash**: an unhandled exception becomes a problem+json 500 *here*, so the connection
@@ -74,6 +75,13 @@ class RequestGuard:
                 state["status"] = message["status"]
                 raw = list(message.get("headers", []))
                 names = {name.lower() for name, _ in raw}
+                content_type = next((v for k, v in raw if k.lower() == b"content-type"), b"")
+                if content_type.startswith(b"text/event-stream"):
+                    # A stream may stay open for hours: its slot goes back to short requests
+                    # now; its later reads are bounded by api.streams instead.
+                    release = state.pop("release", None)
+                    if release is not None:
+                        release()
                 raw.append((b"x-request-id", rid.encode()))
                 raw.extend(h for h in SECURITY_HEADERS if h[0] not in names)
                 if authenticated and b"cache-control" not in names:
@@ -91,10 +99,13 @@ class RequestGuard:
                 except TimeoutError:
                     await self._busy(scope, receive, send_with_headers)
                 else:
+                    state["release"] = slots.release
                     try:
                         await self._run(scope, receive, send_with_headers, state)
                     finally:
-                        slots.release()
+                        release = state.pop("release", None)
+                        if release is not None:
+                            release()
         finally:
             log.info(
                 "%s %s -> %s in %.1f ms",

@@ -26,6 +26,9 @@ PLACEHOLDER_SECRETS = {"", "changeme", "change-me", "secret", "please-change", "
 MIN_SECRET_LENGTH = 32
 # A request holds its own session's connection and, while it queues a job, one more.
 CONNECTIONS_PER_REQUEST = 2
+#: Reads of open event streams run at most this many at once (api/streams.py), beside the
+#: admitted requests: each holds one connection while it runs.
+STREAM_READERS = 2
 
 
 class Environment(StrEnum):
@@ -117,12 +120,13 @@ class Settings(BaseSettings):
 
     def check_capacity(self) -> None:
         """Refuse a pool too small for the requests admitted at once (the API would wedge)."""
-        needed = CONNECTIONS_PER_REQUEST * self.api_max_in_flight
+        needed = CONNECTIONS_PER_REQUEST * self.api_max_in_flight + STREAM_READERS
         if self.db_pool_size + self.db_max_overflow < needed:
             raise ConfigError(
                 f"PILOTDIAL_DB_POOL_SIZE + PILOTDIAL_DB_MAX_OVERFLOW "
                 f"({self.db_pool_size} + {self.db_max_overflow}) must be at least "
-                f"{CONNECTIONS_PER_REQUEST} x PILOTDIAL_API_MAX_IN_FLIGHT ({needed})"
+                f"{CONNECTIONS_PER_REQUEST} x PILOTDIAL_API_MAX_IN_FLIGHT + {STREAM_READERS} "
+                f"for event streams ({needed})"
             )
 
     def check_production(self) -> None:

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
+from api.streams import stream_reads
 from core.audit import Actor, record_audit
 from core.db import tenant_session
 from core.errors import InvalidInput
@@ -252,7 +253,7 @@ async def sse_stream(
     last_seq = after_seq
     last_sent = clock()
     while not await is_disconnected():
-        entries = await anyio.to_thread.run_sync(fetch, last_seq)
+        entries = await stream_reads(fetch, last_seq)
         for entry in entries:
             yield _entry_message(entry)
             last_seq = entry.seq

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Engine
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
 from api.routes.campaigns import CampaignDep
+from api.streams import stream_reads
 from core.audit import record_audit
 from core.db import tenant_session
 from core.errors import NotFound
@@ -137,7 +138,7 @@ def stream_live(
     async def body() -> AsyncIterator[bytes]:
         with subscribe(channels) as waiter:
             while True:
-                message = await anyio.to_thread.run_sync(read)
+                message = await stream_reads(read)
                 if message is None:
                     return
                 yield message

@@ -292,3 +292,41 @@ def test_routes_are_documented(tenant_a: Tenant) -> None:
         "today",
         "pacer",
     }
+
+
+def test_open_streams_do_not_take_the_admission_slots(
+    configure: Callable[..., None], pg_url: str, pg_engine: Any, redis_url: str
+) -> None:
+    """An operator's console keeps streams open for hours: with one admission slot and two
+    streams open, short requests are still answered at once (before: the first stream held
+    the only slot, the second stream and every request waited, then got 503)."""
+    from api.main import create_app
+
+    configure(
+        database_url=pg_url,
+        redis_url=redis_url,
+        api_max_in_flight="1",
+        api_queue_timeout_s="3",
+        db_pool_size="4",
+        db_max_overflow="0",
+    )
+    tenant = make_tenant(None, "streams")
+    campaign_id = dialing_campaign(tenant.client_id)
+    timeout = httpx.Timeout(10.0, read=READ_DEADLINE_S)
+    with (
+        live_server(create_app()) as base,
+        httpx.Client(base_url=base, timeout=timeout) as http,
+        http.stream(
+            "GET", f"/campaigns/{campaign_id}/live/stream", headers=tenant.headers()
+        ) as first,
+        http.stream(
+            "GET", f"/campaigns/{campaign_id}/live/stream", headers=tenant.headers()
+        ) as second,
+    ):
+        assert first.status_code == 200, first.read()
+        assert second.status_code == 200, second.read()
+        assert next(sse_events(first))["event"] == "live"
+        assert next(sse_events(second))["event"] == "live"
+        for _ in range(5):
+            answer = http.get(f"/campaigns/{campaign_id}/live", headers=tenant.headers())
+            assert answer.status_code == 200, answer.text

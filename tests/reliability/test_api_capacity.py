@@ -12,6 +12,7 @@ large enough, and a connection not found in time answers 503 at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from collections.abc import Callable
@@ -68,16 +69,16 @@ def test_no_free_connection_answers_503_with_retry_after(
         configure,
         pg_url,
         api_max_in_flight="1",
-        db_pool_size="2",
+        db_pool_size="4",  # the least allowed: 2 for the request, 2 for stream reads
         db_max_overflow="0",
         db_pool_timeout_s="0.2",
     )
     tenant = make_tenant(None, "alpha")
-    engine = get_engine()  # the app's engine: these settings, a pool of two
+    engine = get_engine()  # the app's engine: these settings, a pool of four
     assert engine is app.state.engine
-    with live_server(app) as base, engine.connect() as one, engine.connect() as two:
-        for conn in (one, two):
-            conn.execute(sa.text("SELECT 1"))
+    with contextlib.ExitStack() as held, live_server(app) as base:
+        for _ in range(4):
+            held.enter_context(engine.connect()).execute(sa.text("SELECT 1"))
         response = httpx.get(f"{base}/jobs", headers=tenant.headers(), timeout=60)
         assert response.status_code == 503
         assert response.headers["retry-after"]
