@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import socket
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 from core.jobs import JobContext
@@ -42,10 +42,6 @@ def pace_campaign(ctx: JobContext) -> dict[str, Any]:
     if clock_start.tzinfo is None:
         clock_start = clock_start.replace(tzinfo=UTC)
     wall_start = ctx.params.get("clock_wall_start")
-    if config.speed and wall_start is not None:
-        elapsed = max(0.0, datetime.now(UTC).timestamp() - float(wall_start))
-        clock_start += timedelta(seconds=elapsed * config.speed)
-        config.duration_s = max(0.0, config.duration_s - elapsed * config.speed)
     holder = worker_identity()
     redis = get_redis(settings.redis_url) if settings.redis_url else None
     leadership = _leadership(redis, campaign_id, holder)
@@ -64,6 +60,7 @@ def pace_campaign(ctx: JobContext) -> dict[str, Any]:
         journal=redis,
         acquire_timeout_s=float(ctx.params.get("acquire_timeout_s", 30.0)),
         progress=progress,
+        clock_wall_start=float(wall_start) if config.speed and wall_start is not None else None,
     )
     return {
         "pacer": holder,

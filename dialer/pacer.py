@@ -34,7 +34,7 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -438,9 +438,15 @@ def run_pacer(
     journal: Redis[bytes] | None = None,
     acquire_timeout_s: float = 30.0,
     progress: Callable[[float], None] | None = None,
+    clock_wall_start: float | None = None,
 ) -> PacerResult:
     """Become the campaign's pacer and dial until the day ends, the campaign stops dialing
-    or leadership is lost; every call in progress is finished and recorded before returning."""
+    or leadership is lost; every call in progress is finished and recorded before returning.
+
+    With ``config.speed`` and ``clock_wall_start`` (the epoch second at which ``clock_start``
+    held), the campaign clock runs on from there: a pacer that takes over once it holds the
+    lease continues the same day, with what is left of it.
+    """
     result = PacerResult()
     deadline = time.monotonic() + acquire_timeout_s
     while not leadership.acquire():
@@ -449,6 +455,16 @@ def run_pacer(
             return result
         time.sleep(0.5)
     worker_id = leadership.holder_id
+    if config.speed and clock_wall_start is not None:
+        # Measured once the lease is held, not when the job started: waiting for the lease
+        # takes seconds, and the day goes on meanwhile.
+        elapsed = max(0.0, time.time() - clock_wall_start) * config.speed
+        clock_start += timedelta(seconds=elapsed)
+        config = replace(config, duration_s=config.duration_s - elapsed)
+        if config.duration_s <= 0:
+            leadership.release()
+            result.stopped_because = "the dialing day is over"
+            return result
     try:
         orphans = orphaned_attempts(client_id=client_id, campaign_id=campaign_id)
         result.orphans_found = len(orphans)

@@ -118,7 +118,8 @@ def test_killed_pacer_is_replaced_without_double_dials_or_lost_attempts(
         "campaign_id": str(campaign_id),
         "config": {
             "agents": 4,
-            "duration_s": 40 * SPEED,
+            "duration_s": 75
+            * SPEED,  # a day long enough for a loaded machine to reach the takeover
             "answer_probability": 0.4,
             "speed": SPEED,
             "lease_seconds": LEASE_S,
@@ -237,3 +238,37 @@ def _job_status(job_id: uuid.UUID) -> Any:
     with system_session() as session:
         record = session.get(JobRecord, job_id)
         return record.status if record is not None else None
+
+
+def test_a_pacer_that_gets_the_lease_after_the_day_is_over_ends_without_dialing(
+    pg_url: str, pg_engine: Any, configure: Any
+) -> None:
+    """The day is measured from when the lease is held: a standby that gets it too late says
+    so and lets go (before: the job failed with "scenario key 'duration_s' ... got 0.0")."""
+    from campaigns.models import CallAttempt
+    from core.admin import create_client
+    from core.db import system_session
+    from dialer.leadership import LocalLeadership
+    from dialer.pacer import PacerConfig, run_pacer
+
+    configure(database_url=pg_url)
+    with system_session() as session:
+        client_id = create_client(session=session, name="Late").id
+    campaign_id = _campaign(client_id, leads=5)
+    leadership = LocalLeadership(campaign_id, "late")
+    result = run_pacer(
+        client_id=client_id,
+        campaign_id=campaign_id,
+        leadership=leadership,
+        clock_start=datetime(2026, 3, 2, 9, 0, tzinfo=UTC),
+        config=PacerConfig(agents=2, duration_s=40 * SPEED, speed=SPEED, seed=1),
+        clock_wall_start=time.time() - 41.0,  # 41 wall seconds = 41 simulated minutes ago
+    )
+    assert result.stopped_because == "the dialing day is over"
+    assert result.dials == 0
+    assert leadership.current_holder() is None  # let go for the next day's pacer
+    with system_session() as session:
+        attempts = session.exec(
+            select(CallAttempt).where(CallAttempt.campaign_id == campaign_id)
+        ).all()
+    assert attempts == []
