@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
+from api.downloads import content_disposition
 from campaigns import attempts as attempts_service
 from campaigns import service
 from campaigns.models import (
@@ -360,7 +361,7 @@ def export_attempts(
     return StreamingResponse(
         _stream(handle),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="attempts-{campaign.id}.csv"'},
+        headers={"Content-Disposition": content_disposition(f"attempts-{campaign.id}.csv")},
     )
 
 

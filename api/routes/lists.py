@@ -11,6 +11,7 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import col, select
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
+from api.downloads import content_disposition
 from campaigns.lists import (
     LeadListPublic,
     LeadPublic,
@@ -129,7 +130,7 @@ def _download(
     return StreamingResponse(
         stream_file(lead_list.client_id, file_id),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": content_disposition(filename)},
     )
 
 

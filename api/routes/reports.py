@@ -12,6 +12,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
+from api.downloads import content_disposition
 from core.db import get_or_404, utcnow
 from core.files import stream_file
 from core.models import Role
@@ -151,7 +152,7 @@ def download_report(
     return StreamingResponse(
         stream_file(doc.client_id, doc.file_id),
         media_type=FORMATS[doc.fmt],
-        headers={"Content-Disposition": f'attachment; filename="{doc.filename}"'},
+        headers={"Content-Disposition": content_disposition(doc.filename)},
     )
 
 
@@ -277,7 +278,7 @@ def statement_file(
     return Response(
         payload,
         media_type=FORMATS[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": content_disposition(name)},
     )
 
 
