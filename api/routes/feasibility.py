@@ -32,7 +32,7 @@ class FeasibilityParams(BaseModel):
     targets: dict[str, Any] = Field(default_factory=dict, description="conversions, deadline…")
     costs: dict[str, Any] = Field(default_factory=dict, description="defaults: the contract")
     max_attempts: int | None = Field(default=None, ge=1, le=50)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="any 0 … 2,147,483,647")
 
 
 class FeasibilityIn(FeasibilityParams):
@@ -113,8 +113,8 @@ def feasibility_from_files(
     leads: Annotated[UploadFile, File(description="lead_id plus any attribute columns")],
     targets: Annotated[str, Form(description="JSON object")] = "{}",
     costs: Annotated[str, Form(description="JSON object")] = "{}",
-    max_attempts: Annotated[int | None, Form()] = None,
-    seed: Annotated[int, Form()] = 0,
+    max_attempts: Annotated[int | None, Form(ge=1, le=50)] = None,
+    seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
 ) -> FeasibilityRun:
     """Build a report from ATTEMPTS.csv and LEADS.csv uploads."""
     require_role(principal, Role.sales, Role.operator)

@@ -26,6 +26,7 @@ from core.errors import Conflict, PayloadTooLarge
 from core.files import stream_file
 from core.models import Client, Role
 from core.security import require_role
+from core.validation import MAX_OFFSET, PlainText
 
 router = APIRouter(prefix="/lists", tags=["lead lists"])
 
@@ -54,12 +55,24 @@ def upload_list(
     session: SessionDep,
     principal: CurrentPrincipal,
     file: Annotated[UploadFile, File(description="CSV (any common encoding), TSV or XLSX")],
-    name: Annotated[str | None, Form()] = None,
-    region: Annotated[str | None, Form(description="Default region; the client's if empty")] = None,
-    phone_column: Annotated[str | None, Form()] = None,
-    encoding: Annotated[str | None, Form(description="Override detection, e.g. gbk, big5")] = None,
-    sheet: Annotated[str | None, Form(description="XLSX sheet name; the first if empty")] = None,
-    excluded_types: Annotated[str, Form(description="Comma-separated number types")] = "",
+    name: Annotated[PlainText | None, Form(max_length=200)] = None,
+    region: Annotated[
+        str | None,
+        Form(
+            pattern=r"^([A-Za-z]{2})?$",
+            description="Default region (ISO 3166, e.g. CN, HK); the client's if empty",
+        ),
+    ] = None,
+    phone_column: Annotated[PlainText | None, Form(max_length=200)] = None,
+    encoding: Annotated[
+        PlainText | None, Form(max_length=40, description="Override detection, e.g. gbk, big5")
+    ] = None,
+    sheet: Annotated[
+        PlainText | None, Form(max_length=31, description="XLSX sheet name; the first if empty")
+    ] = None,
+    excluded_types: Annotated[
+        PlainText, Form(max_length=500, description="Comma-separated number types")
+    ] = "",
     allow_ragged: Annotated[bool, Form()] = False,
     dedupe_against: Annotated[list[uuid.UUID] | None, Form()] = None,
 ) -> LeadList:
@@ -158,7 +171,7 @@ def get_leads(
     session: SessionDep,
     actor: CurrentActor,
     limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> list[Lead]:
     """A page of the list's cleaned leads (audited)."""
     leads = list_leads(session=session, list_id=list_id, limit=limit, offset=offset)
