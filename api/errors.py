@@ -20,6 +20,7 @@ from core.errors import (
     PayloadTooLarge,
     PermissionDenied,
     PilotdialError,
+    QueueUnavailable,
     SchemaOutOfDate,
 )
 from core.logging import request_id_var
@@ -28,6 +29,7 @@ __all__ = ["PROBLEM_BASE", "install_error_handlers", "problem"]
 
 PROBLEM_BASE = "https://pilotdial.dev/problems/"
 log = logging.getLogger(__name__)
+RETRY_AFTER_S = 2
 
 STATUS_BY_ERROR: list[tuple[type[PilotdialError], int]] = [
     (NotFound, 404),
@@ -36,6 +38,7 @@ STATUS_BY_ERROR: list[tuple[type[PilotdialError], int]] = [
     (PayloadTooLarge, 413),
     (PermissionDenied, 403),
     (SchemaOutOfDate, 503),
+    (QueueUnavailable, 503),
     (ConfigError, 500),
 ]
 
@@ -62,9 +65,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PilotdialError)
     async def _domain(request: Request, exc: PilotdialError) -> JSONResponse:
         status = next((s for cls, s in STATUS_BY_ERROR if isinstance(exc, cls)), 400)
-        return problem(
+        response = problem(
             request, status=status, code=exc.code, title=exc.title, detail=exc.message, **exc.extra
         )
+        if status == 503:
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -144,5 +150,5 @@ def _first_line(exc: sa_exc.DBAPIError) -> str:
 
 def _unavailable(request: Request, code: str, detail: str) -> JSONResponse:
     response = problem(request, status=503, code=code, title="Service unavailable", detail=detail)
-    response.headers["Retry-After"] = "2"
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response

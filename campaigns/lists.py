@@ -27,7 +27,7 @@ from sqlmodel import Session, SQLModel, col, delete, select
 from campaigns.models import Lead, LeadList, ListStatus
 from campaigns.suppression import client_suppression_set
 from core.db import get_or_404, utcnow
-from core.errors import InvalidInput, PayloadTooLarge
+from core.errors import InvalidInput, PayloadTooLarge, QueueUnavailable
 from core.files import delete_file, materialise, save_file, save_path
 from core.jobs import JobContext, submit_job
 from core.settings import get_settings
@@ -126,17 +126,31 @@ def create_list_from_upload(
     session.flush()
     # The worker must find the list and its file: commit before the job is queued.
     session.commit()
-    job = submit_job(
-        client_id=client_id,
-        kind="list_import",
-        handler="campaigns.lists:import_list_job",
-        params={
-            "list_id": str(lead_list.id),
-            "excluded_types": list(excluded_types),
-            "allow_ragged": allow_ragged,
-            "dedupe_against": [str(x) for x in dedupe_against],
-        },
-    )
+    try:
+        job = submit_job(
+            client_id=client_id,
+            kind="list_import",
+            handler="campaigns.lists:import_list_job",
+            params={
+                "list_id": str(lead_list.id),
+                "excluded_types": list(excluded_types),
+                "allow_ragged": allow_ragged,
+                "dedupe_against": [str(x) for x in dedupe_against],
+            },
+        )
+    except QueueUnavailable as exc:
+        # Never left "uploaded" for a job nobody will run: failed, its file gone, committed.
+        delete_file(session, stored.id)
+        lead_list.upload_file_id = None
+        lead_list.job_id = uuid.UUID(exc.job_id)
+        lead_list.status = ListStatus.failed
+        lead_list.error = (
+            "the job queue was unavailable, so the list was not cleaned; upload it again"
+        )
+        lead_list.finished_at = utcnow()
+        session.add(lead_list)
+        session.commit()
+        raise
     lead_list.job_id = job.id
     session.add(lead_list)
     session.flush()
