@@ -280,7 +280,10 @@ class Campaign(CampaignSettings, TenantScoped, table=True):
     name: str = Field(max_length=200)
     kind: CampaignKind = Field(default=CampaignKind.sales, sa_type=str_enum(CampaignKind))
     status: CampaignStatus = Field(default=CampaignStatus.draft, sa_type=str_enum(CampaignStatus))
-    questionnaire_version_id: uuid.UUID | None = None
+    # published versions are never deleted (surveys refuses), so no ondelete rule is needed
+    questionnaire_version_id: uuid.UUID | None = Field(
+        default=None, foreign_key="questionnaireversion.id", index=True
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     status_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)

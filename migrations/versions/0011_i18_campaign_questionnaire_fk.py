@@ -1,0 +1,50 @@
+"""campaign.questionnaire_version_id references questionnaireversion.id
+
+Revision ID: 0011_i18
+Revises: 0010
+Create Date: 2026-12-02 14:10:00
+
+Campaigns accepted any questionnaire_version_id (another client's, or a random UUID). The
+service now checks the reference in the caller's scope; the foreign key keeps a dangling one
+out whatever writes the row. References that already point nowhere are cleared first, since
+no interview can ever run on them.
+"""
+
+from collections.abc import Sequence
+
+import sqlalchemy as sa
+from alembic import op
+
+revision: str = "0011_i18"
+down_revision: str | None = "0010"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+FK_NAME = "fk_campaign_questionnaire_version_id"
+
+
+def upgrade() -> None:
+    op.execute(
+        sa.text(
+            "UPDATE campaign SET questionnaire_version_id = NULL "
+            "WHERE questionnaire_version_id IS NOT NULL AND NOT EXISTS ("
+            "SELECT 1 FROM questionnaireversion v "
+            "WHERE v.id = campaign.questionnaire_version_id "
+            "AND v.client_id = campaign.client_id)"
+        )
+    )
+    with op.batch_alter_table("campaign", schema=None) as batch_op:
+        batch_op.create_index(
+            batch_op.f("ix_campaign_questionnaire_version_id"),
+            ["questionnaire_version_id"],
+            unique=False,
+        )
+        batch_op.create_foreign_key(
+            FK_NAME, "questionnaireversion", ["questionnaire_version_id"], ["id"]
+        )
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("campaign", schema=None) as batch_op:
+        batch_op.drop_constraint(FK_NAME, type_="foreignkey")
+        batch_op.drop_index(batch_op.f("ix_campaign_questionnaire_version_id"))
