@@ -93,7 +93,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {401: "unauthorized", 404: "not-found", 405: "method-not-allowed"}
+        codes = {
+            401: "unauthorized",
+            404: "not-found",
+            405: "method-not-allowed",
+            429: "too-many-attempts",
+        }
         response = problem(
             request,
             status=exc.status_code,
