@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -24,6 +26,7 @@ from core.errors import (
     SchemaOutOfDate,
 )
 from core.logging import request_id_var
+from core.validation import describe_validation_error
 
 __all__ = ["PROBLEM_BASE", "install_error_handlers", "problem"]
 
@@ -66,7 +69,12 @@ def install_error_handlers(app: FastAPI) -> None:
     async def _domain(request: Request, exc: PilotdialError) -> JSONResponse:
         status = next((s for cls, s in STATUS_BY_ERROR if isinstance(exc, cls)), 400)
         response = problem(
-            request, status=status, code=exc.code, title=exc.title, detail=exc.message, **exc.extra
+            request,
+            status=status,
+            code=exc.code,
+            title=exc.title,
+            detail=_readable(exc),
+            **exc.extra,
         )
         if status == 503:
             response.headers["Retry-After"] = str(RETRY_AFTER_S)
@@ -147,6 +155,24 @@ def install_error_handlers(app: FastAPI) -> None:
             title="Invalid input",
             detail="text must be valid Unicode (a lone surrogate or undecodable byte was sent)",
         )
+
+
+_PYDANTIC_NOISE = re.compile(
+    r"\s*\[type=[^\]]*\]|\s*For further information visit https?://errors\.pydantic\.dev\S*"
+)
+
+
+def _readable(exc: PilotdialError) -> str:
+    """The message, with a wrapped pydantic ValidationError said as ``field: problem``.
+
+    Domain code that embeds ``{exc}`` of a ValidationError would otherwise send pydantic's
+    multi-line dump (model names, ``[type=…, input_value=…]``, errors.pydantic.dev links).
+    """
+    message = exc.message
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        message = message.replace(str(cause), describe_validation_error(cause))
+    return _PYDANTIC_NOISE.sub("", message)
 
 
 def _first_line(exc: sa_exc.DBAPIError) -> str:

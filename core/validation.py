@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any
 
-from pydantic import AfterValidator, Field
+from pydantic import AfterValidator, Field, ValidationError
 
 __all__ = [
     "MAX_OFFSET",
@@ -19,6 +19,7 @@ __all__ = [
     "Region",
     "check_finite_numbers",
     "check_plain_text",
+    "describe_validation_error",
 ]
 
 #: The largest page offset any list route accepts (far beyond any real table, inside int32).
@@ -65,3 +66,12 @@ Region = Annotated[
         description="ISO 3166 region code, e.g. CN, HK, TW",
     ),
 ]
+
+
+def describe_validation_error(error: ValidationError) -> str:
+    """``field: what is wrong`` for each error, without pydantic's types, inputs and links."""
+    parts = []
+    for item in error.errors(include_url=False, include_input=False):
+        field = ".".join(str(part) for part in item.get("loc", ()))
+        parts.append(f"{field}: {item['msg']}" if field else str(item["msg"]))
+    return "; ".join(parts) or "invalid value"
