@@ -12,6 +12,7 @@ from sqlmodel import col, select
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
 from api.downloads import content_disposition
+from api.views import list_view
 from campaigns.lists import (
     LeadListPublic,
     LeadPublic,
@@ -100,18 +101,22 @@ def upload_list(
 
 @router.get("", response_model=list[LeadListPublic])
 def list_lists(
-    session: SessionDep, limit: int = Query(default=100, ge=1, le=1000)
-) -> list[LeadList]:
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> list[LeadListPublic]:
     """The client's lead lists, newest first."""
     stmt = select(LeadList).order_by(col(LeadList.created_at).desc()).limit(limit)
-    return list(session.exec(stmt))
+    return [list_view(lead_list, principal) for lead_list in session.exec(stmt)]
 
 
 @router.get("/{list_id}", response_model=LeadListPublic)
-def get_list(list_id: uuid.UUID, session: SessionDep) -> LeadList:
+def get_list(
+    list_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> LeadListPublic:
     """Status, progress (rows done / total) and, once ready, the cleaning report."""
     lead_list: LeadList = get_or_404(session, LeadList, list_id, what="lead list")
-    return lead_list
+    return list_view(lead_list, principal)
 
 
 @router.get("/{list_id}/report")
