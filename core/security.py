@@ -17,6 +17,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 import time
 import uuid
 from collections import deque
@@ -197,7 +198,10 @@ def suppression_key(secret: str) -> bytes:
 
 
 class FailureThrottle:
-    """Failed attempts per key (address or prefix) in a sliding window; bounded memory."""
+    """Failed attempts per key (address or prefix) in a sliding window; bounded memory.
+
+    Thread-safe: the API authenticates on its thread pool.
+    """
 
     def __init__(
         self,
@@ -212,6 +216,7 @@ class FailureThrottle:
         self.clock = clock
         self.max_keys = max_keys
         self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
 
     def _recent(self, key: str, now: float) -> deque[float] | None:
         failures = self._failures.get(key)
@@ -226,21 +231,23 @@ class FailureThrottle:
 
     def retry_after(self, key: str) -> float:
         """Seconds until ``key`` may try again (0: it may now)."""
-        now = self.clock()
-        failures = self._recent(key, now)
-        if failures is None or len(failures) < self.limit:
-            return 0.0
-        return max(failures[-self.limit] + self.window_s - now, 0.001)
+        with self._lock:
+            now = self.clock()
+            failures = self._recent(key, now)
+            if failures is None or len(failures) < self.limit:
+                return 0.0
+            return max(failures[-self.limit] + self.window_s - now, 0.001)
 
     def failed(self, key: str) -> None:
         """Count one failure for ``key``."""
-        now = self.clock()
-        if len(self._failures) >= self.max_keys:
-            for stale in list(self._failures):
-                self._recent(stale, now)
-            while len(self._failures) >= self.max_keys:  # still full: forget the oldest
-                del self._failures[next(iter(self._failures))]
-        failures = self._recent(key, now) or self._failures.setdefault(key, deque())
-        failures.append(now)
-        while len(failures) > self.limit:
-            failures.popleft()
+        with self._lock:
+            now = self.clock()
+            if len(self._failures) >= self.max_keys:
+                for stale in list(self._failures):
+                    self._recent(stale, now)
+                while len(self._failures) >= self.max_keys:  # still full: forget the oldest
+                    del self._failures[next(iter(self._failures))]
+            failures = self._recent(key, now) or self._failures.setdefault(key, deque())
+            failures.append(now)
+            while len(failures) > self.limit:
+                failures.popleft()
