@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterator
 from typing import Annotated
@@ -11,9 +12,31 @@ from sqlmodel import Session
 
 from core.audit import Actor
 from core.db import scope_session, system_session
-from core.security import Principal, authenticate
+from core.security import FailureThrottle, Principal, authenticate, key_prefix
+from core.settings import Settings
 
-__all__ = ["CurrentActor", "CurrentPrincipal", "SessionDep"]
+__all__ = ["AuthThrottle", "CurrentActor", "CurrentPrincipal", "SessionDep"]
+
+
+class AuthThrottle:
+    """Failed authentications per client address and per key prefix (``app.state``).
+
+    An address over its limit gets 429 for every key; a prefix over its limit gets 429 for
+    wrong secrets only, so nobody can lock a client out by guessing at its (public) prefix.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        window = settings.auth_failure_window_s
+        self.by_address = FailureThrottle(limit=settings.auth_failures_per_ip, window_s=window)
+        self.by_prefix = FailureThrottle(limit=settings.auth_failures_per_key, window_s=window)
+
+
+def _too_many(wait_s: float) -> HTTPException:
+    return HTTPException(
+        429,
+        "too many failed authentications; wait for Retry-After seconds, then send a valid key",
+        headers={"Retry-After": str(max(1, math.ceil(wait_s)))},
+    )
 
 
 def _request_session(request: Request) -> Iterator[Session]:
@@ -31,6 +54,7 @@ _RequestSession = Annotated[Session, Depends(_request_session, scope="function")
 
 
 def get_principal(
+    request: Request,
     session: _RequestSession,
     # documented as the OpenAPI security schemes (api/openapi.py), not as parameters
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
@@ -47,8 +71,24 @@ def get_principal(
             "missing API key: send `Authorization: Bearer pd_…`",
             headers={"WWW-Authenticate": "Bearer"},
         )
-    principal = authenticate(session=session, plain_key=key, selected_client=x_pilotdial_client)
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    address = request.client.host if request.client else "unknown"
+    prefix = key_prefix(key)
+    if wait := throttle.by_address.retry_after(address):
+        raise _too_many(wait)
+    prefix_wait = throttle.by_prefix.retry_after(prefix) if prefix else 0.0
+    principal = authenticate(
+        session=session,
+        plain_key=key,
+        selected_client=x_pilotdial_client,
+        slow_allowed=not prefix_wait,
+    )
     if principal is None:
+        throttle.by_address.failed(address)
+        if prefix:
+            throttle.by_prefix.failed(prefix)
+        if prefix_wait:
+            raise _too_many(prefix_wait)
         raise HTTPException(
             401, "invalid or revoked API key", headers={"WWW-Authenticate": "Bearer"}
         )

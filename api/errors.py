@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -20,14 +22,17 @@ from core.errors import (
     PayloadTooLarge,
     PermissionDenied,
     PilotdialError,
+    QueueUnavailable,
     SchemaOutOfDate,
 )
 from core.logging import request_id_var
+from core.validation import describe_validation_error
 
 __all__ = ["PROBLEM_BASE", "install_error_handlers", "problem"]
 
 PROBLEM_BASE = "https://pilotdial.dev/problems/"
 log = logging.getLogger(__name__)
+RETRY_AFTER_S = 2
 
 STATUS_BY_ERROR: list[tuple[type[PilotdialError], int]] = [
     (NotFound, 404),
@@ -36,6 +41,7 @@ STATUS_BY_ERROR: list[tuple[type[PilotdialError], int]] = [
     (PayloadTooLarge, 413),
     (PermissionDenied, 403),
     (SchemaOutOfDate, 503),
+    (QueueUnavailable, 503),
     (ConfigError, 500),
 ]
 
@@ -62,9 +68,17 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(PilotdialError)
     async def _domain(request: Request, exc: PilotdialError) -> JSONResponse:
         status = next((s for cls, s in STATUS_BY_ERROR if isinstance(exc, cls)), 400)
-        return problem(
-            request, status=status, code=exc.code, title=exc.title, detail=exc.message, **exc.extra
+        response = problem(
+            request,
+            status=status,
+            code=exc.code,
+            title=exc.title,
+            detail=_readable(exc),
+            **exc.extra,
         )
+        if status == 503:
+            response.headers["Retry-After"] = str(RETRY_AFTER_S)
+        return response
 
     @app.exception_handler(RequestValidationError)
     async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -87,7 +101,12 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
-        codes = {401: "unauthorized", 404: "not-found", 405: "method-not-allowed"}
+        codes = {
+            401: "unauthorized",
+            404: "not-found",
+            405: "method-not-allowed",
+            429: "too-many-attempts",
+        }
         response = problem(
             request,
             status=exc.status_code,
@@ -138,11 +157,29 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
 
+_PYDANTIC_NOISE = re.compile(
+    r"\s*\[type=[^\]]*\]|\s*For further information visit https?://errors\.pydantic\.dev\S*"
+)
+
+
+def _readable(exc: PilotdialError) -> str:
+    """The message, with a wrapped pydantic ValidationError said as ``field: problem``.
+
+    Domain code that embeds ``{exc}`` of a ValidationError would otherwise send pydantic's
+    multi-line dump (model names, ``[type=…, input_value=…]``, errors.pydantic.dev links).
+    """
+    message = exc.message
+    cause = exc.__cause__
+    if isinstance(cause, ValidationError):
+        message = message.replace(str(cause), describe_validation_error(cause))
+    return _PYDANTIC_NOISE.sub("", message)
+
+
 def _first_line(exc: sa_exc.DBAPIError) -> str:
     return str(exc.orig or exc).strip().splitlines()[0][:200]
 
 
 def _unavailable(request: Request, code: str, detail: str) -> JSONResponse:
     response = problem(request, status=503, code=code, title="Service unavailable", detail=detail)
-    response.headers["Retry-After"] = "2"
+    response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response

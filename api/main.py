@@ -10,6 +10,7 @@ import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from api.deps import AuthThrottle
 from api.errors import install_error_handlers
 from api.middleware import RequestGuard
 from api.openapi import install_openapi_security
@@ -63,6 +64,7 @@ def create_app(
     )
     app.state.settings = settings
     app.state.engine = engine
+    app.state.auth_throttle = AuthThrottle(settings)
     install_error_handlers(app)
 
     app.add_middleware(

@@ -8,8 +8,9 @@
   ``Retry-After`` after ``api_queue_timeout_s``. Admitted requests therefore always find a
   thread and a connection (``Settings.check_capacity``); ``/healthz`` is never queued. An
   event stream gives its slot back once its response starts (see :mod:`api.streams`).
-- **Headers**: ``X-Content-Type-Options: nosniff`` and HSTS on everything; ``Cache-Control:
-  no-store`` on every answer to an authenticated request (lead exports, keys' data).
+- **Headers**: ``X-Content-Type-Options: nosniff`` on everything, HSTS on every answer over
+  TLS (RFC 6797: not over plain HTTP); ``Cache-Control: no-store`` on every answer to an
+  authenticated request (lead exports, keys' data).
 - **Crash**: an unhandled exception becomes a problem+json 500 *here*, so the connection
   stays usable and the access log has its line (Starlette's outermost handler re-raises to
   the server, which then drops the keep-alive connection).
@@ -36,10 +37,8 @@ log = logging.getLogger("pilotdial.api")
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,80}$")
 NEVER_QUEUED = frozenset({"/healthz"})
-SECURITY_HEADERS = [
-    (b"x-content-type-options", b"nosniff"),
-    (b"strict-transport-security", b"max-age=31536000; includeSubDomains"),
-]
+SECURITY_HEADERS = [(b"x-content-type-options", b"nosniff")]
+HSTS = (b"strict-transport-security", b"max-age=31536000; includeSubDomains")
 
 
 class RequestGuard:
@@ -66,6 +65,7 @@ class RequestGuard:
         offered = headers.get(b"x-request-id", b"").decode("latin-1")
         rid = offered if _REQUEST_ID.match(offered) else uuid.uuid4().hex
         authenticated = b"authorization" in headers or b"x-api-key" in headers
+        tls = scope.get("scheme") == "https"  # behind a proxy: uvicorn --proxy-headers
         token = request_id_var.set(rid)
         started = time.perf_counter()
         state: dict[str, Any] = {"status": None}
@@ -84,6 +84,8 @@ class RequestGuard:
                         release()
                 raw.append((b"x-request-id", rid.encode()))
                 raw.extend(h for h in SECURITY_HEADERS if h[0] not in names)
+                if tls and HSTS[0] not in names:  # browsers ignore HSTS sent over plain HTTP
+                    raw.append(HSTS)
                 if authenticated and b"cache-control" not in names:
                     raw.append((b"cache-control", b"no-store"))
                 message = {**message, "headers": raw}

@@ -8,8 +8,10 @@ there is input, 429 (too many bad keys), 503 (at capacity, database or queue una
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
+import fastapi.routing
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
@@ -54,6 +56,26 @@ def _needs_key(dependant: Dependant) -> bool:
     return dependant.call is get_principal or any(_needs_key(d) for d in dependant.dependencies)
 
 
+def _api_routes(app: FastAPI) -> Iterator[tuple[str, APIRoute]]:
+    """Every documented API route with its path as served.
+
+    FastAPI 0.16x keeps included routers as lazy ``_IncludedRouter`` entries in ``app.routes``
+    (not their APIRoutes): iterating ``app.routes`` alone found no route at all, so no
+    operation got its security requirement. ``iter_route_contexts`` is how FastAPI's own
+    ``get_openapi`` walks them.
+    """
+    walk = getattr(fastapi.routing, "iter_route_contexts", None)
+    if walk is None:  # FastAPI before 0.16x: app.routes holds the APIRoutes themselves
+        for route in app.routes:
+            if isinstance(route, APIRoute) and route.include_in_schema:
+                yield route.path_format, route
+        return
+    for context in walk(app.routes):
+        route = context.original_route
+        if isinstance(route, APIRoute) and route.include_in_schema:
+            yield context.path_format or route.path_format, route
+
+
 def _problem(description: str) -> dict[str, Any]:
     ref = {"$ref": "#/components/schemas/Problem"}
     return {"description": description, "content": {"application/problem+json": {"schema": ref}}}
@@ -75,12 +97,10 @@ def install_openapi_security(app: FastAPI) -> None:
         components = schema.setdefault("components", {})
         components.setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
         components["securitySchemes"] = SECURITY_SCHEMES
-        for route in app.routes:
-            if not isinstance(route, APIRoute) or not route.include_in_schema:
-                continue
+        for path, route in _api_routes(app):
             authenticated = _needs_key(route.dependant)
             for method in route.methods or ():
-                operation = schema["paths"][route.path_format].get(method.lower())
+                operation = schema["paths"].get(path, {}).get(method.lower())
                 if operation is None:
                     continue
                 responses = operation.setdefault("responses", {})
@@ -88,7 +108,7 @@ def install_openapi_security(app: FastAPI) -> None:
                 if authenticated:
                     operation["security"] = [{"bearerKey": []}, {"headerKey": []}]
                     statuses += ["401", "429", "422"]
-                if "{" in route.path_format:
+                if "{" in path:
                     statuses += ["404", "422"]
                 if route.body_field is not None or operation.get("parameters"):
                     statuses.append("422")

@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 import tempfile
 import uuid
+import zipfile
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from functools import lru_cache
@@ -27,7 +28,7 @@ from sqlmodel import Session, SQLModel, col, delete, select
 from campaigns.models import Lead, LeadList, ListStatus
 from campaigns.suppression import client_suppression_set
 from core.db import get_or_404, utcnow
-from core.errors import InvalidInput, PayloadTooLarge
+from core.errors import InvalidInput, PayloadTooLarge, QueueUnavailable
 from core.files import delete_file, materialise, save_file, save_path
 from core.jobs import JobContext, submit_job
 from core.settings import get_settings
@@ -40,6 +41,7 @@ from data_cleaning import (
     RowStatus,
     clean_table,
 )
+from data_cleaning.columns import detect_phone_column
 from data_cleaning.exceptions import DataCleaningError, InputTooLargeError
 from data_cleaning.readers import check_table
 
@@ -101,8 +103,11 @@ def create_list_from_upload(
             raise InvalidInput(
                 f"{filename} is empty; upload a CSV, TSV or XLSX file with a header row"
             )
+        _refuse_zip_that_is_no_workbook(path, filename)
         try:
-            check_table(path, encoding=encoding, sheet=sheet)
+            table = check_table(path, encoding=encoding, sheet=sheet)
+            if phone_column:  # a misspelt column is known from the header: say so now
+                detect_phone_column(table.columns, [], explicit=phone_column)
         except InputTooLargeError as exc:
             raise PayloadTooLarge(api_message(str(exc))) from exc
         except DataCleaningError as exc:
@@ -126,17 +131,31 @@ def create_list_from_upload(
     session.flush()
     # The worker must find the list and its file: commit before the job is queued.
     session.commit()
-    job = submit_job(
-        client_id=client_id,
-        kind="list_import",
-        handler="campaigns.lists:import_list_job",
-        params={
-            "list_id": str(lead_list.id),
-            "excluded_types": list(excluded_types),
-            "allow_ragged": allow_ragged,
-            "dedupe_against": [str(x) for x in dedupe_against],
-        },
-    )
+    try:
+        job = submit_job(
+            client_id=client_id,
+            kind="list_import",
+            handler="campaigns.lists:import_list_job",
+            params={
+                "list_id": str(lead_list.id),
+                "excluded_types": list(excluded_types),
+                "allow_ragged": allow_ragged,
+                "dedupe_against": [str(x) for x in dedupe_against],
+            },
+        )
+    except QueueUnavailable as exc:
+        # Never left "uploaded" for a job nobody will run: failed, its file gone, committed.
+        delete_file(session, stored.id)
+        lead_list.upload_file_id = None
+        lead_list.job_id = uuid.UUID(exc.job_id)
+        lead_list.status = ListStatus.failed
+        lead_list.error = (
+            "the job queue was unavailable, so the list was not cleaned; upload it again"
+        )
+        lead_list.finished_at = utcnow()
+        session.add(lead_list)
+        session.commit()
+        raise
     lead_list.job_id = job.id
     session.add(lead_list)
     session.flush()
@@ -158,6 +177,7 @@ _UNSAFE_NAME = re.compile(r"[^\w.\- ]+")
 
 def api_message(message: str) -> str:
     """A cleaner message as API users read it: the API's field names, not the CLI's flags."""
+    message = message.replace("as the phone column", "as the phone_column field")
     return _FLAG.sub(lambda match: f"the {_API_FIELDS[match.group(0)]} field", message)
 
 
@@ -165,6 +185,33 @@ def upload_name(filename: str) -> str:
     """A local file name for an upload that keeps its name (and extension) recognisable."""
     name = _UNSAFE_NAME.sub("_", Path(filename.replace("\\", "/")).name).strip(" .")
     return name[-120:] or "upload.csv"
+
+
+_WORKBOOK_SUFFIXES = (".xlsx", ".xlsm")
+
+
+def _refuse_zip_that_is_no_workbook(path: Path, filename: str) -> None:
+    """A zip upload must be an XLSX workbook under an XLSX name (openpyxl reads no other)."""
+    with path.open("rb") as handle:
+        if handle.read(4) != b"PK\x03\x04":
+            return
+    try:
+        with zipfile.ZipFile(path) as archive:  # reads the directory only, not the members
+            names = set(archive.namelist())
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise InvalidInput(
+            f"{filename} is a damaged zip archive: upload the list as CSV (UTF-8) or XLSX"
+        ) from exc
+    if "xl/workbook.xml" not in names:
+        raise InvalidInput(
+            f"{filename} is a zip archive, not an XLSX workbook: unzip it and upload the CSV "
+            "or XLSX file inside"
+        )
+    if path.suffix.lower() not in _WORKBOOK_SUFFIXES:
+        raise InvalidInput(
+            f"{filename} is an XLSX workbook under another name: rename it to end in .xlsx "
+            "and upload it again"
+        )
 
 
 def _spool(chunks: Iterable[bytes], path: Path, limit: int, filename: str) -> int:

@@ -19,6 +19,7 @@ from sqlmodel import Field, SQLModel
 
 from campaigns.rules import DEFAULT_CALLING_WINDOWS, parse_holidays, parse_windows, valid_zone
 from core.db import TenantScoped, UTCDateTime, str_enum, utcnow
+from core.validation import FiniteFloat, check_plain_text
 
 __all__ = [
     "IN_FLIGHT_SQL",
@@ -206,6 +207,14 @@ def _check_holidays(value: list[str] | None) -> list[str] | None:
     return value
 
 
+def _check_param_names(value: dict[str, float] | None) -> dict[str, float] | None:
+    for name in value or {}:
+        check_plain_text(name)
+        if not 0 < len(name) <= 64:
+            raise ValueError("pacing_params names must be 1 to 64 characters long")
+    return value
+
+
 def _check_zone(value: str | None) -> str | None:
     if value is not None and not valid_zone(value):
         raise ValueError(f"{value!r} is not an IANA time zone; use e.g. Asia/Shanghai")
@@ -218,7 +227,7 @@ class CampaignSettings(SQLModel):
     skill_group: str | None = Field(default=None, max_length=80)
     caller_id: str | None = Field(default=None, max_length=32)
     pacing_mode: PacingMode = Field(default=PacingMode.progressive, sa_type=str_enum(PacingMode))
-    pacing_params: dict[str, float] = Field(
+    pacing_params: dict[str, FiniteFloat] = Field(
         default_factory=dict, sa_column=Column(JSON, nullable=False)
     )
     calling_windows: dict[str, list[list[str]]] = Field(
@@ -254,6 +263,16 @@ class CampaignSettings(SQLModel):
     def _valid_zone(cls, value: str | None) -> str | None:
         return _check_zone(value)
 
+    @field_validator("skill_group", "caller_id", "safe_harbour_message")
+    @classmethod
+    def _plain_settings_text(cls, value: str | None) -> str | None:
+        return None if value is None else check_plain_text(value)
+
+    @field_validator("pacing_params")
+    @classmethod
+    def _pacing_param_names(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        return _check_param_names(value)
+
 
 class Campaign(CampaignSettings, TenantScoped, table=True):
     """An outbound sales or survey campaign and all its dialing rules."""
@@ -263,7 +282,10 @@ class Campaign(CampaignSettings, TenantScoped, table=True):
     name: str = Field(max_length=200)
     kind: CampaignKind = Field(default=CampaignKind.sales, sa_type=str_enum(CampaignKind))
     status: CampaignStatus = Field(default=CampaignStatus.draft, sa_type=str_enum(CampaignStatus))
-    questionnaire_version_id: uuid.UUID | None = None
+    # published versions are never deleted (surveys refuses), so no ondelete rule is needed
+    questionnaire_version_id: uuid.UUID | None = Field(
+        default=None, foreign_key="questionnaireversion.id", index=True
+    )
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     status_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
@@ -288,6 +310,11 @@ class CampaignCreate(CampaignSettings):
     questionnaire_version_id: uuid.UUID | None = None
     list_ids: list[uuid.UUID] = Field(default_factory=list)
 
+    @field_validator("name")
+    @classmethod
+    def _plain_name(cls, value: str) -> str:
+        return check_plain_text(value)
+
     @model_validator(mode="after")
     def _survey_needs_questionnaire(self) -> CampaignCreate:
         if self.kind is CampaignKind.survey and self.questionnaire_version_id is None:
@@ -307,7 +334,7 @@ class CampaignUpdate(SQLModel):
     skill_group: str | None = Field(default=None, max_length=80)
     caller_id: str | None = Field(default=None, max_length=32)
     pacing_mode: PacingMode | None = None
-    pacing_params: dict[str, float] | None = None
+    pacing_params: dict[str, FiniteFloat] | None = None
     calling_windows: dict[str, list[list[str]]] | None = None
     fallback_timezone: str | None = Field(default=None, max_length=64)
     holidays: list[str] | None = None
@@ -333,6 +360,16 @@ class CampaignUpdate(SQLModel):
     @classmethod
     def _valid_zone(cls, value: str | None) -> str | None:
         return _check_zone(value)
+
+    @field_validator("name", "skill_group", "caller_id", "safe_harbour_message")
+    @classmethod
+    def _plain_text(cls, value: str | None) -> str | None:
+        return None if value is None else check_plain_text(value)
+
+    @field_validator("pacing_params")
+    @classmethod
+    def _pacing_param_names(cls, value: dict[str, float] | None) -> dict[str, float] | None:
+        return _check_param_names(value)
 
 
 class CampaignPublic(SQLModel):
@@ -397,7 +434,7 @@ class BatchCreate(SQLModel):
     """A pilot (size, optional stratification and seed) or the full batch."""
 
     kind: BatchKind = BatchKind.pilot
-    size: int | None = Field(default=None, ge=1)
+    size: int | None = Field(default=None, ge=1, le=10_000_000)
     stratify_by: str | None = Field(default=None, min_length=1, max_length=200)
     seed: int | None = Field(default=None, ge=0, le=2**31 - 1)
 
@@ -534,7 +571,10 @@ class Disposition(DispositionBase, TenantScoped, table=True):
 
 
 class DispositionCreate(DispositionBase):
-    pass
+    @field_validator("label")
+    @classmethod
+    def _plain_label(cls, value: str) -> str:
+        return check_plain_text(value)
 
 
 class DispositionUpdate(SQLModel):
@@ -552,6 +592,11 @@ class DispositionUpdate(SQLModel):
     aapor_code: str | None = Field(
         default=None, max_length=8, schema_extra={"pattern": r"^[1-4]\.\d{1,3}$"}
     )
+
+    @field_validator("label")
+    @classmethod
+    def _plain_label(cls, value: str | None) -> str | None:
+        return None if value is None else check_plain_text(value)
 
 
 class DispositionPublic(DispositionBase):

@@ -46,6 +46,8 @@ from core.audit import Actor, record_audit
 from core.db import utcnow
 from core.errors import Conflict, NotFound
 from core.models import Client
+from surveys.models import QuestionnaireVersion
+from surveys.versioning import VersionStatus
 
 __all__ = [
     "STRATIFY_FIELDS",
@@ -102,6 +104,26 @@ def _check_lists(session: Session, list_ids: list[uuid.UUID]) -> None:
             )
 
 
+def _check_questionnaire(
+    session: Session, client_id: uuid.UUID, version_id: uuid.UUID | None
+) -> None:
+    """The pinned questionnaire version must be one of the campaign's client's, and published."""
+    if version_id is None:
+        return
+    version = session.get(QuestionnaireVersion, version_id)
+    # another client's version reads exactly like an unknown id
+    if version is None or version.client_id != client_id:
+        raise CampaignInputError(
+            f"questionnaire_version_id {version_id} is not a questionnaire version of this "
+            "client; use the id of one of your published versions (GET /questionnaires/{id})"
+        )
+    if version.status is not VersionStatus.PUBLISHED:
+        raise CampaignInputError(
+            f"questionnaire_version_id {version_id} is version {version.version}, which is "
+            f"{version.status.value}; a campaign pins a published version (publish it first)"
+        )
+
+
 def _set_lists(session: Session, campaign: Campaign, list_ids: list[uuid.UUID]) -> None:
     _check_lists(session, list_ids)
     for link in session.exec(
@@ -129,6 +151,7 @@ def create_campaign(
 ) -> Campaign:
     """Create a draft campaign on ready lead lists, with the default disposition set."""
     data = campaign_in.model_dump(exclude={"list_ids"})
+    _check_questionnaire(session, client_id, campaign_in.questionnaire_version_id)
     if data.get("fallback_timezone") is None:
         client = session.get(Client, client_id)
         data["fallback_timezone"] = _default_zone(client.default_region if client else "CN")
@@ -191,6 +214,8 @@ def update_campaign(
     list_ids = changes.pop("list_ids", None)
     if list_ids is not None:
         _set_lists(session, campaign, list_ids)
+    if "questionnaire_version_id" in changes:
+        _check_questionnaire(session, campaign.client_id, changes["questionnaire_version_id"])
     for field, value in changes.items():
         if value is None and field not in {
             "questionnaire_version_id",

@@ -12,6 +12,7 @@ Domain code never imports FastAPI.
   - ``PayloadTooLarge``: an upload above the configured limit.
   - ``PermissionDenied``: the caller's role may not do this (never used to hide existence).
   - ``SchemaOutOfDate``: the database needs ``pilotdial db upgrade``.
+  - ``QueueUnavailable``: the job queue (Redis) refused a job; nothing was queued, retry.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ __all__ = [
     "PayloadTooLarge",
     "PermissionDenied",
     "PilotdialError",
+    "QueueUnavailable",
     "SchemaOutOfDate",
 ]
 
@@ -75,3 +77,15 @@ class PermissionDenied(PilotdialError):
 class SchemaOutOfDate(PilotdialError):
     code = "schema-out-of-date"
     title = "Database schema out of date"
+
+
+class QueueUnavailable(PilotdialError):
+    """A job could not be queued; its record is marked failed (``job_id``, ``params``)."""
+
+    code = "queue-unavailable"
+    title = "Service unavailable"
+
+    def __init__(self, message: str, *, job_id: str, params: dict[str, Any]) -> None:
+        super().__init__(message, extra={"job_id": job_id})
+        self.job_id = job_id
+        self.params = params

@@ -1,6 +1,7 @@
 """Background jobs with state, progress and results that clients can read through the API.
 
-``submit_job`` writes a :class:`JobRecord` (committed) and hands its id to the queue; a worker
+``submit_job`` writes a :class:`JobRecord` (committed) and hands its id to the queue (if the
+queue refuses it, the record is marked failed and :class:`QueueUnavailable` raised); a worker
 calls :func:`run_job`, which loads the record, marks it running, calls the handler with a
 :class:`JobContext` and records the result or the failure. Handlers are importable functions
 named by ``module:function`` inside Pilotdial's own packages.
@@ -17,11 +18,12 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from redis.exceptions import RedisError
 from sqlalchemy import func, select
 from sqlmodel import Session
 
 from core.db import get_engine, system_session, tenant_session, utcnow
-from core.errors import InvalidInput, PilotdialError
+from core.errors import InvalidInput, PilotdialError, QueueUnavailable
 from core.models import JobRecord, JobStatus
 from core.queue import _resolve, enqueue_call
 
@@ -66,7 +68,23 @@ def submit_job(
     with system_session() as session:
         record = JobRecord(client_id=client_id, kind=kind, handler=handler, params=params or {})
         session.add(record)
-    enqueue_call("core.jobs.run_job", str(record.id), job_id=str(record.id))
+    try:
+        enqueue_call("core.jobs.run_job", str(record.id), job_id=str(record.id))
+    except RedisError as exc:
+        # The record is committed (a worker must find it), the queue refused the job: mark it
+        # failed at once, so no job waits "queued" for a worker that will never hear of it.
+        log.error("job %s (%s) could not be queued: %s", record.id, kind, exc)
+        _finish(
+            record.id,
+            status=JobStatus.failed,
+            error="the job queue was unavailable when this job was submitted; nothing ran, "
+            "submit it again",
+        )
+        raise QueueUnavailable(
+            "the job queue is unavailable, so nothing was queued; retry in a moment",
+            job_id=str(record.id),
+            params=dict(record.params),
+        ) from exc
     return record
 
 

@@ -56,11 +56,13 @@ class ClientPublic(ClientBase):
 
 
 class ApiKey(SQLModel, table=True):
-    """A credential. The secret is shown once and stored as an argon2 hash."""
+    """A credential. The secret is shown once and stored hashed (SHA-256, and argon2 for keys
+    made before the SHA-256 column existed: those gain it on their first successful use)."""
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
     prefix: str = Field(index=True, unique=True, max_length=24)
     secret_hash: str
+    secret_sha256: str | None = Field(default=None, max_length=64)
     name: str = Field(max_length=200)
     role: Role = Field(sa_type=str_enum(Role))
     all_clients: bool = Field(default=False, description="admin keys that see every client")

@@ -1,9 +1,14 @@
-"""API keys: generated at random, shown once, stored as argon2id hashes; callers as principals.
+"""API keys: generated at random, shown once, stored hashed; callers as principals; throttling.
 
 A key reads ``pd_<prefix>_<secret>``. The prefix is public and indexed so a request finds its
-key row with one lookup; the whole key is verified against the argon2 hash. A verified key's
-SHA-256 is cached in process for a minute so the argon2 cost is paid once per key, not once per
-request; revocation is still read from the database on every request.
+key row with one lookup; the whole key is checked against its stored SHA-256 with a
+constant-time comparison. The secret is 32 random bytes, so a fast hash is as safe as a slow
+one, and a wrong secret for a real prefix costs exactly what an unknown prefix costs (a
+comparison against a dummy digest): no timing signal, no argon2 CPU to burn. Keys made before
+the SHA-256 column existed are verified once with argon2 and gain their SHA-256 then.
+
+:class:`FailureThrottle` counts failed authentications per address and per key prefix in a
+sliding window (per process: with N API processes the limits are N times looser).
 """
 
 from __future__ import annotations
@@ -12,8 +17,11 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 import time
 import uuid
+from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from argon2 import PasswordHasher
@@ -25,17 +33,19 @@ from core.errors import InvalidInput, NotFound, PermissionDenied
 from core.models import STAFF_ROLES, ApiKey, ApiKeyGrant, Client, Role
 
 __all__ = [
+    "FailureThrottle",
     "Principal",
     "authenticate",
     "create_api_key",
+    "key_prefix",
     "require_role",
     "suppression_key",
 ]
 
 _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _KEY_RE = re.compile(r"^pd_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{32,64})$")
-_verified: dict[uuid.UUID, tuple[bytes, float]] = {}
-_CACHE_SECONDS = 60.0
+_DUMMY_DIGEST = hashlib.sha256(b"pilotdial: no key has this digest").hexdigest()
+_TOUCH_SECONDS = 60.0  # last_used_at is written at most once a minute per key
 
 
 @dataclass(frozen=True)
@@ -86,6 +96,7 @@ def create_api_key(
     key = ApiKey(
         prefix=prefix,
         secret_hash=_hasher.hash(plain),
+        secret_sha256=_digest(plain),
         name=name,
         role=role,
         all_clients=all_clients,
@@ -98,26 +109,58 @@ def create_api_key(
     return key, plain
 
 
-def authenticate(
-    *, session: Session, plain_key: str, selected_client: uuid.UUID | None = None
-) -> Principal | None:
-    """The principal for a presented key, or None if it is unknown, wrong or revoked."""
+def _digest(plain_key: str) -> str:
+    return hashlib.sha256(plain_key.encode()).hexdigest()
+
+
+def key_prefix(plain_key: str) -> str | None:
+    """The public prefix of a well-formed key (what throttling counts failures by)."""
     match = _KEY_RE.match(plain_key.strip())
+    return match.group(1) if match else None
+
+
+def _secret_matches(session: Session, key: ApiKey, plain_key: str, *, slow_allowed: bool) -> bool:
+    digest = _digest(plain_key)
+    if key.secret_sha256 is not None:
+        return hmac.compare_digest(key.secret_sha256, digest)
+    if not slow_allowed:  # a legacy key under throttling: no argon2 for a guess
+        return False
+    try:
+        _hasher.verify(key.secret_hash, plain_key)
+    except (VerificationError, InvalidHashError):
+        return False
+    key.secret_sha256 = digest  # verified once with argon2: constant-cost from now on
+    session.add(key)
+    return True
+
+
+def authenticate(
+    *,
+    session: Session,
+    plain_key: str,
+    selected_client: uuid.UUID | None = None,
+    slow_allowed: bool = True,
+) -> Principal | None:
+    """The principal for a presented key, or None if it is unknown, wrong or revoked.
+
+    ``slow_allowed=False`` (the prefix is being throttled) refuses keys that would need an
+    argon2 verification; keys with a SHA-256 are checked as always.
+    """
+    plain_key = plain_key.strip()
+    match = _KEY_RE.match(plain_key)
     if not match:
         return None
     key = session.exec(select(ApiKey).where(ApiKey.prefix == match.group(1))).first()
     if key is None or key.revoked_at is not None:
+        hmac.compare_digest(_DUMMY_DIGEST, _digest(plain_key))  # the same work as a real key
         return None
-    digest = hashlib.sha256(plain_key.encode()).digest()
-    cached = _verified.get(key.id)
-    if not (cached and hmac.compare_digest(cached[0], digest) and cached[1] > time.monotonic()):
-        try:
-            _hasher.verify(key.secret_hash, plain_key)
-        except (VerificationError, InvalidHashError):
-            return None
-        _verified[key.id] = (digest, time.monotonic() + _CACHE_SECONDS)
-        key.last_used_at = utcnow()
+    if not _secret_matches(session, key, plain_key, slow_allowed=slow_allowed):
+        return None
+    now = utcnow()
+    if key.last_used_at is None or (now - key.last_used_at).total_seconds() > _TOUCH_SECONDS:
+        key.last_used_at = now
         session.add(key)
+    if session.dirty:
         session.commit()
     if key.all_clients:
         granted = frozenset(session.exec(select(Client.id)).all())
@@ -152,3 +195,59 @@ def require_role(principal: Principal, *roles: Role) -> None:
 def suppression_key(secret: str) -> bytes:
     """The HMAC key for suppression-list hashes, derived from the secret key."""
     return hmac.new(secret.encode(), b"pilotdial-suppression-v1", hashlib.sha256).digest()
+
+
+class FailureThrottle:
+    """Failed attempts per key (address or prefix) in a sliding window; bounded memory.
+
+    Thread-safe: the API authenticates on its thread pool.
+    """
+
+    def __init__(
+        self,
+        *,
+        limit: int,
+        window_s: float,
+        clock: Callable[[], float] = time.monotonic,
+        max_keys: int = 50_000,
+    ) -> None:
+        self.limit = limit
+        self.window_s = window_s
+        self.clock = clock
+        self.max_keys = max_keys
+        self._failures: dict[str, deque[float]] = {}
+        self._lock = threading.Lock()
+
+    def _recent(self, key: str, now: float) -> deque[float] | None:
+        failures = self._failures.get(key)
+        if failures is None:
+            return None
+        while failures and failures[0] <= now - self.window_s:
+            failures.popleft()
+        if not failures:
+            del self._failures[key]
+            return None
+        return failures
+
+    def retry_after(self, key: str) -> float:
+        """Seconds until ``key`` may try again (0: it may now)."""
+        with self._lock:
+            now = self.clock()
+            failures = self._recent(key, now)
+            if failures is None or len(failures) < self.limit:
+                return 0.0
+            return max(failures[-self.limit] + self.window_s - now, 0.001)
+
+    def failed(self, key: str) -> None:
+        """Count one failure for ``key``."""
+        with self._lock:
+            now = self.clock()
+            if len(self._failures) >= self.max_keys:
+                for stale in list(self._failures):
+                    self._recent(stale, now)
+                while len(self._failures) >= self.max_keys:  # still full: forget the oldest
+                    del self._failures[next(iter(self._failures))]
+            failures = self._recent(key, now) or self._failures.setdefault(key, deque())
+            failures.append(now)
+            while len(failures) > self.limit:
+                failures.popleft()

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     api_queue_timeout_s: float = Field(
         default=10.0, gt=0, le=300, description="a queued request waiting longer gets 503"
     )
+    # Failed authentications allowed per window before 429 (per process; see core.security)
+    auth_failures_per_ip: int = Field(default=30, ge=1, le=100_000)
+    auth_failures_per_key: int = Field(default=10, ge=1, le=100_000)
+    auth_failure_window_s: float = Field(default=60.0, gt=0, le=86_400)
     db_pool_size: int = Field(default=10, ge=1, le=1000)
     db_max_overflow: int = Field(default=20, ge=0, le=1000)
     db_pool_timeout_s: float = Field(

@@ -124,12 +124,20 @@ def get_profile(session: Session, client_id: uuid.UUID) -> ReportProfile:
     return profile
 
 
+#: The profile settings that may be cleared with null; every other one always has a value.
+_CLEARABLE = frozenset({"display_name", "logo_data_uri"})
+
+
 def update_profile(
     *, session: Session, client_id: uuid.UUID, update: ProfileUpdate
 ) -> ReportProfile:
     """Change the client's settings and template."""
     profile = get_profile(session, client_id)
-    for key, value in update.model_dump(exclude_unset=True).items():
+    changes = update.model_dump(exclude_unset=True)
+    for key, value in changes.items():
+        if value is None and key not in _CLEARABLE:
+            raise ReportInputError(f"{key} cannot be null; leave it out to keep it")
+    for key, value in changes.items():
         setattr(profile, key, value)
     profile.updated_at = utcnow()
     session.add(profile)

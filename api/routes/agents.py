@@ -78,7 +78,14 @@ def create_agent(
 ) -> AgentPublic:
     """Create a signed-out agent for some of your clients."""
     require_role(principal, *AGENT_ROLES)
-    seat = service.create_agent(session=session, agent_in=body, client_scope=_scope(principal))
+    try:
+        seat = service.create_agent(session=session, agent_in=body, client_scope=_scope(principal))
+    except service.DuplicateAgent as exc:
+        # 工號 are unique across the house: the holder may serve another client, whose agent id
+        # (and existence) is none of the caller's business
+        raise service.DuplicateAgent(
+            f"agent code {body.agent_code!r} is already taken; choose another 工號"
+        ) from exc
     return service.agent_public(seat, _scope(principal))
 
 

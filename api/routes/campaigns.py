@@ -17,6 +17,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
+from api.downloads import content_disposition
 from campaigns import attempts as attempts_service
 from campaigns import service
 from campaigns.models import (
@@ -43,6 +44,7 @@ from campaigns.models import (
 from core.audit import record_audit
 from core.models import Role
 from core.security import require_role
+from core.validation import MAX_OFFSET
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -96,7 +98,7 @@ def list_campaigns(
     session: SessionDep,
     status_: Annotated[CampaignStatus | None, Query(alias="status")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[CampaignPublic]:
     """The client's campaigns, newest first (filter by status)."""
     rows = service.list_campaigns(session=session, status=status_, limit=limit, offset=offset)
@@ -237,7 +239,7 @@ def list_lead_states(
     state: LeadState | None = None,
     batch_id: uuid.UUID | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> LeadStatesPage:
     """Lead states (new, scheduled, in progress, final) with counts per state."""
     rows = service.list_campaign_leads(
@@ -314,7 +316,7 @@ def list_attempts(
     session: SessionDep,
     actor: CurrentActor,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET)] = 0,
 ) -> list[CallAttempt]:
     """Call attempts, filtered by batch, lead, disposition, outcome, status and time."""
     rows = attempts_service.list_attempts(
@@ -360,7 +362,7 @@ def export_attempts(
     return StreamingResponse(
         _stream(handle),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="attempts-{campaign.id}.csv"'},
+        headers={"Content-Disposition": content_disposition(f"attempts-{campaign.id}.csv")},
     )
 
 

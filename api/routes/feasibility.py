@@ -4,26 +4,46 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
 from campaigns.attempts import lead_records, pilot_attempt_records
 from campaigns.models import Campaign
 from core.audit import record_audit
-from core.db import get_or_404
-from core.errors import Conflict, InvalidInput
+from core.db import get_or_404, utcnow
+from core.errors import Conflict, InvalidInput, QueueUnavailable
 from core.files import stream_file
 from core.models import Role
 from core.security import require_role
-from feasibility.models import FeasibilityRun, FeasibilityRunPublic
+from feasibility.models import FeasibilityRun, FeasibilityRunPublic, RunStatus
 from feasibility.service import create_run, rerun
 
 router = APIRouter(tags=["feasibility"])
+
+
+@contextmanager
+def _failed_if_unqueued(session: Session) -> Iterator[None]:
+    """A report whose job the queue refused is marked failed (committed), never left queued."""
+    try:
+        yield
+    except QueueUnavailable as exc:
+        run_id = exc.params.get("run_id")
+        run = session.get(FeasibilityRun, uuid.UUID(run_id)) if run_id else None
+        if run is not None:
+            run.status = RunStatus.failed
+            run.job_id = uuid.UUID(exc.job_id)
+            run.error = "the job queue was unavailable, so nothing ran; submit the report again"
+            run.finished_at = utcnow()
+            session.add(run)
+            session.commit()
+        raise
 
 
 class FeasibilityParams(BaseModel):
@@ -32,7 +52,7 @@ class FeasibilityParams(BaseModel):
     targets: dict[str, Any] = Field(default_factory=dict, description="conversions, deadline…")
     costs: dict[str, Any] = Field(default_factory=dict, description="defaults: the contract")
     max_attempts: int | None = Field(default=None, ge=1, le=50)
-    seed: int = 0
+    seed: int = Field(default=0, ge=0, le=2**31 - 1, description="any 0 … 2,147,483,647")
 
 
 class FeasibilityIn(FeasibilityParams):
@@ -65,18 +85,19 @@ def feasibility_for_campaign(
             "its results with POST /campaigns/{id}/attempts/import first"
         )
     leads = lead_records(session=session, campaign_id=campaign_id)
-    return create_run(
-        session=session,
-        client_id=campaign.client_id,
-        attempts=attempts,
-        leads=leads,
-        targets=params.targets,
-        costs=params.costs,
-        max_attempts=params.max_attempts,
-        seed=params.seed,
-        campaign_id=campaign_id,
-        batch_id=batch_id,
-    )
+    with _failed_if_unqueued(session):
+        return create_run(
+            session=session,
+            client_id=campaign.client_id,
+            attempts=attempts,
+            leads=leads,
+            targets=params.targets,
+            costs=params.costs,
+            max_attempts=params.max_attempts,
+            seed=params.seed,
+            campaign_id=campaign_id,
+            batch_id=batch_id,
+        )
 
 
 @router.post(
@@ -89,16 +110,17 @@ def feasibility_from_records(
 ) -> FeasibilityRun:
     """Build a report from pilot attempts and leads sent as JSON records."""
     require_role(principal, Role.sales, Role.operator)
-    return create_run(
-        session=session,
-        client_id=principal.acting_client(),
-        attempts=body.attempts,
-        leads=body.leads,
-        targets=body.targets,
-        costs=body.costs,
-        max_attempts=body.max_attempts,
-        seed=body.seed,
-    )
+    with _failed_if_unqueued(session):
+        return create_run(
+            session=session,
+            client_id=principal.acting_client(),
+            attempts=body.attempts,
+            leads=body.leads,
+            targets=body.targets,
+            costs=body.costs,
+            max_attempts=body.max_attempts,
+            seed=body.seed,
+        )
 
 
 @router.post(
@@ -113,8 +135,8 @@ def feasibility_from_files(
     leads: Annotated[UploadFile, File(description="lead_id plus any attribute columns")],
     targets: Annotated[str, Form(description="JSON object")] = "{}",
     costs: Annotated[str, Form(description="JSON object")] = "{}",
-    max_attempts: Annotated[int | None, Form()] = None,
-    seed: Annotated[int, Form()] = 0,
+    max_attempts: Annotated[int | None, Form(ge=1, le=50)] = None,
+    seed: Annotated[int, Form(ge=0, le=2**31 - 1)] = 0,
 ) -> FeasibilityRun:
     """Build a report from ATTEMPTS.csv and LEADS.csv uploads."""
     require_role(principal, Role.sales, Role.operator)
@@ -122,16 +144,17 @@ def feasibility_from_files(
         targets_obj, costs_obj = json.loads(targets), json.loads(costs)
     except json.JSONDecodeError as exc:
         raise InvalidInput(f"targets and costs must be JSON objects: {exc}") from exc
-    return create_run(
-        session=session,
-        client_id=principal.acting_client(),
-        attempts=attempts.file.read(),
-        leads=leads.file.read(),
-        targets=targets_obj,
-        costs=costs_obj,
-        max_attempts=max_attempts,
-        seed=seed,
-    )
+    with _failed_if_unqueued(session):
+        return create_run(
+            session=session,
+            client_id=principal.acting_client(),
+            attempts=attempts.file.read(),
+            leads=leads.file.read(),
+            targets=targets_obj,
+            costs=costs_obj,
+            max_attempts=max_attempts,
+            seed=seed,
+        )
 
 
 @router.get("/feasibility-reports", response_model=list[FeasibilityRunPublic])
@@ -186,4 +209,5 @@ def rerun_report(
     """Run the same stored inputs and seed again; the numbers come out identical."""
     get_or_404(session, FeasibilityRun, run_id, what="feasibility report")
     require_role(principal, Role.sales, Role.operator)
-    return rerun(session=session, run_id=run_id)
+    with _failed_if_unqueued(session):
+        return rerun(session=session, run_id=run_id)

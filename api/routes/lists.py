@@ -11,6 +11,8 @@ from fastapi.responses import StreamingResponse
 from sqlmodel import col, select
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
+from api.downloads import content_disposition
+from api.views import list_view
 from campaigns.lists import (
     LeadListPublic,
     LeadPublic,
@@ -25,6 +27,7 @@ from core.errors import Conflict, PayloadTooLarge
 from core.files import stream_file
 from core.models import Client, Role
 from core.security import require_role
+from core.validation import MAX_OFFSET, PlainText
 
 router = APIRouter(prefix="/lists", tags=["lead lists"])
 
@@ -53,12 +56,24 @@ def upload_list(
     session: SessionDep,
     principal: CurrentPrincipal,
     file: Annotated[UploadFile, File(description="CSV (any common encoding), TSV or XLSX")],
-    name: Annotated[str | None, Form()] = None,
-    region: Annotated[str | None, Form(description="Default region; the client's if empty")] = None,
-    phone_column: Annotated[str | None, Form()] = None,
-    encoding: Annotated[str | None, Form(description="Override detection, e.g. gbk, big5")] = None,
-    sheet: Annotated[str | None, Form(description="XLSX sheet name; the first if empty")] = None,
-    excluded_types: Annotated[str, Form(description="Comma-separated number types")] = "",
+    name: Annotated[PlainText | None, Form(max_length=200)] = None,
+    region: Annotated[
+        str | None,
+        Form(
+            pattern=r"^([A-Za-z]{2})?$",
+            description="Default region (ISO 3166, e.g. CN, HK); the client's if empty",
+        ),
+    ] = None,
+    phone_column: Annotated[PlainText | None, Form(max_length=200)] = None,
+    encoding: Annotated[
+        PlainText | None, Form(max_length=40, description="Override detection, e.g. gbk, big5")
+    ] = None,
+    sheet: Annotated[
+        PlainText | None, Form(max_length=31, description="XLSX sheet name; the first if empty")
+    ] = None,
+    excluded_types: Annotated[
+        PlainText, Form(max_length=500, description="Comma-separated number types")
+    ] = "",
     allow_ragged: Annotated[bool, Form()] = False,
     dedupe_against: Annotated[list[uuid.UUID] | None, Form()] = None,
 ) -> LeadList:
@@ -86,18 +101,22 @@ def upload_list(
 
 @router.get("", response_model=list[LeadListPublic])
 def list_lists(
-    session: SessionDep, limit: int = Query(default=100, ge=1, le=1000)
-) -> list[LeadList]:
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    limit: int = Query(default=100, ge=1, le=1000),
+) -> list[LeadListPublic]:
     """The client's lead lists, newest first."""
     stmt = select(LeadList).order_by(col(LeadList.created_at).desc()).limit(limit)
-    return list(session.exec(stmt))
+    return [list_view(lead_list, principal) for lead_list in session.exec(stmt)]
 
 
 @router.get("/{list_id}", response_model=LeadListPublic)
-def get_list(list_id: uuid.UUID, session: SessionDep) -> LeadList:
+def get_list(
+    list_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> LeadListPublic:
     """Status, progress (rows done / total) and, once ready, the cleaning report."""
     lead_list: LeadList = get_or_404(session, LeadList, list_id, what="lead list")
-    return lead_list
+    return list_view(lead_list, principal)
 
 
 @router.get("/{list_id}/report")
@@ -151,7 +170,7 @@ def _download(
     return StreamingResponse(
         _with_bom(chunks) if bom else chunks,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": content_disposition(filename)},
     )
 
 
@@ -179,7 +198,7 @@ def get_leads(
     session: SessionDep,
     actor: CurrentActor,
     limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> list[Lead]:
     """A page of the list's cleaned leads (audited)."""
     leads = list_leads(session=session, list_id=list_id, limit=limit, offset=offset)

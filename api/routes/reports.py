@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
+from api.downloads import content_disposition
+from api.views import outage_view
 from core.db import get_or_404, utcnow
 from core.files import stream_file
 from core.models import Role
@@ -151,7 +153,7 @@ def download_report(
     return StreamingResponse(
         stream_file(doc.client_id, doc.file_id),
         media_type=FORMATS[doc.fmt],
-        headers={"Content-Disposition": f'attachment; filename="{doc.filename}"'},
+        headers={"Content-Disposition": content_disposition(doc.filename)},
     )
 
 
@@ -277,7 +279,7 @@ def statement_file(
     return Response(
         payload,
         media_type=FORMATS[fmt],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        headers={"Content-Disposition": content_disposition(name)},
     )
 
 
@@ -371,7 +373,7 @@ def list_outages(
         for o in month_outages(session, None, start, end)
         if o.client_id is None or o.client_id in principal.scope
     ]
-    return [o.model_dump() | {"counts": counts(o)} for o in rows]
+    return [outage_view(o.model_dump() | {"counts": counts(o)}, principal) for o in rows]
 
 
 @router.post("/outages/{outage_id}/end")

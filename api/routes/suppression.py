@@ -17,14 +17,17 @@ from campaigns.suppression import add_numbers, import_dnc_file, remove_numbers
 from core.db import get_or_404
 from core.models import Client, Role
 from core.security import require_role
+from core.validation import MAX_OFFSET, PlainText, Region
 
 router = APIRouter(prefix="/suppression", tags=["do-not-call"])
 
 
 class NumbersIn(BaseModel):
-    numbers: list[str] = Field(min_length=1, max_length=100_000)
-    region: str | None = Field(default=None, description="Default region; the client's if empty")
-    reason: str | None = None
+    numbers: list[Annotated[PlainText, Field(max_length=64)]] = Field(
+        min_length=1, max_length=100_000
+    )
+    region: Region | None = Field(default=None, description="Default region; the client's if empty")
+    reason: PlainText | None = Field(default=None, max_length=500)
     house_wide: bool = Field(default=False, description="The global list (admins only)")
 
 
@@ -79,8 +82,8 @@ def upload_list(
     session: SessionDep,
     principal: CurrentPrincipal,
     file: Annotated[UploadFile, File(description="CSV with a phone column, or one number a line")],
-    region: Annotated[str | None, Form()] = None,
-    reason: Annotated[str | None, Form()] = None,
+    region: Annotated[str | None, Form(pattern=r"^([A-Za-z]{2})?$")] = None,
+    reason: Annotated[PlainText | None, Form(max_length=500)] = None,
     house_wide: Annotated[bool, Form()] = False,
 ) -> dict[str, Any]:
     """Add every number of a do-not-call file; rejected lines come back with line numbers."""
@@ -106,7 +109,7 @@ def list_entries(
     principal: CurrentPrincipal,
     house_wide: bool = False,
     limit: int = Query(default=100, ge=1, le=1000),
-    offset: int = Query(default=0, ge=0),
+    offset: int = Query(default=0, ge=0, le=MAX_OFFSET),
 ) -> list[Any]:
     """The list, masked (numbers are stored only as keyed hashes)."""
     if house_wide:

@@ -24,6 +24,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
+from api.downloads import content_disposition
 from core.errors import PayloadTooLarge
 from core.models import Role
 from core.security import Principal, require_role
@@ -356,7 +357,7 @@ def _export(
         exported.content,
         media_type=exported.media_type,
         headers={
-            "Content-Disposition": f'attachment; filename="{exported.filename}"',
+            "Content-Disposition": content_disposition(exported.filename),
             "X-Record-Count": str(exported.records),
         },
     )

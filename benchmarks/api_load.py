@@ -1,0 +1,242 @@
+"""Benchmark: the API under 200 concurrent clients, against itself at concurrency 1.
+
+Starts a real ``uvicorn`` (a subprocess, one worker, production settings) on a free loopback
+port over a PostgreSQL database this script creates, migrates, fills and drops. Then, on the
+list and detail routes (lists, one list, a page of leads, campaigns, one campaign, jobs):
+
+1. baseline: one client, back to back, for ``--baseline`` seconds;
+2. load: ``--concurrency`` clients (default 200), each back to back, for ``--duration`` s;
+3. recovery: how long until ``/healthz`` and then a list route answer 200 after the load.
+
+Printed: requests, errors by kind (any non-200, timeouts, resets), throughput, p50/p99 for
+both phases and their ratio. Issue 18 target: 0 errors, p99 < 500 ms, healthy at once after.
+Run: ``python benchmarks/api_load.py --duration 20`` (PostgreSQL from
+``PILOTDIAL_TEST_DATABASE_URL`` or postgres@127.0.0.1:5432).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import sqlalchemy as sa
+from sqlalchemy.engine import make_url
+
+ROOT = Path(__file__).resolve().parent.parent
+ADMIN_URL = os.environ.get(
+    "PILOTDIAL_TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+).replace("postgresql://", "postgresql+psycopg://")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+def _fill(url: str, leads: int) -> tuple[str, list[str]]:
+    """A client with a key, a ready list of ``leads`` leads and a campaign on it."""
+    os.environ["PILOTDIAL_DATABASE_URL"] = url
+    from campaigns.models import CampaignCreate, Lead, LeadList, ListStatus
+    from campaigns.service import create_campaign
+    from core.admin import create_client, issue_key
+    from core.db import dispose_engines, system_session
+    from core.migrate import upgrade
+    from core.models import Role
+
+    upgrade(url)
+    with system_session() as session:
+        client = create_client(session=session, name="load", default_region="CN", slug="load")
+        _key, plain = issue_key(
+            session=session, name="load", role=Role.client, client_refs=[str(client.id)]
+        )
+        lead_list = LeadList(
+            client_id=client.id, name="load", filename="load.csv", status=ListStatus.ready
+        )
+        session.add(lead_list)
+        session.flush()
+        session.add_all(
+            Lead(
+                client_id=client.id,
+                list_id=lead_list.id,
+                row_number=i + 2,
+                phone_e164=f"+86139{i:08d}",
+                attributes={"name": f"客戶{i}"},
+            )
+            for i in range(leads)
+        )
+        session.flush()
+        campaign = create_campaign(
+            session=session,
+            client_id=client.id,
+            campaign_in=CampaignCreate(name="load", list_ids=[lead_list.id]),
+        )
+        paths = [
+            "/lists",
+            f"/lists/{lead_list.id}",
+            f"/lists/{lead_list.id}/leads?limit=50",
+            "/campaigns",
+            f"/campaigns/{campaign.id}",
+            "/jobs",
+        ]
+    dispose_engines()
+    return plain, paths
+
+
+def _start_server(url: str, port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+    env = {
+        **os.environ,
+        "PILOTDIAL_DATABASE_URL": url,
+        "PILOTDIAL_ENVIRONMENT": "production",
+        "PILOTDIAL_SECRET_KEY": "b" * 48,
+        "PILOTDIAL_DATA_DIR": str(data_dir),
+        "PILOTDIAL_LOG_LEVEL": "WARNING",
+    }
+    env.pop("PILOTDIAL_REDIS_URL", None)
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api.main:create_app",
+        "--factory",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--log-level",
+        "warning",
+        "--no-access-log",
+    ]
+    return subprocess.Popen(command, cwd=ROOT, env=env)
+
+
+async def _wait_healthy(base: str, deadline_s: float, path: str = "/healthz", **kw: Any) -> float:
+    """Seconds until ``path`` answers 200 (each try times out after 1 s)."""
+    started = time.perf_counter()
+    async with httpx.AsyncClient(base_url=base, timeout=1.0, **kw) as client:
+        while time.perf_counter() - started < deadline_s:
+            try:
+                if (await client.get(path)).status_code == 200:
+                    return time.perf_counter() - started
+            except httpx.HTTPError:
+                pass
+            await asyncio.sleep(0.05)
+    raise RuntimeError(f"{path} was not healthy within {deadline_s} s")
+
+
+async def _phase(
+    base: str, headers: dict[str, str], paths: list[str], concurrency: int, seconds: float
+) -> tuple[list[float], collections.Counter[str]]:
+    latencies: list[float] = []
+    outcomes: collections.Counter[str] = collections.Counter()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(
+        base_url=base, headers=headers, timeout=30.0, limits=limits
+    ) as client:
+        stop = time.perf_counter() + seconds
+
+        async def worker(offset: int) -> None:
+            i = offset
+            while time.perf_counter() < stop:
+                path = paths[i % len(paths)]
+                i += 1
+                started = time.perf_counter()
+                try:
+                    response = await client.get(path)
+                    outcomes[str(response.status_code)] += 1
+                except httpx.TimeoutException:
+                    outcomes["timeout"] += 1
+                except httpx.HTTPError as exc:
+                    outcomes[type(exc).__name__] += 1
+                latencies.append(time.perf_counter() - started)
+
+        await asyncio.gather(*(worker(n) for n in range(concurrency)))
+    return latencies, outcomes
+
+
+def _pct(values: list[float], q: float) -> float:
+    if len(values) < 2:
+        return values[0] if values else float("nan")
+    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
+
+
+def _report(
+    name: str, latencies: list[float], outcomes: collections.Counter[str], seconds: float
+) -> None:
+    errors = sum(n for k, n in outcomes.items() if k != "200")
+    rate = len(latencies) / seconds
+    print(
+        f"{name:<9} {len(latencies):>7} req  {rate:>7.1f} req/s  errors {errors:>5}"
+        f"  p50 {_pct(latencies, 50) * 1000:>7.1f} ms  p99 {_pct(latencies, 99) * 1000:>7.1f} ms"
+        f"  {dict(outcomes)}"
+    )
+
+
+async def _run(args: argparse.Namespace, base: str, key: str, paths: list[str]) -> int:
+    headers = {"Authorization": f"Bearer {key}"}
+    await _wait_healthy(base, 60)
+    await _phase(base, headers, paths, 4, 1.0)  # warm-up: imports, first connections
+    base_lat, base_out = await _phase(base, headers, paths, 1, args.baseline)
+    load_lat, load_out = await _phase(base, headers, paths, args.concurrency, args.duration)
+    health_s = await _wait_healthy(base, 600)
+    route_s = await _wait_healthy(base, 600, path=paths[0], headers=headers)
+    print(f"routes: {', '.join(paths)}")
+    _report("baseline", base_lat, base_out, args.baseline)
+    _report(f"load x{args.concurrency}", load_lat, load_out, args.duration)
+    ratio50 = _pct(load_lat, 50) / _pct(base_lat, 50)
+    ratio99 = _pct(load_lat, 99) / _pct(base_lat, 99)
+    print(f"load/baseline: p50 x{ratio50:.1f}, p99 x{ratio99:.1f}")
+    print(
+        f"after the load: /healthz 200 in {health_s * 1000:.0f} ms, {paths[0]} 200 in "
+        f"{route_s * 1000:.0f} ms"
+    )
+    errors = sum(n for k, n in load_out.items() if k != "200")
+    p99_ms = _pct(load_lat, 99) * 1000
+    verdict = "met" if errors == 0 and p99_ms < 500 and health_s < 1 else "NOT met"
+    print(f"target (0 errors, p99 < 500 ms, healthy within 1 s): {verdict}")
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--duration", type=float, default=60.0, help="load seconds (60)")
+    parser.add_argument("--baseline", type=float, default=10.0, help="baseline seconds (10)")
+    parser.add_argument("--concurrency", type=int, default=200)
+    parser.add_argument("--leads", type=int, default=2000, help="leads in the list (2000)")
+    args = parser.parse_args()
+
+    name = f"pilotdial_load_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
+    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
+    server: subprocess.Popen[bytes] | None = None
+    try:
+        key, paths = _fill(url, args.leads)
+        port = _free_port()
+        data_dir = Path(f"/tmp/{name}")
+        server = _start_server(url, port, data_dir)
+        return asyncio.run(_run(args, f"http://127.0.0.1:{port}", key, paths))
+    finally:
+        if server is not None:
+            server.terminate()
+            server.wait(timeout=30)
+        with admin.connect() as conn:
+            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
