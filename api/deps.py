@@ -30,17 +30,42 @@ def _request_session(request: Request) -> Iterator[Session]:
 _RequestSession = Annotated[Session, Depends(_request_session, scope="function")]
 
 
+def _cookie_principal(
+    request: Request, session: Session, selected_client: uuid.UUID | None
+) -> Principal | None:
+    """The console user of a read (GET/HEAD) that carries a console session cookie.
+
+    Only safe methods: a request that changes something must come with an API key or through
+    the console's CSRF-checked forms, so a cross-site page cannot act with a user's cookie.
+    """
+    from api.console.web import COOKIE, SAFE_METHODS
+    from core.users import principal_for, session_user
+
+    token = request.cookies.get(COOKIE)
+    if not token or request.method not in SAFE_METHODS:
+        return None
+    found = session_user(session=session, token=token)
+    if found is None:
+        return None
+    return principal_for(session=session, user=found[0], selected_client=selected_client)
+
+
 def get_principal(
+    request: Request,
     session: _RequestSession,
     # documented as the OpenAPI security schemes (api/openapi.py), not as parameters
     authorization: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_pilotdial_client: Annotated[uuid.UUID | None, Header()] = None,
 ) -> Principal:
-    """Authenticate ``Authorization: Bearer <key>`` (or ``X-API-Key``)."""
+    """Authenticate ``Authorization: Bearer <key>`` (or ``X-API-Key``; a console session
+    cookie for reads)."""
     key = x_api_key
     if authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:]
+    if not key and (user := _cookie_principal(request, session, x_pilotdial_client)):
+        scope_session(session, user.scope)
+        return user
     if not key:
         raise HTTPException(
             401,
