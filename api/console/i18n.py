@@ -77,6 +77,8 @@ def environment(locale: str) -> Environment:
     def number(value: Any, digits: int = 0) -> str:
         if value is None:
             return "—"
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return str(value)
         pattern = "#,##0" + ("." + "0" * digits if digits else "")
         return format_decimal(value, format=pattern, locale=babel_locale)
 

@@ -59,9 +59,11 @@ def _dispositions(console: Console, pop: dict[str, Any] | None) -> list[Disposit
     attempt = console.session.get(CallAttempt, uuid.UUID(attempt_id))
     if attempt is None:
         return []
-    return campaign_service.list_dispositions(
+    codes = campaign_service.list_dispositions(
         session=console.session, campaign_id=attempt.campaign_id
     )
+    # the dialer's own abandon codes are not the agent's to give (the service refuses them)
+    return [d for d in codes if not d.abandoned]
 
 
 def _phone_context(console: Console) -> dict[str, Any]:

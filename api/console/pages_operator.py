@@ -157,12 +157,12 @@ def campaign_pacing(
     if dial_ratio is not None:
         params["dial_ratio"] = dial_ratio
     try:
-        update = CampaignUpdate(
-            pacing_mode=pacing_mode,
-            pacing_params=params,
-            abandon_rate_cap=None if abandon_rate_cap is None else abandon_rate_cap / 100,
-            max_ring_s=max_ring_s,
-        )
+        fields: dict[str, Any] = {"pacing_mode": pacing_mode, "pacing_params": params}
+        if abandon_rate_cap is not None:
+            fields["abandon_rate_cap"] = abandon_rate_cap / 100
+        if max_ring_s is not None:
+            fields["max_ring_s"] = max_ring_s
+        update = CampaignUpdate.model_validate(fields)
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         return _campaign_page(console, campaign.id, error=problems, status=422)

@@ -202,7 +202,7 @@ def results_page(console: ConsoleDep, version_id: uuid.UUID) -> Response:
             [(r.label or r.value, float(r.count)) for r in t.rows], title=t.label
         )
         for t in tables
-        if t.rows
+        if t.rows and t.base
     }
     funnel = service.version_funnel(session=console.session, version_id=version.id)
     return console.render(

@@ -58,6 +58,33 @@ def flatten(value: Any, prefix: str = "") -> list[tuple[str, Any]]:
     return [(prefix, value)]
 
 
+def _label(key: str) -> str:
+    return key.replace("_", " ").replace(".", " · ")
+
+
+def split_rows(rows: list[tuple[str, Any]]) -> tuple[list[tuple[str, Any]], list[str]]:
+    """Figures (numbers, flags, short words) for the table; long texts as notes below it."""
+    figures, notes = [], []
+    for key, value in rows:
+        if isinstance(value, str) and len(value) > 24:
+            notes.append(f"{_label(key)}: {value}")
+        else:
+            figures.append((_label(key), value))
+    return figures, notes
+
+
+def quantile_rows(rows: list[tuple[str, Any]]) -> list[tuple[str, list[Any]]]:
+    """Projection rows with their p10/p50/p90 side by side (other figures as they are)."""
+    grouped: dict[str, list[Any]] = {}
+    for key, value in rows:
+        base, _, tail = key.rpartition(".")
+        if tail in ("p10", "p50", "p90") and base:
+            grouped.setdefault(base, [None, None, None])[("p10", "p50", "p90").index(tail)] = value
+        else:
+            grouped[key] = [None, value, None]
+    return [(_label(k), v) for k, v in grouped.items()]
+
+
 @router.get("/feasibility")
 def feasibility_list(console: ConsoleDep) -> Response:
     """Feasibility reports, and the campaigns whose pilot can be priced."""
@@ -137,12 +164,14 @@ def feasibility_page(console: ConsoleDep, run_id: uuid.UUID) -> Response:
         console.session, FeasibilityRun, run_id, what="feasibility report"
     )
     report = run.report or {}
+    quote_rows, quote_notes = split_rows(flatten(report.get("quote", {})))
     return console.render(
         "feasibility.html",
         run=run,
         report=report,
-        quote_rows=flatten(report.get("quote", {})),
-        projection_rows=flatten(report.get("projection", {}))[:40],
+        quote_rows=quote_rows,
+        quote_notes=quote_notes,
+        projection_rows=quantile_rows(flatten(report.get("projection", {}))),
         running=run.status in (RunStatus.queued, RunStatus.running),
         target_fields=_TARGET_FIELDS,
         cost_fields=_COST_FIELDS,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
 from fastapi.responses import StreamingResponse
@@ -126,10 +127,14 @@ def _download(
         object_id=lead_list.id,
     )
     filename = f"{lead_list.name.rsplit('.', 1)[0]}-{kind}.csv"
+    # A header is latin-1: a list named 十二月名单 goes in filename* (RFC 6266), with an ASCII
+    # fallback, instead of failing the download.
+    fallback = f"list-{kind}.csv" if not filename.isascii() else filename.replace('"', "")
+    disposition = f"attachment; filename=\"{fallback}\"; filename*=UTF-8''{quote(filename)}"
     return StreamingResponse(
         stream_file(lead_list.client_id, file_id),
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
+        headers={"Content-Disposition": disposition},
     )
 
 

@@ -56,6 +56,8 @@
     }
     var dot = panel.querySelector("[data-live-state]");
     if (dot) dot.setAttribute("data-live-state", "on");
+    var missing = panel.querySelector("[data-live-missing]");
+    if (missing) missing.hidden = true;
     panel.setAttribute("data-updated", String(Date.now()));
   }
 
