@@ -29,6 +29,7 @@ ROUTER_MODULES = (
     "api.routes.lists",
     "api.routes.suppression",
     "api.routes.campaigns",
+    "api.routes.live",
     "api.routes.surveys",
     "api.routes.feasibility",
     "api.routes.pacer",

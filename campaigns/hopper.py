@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, or_
+from sqlalchemy import case, func, or_
 from sqlmodel import Session, col, select
 
 from campaigns.compliance import recent_abandons, suppress_number, suppressed_numbers
@@ -60,6 +60,7 @@ __all__ = [
     "NumberSuppressed",
     "apply_outcome",
     "complete_attempt",
+    "count_callable",
     "lease_leads",
     "record_attempt_start",
     "release_expired_leases",
@@ -210,6 +211,62 @@ def release_expired_leases(*, session: Session, campaign_id: uuid.UUID, now: dat
     return len(rows)
 
 
+def _waiting_zones(session: Session, campaign: Campaign) -> dict[str, tuple[str, ...]]:
+    """The time zones of each zones key among the campaign's leads waiting for a call."""
+    fallback = campaign.fallback_timezone or "UTC"
+    keys = session.exec(
+        select(CampaignLead.zones_key)
+        .where(
+            CampaignLead.campaign_id == campaign.id,
+            col(CampaignLead.state).in_([LeadState.new, LeadState.scheduled]),
+        )
+        .distinct()
+    ).all()
+    return {k: candidate_zones(k, fallback) for k in keys}
+
+
+def _open_keys(
+    campaign: Campaign, zones_by_key: dict[str, tuple[str, ...]], now: datetime
+) -> list[str]:
+    """The zones keys inside a calling window (and not on a holiday) at ``now``."""
+    windows = parse_windows(campaign.calling_windows)
+    holidays = parse_holidays(campaign.holidays)
+    return [k for k, z in zones_by_key.items() if is_callable_at(now, z, windows, holidays)]
+
+
+def _callable_conditions(campaign: Campaign, open_keys: list[str], now: datetime) -> list[Any]:
+    """Which campaign leads the hopper may hand out at ``now`` (before the per-number
+    re-checks at lease time: suppression and, in Ofcom mode, the 72-hour rule)."""
+    return [
+        CampaignLead.campaign_id == campaign.id,
+        col(CampaignLead.state).in_([LeadState.new, LeadState.scheduled]),
+        or_(
+            col(CampaignLead.next_attempt_at).is_(None),
+            col(CampaignLead.next_attempt_at) <= now,
+        ),
+        col(CampaignLead.attempts) < campaign.max_attempts,
+        col(CampaignLead.batch_id).is_not(None),
+        col(CampaignLead.zones_key).in_(open_keys),
+    ]
+
+
+def count_callable(*, session: Session, campaign_id: uuid.UUID, now: datetime) -> int:
+    """How many leads the hopper could hand out at ``now`` if the campaign were dialing
+    (the same rules as :func:`lease_leads`, before its per-number re-checks; leads whose
+    lease ran out are not counted until the next lease returns them)."""
+    _aware(now, "now")
+    campaign = _campaign(session, campaign_id)
+    open_keys = _open_keys(campaign, _waiting_zones(session, campaign), now)
+    if not open_keys:
+        return 0
+    stmt = (
+        select(func.count())
+        .select_from(CampaignLead)
+        .where(*_callable_conditions(campaign, open_keys, now))
+    )
+    return int(session.exec(stmt).one())
+
+
 def lease_leads(
     *,
     session: Session,
@@ -227,19 +284,8 @@ def lease_leads(
     if campaign.status not in DIALING_STATUSES:
         return []
     release_expired_leases(session=session, campaign_id=campaign_id, now=now)
-    windows = parse_windows(campaign.calling_windows)
-    holidays = parse_holidays(campaign.holidays)
-    fallback = campaign.fallback_timezone or "UTC"
-    keys = session.exec(
-        select(CampaignLead.zones_key)
-        .where(
-            CampaignLead.campaign_id == campaign_id,
-            col(CampaignLead.state).in_([LeadState.new, LeadState.scheduled]),
-        )
-        .distinct()
-    ).all()
-    zones_by_key = {k: candidate_zones(k, fallback) for k in keys}
-    open_keys = [k for k, z in zones_by_key.items() if is_callable_at(now, z, windows, holidays)]
+    zones_by_key = _waiting_zones(session, campaign)
+    open_keys = _open_keys(campaign, zones_by_key, now)
     if not open_keys:
         return []
     ofcom = campaign.abandon_window is AbandonWindow.ofcom_24h
@@ -250,17 +296,7 @@ def lease_leads(
         need = limit - len(leases)
         stmt: Any = (
             select(CampaignLead)
-            .where(
-                CampaignLead.campaign_id == campaign_id,
-                col(CampaignLead.state).in_([LeadState.new, LeadState.scheduled]),
-                or_(
-                    col(CampaignLead.next_attempt_at).is_(None),
-                    col(CampaignLead.next_attempt_at) <= now,
-                ),
-                col(CampaignLead.attempts) < campaign.max_attempts,
-                col(CampaignLead.batch_id).is_not(None),
-                col(CampaignLead.zones_key).in_(open_keys),
-            )
+            .where(*_callable_conditions(campaign, open_keys, now))
             .order_by(
                 callback_due,
                 col(CampaignLead.priority).desc(),

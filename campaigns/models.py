@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 from pydantic import field_validator, model_validator
-from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, event
+from sqlalchemy import JSON, Column, Index, Text, UniqueConstraint, event, text
 from sqlalchemy import inspect as sa_inspect
 from sqlmodel import Field, SQLModel
 
@@ -21,6 +21,8 @@ from campaigns.rules import DEFAULT_CALLING_WINDOWS, parse_holidays, parse_windo
 from core.db import TenantScoped, UTCDateTime, str_enum, utcnow
 
 __all__ = [
+    "IN_FLIGHT_SQL",
+    "LIVE_ANSWER_SQL",
     "AbandonWindow",
     "AmdResult",
     "AttemptSource",
@@ -578,6 +580,11 @@ class AmdResult(StrEnum):
     not_used = "not_used"
 
 
+#: Partial-index predicates; queries that want the indexes use these very conditions.
+IN_FLIGHT_SQL = "status = 'started'"
+LIVE_ANSWER_SQL = "amd_result = 'human' AND (abandoned OR agent_connected_at IS NOT NULL)"
+
+
 class CallAttempt(SQLModel, TenantScoped, table=True):
     """One dial and everything that happened on it: the raw facts every report reads."""
 
@@ -586,6 +593,23 @@ class CallAttempt(SQLModel, TenantScoped, table=True):
         UniqueConstraint("campaign_id", "lead_id", "attempt_no"),
         Index("ix_callattempt_client_number", "client_id", "number_dialed"),
         Index("ix_callattempt_campaign_started", "campaign_id", "dialed_at"),
+        # The live metrics (and a pacer taking over) read the calls in flight, and the
+        # abandon window the live answers by end time: small partial indexes for both.
+        Index(
+            "ix_callattempt_in_flight",
+            "campaign_id",
+            postgresql_where=text(IN_FLIGHT_SQL),
+            sqlite_where=text(IN_FLIGHT_SQL),
+        ),
+        Index(
+            "ix_callattempt_live_answers",
+            "campaign_id",
+            "ended_at",
+            "abandoned",
+            "client_id",  # the tenancy filter: the window is counted from the index alone
+            postgresql_where=text(LIVE_ANSWER_SQL),
+            sqlite_where=text(LIVE_ANSWER_SQL),
+        ),
     )
 
     id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)

@@ -6,6 +6,11 @@ holder can extend or drop it. If the holder dies, the key expires after ``ttl_s`
 worker to try becomes the pacer: with the defaults (ttl 6 s, retry every 1 s) a campaign is
 paced again within 10 s. Without Redis (the embedded default) a process-local lock plays the
 same role.
+
+Each successful acquire or renewal also stamps the campaign's heartbeat
+(``pilotdial:pacer:<campaign>:heartbeat``: holder and wall-clock time, kept for a day), so the
+live metrics can say which worker paces a campaign and when it was last heard from, even after
+it died (:func:`pacer_health`).
 """
 
 from __future__ import annotations
@@ -13,11 +18,24 @@ from __future__ import annotations
 import threading
 import time
 import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import ClassVar, Protocol
 
 from redis import Redis
 
-__all__ = ["LocalLeadership", "PacerLeadership", "RedisLeadership", "pacer_key"]
+__all__ = [
+    "LocalLeadership",
+    "PacerHealth",
+    "PacerLeadership",
+    "RedisLeadership",
+    "heartbeat_key",
+    "pacer_health",
+    "pacer_key",
+]
+
+#: How long a heartbeat is remembered after the pacer stopped renewing it.
+HEARTBEAT_KEEP_S = 24 * 3600
 
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -36,6 +54,43 @@ return 0
 def pacer_key(campaign_id: uuid.UUID | str) -> str:
     """The Redis key holding a campaign's pacer lease."""
     return f"pilotdial:pacer:{campaign_id}"
+
+
+def heartbeat_key(campaign_id: uuid.UUID | str) -> str:
+    """The Redis key holding a campaign's last pacer heartbeat (holder and time)."""
+    return f"pilotdial:pacer:{campaign_id}:heartbeat"
+
+
+@dataclass(frozen=True, slots=True)
+class PacerHealth:
+    """Who holds a campaign's pacer lease now, and the last heartbeat of any pacer."""
+
+    leader: str | None
+    last_heartbeat: datetime | None
+    last_holder: str | None
+
+    @property
+    def healthy(self) -> bool:
+        """A pacer holds the lease (it renewed it within the lease's time to live)."""
+        return self.leader is not None
+
+
+def pacer_health(redis: Redis[bytes] | None, campaign_id: uuid.UUID | str) -> PacerHealth:
+    """The campaign's pacer as the lease and heartbeat records say (Redis, or this process
+    without Redis)."""
+    if redis is None:
+        return LocalLeadership.health(campaign_id)
+    pipe = redis.pipeline(transaction=False)
+    pipe.get(pacer_key(campaign_id))
+    pipe.hgetall(heartbeat_key(campaign_id))
+    holder, beat = pipe.execute()
+    at = beat.get(b"at") if beat else None
+    last_holder = beat.get(b"holder") if beat else None
+    return PacerHealth(
+        leader=holder.decode() if holder is not None else None,
+        last_heartbeat=None if at is None else datetime.fromtimestamp(float(at), UTC),
+        last_holder=None if last_holder is None else last_holder.decode(),
+    )
 
 
 class PacerLeadership(Protocol):
@@ -65,6 +120,7 @@ class RedisLeadership:
     ) -> None:
         self.redis = redis
         self.key = pacer_key(campaign_id)
+        self.heartbeat = heartbeat_key(campaign_id)
         self.holder_id = holder_id
         self.ttl_ms = int(ttl_s * 1000)
         self._renew = redis.register_script(_RENEW)
@@ -73,12 +129,22 @@ class RedisLeadership:
     def acquire(self) -> bool:
         """Become the pacer if nobody is; True also if we already are."""
         if self.redis.set(self.key, self.holder_id, nx=True, px=self.ttl_ms):
+            self._beat()
             return True
         return self.renew()
 
     def renew(self) -> bool:
         """Extend our lease; False means we lost it and must stop dialing at once."""
-        return bool(self._renew(keys=[self.key], args=[self.holder_id, self.ttl_ms]))
+        renewed = bool(self._renew(keys=[self.key], args=[self.holder_id, self.ttl_ms]))
+        if renewed:
+            self._beat()
+        return renewed
+
+    def _beat(self) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.heartbeat, mapping={"holder": self.holder_id, "at": repr(time.time())})
+        pipe.expire(self.heartbeat, HEARTBEAT_KEEP_S)
+        pipe.execute()
 
     def release(self) -> None:
         """Give the lease up (only if we still hold it)."""
@@ -93,6 +159,7 @@ class LocalLeadership:
     """The same contract inside one process (embedded mode, no Redis)."""
 
     _holders: ClassVar[dict[str, tuple[str, float]]] = {}
+    _heartbeats: ClassVar[dict[str, tuple[str, float]]] = {}  # key -> (holder, wall time)
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, campaign_id: uuid.UUID | str, holder_id: str, *, ttl_s: float = 6.0) -> None:
@@ -105,6 +172,7 @@ class LocalLeadership:
             holder = self._holders.get(self.key)
             if holder is None or holder[0] == self.holder_id or holder[1] < time.monotonic():
                 self._holders[self.key] = (self.holder_id, time.monotonic() + self.ttl_s)
+                self._heartbeats[self.key] = (self.holder_id, time.time())
                 return True
             return False
 
@@ -114,6 +182,7 @@ class LocalLeadership:
             if holder is None or holder[0] != self.holder_id:
                 return False
             self._holders[self.key] = (self.holder_id, time.monotonic() + self.ttl_s)
+            self._heartbeats[self.key] = (self.holder_id, time.time())
             return True
 
     def release(self) -> None:
@@ -126,3 +195,17 @@ class LocalLeadership:
         with self._lock:
             holder = self._holders.get(self.key)
             return holder[0] if holder and holder[1] >= time.monotonic() else None
+
+    @classmethod
+    def health(cls, campaign_id: uuid.UUID | str) -> PacerHealth:
+        """The lease holder and last heartbeat of a campaign in this process."""
+        key = pacer_key(campaign_id)
+        with cls._lock:
+            holder = cls._holders.get(key)
+            beat = cls._heartbeats.get(key)
+        alive = holder is not None and holder[1] >= time.monotonic()
+        return PacerHealth(
+            leader=holder[0] if holder is not None and alive else None,
+            last_heartbeat=None if beat is None else datetime.fromtimestamp(beat[1], UTC),
+            last_holder=None if beat is None else beat[0],
+        )

@@ -321,3 +321,26 @@ class AgentEventPublic(SQLModel):
     client_id: uuid.UUID | None
     payload: dict[str, Any]
     at: datetime
+
+
+# --------------------------------------------------------------------------- wake-ups
+
+
+def _register_wakeups() -> None:
+    """Tell the live streams (campaign metrics, soft-phones) what a commit changed."""
+    from campaigns.models import CallAttempt, Campaign, CampaignLead
+    from core.wakeups import channel, watch
+
+    watch(CallAttempt, lambda row: [channel("campaign", row.campaign_id)])
+    watch(CampaignLead, lambda row: [channel("campaign", row.campaign_id)])
+    watch(Campaign, lambda row: [channel("campaign", row.id)])
+    # An agent's change concerns its soft-phone and the campaigns of every client it serves.
+    watch(
+        AgentSeat,
+        lambda row: [channel("agent", row.id)] + [channel("client", c) for c in row.client_ids],
+    )
+    watch(AgentEvent, lambda row: [channel("agent", row.agent_seat_id)])
+    watch(AgentStateLog, lambda row: [channel("agent", row.agent_seat_id)])
+
+
+_register_wakeups()

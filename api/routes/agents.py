@@ -12,20 +12,23 @@ import json
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Collection
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
 from fastapi import APIRouter, Depends, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
+from fastapi.sse import format_sse_event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
-from api.deps import CurrentPrincipal, SessionDep
+from api.deps import CurrentActor, CurrentPrincipal, SessionDep
+from core.audit import Actor, record_audit
 from core.db import tenant_session
 from core.errors import InvalidInput
 from core.models import Role
 from core.security import Principal, require_role
+from core.wakeups import channel, subscribe
 from dialer import agent_service as service
 from dialer.agents import AgentState, TransferTarget
 from dialer.models import (
@@ -43,7 +46,8 @@ from dialer.models import (
 router = APIRouter(prefix="/agents", tags=["agents"])
 
 AGENT_ROLES = (Role.operator,)  # admin always passes
-POLL_SECONDS = 0.5
+#: A stream re-reads at least this often even without a wake-up (one may have been lost).
+RECHECK_SECONDS = 15.0
 KEEPALIVE_SECONDS = 15.0
 BATCH = 200
 
@@ -202,14 +206,12 @@ def get_state_log(
 def sse_message(
     *, data: dict[str, Any], event: str | None = None, event_id: int | None = None
 ) -> str:
-    """One server-sent event (JSON data on a single line)."""
-    lines = []
-    if event_id is not None:
-        lines.append(f"id: {event_id}")
-    if event is not None:
-        lines.append(f"event: {event}")
-    lines.append("data: " + json.dumps(data, ensure_ascii=False, default=str))
-    return "\n".join(lines) + "\n\n"
+    """One server-sent event (JSON data on a single line), framed by FastAPI's SSE encoder."""
+    return format_sse_event(
+        data_str=json.dumps(data, ensure_ascii=False, default=str),
+        event=event,
+        id=None if event_id is None else str(event_id),
+    ).decode()
 
 
 def _entry_message(entry: service.StreamEntry) -> str:
@@ -223,19 +225,29 @@ def _entry_message(entry: service.StreamEntry) -> str:
     return sse_message(data=data, event=entry.kind.value, event_id=entry.seq)
 
 
+async def _never_woken(timeout_s: float) -> bool:
+    await anyio.sleep(timeout_s)
+    return False
+
+
 async def sse_stream(
     fetch: Callable[[int], list[service.StreamEntry]],
     is_disconnected: Callable[[], Awaitable[bool]],
     *,
     after_seq: int,
-    poll_s: float = POLL_SECONDS,
+    wait: Callable[[float], Awaitable[bool]] = _never_woken,
+    next_deadline: Callable[[], float | None] = lambda: None,
+    recheck_s: float = RECHECK_SECONDS,
     keepalive_s: float = KEEPALIVE_SECONDS,
     clock: Callable[[], float] = time.monotonic,
 ) -> AsyncIterator[str]:
-    """Poll ``fetch(after_seq)`` (run in a worker thread) and yield events until disconnect.
+    """Read ``fetch(after_seq)`` (in a worker thread) and yield events until disconnect.
 
-    A comment line goes out after ``keepalive_s`` without events, so proxies keep the
-    connection open and the client notices a dead one.
+    Between reads it waits for a wake-up (``wait(timeout)``, True when the agent's rows
+    changed), for the agent's next deadline (``next_deadline()``, a clock time: a timed
+    wrap-up ends), or ``recheck_s`` at most, in case a wake-up was lost. A comment line goes
+    out after ``keepalive_s`` without events, so proxies keep the connection open and the
+    client notices a dead one.
     """
     last_seq = after_seq
     last_sent = clock()
@@ -249,9 +261,13 @@ async def sse_stream(
             if len(entries) >= BATCH:
                 continue
         elif clock() - last_sent >= keepalive_s:
-            yield ": keep-alive\n\n"
+            yield format_sse_event(comment="keep-alive").decode()
             last_sent = clock()
-        await anyio.sleep(poll_s)
+        wake_at = min(last_sent + keepalive_s, clock() + recheck_s)
+        deadline = next_deadline()
+        if deadline is not None:
+            wake_at = min(wake_at, deadline)
+        await wait(max(0.0, wake_at - clock()))
 
 
 def _resume_point(last_event_id: str | None, after: int | None) -> int | None:
@@ -290,12 +306,15 @@ def agent_events(
     request: Request,
     session: SessionDep,
     principal: CurrentPrincipal,
+    actor: CurrentActor,
     once: bool = Query(default=False, description="send what is pending, then close"),
     after: int | None = Query(default=None, ge=0, description="resume after this event id"),
     last_event_id: Annotated[str | None, Header()] = None,
 ) -> StreamingResponse:
     """The soft-phone stream (server-sent events): pops with lead data, call parameters and
-    script, call ends and state changes; ``id`` is the event's sequence number.
+    script, call ends and state changes; ``id`` is the event's sequence number. Woken by
+    the agent's committed changes (no polling); opening the stream is audited for each of
+    the agent's clients the key may see.
 
     Resumes after ``Last-Event-ID`` (or ``?after=``); a fresh connection starts with a
     ``snapshot`` event (the agent's state and the pop of its current call). ``?once=true``
@@ -305,7 +324,8 @@ def agent_events(
     scope = _scope(principal)
     resume = _resume_point(last_event_id, after)
     service.expire_wrap_ups(session=session, agent_id=agent_id)
-    first: list[str] = ["retry: 2000\n\n"]
+    _audit_stream(session, seat, principal, actor, once=once)
+    first: list[str] = [format_sse_event(retry=2000).decode()]
     if resume is None:
         first.append(_snapshot(session, seat, scope))
         resume = seat.last_seq
@@ -320,14 +340,23 @@ def agent_events(
 
     engine: Engine = request.app.state.engine
     tenant_scope = frozenset(principal.scope)
+    wrap_deadline: list[float | None] = [None]
 
     def fetch(after_seq: int) -> list[service.StreamEntry]:
-        # Each poll has its own short session with the caller's tenancy scope: the request's
+        # Each read has its own short session with the caller's tenancy scope: the request's
         # session is closed once the response starts.
-        with tenant_session(tenant_scope, engine) as poll_session:
-            service.expire_wrap_ups(session=poll_session, agent_id=agent_id)
+        with tenant_session(tenant_scope, engine) as read_session:
+            service.expire_wrap_ups(session=read_session, agent_id=agent_id)
+            current = read_session.get(AgentSeat, agent_id)
+            deadline = None if current is None else current.wrap_deadline
+            # on the stream's clock (monotonic), a little after the deadline itself
+            wrap_deadline[0] = (
+                None
+                if deadline is None
+                else time.monotonic() + (deadline - datetime.now(UTC)).total_seconds() + 0.05
+            )
             return service.events_after(
-                session=poll_session,
+                session=read_session,
                 agent_id=agent_id,
                 after_seq=after_seq,
                 limit=BATCH,
@@ -337,7 +366,33 @@ def agent_events(
     async def body() -> AsyncIterator[str]:
         for message in first:
             yield message
-        async for message in sse_stream(fetch, request.is_disconnected, after_seq=resume):
-            yield message
+        with subscribe([channel("agent", agent_id)]) as waiter:
+            async for message in sse_stream(
+                fetch,
+                request.is_disconnected,
+                after_seq=resume,
+                wait=waiter.wait,
+                next_deadline=lambda: wrap_deadline[0],
+                recheck_s=RECHECK_SECONDS,
+                keepalive_s=KEEPALIVE_SECONDS,
+            ):
+                yield message
 
     return StreamingResponse(body(), media_type="text/event-stream", headers=headers)
+
+
+def _audit_stream(
+    session: Session, seat: AgentSeat, principal: Principal, actor: Actor, *, once: bool
+) -> None:
+    """One audit row per client whose pops (lead data) this stream may show."""
+    served = {uuid.UUID(c) for c in seat.client_ids}
+    for client_id in sorted(served & principal.scope, key=str):
+        record_audit(
+            session,
+            client_id=client_id,
+            actor=actor,
+            action="agent.events.stream",
+            object_type="agent",
+            object_id=seat.id,
+            detail={"agent_code": seat.agent_code, "once": once},
+        )

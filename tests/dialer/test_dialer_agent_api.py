@@ -281,16 +281,22 @@ def test_stream_never_shows_another_clients_pop(tenant_a: Tenant, tenant_b: Tena
     assert b_call in seen_by_both
 
 
-def test_live_stream_polls_sends_keepalives_and_stops_on_disconnect() -> None:
+def test_live_stream_reads_on_wakeups_sends_keepalives_and_stops_on_disconnect() -> None:
     """The streaming loop itself (the HTTP test client buffers whole responses)."""
     now = [0.0]
     batches = [[], [], [_entry(1)], [], [], [_entry(2), _entry(3)], []]
     asked: list[int] = []
+    waits: list[float] = []
 
     def fetch(after: int) -> list[svc.StreamEntry]:
         asked.append(after)
-        now[0] += 10.0
         return batches.pop(0) if batches else []
+
+    async def wait(timeout_s: float) -> bool:
+        # nobody wakes the stream: it sleeps until its next keep-alive or recheck
+        waits.append(timeout_s)
+        now[0] += timeout_s
+        return False
 
     def disconnected_after(n: int) -> Callable[[], Awaitable[bool]]:
         calls = [0]
@@ -307,7 +313,8 @@ def test_live_stream_polls_sends_keepalives_and_stops_on_disconnect() -> None:
             fetch,
             disconnected_after(7),
             after_seq=0,
-            poll_s=0,
+            wait=wait,
+            recheck_s=10.0,
             keepalive_s=15.0,
             clock=lambda: now[0],
         ):
@@ -318,7 +325,40 @@ def test_live_stream_polls_sends_keepalives_and_stops_on_disconnect() -> None:
     assert asked == [0, 0, 0, 1, 1, 1, 3]
     ids = [line for m in messages for line in m.splitlines() if line.startswith("id:")]
     assert ids == ["id: 1", "id: 2", "id: 3"]
-    assert messages.count(": keep-alive\n\n") == 2
+    # 15 s without an event (15 -> 30): one keep-alive
+    assert messages.count(": keep-alive\n\n") == 1
+    # each sleep ends at the recheck (10 s) or at the next keep-alive, whichever is first
+    assert waits == [10.0, 5.0, 10.0, 5.0, 10.0, 10.0, 5.0]
+
+
+def test_stream_wakes_at_the_agents_next_deadline() -> None:
+    """A timed wrap-up ending is a change nobody commits: the stream wakes for it."""
+    waits: list[float] = []
+    checks = [0]
+
+    async def wait(timeout_s: float) -> bool:
+        waits.append(timeout_s)
+        return False
+
+    async def disconnected() -> bool:
+        checks[0] += 1
+        return checks[0] > 1
+
+    async def run() -> None:
+        async for _ in sse_stream(
+            lambda after: [],
+            disconnected,
+            after_seq=0,
+            wait=wait,
+            next_deadline=lambda: 2.5,
+            recheck_s=10.0,
+            keepalive_s=15.0,
+            clock=lambda: 0.0,
+        ):
+            pass
+
+    anyio.run(run)
+    assert waits == [2.5]
 
 
 def _entry(seq: int) -> svc.StreamEntry:
