@@ -45,8 +45,13 @@ WRITE_ROLES = (Role.operator, Role.sales)
 LIVE_STATUSES = frozenset({CampaignStatus.piloting, CampaignStatus.running, CampaignStatus.paused})
 
 
-def live_snapshot(console: Console, campaign: Campaign) -> dict[str, Any] | None:
-    """The live metrics of issue 11 (``dialer.live``), or None where that module is absent."""
+def live_snapshot(
+    console: Console, campaign: Campaign, *, with_agent_list: bool = True
+) -> dict[str, Any] | None:
+    """The live metrics of issue 11 (``dialer.live``), or None where that module is absent.
+
+    The agent list (staff names) only for the roles the live API shows it to.
+    """
     try:
         live = importlib.import_module("dialer.live")
     except ModuleNotFoundError:
@@ -54,6 +59,7 @@ def live_snapshot(console: Console, campaign: Campaign) -> dict[str, Any] | None
     snapshot: dict[str, Any] = live.live_snapshot(
         session=console.session, client_id=campaign.client_id, campaign_id=campaign.id,
         now=utcnow(),
+        with_agent_list=with_agent_list and console.principal.role in (Role.admin, Role.operator),
     )  # fmt: skip
     return snapshot
 
@@ -93,7 +99,11 @@ def campaigns_page(console: ConsoleDep, status: CampaignStatus | None = None) ->
     for campaign in service.list_campaigns(session=console.session, status=status, limit=500):
         counts = service.lead_state_counts(session=console.session, campaign_id=campaign.id)
         done, total = _progress(counts)
-        live = live_snapshot(console, campaign) if campaign.status in LIVE_STATUSES else None
+        live = (
+            live_snapshot(console, campaign, with_agent_list=False)
+            if campaign.status in LIVE_STATUSES
+            else None
+        )
         rows.append({"campaign": campaign, "done": done, "total": total, "live": live})
     return console.render("campaigns.html", rows=rows, status=status, statuses=list(CampaignStatus))
 

@@ -1,7 +1,7 @@
 """console users, grants, sessions, login failures
 
 Revision ID: 0011_i13
-Revises: 0010
+Revises: 0011_i11live
 Create Date: 2026-12-02 14:00:00
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 import core.db
 
 revision: str = "0011_i13"
-down_revision: str | None = "0010"
+down_revision: str | None = "0011_i11live"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

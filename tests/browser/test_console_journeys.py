@@ -60,6 +60,39 @@ def _contract_snapshot(campaign_id: str, *, ringing: int, rate: float) -> dict[s
     }  # fmt: skip
 
 
+def _staff_the_floor(client_id: uuid.UUID) -> None:
+    """Three agents serving the client: two ready, one on a break."""
+    from core.db import system_session
+    from dialer.agent_service import apply_agent_action
+    from dialer.agents import AgentAction
+
+    for code, name, last in (
+        ("A001", "李娜", None),
+        ("A002", "王伟", None),
+        ("A003", "张敏", "break"),
+    ):
+        agent_id = make_agent(client_id, code=code, name=name)
+        with system_session() as session:
+            apply_agent_action(session=session, agent_id=agent_id, action=AgentAction.SIGN_IN)
+            action = AgentAction.GO_NOT_READY if last else AgentAction.GO_READY
+            apply_agent_action(session=session, agent_id=agent_id, action=action, reason=last)
+
+
+def _lease(campaign_id: str, count: int) -> None:
+    from campaigns.hopper import lease_leads
+    from core.db import system_session, utcnow
+
+    with system_session() as session:
+        leased = lease_leads(
+            session=session,
+            campaign_id=uuid.UUID(campaign_id),
+            now=utcnow(),
+            limit=count,
+            worker_id="browser-test",
+        )
+        assert len(leased) == count
+
+
 def test_operator_draws_a_pilot_starts_it_and_watches_the_live_panel(page_for: Any) -> None:
     from campaign_builders import make_campaign, make_list
 
@@ -68,7 +101,12 @@ def test_operator_draws_a_pilot_starts_it_and_watches_the_live_panel(page_for: A
     alpha, _ = _clients()
     with tenant_session([alpha]) as session:
         lead_list, _ = make_list(session, alpha, count=40)
-        campaign_id = str(make_campaign(session, alpha, [lead_list.id], name="春季满意度回访").id)
+        campaign_id = str(
+            make_campaign(
+                session, alpha, [lead_list.id], name="春季满意度回访", skill_group="survey"
+            ).id
+        )
+    _staff_the_floor(alpha)
     make_user("olga", "operator", [alpha])
     page = page_for("olga", PASSWORD)
     page.wait_for_selector("text=春季满意度回访")
@@ -85,7 +123,13 @@ def test_operator_draws_a_pilot_starts_it_and_watches_the_live_panel(page_for: A
     ) == ["finish-pilot", "cancel"]
     live = page.locator("#live")
     if LIVE_AVAILABLE:
-        page.wait_for_selector("#live[data-updated]")
+        callable_now = live.locator("[data-live='hopper.callable_now']")
+        page.wait_for_selector("#live[data-updated]")  # the stream's first event arrived
+        assert callable_now.inner_text() == "20"
+        _lease(campaign_id, 5)  # the dialer takes five leads: the stream wakes, the tile moves
+        page.wait_for_function(
+            "el => el.textContent.trim() === '15'", arg=callable_now.element_handle()
+        )
     else:
         # issue 11's stream is not on this branch: drive the panel with contract-shaped data
         for ringing, rate in ((3, 0.012), (7, 0.041)):
@@ -101,8 +145,12 @@ def test_operator_draws_a_pilot_starts_it_and_watches_the_live_panel(page_for: A
             270, abs=1
         )
     rows = live.locator("[data-live-agents] tr")
-    assert rows.count() >= (0 if LIVE_AVAILABLE else 4)
-    if not LIVE_AVAILABLE:
+    if LIVE_AVAILABLE:
+        assert live.locator("[data-live='agents.ready']").inner_text() == "2"
+        assert live.locator("[data-live='agents.not_ready']").inner_text() == "1"
+        assert rows.count() == 3
+        assert rows.nth(0).inner_text().split("\t")[:3] == ["A001", "李娜", "就绪"]
+    else:
         assert rows.nth(0).inner_text().split("\t")[:3] == ["A000", "李娜", "通话中"]
     shot(page, "operator-live-panel")
 
