@@ -352,11 +352,14 @@ def worker(
 @app.command()
 def demo(
     quick: Annotated[bool, typer.Option(help="Smaller lists, for a fast run")] = False,
+    serve: Annotated[
+        bool, typer.Option(help="Keep the server (API and console) running afterwards")
+    ] = False,
 ) -> None:
     """Run the whole product once on the embedded default and print what it did."""
     from core.demo import run_demo
 
-    run_demo(quick=quick)
+    run_demo(quick=quick, serve=serve)
 
 
 def main() -> None:

@@ -33,6 +33,12 @@ LABELS = (
     # lists, reports, feasibility
     N_("uploaded"), N_("processing"), N_("ready"), N_("queued"),
     N_("go"), N_("go_with_conditions"), N_("no_go"), N_("contact"),
+    # cleaning report: reject reasons and number types
+    N_("empty"), N_("not_a_number"), N_("invalid_for_region"), N_("too_short"), N_("too_long"),
+    N_("unsupported_type"), N_("duplicate"), N_("dnc"),
+    N_("fixed_line"), N_("mobile"), N_("fixed_line_or_mobile"), N_("toll_free"),
+    N_("premium_rate"), N_("shared_cost"), N_("voip"), N_("personal_number"), N_("pager"),
+    N_("uan"), N_("voicemail"), N_("unknown"),
     # questionnaires, interviews
     N_("published"), N_("retired"), N_("error"), N_("warning"),
     N_("completed"), N_("suspended"), N_("broken_off"), N_("not_eligible"), N_("quota_full"),

@@ -17,6 +17,7 @@ from markupsafe import Markup
 from sqlmodel import col, select
 
 from api.console.charts import hbar_chart
+from api.console.i18n import translations
 from api.console.web import Console, ConsoleDep
 from api.routes.lists import UPLOAD_CHUNK, _check_declared_size
 from campaigns.lists import create_list_from_upload
@@ -92,12 +93,17 @@ def lists_upload(
     return RedirectResponse(f"/console/lists/{lead_list.id}", status_code=303)
 
 
-def _report_charts(report: dict[str, object]) -> dict[str, Markup]:
+def _report_charts(report: dict[str, object], locale: str) -> dict[str, Markup]:
+    # reasons and number types are codes with catalog entries (labels.py); regions are names
+    gettext = translations(locale).gettext
     charts: dict[str, Markup] = {}
     for key in ("by_reason", "by_type", "by_region"):
         values = report.get(key)
         if isinstance(values, dict) and values:
-            items = sorted(((str(k), float(v)) for k, v in values.items()), key=lambda kv: -kv[1])
+            label = (lambda k: k) if key == "by_region" else gettext
+            items = sorted(
+                ((label(str(k)), float(v)) for k, v in values.items()), key=lambda kv: -kv[1]
+            )
             charts[key] = hbar_chart(items[:12], title=key)
     return charts
 
@@ -127,6 +133,6 @@ def _list_view(console: Console, list_id: uuid.UUID, template: str) -> Response:
         template,
         lead_list=lead_list,
         report=report,
-        charts=_report_charts(report),
+        charts=_report_charts(report, console.locale),
         running=lead_list.status in (ListStatus.uploaded, ListStatus.processing),
     )
