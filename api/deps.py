@@ -39,7 +39,7 @@ def _cookie_principal(
     the console's CSRF-checked forms, so a cross-site page cannot act with a user's cookie.
     """
     from api.console.web import COOKIE, SAFE_METHODS
-    from core.users import principal_for, session_user
+    from core.users import UserRole, principal_for, session_user
 
     token = request.cookies.get(COOKIE)
     if not token or request.method not in SAFE_METHODS:
@@ -47,7 +47,12 @@ def _cookie_principal(
     found = session_user(session=session, token=token)
     if found is None:
         return None
-    return principal_for(session=session, user=found[0], selected_client=selected_client)
+    user = found[0]
+    # An agent's API role is the operator's (to drive its seat), but through the API its
+    # cookie reaches only its own seat's event stream: no exports, no other agents.
+    if user.role is UserRole.agent and request.url.path != f"/agents/{user.agent_id}/events":
+        return None
+    return principal_for(session=session, user=user, selected_client=selected_client)
 
 
 def get_principal(

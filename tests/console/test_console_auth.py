@@ -156,3 +156,25 @@ def test_login_page_is_in_the_last_language_and_escapes_next(app: Any) -> None:
     assert "Sign in to Pilotdial" in page.text
     assert "evil.example" not in page.text
     assert csrf_of('name="csrf_token" value="x"') == "x"
+
+
+def test_an_agents_cookie_reaches_only_its_own_seat_stream_in_the_api(
+    app: Any, alpha: Tenant
+) -> None:
+    from console_builders import console_objects_for, make_agent
+
+    ids = console_objects_for(alpha.client_id, with_run=False)
+    agent_id = make_agent(alpha.client_id)
+    other = make_agent(alpha.client_id, code="A002", name="王伟")
+    ann = sign_in(app.app, "ann", make_user("ann", "agent", [alpha.client_id], agent_id=agent_id))
+    own = ann.http.get(f"/agents/{agent_id}/events?once=true")
+    assert own.status_code == 200
+    assert "snapshot" in own.text
+    for url in (
+        f"/agents/{other}/events?once=true",
+        f"/lists/{ids['list_id']}/cleaned.csv",
+        f"/campaigns/{ids['campaign_id']}/attempts.csv",
+        "/agents",
+    ):
+        assert ann.http.get(url).status_code == 401, url
+    assert ann.http.get("/console/campaigns").status_code == 403  # not an agent's page
