@@ -307,6 +307,11 @@ def sign_in(*, session: Session, username: str, password: str, address: str) -> 
         )
     )
     session.execute(sa.delete(LoginAttempt).where(col(LoginAttempt.username) == username))
+    session.execute(  # the user's expired sessions are of no use to anyone
+        sa.delete(ConsoleSession).where(
+            col(ConsoleSession.user_id) == user.id, col(ConsoleSession.expires_at) <= utcnow()
+        )
+    )
     session.flush()
     return SignedIn(user=user, token=token, csrf_token=csrf)
 

@@ -88,5 +88,10 @@ def environment(locale: str) -> Environment:
         return format_percent(value, format="#,##0." + "0" * digits + "%", locale=babel_locale)
 
     env.filters.update(when=when, number=number, percent=percent)
-    env.globals.update(locale=locale, language_names=LANGUAGE_NAMES, html_lang=locale)
+    env.globals.update(
+        locale=locale,
+        language_names=LANGUAGE_NAMES,
+        html_lang=locale,
+        display_zone=_DISPLAY_ZONE[locale],
+    )
     return env

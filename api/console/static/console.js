@@ -4,6 +4,7 @@
 (function () {
   "use strict";
   var lang = document.documentElement.lang || "zh-Hans";
+  var zone = document.documentElement.getAttribute("data-zone") || undefined;
   var whole = new Intl.NumberFormat(lang, { maximumFractionDigits: 0 });
   var oneDigit = new Intl.NumberFormat(lang, { minimumFractionDigits: 1, maximumFractionDigits: 1 });
   var pct = new Intl.NumberFormat(lang, { style: "percent", minimumFractionDigits: 1, maximumFractionDigits: 1 });
@@ -27,7 +28,7 @@
     panel.querySelectorAll("[data-live]").forEach(function (el) {
       var key = el.getAttribute("data-live");
       var value = pick(data, key);
-      el.textContent = key === "at" ? new Date(value).toLocaleTimeString(lang) : format(value, el.getAttribute("data-fmt"));
+      el.textContent = key === "at" ? new Date(value).toLocaleTimeString(lang, { timeZone: zone }) : format(value, el.getAttribute("data-fmt"));
     });
     var cap = parseFloat(panel.getAttribute("data-cap")) || 0.03;
     var scale = 540 / Math.max(cap * 2, 0.001);  // the bar's full width is twice the cap
