@@ -53,6 +53,31 @@ def _request_session(request: Request) -> Iterator[Session]:
 _RequestSession = Annotated[Session, Depends(_request_session, scope="function")]
 
 
+def _cookie_principal(
+    request: Request, session: Session, selected_client: uuid.UUID | None
+) -> Principal | None:
+    """The console user of a read (GET/HEAD) that carries a console session cookie.
+
+    Only safe methods: a request that changes something must come with an API key or through
+    the console's CSRF-checked forms, so a cross-site page cannot act with a user's cookie.
+    """
+    from api.console.web import COOKIE, SAFE_METHODS
+    from core.users import UserRole, principal_for, session_user
+
+    token = request.cookies.get(COOKIE)
+    if not token or request.method not in SAFE_METHODS:
+        return None
+    found = session_user(session=session, token=token)
+    if found is None:
+        return None
+    user = found[0]
+    # An agent's API role is the operator's (to drive its seat), but through the API its
+    # cookie reaches only its own seat's event stream: no exports, no other agents.
+    if user.role is UserRole.agent and request.url.path != f"/agents/{user.agent_id}/events":
+        return None
+    return principal_for(session=session, user=user, selected_client=selected_client)
+
+
 def get_principal(
     request: Request,
     session: _RequestSession,
@@ -61,10 +86,14 @@ def get_principal(
     x_api_key: Annotated[str | None, Header(include_in_schema=False)] = None,
     x_pilotdial_client: Annotated[uuid.UUID | None, Header()] = None,
 ) -> Principal:
-    """Authenticate ``Authorization: Bearer <key>`` (or ``X-API-Key``)."""
+    """Authenticate ``Authorization: Bearer <key>`` (or ``X-API-Key``; a console session
+    cookie for reads)."""
     key = x_api_key
     if authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:]
+    if not key and (user := _cookie_principal(request, session, x_pilotdial_client)):
+        scope_session(session, user.scope)
+        return user
     if not key:
         raise HTTPException(
             401,

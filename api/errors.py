@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
@@ -46,10 +46,19 @@ STATUS_BY_ERROR: list[tuple[type[PilotdialError], int]] = [
 ]
 
 
+CONSOLE_PREFIX = "/console/"
+
+
 def problem(
     request: Request, *, status: int, code: str, title: str, detail: str, **extra: Any
-) -> JSONResponse:
-    """A problem+json response."""
+) -> Response:
+    """A problem+json response (an error page for the browser console's pages)."""
+    if request.url.path.startswith(CONSOLE_PREFIX) and not request.url.path.startswith(
+        CONSOLE_PREFIX + "static/"
+    ):
+        from api.console.web import error_page
+
+        return error_page(request, status=status, title=title, detail=detail)
     body = {
         "type": PROBLEM_BASE + code,
         "title": title,
@@ -66,7 +75,7 @@ def install_error_handlers(app: FastAPI) -> None:
     """Map domain exceptions, validation errors and HTTP errors to problem+json."""
 
     @app.exception_handler(PilotdialError)
-    async def _domain(request: Request, exc: PilotdialError) -> JSONResponse:
+    async def _domain(request: Request, exc: PilotdialError) -> Response:
         status = next((s for cls, s in STATUS_BY_ERROR if isinstance(exc, cls)), 400)
         response = problem(
             request,
@@ -81,7 +90,7 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(RequestValidationError)
-    async def _validation(request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation(request: Request, exc: RequestValidationError) -> Response:
         errors = [
             {
                 "field": ".".join(str(p) for p in err.get("loc", ()) if p != "body"),
@@ -100,7 +109,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> Response:
         codes = {
             401: "unauthorized",
             404: "not-found",
@@ -119,24 +128,24 @@ def install_error_handlers(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(sa_exc.TimeoutError)
-    async def _pool_timeout(request: Request, exc: sa_exc.TimeoutError) -> JSONResponse:
+    async def _pool_timeout(request: Request, exc: sa_exc.TimeoutError) -> Response:
         log.warning("no database connection free in time on %s", request.url.path)
         return _unavailable(request, "busy", "every database connection is in use; retry")
 
     @app.exception_handler(sa_exc.OperationalError)
-    async def _db_down(request: Request, exc: sa_exc.OperationalError) -> JSONResponse:
+    async def _db_down(request: Request, exc: sa_exc.OperationalError) -> Response:
         log.error("database unavailable on %s: %s", request.url.path, _first_line(exc))
         return _unavailable(request, "database-unavailable", "the database is unavailable")
 
     @app.exception_handler(RedisError)
-    async def _queue_down(request: Request, exc: RedisError) -> JSONResponse:
+    async def _queue_down(request: Request, exc: RedisError) -> Response:
         log.error("queue unavailable on %s: %s", request.url.path, exc)
         return _unavailable(
             request, "queue-unavailable", "the job queue is unavailable; nothing was queued"
         )
 
     @app.exception_handler(sa_exc.DataError)
-    async def _data(request: Request, exc: sa_exc.DataError) -> JSONResponse:
+    async def _data(request: Request, exc: sa_exc.DataError) -> Response:
         # the database refused a value no field bound caught: too long, out of range, NUL
         return problem(
             request,
@@ -147,7 +156,7 @@ def install_error_handlers(app: FastAPI) -> None:
         )
 
     @app.exception_handler(UnicodeError)
-    async def _unicode(request: Request, exc: UnicodeError) -> JSONResponse:
+    async def _unicode(request: Request, exc: UnicodeError) -> Response:
         return problem(
             request,
             status=422,
@@ -179,7 +188,7 @@ def _first_line(exc: sa_exc.DBAPIError) -> str:
     return str(exc.orig or exc).strip().splitlines()[0][:200]
 
 
-def _unavailable(request: Request, code: str, detail: str) -> JSONResponse:
+def _unavailable(request: Request, code: str, detail: str) -> Response:
     response = problem(request, status=503, code=code, title="Service unavailable", detail=detail)
     response.headers["Retry-After"] = str(RETRY_AFTER_S)
     return response

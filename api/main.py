@@ -10,7 +10,9 @@ import anyio.to_thread
 from fastapi import FastAPI
 from sqlalchemy.engine import Engine
 
+from api.console import install_console
 from api.deps import AuthThrottle
+from api.docs import install_docs
 from api.errors import install_error_handlers
 from api.middleware import RequestGuard
 from api.openapi import install_openapi_security
@@ -61,6 +63,8 @@ def create_app(
         version="0.1.0",
         summary="Outbound campaigns, pilot-call feasibility and quotes, surveys",
         lifespan=lifespan,
+        docs_url=None,  # served by install_docs from local files, not a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -77,4 +81,6 @@ def create_app(
         module = importlib.import_module(module_name)
         app.include_router(module.router)
     install_openapi_security(app)
+    install_docs(app)
+    install_console(app)
     return app

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import importlib
 import sys
+import uuid
 from typing import Annotated, Any
 
 import typer
@@ -115,8 +116,10 @@ app = typer.Typer(
 )
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 admin_app = typer.Typer(help="Clients and API keys.", no_args_is_help=True)
+users_app = typer.Typer(help="Console users (people who sign in to the browser console).")
 app.add_typer(db_app, name="db")
 app.add_typer(admin_app, name="admin")
+app.add_typer(users_app, name="users", no_args_is_help=True)
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -224,6 +227,81 @@ def admin_revoke_key(prefix: str) -> None:
     typer.echo(f"revoked key {key.prefix} ({key.name})")
 
 
+@users_app.command("create")
+def users_create(
+    username: str,
+    role: Annotated[
+        str,
+        typer.Option(help="admin, operator, supervisor, sales, researcher, agent or client_user"),
+    ],
+    client: Annotated[
+        list[str] | None, typer.Option(help="Client id or slug; repeat for staff")
+    ] = None,
+    all_clients: Annotated[bool, typer.Option(help="Admins: act for every client")] = False,
+    name: Annotated[str, typer.Option(help="Display name")] = "",
+    agent: Annotated[str | None, typer.Option(help="Agents: the seat's id or 工號")] = None,
+    locale: Annotated[str, typer.Option(help="zh-Hans, zh-Hant or en")] = "zh-Hans",
+    password_stdin: Annotated[
+        bool, typer.Option(help="Read the password from standard input (scripts)")
+    ] = False,
+) -> None:
+    """Create a console user (the first admin: --role admin --all-clients)."""
+    from sqlmodel import select
+
+    from core.admin import find_client
+    from core.db import get_engine, system_session
+    from core.migrate import check_schema_current, import_all_models
+    from core.users import UserRole, create_user
+
+    if role not in {r.value for r in UserRole}:
+        raise _fail(f"--role {role!r}: use one of {', '.join(r.value for r in UserRole)}")
+    if password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = typer.prompt("password", hide_input=True, confirmation_prompt=True)
+    import_all_models()
+    check_schema_current(get_engine())
+    with system_session() as session:
+        client_ids = [find_client(session=session, ref=ref).id for ref in client or []]
+        agent_id = None
+        if agent:
+            from dialer.models import AgentSeat
+
+            try:
+                seat = session.get(AgentSeat, uuid.UUID(agent))
+            except ValueError:
+                seat = session.exec(select(AgentSeat).where(AgentSeat.agent_code == agent)).first()
+            if seat is None:
+                raise _fail(f"--agent {agent!r}: no agent seat has this id or 工號")
+            agent_id = seat.id
+        user = create_user(
+            session=session,
+            username=username,
+            password=password,
+            role=UserRole(role),
+            display_name=name,
+            client_ids=client_ids,
+            all_clients=all_clients,
+            agent_id=agent_id,
+            locale=locale,
+        )
+    typer.echo(f"created user {user.username} ({user.role.value}) id={user.id}")
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List console users."""
+    from core.db import system_session
+    from core.migrate import import_all_models
+    from core.users import list_users
+
+    import_all_models()
+    with system_session() as session:
+        for user in list_users(session=session):
+            state = "disabled" if user.disabled_at else "active"
+            typer.echo(f"{user.id}  {user.username:<24} {user.role.value:<12} {state}")
+
+
 @app.command()
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
@@ -274,11 +352,14 @@ def worker(
 @app.command()
 def demo(
     quick: Annotated[bool, typer.Option(help="Smaller lists, for a fast run")] = False,
+    serve: Annotated[
+        bool, typer.Option(help="Keep the server (API and console) running afterwards")
+    ] = False,
 ) -> None:
     """Run the whole product once on the embedded default and print what it did."""
     from core.demo import run_demo
 
-    run_demo(quick=quick)
+    run_demo(quick=quick, serve=serve)
 
 
 def main() -> None:

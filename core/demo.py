@@ -126,7 +126,50 @@ def _step(target: str | Callable[[DemoContext], None]) -> Callable[[DemoContext]
     return _resolve(target)
 
 
-def run_demo(*, quick: bool = False) -> None:
+def create_demo_users(session: Session, client: Client) -> list[tuple[str, str, str]]:
+    """One console user per role for the demo client; returns (user name, role, password).
+
+    The password is new for each run and printed once; the agent user gets a seat of its own.
+    """
+    import secrets
+
+    from core.users import UserRole, create_user
+    from dialer.agent_service import create_agent
+    from dialer.models import AgentCreate
+
+    password = "demo-" + secrets.token_urlsafe(9)
+    suffix = client.slug.removeprefix("demo-client").lstrip("-")
+    made: list[tuple[str, str, str]] = []
+    for role in (
+        UserRole.admin, UserRole.operator, UserRole.sales, UserRole.researcher, UserRole.agent,
+        UserRole.client_user,
+    ):  # fmt: skip
+        username = f"demo-{role.value.replace('_', '-')}" + (f"-{suffix}" if suffix else "")
+        agent_id = None
+        if role is UserRole.agent:
+            seat = create_agent(
+                session=session,
+                agent_in=AgentCreate(
+                    agent_code=f"D{secrets.token_hex(3).upper()}",
+                    name="演示坐席",
+                    skill_groups=["demo"],
+                    client_ids=[client.id],
+                ),
+            )
+            agent_id = seat.id
+        create_user(
+            session=session,
+            username=username,
+            password=password,
+            role=role,
+            client_ids=[client.id],
+            agent_id=agent_id,
+        )
+        made.append((username, role.value, password))
+    return made
+
+
+def run_demo(*, quick: bool = False, serve: bool = False) -> None:
     """Run every demo step against a live in-process API server."""
     import uvicorn
 
@@ -166,6 +209,7 @@ def run_demo(*, quick: bool = False) -> None:
             raise PilotdialError("the demo API server did not start")
         time.sleep(0.05)
     say(f"3. API listening on http://127.0.0.1:{port} (OpenAPI at /docs)")
+    base = f"http://127.0.0.1:{port}"
 
     headers = {"Authorization": f"Bearer {plain_key}"}
     with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers=headers, timeout=600) as http:
@@ -174,7 +218,21 @@ def run_demo(*, quick: bool = False) -> None:
             for number, (title, step) in enumerate(STEPS, start=4):
                 say(f"{number}. {title}")
                 _step(step)(ctx)
+            with system_session() as session:
+                demo_client = session.get(Client, client.id)
+                assert demo_client is not None
+                users = create_demo_users(session, demo_client)
+            say("Demo finished: everything above went through the public API.")
+            say(f"Console: {base}/console/  (API docs: {base}/docs)")
+            for username, role, password in users:
+                say(f"  {role:<12} {username:<28} password {password}")
+            if serve:
+                say("Serving until Ctrl-C …")
+                thread.join()
+            else:
+                say("(the server stops now; `pilotdial demo --serve` keeps it running)")
+        except KeyboardInterrupt:
+            say("stopping")
         finally:
             server.should_exit = True
             thread.join(timeout=10)
-    say("Demo finished: everything above went through the public API.")

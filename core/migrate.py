@@ -34,6 +34,7 @@ MODEL_MODULES = (
     "feasibility.models",
     "dialer.models",
     "reports.models",
+    "core.users",
 )
 
 

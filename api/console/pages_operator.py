@@ -1,0 +1,275 @@
+"""Operator and supervisor pages: campaigns, lifecycle buttons, pacing, batches, attempts, live.
+
+Every page loads its campaign through ``campaigns.service.get_campaign`` on the user's scoped
+session (another client's campaign: 404) and changes it through the same service functions
+and role rules as the API routes in :mod:`api.routes.campaigns`.
+"""
+
+from __future__ import annotations
+
+import importlib
+import uuid
+from datetime import datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Form, Query
+from fastapi.responses import RedirectResponse, Response
+from pydantic import ValidationError
+
+from api.console.web import Console, ConsoleDep
+from api.routes.campaigns import _TRANSITION_ROLES as TRANSITION_ROLES
+from campaigns import attempts as attempts_service
+from campaigns import service
+from campaigns.lifecycle import ACTIONS
+from campaigns.models import (
+    AttemptStatus,
+    BatchCreate,
+    BatchKind,
+    Campaign,
+    CampaignStatus,
+    CampaignUpdate,
+    OutcomeClass,
+    PacingMode,
+)
+from core.audit import record_audit
+from core.db import utcnow
+from core.errors import InvalidInput, PermissionDenied
+from core.models import Role
+from core.security import require_role
+from core.users import UserRole
+
+router = APIRouter()
+
+STAFF = (UserRole.operator, UserRole.supervisor, UserRole.sales)
+WRITE_ROLES = (Role.operator, Role.sales)
+LIVE_STATUSES = frozenset({CampaignStatus.piloting, CampaignStatus.running, CampaignStatus.paused})
+
+
+def live_snapshot(
+    console: Console, campaign: Campaign, *, with_agent_list: bool = True
+) -> dict[str, Any] | None:
+    """The live metrics of issue 11 (``dialer.live``), or None where that module is absent.
+
+    The agent list (staff names) only for the roles the live API shows it to.
+    """
+    try:
+        live = importlib.import_module("dialer.live")
+    except ModuleNotFoundError:
+        return None
+    snapshot: dict[str, Any] = live.live_snapshot(
+        session=console.session, client_id=campaign.client_id, campaign_id=campaign.id,
+        now=utcnow(),
+        with_agent_list=with_agent_list and console.principal.role in (Role.admin, Role.operator),
+    )  # fmt: skip
+    return snapshot
+
+
+def _progress(counts: dict[str, int]) -> tuple[int, int]:
+    total = sum(counts.values())
+    return counts.get("final", 0), total
+
+
+def _action_name(current: CampaignStatus, target: CampaignStatus) -> str:
+    if target is CampaignStatus.running and current is CampaignStatus.paused:
+        return "resume"
+    if target is CampaignStatus.completed:
+        return "stop"
+    return next(name for name, status in ACTIONS.items() if status is target)
+
+
+def _allowed_buttons(console: Console, campaign: Campaign) -> list[tuple[str, CampaignStatus]]:
+    """The lifecycle buttons this user may press now (allowed next state and role)."""
+    buttons = []
+    for target in service.campaign_public(
+        session=console.session, campaign=campaign
+    ).allowed_next_states:
+        try:
+            require_role(console.principal, *TRANSITION_ROLES.get(target, (Role.operator,)))
+        except PermissionDenied:
+            continue
+        buttons.append((_action_name(campaign.status, target), target))
+    return buttons
+
+
+@router.get("/campaigns")
+def campaigns_page(console: ConsoleDep, status: CampaignStatus | None = None) -> Response:
+    """Campaigns with state, progress and today's figures."""
+    console.require(*STAFF, UserRole.client_user)
+    rows = []
+    for campaign in service.list_campaigns(session=console.session, status=status, limit=500):
+        counts = service.lead_state_counts(session=console.session, campaign_id=campaign.id)
+        done, total = _progress(counts)
+        live = (
+            live_snapshot(console, campaign, with_agent_list=False)
+            if campaign.status in LIVE_STATUSES
+            else None
+        )
+        rows.append({"campaign": campaign, "done": done, "total": total, "live": live})
+    return console.render("campaigns.html", rows=rows, status=status, statuses=list(CampaignStatus))
+
+
+@router.get("/campaigns/{campaign_id}")
+def campaign_page(console: ConsoleDep, campaign_id: uuid.UUID) -> Response:
+    """One campaign: lifecycle buttons, pacing, batches, the live panel."""
+    console.require(*STAFF, UserRole.client_user)
+    return _campaign_page(console, campaign_id)
+
+
+def _campaign_page(
+    console: Console, campaign_id: uuid.UUID, *, error: str | None = None, status: int = 200
+) -> Response:
+    campaign = service.get_campaign(session=console.session, campaign_id=campaign_id)
+    counts = service.lead_state_counts(session=console.session, campaign_id=campaign.id)
+    done, total = _progress(counts)
+    return console.render(
+        "campaign.html",
+        status_code=status,
+        campaign=campaign,
+        counts=counts,
+        done=done,
+        total=total,
+        buttons=_allowed_buttons(console, campaign),
+        batches=service.list_batches(session=console.session, campaign_id=campaign.id),
+        live=live_snapshot(console, campaign),
+        live_available=importlib.util.find_spec("dialer.live") is not None,
+        can_edit=console.has_role(UserRole.operator, UserRole.supervisor, UserRole.sales),
+        pacing_modes=list(PacingMode),
+        error=error,
+    )
+
+
+@router.post("/campaigns/{campaign_id}/transition")
+def campaign_transition(
+    console: ConsoleDep, campaign_id: uuid.UUID, status: Annotated[CampaignStatus, Form()]
+) -> Response:
+    """Press a lifecycle button (the same rule and role check as the API)."""
+    campaign = service.get_campaign(session=console.session, campaign_id=campaign_id)
+    require_role(console.principal, *TRANSITION_ROLES.get(status, (Role.operator,)))
+    service.transition_campaign(
+        session=console.session, campaign=campaign, target=status, actor=console.actor
+    )
+    return RedirectResponse(f"/console/campaigns/{campaign.id}", status_code=303)
+
+
+@router.post("/campaigns/{campaign_id}/pacing")
+def campaign_pacing(
+    console: ConsoleDep,
+    campaign_id: uuid.UUID,
+    pacing_mode: Annotated[PacingMode, Form()],
+    dial_ratio: Annotated[float | None, Form()] = None,
+    abandon_rate_cap: Annotated[float | None, Form()] = None,
+    max_ring_s: Annotated[int | None, Form()] = None,
+) -> Response:
+    """Change the pacing settings (allowed while running: the pacer reads them each tick)."""
+    campaign = service.get_campaign(session=console.session, campaign_id=campaign_id)
+    require_role(console.principal, *WRITE_ROLES)
+    params = dict(campaign.pacing_params)
+    if dial_ratio is not None:
+        params["dial_ratio"] = dial_ratio
+    try:
+        fields: dict[str, Any] = {"pacing_mode": pacing_mode, "pacing_params": params}
+        if abandon_rate_cap is not None:
+            fields["abandon_rate_cap"] = abandon_rate_cap / 100
+        if max_ring_s is not None:
+            fields["max_ring_s"] = max_ring_s
+        update = CampaignUpdate.model_validate(fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        return _campaign_page(console, campaign.id, error=problems, status=422)
+    service.update_campaign(session=console.session, campaign=campaign, campaign_in=update)
+    return RedirectResponse(f"/console/campaigns/{campaign.id}", status_code=303)
+
+
+@router.post("/campaigns/{campaign_id}/batches")
+def campaign_batch(
+    console: ConsoleDep,
+    campaign_id: uuid.UUID,
+    kind: Annotated[BatchKind, Form()] = BatchKind.pilot,
+    size: Annotated[str, Form()] = "",
+    stratify_by: Annotated[str, Form()] = "",
+    seed: Annotated[str, Form()] = "",
+) -> Response:
+    """Draw a pilot (size, strata, seed) or release the full batch."""
+    campaign = service.get_campaign(session=console.session, campaign_id=campaign_id)
+    require_role(console.principal, *WRITE_ROLES)
+    try:
+        batch_in = BatchCreate(
+            kind=kind,
+            size=int(size) if size.strip() else None,
+            stratify_by=stratify_by.strip() or None,
+            seed=int(seed) if seed.strip() else None,
+        )
+    except (ValidationError, ValueError) as exc:
+        detail = (
+            "; ".join(str(e["msg"]) for e in exc.errors())
+            if isinstance(exc, ValidationError)
+            else f"size and seed are whole numbers ({exc})"
+        )
+        return _campaign_page(console, campaign.id, error=detail, status=422)
+    service.create_batch(session=console.session, campaign=campaign, batch_in=batch_in)
+    return RedirectResponse(f"/console/campaigns/{campaign.id}", status_code=303)
+
+
+@router.get("/campaigns/{campaign_id}/attempts")
+def attempts_page(
+    console: ConsoleDep,
+    campaign_id: uuid.UUID,
+    batch_id: Annotated[str, Query()] = "",
+    disposition: Annotated[str, Query()] = "",
+    outcome: Annotated[str, Query()] = "",
+    status: Annotated[str, Query()] = "",
+    days: Annotated[int, Query(ge=0, le=366)] = 0,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
+    """Call attempts with filters (batch, disposition, outcome, status, recent days)."""
+    console.require(*STAFF, UserRole.client_user)
+    campaign = service.get_campaign(session=console.session, campaign_id=campaign_id)
+    try:
+        flt = attempts_service.AttemptFilter(
+            batch_id=uuid.UUID(batch_id) if batch_id else None,
+            disposition=disposition or None,
+            outcome=OutcomeClass(outcome) if outcome else None,
+            status=AttemptStatus(status) if status else None,
+            since=utcnow() - timedelta(days=days) if days else None,
+        )
+    except ValueError as exc:
+        raise InvalidInput(f"a filter value is not one of the listed choices: {exc}") from exc
+    page_size = 100
+    rows = attempts_service.list_attempts(
+        session=console.session, campaign_id=campaign.id, flt=flt, limit=page_size, offset=offset
+    )
+    record_audit(
+        console.session,
+        client_id=campaign.client_id,
+        actor=console.actor,
+        action="campaign.attempts.read",
+        object_type="campaign",
+        object_id=campaign.id,
+        detail={"rows": len(rows), "console": True},
+    )
+    query = {
+        "batch_id": batch_id,
+        "disposition": disposition,
+        "outcome": outcome,
+        "status": status,
+    }
+    export_query = "&".join(f"{k}={v}" for k, v in query.items() if v)
+    if days:
+        since: datetime = utcnow() - timedelta(days=days)
+        export_query += (
+            ("&" if export_query else "") + "since=" + since.isoformat().replace("+00:00", "Z")
+        )
+    return console.render(
+        "attempts.html",
+        campaign=campaign,
+        rows=rows,
+        batches=service.list_batches(session=console.session, campaign_id=campaign.id),
+        dispositions=service.list_dispositions(session=console.session, campaign_id=campaign.id),
+        outcomes=list(OutcomeClass),
+        statuses=list(AttemptStatus),
+        query=query,
+        days=days,
+        offset=offset,
+        page_size=page_size,
+        export_query=export_query,
+    )
