@@ -141,7 +141,8 @@ def test_live_pacer_start_is_validated(tenant_a: Tenant) -> None:
     assert job.result is not None
     assert job.result["agents_mode"] == "live"
     assert job.result["dials"] == 0
-    assert job.params["config"]["default_disposition"] == "callback_requested"
+    assert job.params["settings"]["default_disposition"] == "callback_requested"
+    assert job.result["stopped_because"] == "end of the requested duration"
     assert agent_id
 
 
