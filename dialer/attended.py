@@ -136,8 +136,6 @@ log = logging.getLogger(__name__)
 
 SAFE_HARBOUR_MESSAGE = "safe_harbour"
 MACHINE_MESSAGE = "machine_message"
-#: Presented when the campaign has no caller id of its own.
-ANONYMOUS_CALLER = "anonymous"
 
 _CALL_STATES = frozenset(
     {AgentState.DIALING, AgentState.ON_CALL, AgentState.ON_HOLD, AgentState.CONSULTING,
@@ -228,6 +226,14 @@ def check_live_campaign(
             "(PATCH /campaigns/{id} with skill_group) or start the pacer with agents_mode "
             "'simulated'",
             extra={"field": "skill_group"},
+        )
+    if not campaign.caller_id:
+        # Never "anonymous": carriers reject or flag withheld numbers, and regulators
+        # (Ofcom, the FCC) require a number the callee can call back.
+        raise LiveDialingUnavailable(
+            "the campaign has no caller_id, the number its calls present; set one (PATCH "
+            "/campaigns/{id} with caller_id, e.g. +862155550000) before dialing live",
+            extra={"field": "caller_id"},
         )
     mode = PacingMode(campaign.pacing_mode.value)
     if mode is PacingMode.AGENTLESS:
@@ -490,7 +496,7 @@ class _AttendedLoop:
                 cap=campaign.abandon_rate_cap,
                 power_ratio=float((campaign.pacing_params or {}).get("ratio", 2.0)),
                 max_ring_s=float(campaign.max_ring_s),
-                caller=campaign.caller_id or ANONYMOUS_CALLER,
+                caller=campaign.caller_id or "",  # checked above: never anonymous
                 window_s=window_s,
                 codes=frozenset(_campaign_codes(session, campaign.id)),
                 script=script,
