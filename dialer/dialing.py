@@ -131,7 +131,10 @@ class DialPath:
                 continue  # this lease was already dialed: never twice
             self.in_flight[attempt.id] = lease.lease_token
             if self.journal is not None:
-                self.journal(str(attempt.id))
+                try:
+                    self.journal(str(attempt.id))
+                except Exception:  # the attempt row is the record; a journal blip stops nothing
+                    log.exception("could not journal the originate of attempt %s", attempt.id)
             self.counters.dials += 1
             started.append(StartedAttempt(lease=lease, attempt_id=attempt.id))
         return started

@@ -6,18 +6,26 @@ holder can extend or drop it. If the holder dies, the key expires after ``ttl_s`
 worker to try becomes the pacer: with the defaults (ttl 6 s, retry every 1 s) a campaign is
 paced again within 10 s. Without Redis (the embedded default) a process-local lock plays the
 same role.
+
+Redis unreachable counts as not holding the lease: ``acquire`` and ``renew`` answer False (the
+pacer stops launching, lets its calls finish and records them in the database), ``release``
+does nothing; when Redis is back, a supervisor adopts the campaign again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
 from typing import ClassVar, Protocol
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 __all__ = ["LocalLeadership", "PacerLeadership", "RedisLeadership", "pacer_key"]
+
+log = logging.getLogger(__name__)
 
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -72,17 +80,29 @@ class RedisLeadership:
 
     def acquire(self) -> bool:
         """Become the pacer if nobody is; True also if we already are."""
-        if self.redis.set(self.key, self.holder_id, nx=True, px=self.ttl_ms):
-            return True
+        try:
+            if self.redis.set(self.key, self.holder_id, nx=True, px=self.ttl_ms):
+                return True
+        except RedisError as exc:
+            log.warning("cannot reach Redis to lead %s: %s", self.key, exc)
+            return False
         return self.renew()
 
     def renew(self) -> bool:
-        """Extend our lease; False means we lost it and must stop dialing at once."""
-        return bool(self._renew(keys=[self.key], args=[self.holder_id, self.ttl_ms]))
+        """Extend our lease; False means we lost it (or cannot reach Redis to prove we hold
+        it) and must stop dialing at once."""
+        try:
+            return bool(self._renew(keys=[self.key], args=[self.holder_id, self.ttl_ms]))
+        except RedisError as exc:
+            log.warning("cannot reach Redis to renew %s: %s", self.key, exc)
+            return False
 
     def release(self) -> None:
-        """Give the lease up (only if we still hold it)."""
-        self._release(keys=[self.key], args=[self.holder_id])
+        """Give the lease up (only if we still hold it); it expires by itself otherwise."""
+        try:
+            self._release(keys=[self.key], args=[self.holder_id])
+        except RedisError as exc:
+            log.warning("cannot reach Redis to release %s (it expires): %s", self.key, exc)
 
     def current_holder(self) -> str | None:
         value = self.redis.get(self.key)
