@@ -115,7 +115,9 @@ def test_killed_pacer_is_replaced_without_double_dials_or_lost_attempts(
         "campaign_id": str(campaign_id),
         "config": {
             "agents": 4,
-            "duration_s": 40 * SPEED,
+            # the day is counted from submission: under a loaded machine the standby's job
+            # can start half a minute late, and a 40 s day left it nothing to dial
+            "duration_s": 75 * SPEED,
             "answer_probability": 0.4,
             "speed": SPEED,
             "lease_seconds": LEASE_S,
