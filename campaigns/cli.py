@@ -19,7 +19,7 @@ import typer
 from pydantic import ValidationError
 from sqlmodel import Session
 
-from campaigns.lifecycle import ACTIONS
+from campaigns.lifecycle import ACTIONS, RUN_CONTROL_ACTIONS, run_control_target
 from campaigns.models import BatchCreate, BatchKind, CampaignCreate, CampaignKind, CampaignStatus
 from core.audit import Actor, record_audit
 from core.errors import PilotdialError
@@ -214,7 +214,11 @@ def _action_command(action: str, target: CampaignStatus) -> Callable[[str], None
         with _session() as session:
             row = _load(session, campaign)
             previous = row.status
-            transition_campaign(session=session, campaign=row, target=target, actor=_actor())
+            # pause, resume and stop keep the campaign's phase (a pilot pauses as a pilot)
+            goal = (
+                run_control_target(action, row.status) if action in RUN_CONTROL_ACTIONS else target
+            )
+            transition_campaign(session=session, campaign=row, target=goal, actor=_actor())
         typer.echo(f"campaign {row.id}: {previous.value} → {row.status.value}")
 
     command.__doc__ = f"Move a campaign to {target.value} ({action})."

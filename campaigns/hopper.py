@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, or_
+from sqlalchemy import and_, case, func, or_
 from sqlmodel import Session, col, select
 
 from campaigns.compliance import recent_abandons, suppress_number, suppressed_numbers
@@ -61,9 +61,11 @@ __all__ = [
     "apply_outcome",
     "complete_attempt",
     "count_callable",
+    "leads_left",
     "lease_leads",
     "record_attempt_start",
     "release_expired_leases",
+    "release_idle_leases",
     "release_lease",
     "renew_lease",
 ]
@@ -351,6 +353,58 @@ def lease_leads(
             session.add(row)
         session.flush()
     return leases
+
+
+def leads_left(*, session: Session, campaign_id: uuid.UUID) -> int:
+    """Leads the campaign may still call, now or later (in a batch, not final, under the
+    attempt limit), plus those leased right now. 0 means the campaign is out of leads."""
+    campaign = _campaign(session, campaign_id)
+    stmt = select(func.count()).where(
+        CampaignLead.campaign_id == campaign_id,
+        col(CampaignLead.batch_id).is_not(None),
+        or_(
+            col(CampaignLead.state) == LeadState.in_progress,
+            and_(
+                col(CampaignLead.state).in_([LeadState.new, LeadState.scheduled]),
+                col(CampaignLead.attempts) < campaign.max_attempts,
+            ),
+        ),
+    )
+    return int(session.exec(stmt).one())
+
+
+def release_idle_leases(
+    *, session: Session, campaign_id: uuid.UUID, worker_id: str, now: datetime
+) -> int:
+    """Give back every lease ``worker_id`` holds on the campaign with no call started on it
+    (a pacer that stops); returns how many."""
+    _aware(now, "now")
+    rows = list(
+        session.exec(
+            select(CampaignLead).where(
+                CampaignLead.campaign_id == campaign_id,
+                CampaignLead.state == LeadState.in_progress,
+                CampaignLead.lease_owner == worker_id[:120],
+            )
+        )
+    )
+    released = 0
+    for row in rows:
+        started = session.exec(
+            select(CallAttempt.id).where(
+                CallAttempt.lease_token == row.lease_token,
+                CallAttempt.status == AttemptStatus.started,
+            )
+        ).first()
+        if started is not None:
+            continue
+        row.state = _restored_state(row)
+        _clear_lease(row)
+        row.updated_at = now
+        session.add(row)
+        released += 1
+    session.flush()
+    return released
 
 
 def _leased_row(session: Session, lease_token: uuid.UUID, now: datetime) -> CampaignLead:

@@ -302,7 +302,7 @@ def _import(ctx: JobContext, list_id: uuid.UUID) -> dict[str, Any]:
         client_id = lead_list.client_id
 
     def on_progress(p: CleaningProgress) -> None:
-        ctx.progress(p.rows_done, p.rows_total_estimate)
+        ctx.progress(p.rows_done, p.rows_total_estimate, unit="rows")
 
     cleaned_path, rejects_path = workdir / "cleaned.csv", workdir / "rejects.csv"
     run = clean_table(
@@ -375,7 +375,7 @@ def _import(ctx: JobContext, list_id: uuid.UUID) -> dict[str, Any]:
     for path in (source, cleaned_path, rejects_path):
         path.unlink(missing_ok=True)
     workdir.rmdir()
-    ctx.progress(report.rows_in, report.rows_in)
+    ctx.progress(report.rows_in, report.rows_in, unit="rows")
     return {"list_id": str(list_id), **report.to_json_dict()}
 
 

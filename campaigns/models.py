@@ -166,6 +166,7 @@ class CampaignKind(StrEnum):
 class CampaignStatus(StrEnum):
     draft = "draft"
     piloting = "piloting"
+    pilot_paused = "pilot_paused"
     pilot_done = "pilot_done"
     quoted = "quoted"
     approved = "approved"
@@ -289,6 +290,9 @@ class Campaign(CampaignSettings, TenantScoped, table=True):
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     updated_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     status_changed_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    #: How the dialer paces this campaign (``dialer.run_control.PacerSettings``), stored so a
+    #: resumed or adopted run dials with them; None until a pacer is first started.
+    pacer_settings: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
 
 
 class CampaignLeadList(SQLModel, TenantScoped, table=True):

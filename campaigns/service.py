@@ -368,7 +368,11 @@ def create_batch(*, session: Session, campaign: Campaign, batch_in: BatchCreate)
 
 
 def _create_pilot(session: Session, campaign: Campaign, batch_in: BatchCreate) -> Batch:
-    if campaign.status not in {CampaignStatus.draft, CampaignStatus.piloting}:
+    if campaign.status not in {
+        CampaignStatus.draft,
+        CampaignStatus.piloting,
+        CampaignStatus.pilot_paused,
+    }:
         raise Conflict(
             f"pilot batches are drawn while the campaign is draft or piloting; it is "
             f"{campaign.status.value}"

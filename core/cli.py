@@ -346,6 +346,11 @@ def worker(
     configure_logging(level=settings.log_level, json_lines=settings.log_json)
     import_all_models()
     check_schema_current(get_engine())
+    if not burst:
+        from dialer.run_control import start_supervisor_process
+
+        # the long-lived pacers: any worker adopts a dialing campaign without one
+        start_supervisor_process()
     run_worker(settings, burst=burst)
 
 

@@ -48,14 +48,16 @@ class JobContext:
         with tenant_session([self.client_id]) as session:
             yield session
 
-    def progress(self, done: int, total: int | None = None) -> None:
-        """Record progress; readable at once through the API."""
+    def progress(self, done: int, total: int | None = None, *, unit: str | None = None) -> None:
+        """Record progress (``unit`` says what is counted); readable at once through the API."""
         with system_session() as session:
             record = session.get(JobRecord, self.job_id)
             if record is not None:
                 record.progress_done = done
                 if total is not None:
                     record.progress_total = total
+                if unit is not None:
+                    record.progress_unit = unit[:40]
                 session.add(record)
 
 
@@ -149,5 +151,5 @@ def client_summary(ctx: JobContext) -> dict[str, Any]:
         for i, model in enumerate(sorted(tables, key=lambda m: m.__tablename__)):
             stmt = select(func.count()).select_from(model)
             counts[model.__tablename__] = int(session.execute(stmt).scalar_one())
-            ctx.progress(i + 1, len(tables))
+            ctx.progress(i + 1, len(tables), unit="tables")
     return {"counts": counts, "engine": get_engine().dialect.name}

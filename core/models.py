@@ -114,6 +114,8 @@ class JobRecord(SQLModel, TenantScoped, table=True):
     status: JobStatus = Field(default=JobStatus.queued, sa_type=str_enum(JobStatus))
     progress_done: int = 0
     progress_total: int | None = None
+    #: What progress counts: "rows", "leads", "seconds of dialing", ...
+    progress_unit: str | None = Field(default=None, max_length=40)
     result: dict[str, Any] | None = Field(default=None, sa_column=Column(JSON))
     error: str | None = None
     worker: str | None = Field(default=None, max_length=200)
@@ -129,6 +131,7 @@ class JobPublic(SQLModel):
     status: JobStatus
     progress_done: int
     progress_total: int | None
+    progress_unit: str | None = None
     result: dict[str, Any] | None
     error: str | None
     created_at: datetime

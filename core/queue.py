@@ -24,12 +24,14 @@ from core.errors import ConfigError
 from core.settings import Settings, get_settings
 
 __all__ = [
+    "die_with_parent",
     "drain_embedded",
     "enqueue_call",
     "get_queue",
     "get_redis",
     "ping_redis",
     "run_worker",
+    "start_long_running",
 ]
 
 log = logging.getLogger(__name__)
@@ -87,6 +89,30 @@ def enqueue_call(
         _futures.append(_executor.submit(func, *args))
 
 
+def start_long_running(func: Callable[..., Any], *args: Any, name: str) -> Future[Any]:
+    """Run ``func(*args)`` on a thread of its own, outside the job pool (pacers, for hours).
+
+    The embedded job pool has two threads; a dial loop there would hold one for as long as the
+    campaign dials, and two would starve list cleaning and reports. :func:`drain_embedded`
+    waits for these too.
+    """
+    future: Future[Any] = Future()
+
+    def target() -> None:
+        if not future.set_running_or_notify_cancel():
+            return
+        try:
+            future.set_result(func(*args))
+        except BaseException as exc:
+            log.exception("long-running %s failed", name)
+            future.set_exception(exc)
+
+    with _lock:
+        _futures.append(future)
+    threading.Thread(target=target, name=name, daemon=True).start()
+    return future
+
+
 def drain_embedded(timeout_s: float = 300.0) -> None:
     """Wait for every in-process job submitted so far (demo, tests)."""
     while True:
@@ -108,7 +134,7 @@ def _resolve(func_path: str) -> Callable[..., Any]:
     return func
 
 
-def _die_with_parent(parent_pid: int) -> None:
+def die_with_parent(parent_pid: int) -> None:
     """Ask Linux to SIGKILL this process when its parent dies (no-op elsewhere)."""
     if sys.platform != "linux":
         return
@@ -136,7 +162,7 @@ class _HorseDiesWithWorker(Worker):
 
     def setup_work_horse_signals(self) -> None:
         super().setup_work_horse_signals()  # type: ignore[no-untyped-call]
-        _die_with_parent(self._pilotdial_worker_pid)
+        die_with_parent(self._pilotdial_worker_pid)
 
 
 def run_worker(

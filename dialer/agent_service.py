@@ -33,6 +33,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
+from campaigns.compliance import check_manual_dial
 from campaigns.models import AttemptStatus, CallAttempt, Disposition
 from core.db import utcnow
 from core.errors import Conflict, NotFound
@@ -538,8 +539,19 @@ def apply_agent_action(
     if action is _A.DIAL and action in agent.allowed:
         if agent.state is not _S.PREVIEWING:
             call_client = _call_client(seat, client_id, scope)
-            if number is None or not _NUMBER_RE.match(number):
-                raise AgentError("a manual call needs the number to dial (3-32 digits, optional +)")
+            if number is None or not number.strip():
+                raise AgentError(
+                    "a manual call needs the number to dial (e.g. +86 139 1234 5678)",
+                    extra={"field": "number"},
+                )
+            # the checks every dial gets: read as the cleaner reads it, never a DNC number
+            client = session.get(Client, call_client)
+            number = check_manual_dial(
+                session=session,
+                client_id=call_client,
+                number=number,
+                region=client.default_region if client is not None else "CN",
+            )
         call_id = call_id or uuid.uuid4().hex
         if number is not None:
             details["number"] = number

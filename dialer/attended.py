@@ -64,15 +64,8 @@ from typing import Any
 
 from sqlmodel import Session, col, select
 
-from campaigns.exceptions import CampaignNotDialing, LeaseExpired
 from campaigns.hopper import (
     AttemptOutcome,
-    NumberSuppressed,
-    complete_attempt,
-    lease_leads,
-    record_attempt_start,
-    release_lease,
-    renew_lease,
 )
 from campaigns.lifecycle import DIALING_STATUSES
 from campaigns.models import (
@@ -99,6 +92,7 @@ from dialer.agent_service import (
     ready_agents,
 )
 from dialer.agents import AgentState
+from dialer.dialing import DialPath
 from dialer.exceptions import AgentError, DialerError, GatewayError
 from dialer.gateway import (
     Answered,
@@ -117,7 +111,7 @@ from dialer.gateway import (
 )
 from dialer.leadership import PacerLeadership
 from dialer.models import AgentDisposition, AgentEventKind, AgentSeat
-from dialer.pacer import DISPOSITION_FOR, orphaned_attempts
+from dialer.pacer import DISPOSITION_FOR, orphaned_attempts, stop_reason
 from dialer.pacing import (
     PacingMode,
     PacingSnapshot,
@@ -142,8 +136,6 @@ log = logging.getLogger(__name__)
 
 SAFE_HARBOUR_MESSAGE = "safe_harbour"
 MACHINE_MESSAGE = "machine_message"
-#: Presented when the campaign has no caller id of its own.
-ANONYMOUS_CALLER = "anonymous"
 
 _CALL_STATES = frozenset(
     {AgentState.DIALING, AgentState.ON_CALL, AgentState.ON_HOLD, AgentState.CONSULTING,
@@ -175,7 +167,8 @@ class LiveDialingUnavailable(DialerError, Conflict):
 class AttendedConfig:
     """How the attended loop runs; times are seconds."""
 
-    duration_s: float = 8 * 3600
+    #: None: dial until the campaign pauses or stops (the run-control service).
+    duration_s: float | None = 8 * 3600
     tick_s: float = 1.0
     abandon_grace_s: float = 2.0
     amd_policy: AmdPolicy = AmdPolicy.HANG_UP
@@ -233,6 +226,14 @@ def check_live_campaign(
             "(PATCH /campaigns/{id} with skill_group) or start the pacer with agents_mode "
             "'simulated'",
             extra={"field": "skill_group"},
+        )
+    if not campaign.caller_id:
+        # Never "anonymous": carriers reject or flag withheld numbers, and regulators
+        # (Ofcom, the FCC) require a number the callee can call back.
+        raise LiveDialingUnavailable(
+            "the campaign has no caller_id, the number its calls present; set one (PATCH "
+            "/campaigns/{id} with caller_id, e.g. +862155550000) before dialing live",
+            extra={"field": "caller_id"},
         )
     mode = PacingMode(campaign.pacing_mode.value)
     if mode is PacingMode.AGENTLESS:
@@ -441,6 +442,15 @@ class _AttendedLoop:
         self.stop = ""
         self.stopped_s: float | None = None
         self.quiet_until_s = -1.0
+        self.path = DialPath(
+            client_id=client_id,
+            campaign_id=campaign_id,
+            worker_id=leadership.holder_id,
+            lease_seconds=config.lease_seconds,
+            counters=result,
+            journal=journal,
+            skill_group=self.info.skill_group,
+        )
 
     # -- set-up ---------------------------------------------------------------------------
 
@@ -486,7 +496,7 @@ class _AttendedLoop:
                 cap=campaign.abandon_rate_cap,
                 power_ratio=float((campaign.pacing_params or {}).get("ratio", 2.0)),
                 max_ring_s=float(campaign.max_ring_s),
-                caller=campaign.caller_id or ANONYMOUS_CALLER,
+                caller=campaign.caller_id or "",  # checked above: never anonymous
                 window_s=window_s,
                 codes=frozenset(_campaign_codes(session, campaign.id)),
                 script=script,
@@ -540,8 +550,8 @@ class _AttendedLoop:
             if not self.stop and now >= next_check:
                 next_check = now + config.check_s
                 self._check(now)
-            if not self.stop and now >= config.duration_s:
-                self._stop("end of the dialing day", now)
+            if not self.stop and config.duration_s is not None and now >= config.duration_s:
+                self._stop("end of the requested duration", now)
             ticking = now >= next_tick
             if ticking:
                 self._sync_agents(now)
@@ -590,22 +600,10 @@ class _AttendedLoop:
         with self._session() as session:
             current = session.get(Campaign, self.campaign_id)
             if current is None or current.status not in DIALING_STATUSES:
-                self._stop("campaign no longer dialing", now)
+                self._stop(stop_reason(current.status if current else None), now)
 
     def _renew(self, now: float) -> None:
-        if not self.calls:
-            return
-        with self._session() as session:
-            for call in list(self.calls.values()):
-                try:
-                    renew_lease(
-                        session=session,
-                        lease_token=call.lease_token,
-                        now=self.at(now),
-                        lease_seconds=self.config.lease_seconds,
-                    )
-                except LeaseExpired as exc:
-                    log.warning("could not renew the lease of attempt %s: %s", call.attempt_id, exc)
+        self.path.renew(self.at(now))
 
     # -- gateway events -------------------------------------------------------------------
 
@@ -940,20 +938,15 @@ class _AttendedLoop:
             callback_agent=callback_agent,
         )
         self.calls.pop(call.call_id, None)
-        try:
-            with self._session() as session:
-                complete_attempt(
-                    session=session, attempt_id=call.attempt_id, outcome=outcome, now=self.at(now)
-                )
-                if applied is not None:
-                    row = session.get(AgentDisposition, applied.id)
-                    if row is not None:
-                        row.applied_at = self.at(now)
-                        session.add(row)
-            self.result.completed += 1
-        except LeaseExpired:
-            self.result.late_completions += 1
-            log.warning("attempt %s ended after its lease expired: not counted", call.attempt_id)
+
+        def mark_applied(session: Session) -> None:
+            if applied is not None:
+                row = session.get(AgentDisposition, applied.id)
+                if row is not None:
+                    row.applied_at = self.at(now)
+                    session.add(row)
+
+        self.path.complete(call.attempt_id, outcome, self.at(now), also=mark_applied)
 
     # -- launching ------------------------------------------------------------------------
 
@@ -1013,15 +1006,8 @@ class _AttendedLoop:
 
     def _dial(self, n: int, now: float) -> None:
         moment = self.at(now)
+        leases = self.path.lease(n, moment)
         with self._session() as session:
-            leases = lease_leads(
-                session=session,
-                campaign_id=self.campaign_id,
-                now=moment,
-                limit=n,
-                worker_id=self.leadership.holder_id,
-                lease_seconds=self.config.lease_seconds,
-            )
             leads = {
                 lead.id: lead
                 for lead in session.exec(
@@ -1031,27 +1017,12 @@ class _AttendedLoop:
         if len(leases) < n:
             # the hopper is (nearly) empty right now: ask again in a while, not every tick
             self.quiet_until_s = now + self.config.hopper_backoff_s
-        for lease in leases:
-            key = f"{lease.lease_token}:{lease.attempt_no}"
-            try:
-                with self._session() as session:
-                    attempt, created = record_attempt_start(
-                        session=session,
-                        lease_token=lease.lease_token,
-                        idempotency_key=key,
-                        now=moment,
-                        skill_group=self.info.skill_group,
-                    )
-            except NumberSuppressed:
-                self.result.suppressed_at_dial += 1
-                self._release(lease.lease_token, moment)
-                continue
-            except CampaignNotDialing:
-                self._stop("campaign no longer dialing", now)
-                self._release(lease.lease_token, moment)
-                continue
-            if not created:
-                continue  # this lease was already dialed: never twice
+        started = self.path.start(leases, moment)
+        if self.path.not_dialing:
+            self._check(now)  # stop, saying why (paused, stopped, ...)
+            self._stop("campaign no longer dialing", now)
+        for begun in started:
+            lease, attempt_id = begun.lease, begun.attempt_id
             lead = leads.get(lease.lead_id)
             lead_data: dict[str, Any] = {
                 "id": str(lease.lead_id),
@@ -1068,40 +1039,33 @@ class _AttendedLoop:
                 )
             call = _Call(
                 call_id="",
-                attempt_id=attempt.id,
+                attempt_id=attempt_id,
                 lease_token=lease.lease_token,
                 lead=lead_data,
                 phone=lease.phone_e164,
                 originated_s=now,
                 callback_agent=lease.callback_agent,
             )
-            if self.journal is not None:
-                self.journal(str(attempt.id))
             request = OriginateRequest(
                 campaign_id=str(self.campaign_id),
                 lead_id=str(lease.lead_id),
-                attempt_id=str(attempt.id),
+                attempt_id=str(attempt_id),
                 params=CallParameters(
                     self.info.caller, lease.phone_e164, None, self.info.skill_group
                 ),
                 timeout_s=self.info.max_ring_s,
             )
-            self.result.dials += 1
             try:
                 call.call_id = self.gateway.originate(request, now=now)
             except GatewayError as exc:
-                log.warning("could not originate attempt %s: %s", attempt.id, exc)
-                call.call_id = f"failed-{attempt.id.hex}"
+                log.warning("could not originate attempt %s: %s", attempt_id, exc)
+                call.call_id = f"failed-{attempt_id.hex}"
                 call.ended_s = now
                 self._complete(call, DISPOSITION_FOR["failed"], now)
                 continue
             self.calls[call.call_id] = call
             if lease.callback_agent is not None and lease.callback_at is not None:
                 self._callback_due(call, lease.callback_agent, lease.callback_at)
-
-    def _release(self, lease_token: uuid.UUID, moment: datetime) -> None:
-        with self._session() as session:
-            release_lease(session=session, lease_token=lease_token, now=moment)
 
     def _callback_due(self, call: _Call, agent_code: str, callback_at: datetime) -> None:
         """Tell the agent who scheduled the callback that its lead is being called."""

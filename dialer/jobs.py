@@ -45,11 +45,11 @@ def pace_campaign(ctx: JobContext) -> dict[str, Any]:
     holder = worker_identity()
     redis = get_redis(settings.redis_url) if settings.redis_url else None
     leadership = _leadership(redis, campaign_id, holder)
-    duration = max(config.duration_s, 1.0)
+    total = None if config.duration_s is None else int(max(config.duration_s, 1.0))
 
     def progress(at_s: float) -> None:
         if int(at_s) % 300 == 0:
-            ctx.progress(int(at_s), int(duration))
+            ctx.progress(int(at_s), total, unit="seconds of dialing")
 
     result = run_pacer(
         client_id=ctx.client_id,
@@ -93,7 +93,7 @@ def pace_live(ctx: JobContext) -> dict[str, Any]:
     raw = dict(ctx.params.get("config", {}))
     config = AttendedConfig.from_params(raw)
     wall_start = ctx.params.get("clock_wall_start")
-    if wall_start is not None:
+    if wall_start is not None and config.duration_s is not None:
         elapsed = max(0.0, datetime.now(UTC).timestamp() - float(wall_start))
         config.duration_s = max(0.0, config.duration_s - elapsed)
     gateway = SimulatedGateway(
@@ -108,11 +108,11 @@ def pace_live(ctx: JobContext) -> dict[str, Any]:
     holder = worker_identity()
     redis = get_redis(settings.redis_url) if settings.redis_url else None
     journal_key = f"pilotdial:originates:{campaign_id}"
-    duration = max(config.duration_s, 1.0)
+    total = None if config.duration_s is None else int(max(config.duration_s, 1.0))
 
     def progress(at_s: float) -> None:
         if int(at_s) % 60 == 0:
-            ctx.progress(int(at_s), int(duration))
+            ctx.progress(int(at_s), total, unit="seconds of dialing")
 
     result = run_attended(
         client_id=ctx.client_id,

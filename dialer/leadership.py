@@ -11,10 +11,15 @@ Each successful acquire or renewal also stamps the campaign's heartbeat
 (``pilotdial:pacer:<campaign>:heartbeat``: holder and wall-clock time, kept for a day), so the
 live metrics can say which worker paces a campaign and when it was last heard from, even after
 it died (:func:`pacer_health`).
+
+Redis unreachable counts as not holding the lease: ``acquire`` and ``renew`` answer False (the
+pacer stops launching, lets its calls finish and records them in the database), ``release``
+does nothing; when Redis is back, a supervisor adopts the campaign again.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import uuid
@@ -23,6 +28,7 @@ from datetime import UTC, datetime
 from typing import ClassVar, Protocol
 
 from redis import Redis
+from redis.exceptions import RedisError
 
 __all__ = [
     "LocalLeadership",
@@ -36,6 +42,8 @@ __all__ = [
 
 #: How long a heartbeat is remembered after the pacer stopped renewing it.
 HEARTBEAT_KEEP_S = 24 * 3600
+
+log = logging.getLogger(__name__)
 
 _RENEW = """
 if redis.call('get', KEYS[1]) == ARGV[1] then
@@ -128,16 +136,25 @@ class RedisLeadership:
 
     def acquire(self) -> bool:
         """Become the pacer if nobody is; True also if we already are."""
-        if self.redis.set(self.key, self.holder_id, nx=True, px=self.ttl_ms):
-            self._beat()
-            return True
+        try:
+            if self.redis.set(self.key, self.holder_id, nx=True, px=self.ttl_ms):
+                self._beat()
+                return True
+        except RedisError as exc:
+            log.warning("cannot reach Redis to lead %s: %s", self.key, exc)
+            return False
         return self.renew()
 
     def renew(self) -> bool:
-        """Extend our lease; False means we lost it and must stop dialing at once."""
-        renewed = bool(self._renew(keys=[self.key], args=[self.holder_id, self.ttl_ms]))
-        if renewed:
-            self._beat()
+        """Extend our lease; False means we lost it (or cannot reach Redis to prove we hold
+        it) and must stop dialing at once."""
+        try:
+            renewed = bool(self._renew(keys=[self.key], args=[self.holder_id, self.ttl_ms]))
+            if renewed:
+                self._beat()
+        except RedisError as exc:
+            log.warning("cannot reach Redis to renew %s: %s", self.key, exc)
+            return False
         return renewed
 
     def _beat(self) -> None:
@@ -147,8 +164,11 @@ class RedisLeadership:
         pipe.execute()
 
     def release(self) -> None:
-        """Give the lease up (only if we still hold it)."""
-        self._release(keys=[self.key], args=[self.holder_id])
+        """Give the lease up (only if we still hold it); it expires by itself otherwise."""
+        try:
+            self._release(keys=[self.key], args=[self.holder_id])
+        except RedisError as exc:
+            log.warning("cannot reach Redis to release %s (it expires): %s", self.key, exc)
 
     def current_holder(self) -> str | None:
         value = self.redis.get(self.key)

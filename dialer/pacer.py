@@ -41,26 +41,23 @@ from typing import Any
 from redis import Redis
 from sqlmodel import col, select
 
-from campaigns.exceptions import CampaignNotDialing, LeaseExpired
 from campaigns.hopper import (
     AttemptOutcome,
-    NumberSuppressed,
-    complete_attempt,
-    lease_leads,
-    record_attempt_start,
-    release_lease,
-    renew_lease,
+    leads_left,
+    release_idle_leases,
 )
-from campaigns.lifecycle import DIALING_STATUSES
+from campaigns.lifecycle import DIALING_STATUSES, PAUSED_STATUSES
 from campaigns.models import (
     AmdResult,
     AttemptStatus,
     CallAttempt,
     Campaign,
     CampaignKind,
+    CampaignStatus,
     Lead,
 )
 from core.db import tenant_session
+from dialer.dialing import DialPath
 from dialer.ivr import IvrInterview, SurveyIvr
 from dialer.leadership import PacerLeadership
 from dialer.pacing import PacingMode, policy_for_mode
@@ -86,6 +83,7 @@ __all__ = [
     "PacerResult",
     "orphaned_attempts",
     "run_pacer",
+    "stop_reason",
 ]
 
 log = logging.getLogger(__name__)
@@ -101,6 +99,25 @@ DISPOSITION_FOR = {
 VALID_CALL_SECONDS = 15.0
 #: Simulated seconds to wait before asking an empty hopper again.
 HOPPER_BACKOFF_S = 30.0
+#: The longest single run of an open-ended pacer (simulated seconds): 30 days.
+RUN_HORIZON_S = 30 * 86400.0
+#: Wall seconds between checks of the lease, the campaign's status and its stored settings.
+CHECK_EVERY_S = 2.0
+
+
+def stop_reason(status: CampaignStatus | None) -> str:
+    """Why a pacer stops launching calls, in the operator's words, for a non-dialing status."""
+    if status is None:
+        return "campaign deleted"
+    if status in PAUSED_STATUSES:
+        return "paused by the operator"
+    if status is CampaignStatus.pilot_done:
+        return "stopped: the pilot is finished"
+    if status is CampaignStatus.completed:
+        return "stopped: the campaign is completed"
+    if status is CampaignStatus.cancelled:
+        return "stopped: the campaign is cancelled"
+    return f"campaign no longer dialing ({status.value})"
 
 
 @dataclass
@@ -108,7 +125,9 @@ class PacerConfig:
     """How the simulated world behaves around the real campaign (gateway and agents)."""
 
     agents: int = 5
-    duration_s: float = 8 * 3600
+    #: Simulated seconds to dial for; None: until the campaign pauses, stops or runs out of
+    #: leads (a run is cut at :data:`RUN_HORIZON_S` and the next one carries on).
+    duration_s: float | None = None
     answer_probability: float = 0.3
     machine_probability: float = 0.1
     conversion_probability: float = 0.15
@@ -145,7 +164,8 @@ class PacerResult:
 
 
 class CampaignLeadSource:
-    """Leases leads and writes their attempt rows before the simulation originates them."""
+    """Leases leads and writes their attempt rows (:class:`dialer.dialing.DialPath`) before
+    the simulation originates them."""
 
     def __init__(
         self,
@@ -158,85 +178,47 @@ class CampaignLeadSource:
         result: PacerResult,
         journal: Callable[[str], object] | None = None,
     ) -> None:
-        self.client_id = client_id
-        self.campaign_id = campaign_id
-        self.worker_id = worker_id
         self.clock = clock
-        self.lease_seconds = lease_seconds
         self.result = result
-        self.journal = journal
-        self.in_flight: dict[str, uuid.UUID] = {}
-        self.not_dialing = False
+        self.path = DialPath(
+            client_id=client_id,
+            campaign_id=campaign_id,
+            worker_id=worker_id,
+            lease_seconds=lease_seconds,
+            counters=result,
+            journal=journal,
+        )
         self.quiet_until_s = -1.0
+
+    @property
+    def in_flight(self) -> dict[uuid.UUID, uuid.UUID]:
+        return self.path.in_flight
+
+    @property
+    def not_dialing(self) -> bool:
+        return self.path.not_dialing
 
     def next_targets(self, n: int, at_s: float) -> list[DialTarget]:
         """Up to ``n`` leads to dial now, each with its attempt row already committed."""
-        if n <= 0 or self.not_dialing or at_s < self.quiet_until_s:
+        if n <= 0 or self.path.not_dialing or at_s < self.quiet_until_s:
             return []
         now = self.clock(at_s)
-        with tenant_session([self.client_id]) as session:
-            leases = lease_leads(
-                session=session,
-                campaign_id=self.campaign_id,
-                now=now,
-                limit=n,
-                worker_id=self.worker_id,
-                lease_seconds=self.lease_seconds,
-            )
+        leases = self.path.lease(n, now)
         if len(leases) < n:
             # the hopper is (nearly) empty right now: ask again in a while, not every tick
             self.quiet_until_s = at_s + HOPPER_BACKOFF_S
-        targets = []
-        for lease in leases:
-            key = f"{lease.lease_token}:{lease.attempt_no}"
-            try:
-                with tenant_session([self.client_id]) as session:
-                    attempt, created = record_attempt_start(
-                        session=session, lease_token=lease.lease_token, idempotency_key=key, now=now
-                    )
-            except NumberSuppressed:
-                self.result.suppressed_at_dial += 1
-                self._release(lease.lease_token, now)
-                continue
-            except CampaignNotDialing:
-                self.not_dialing = True
-                self._release(lease.lease_token, now)
-                continue
-            if not created:
-                continue  # this lease was already dialed: never twice
-            attempt_id = str(attempt.id)
-            self.in_flight[attempt_id] = lease.lease_token
-            if self.journal is not None:
-                self.journal(attempt_id)
-            self.result.dials += 1
-            targets.append(
-                DialTarget(
-                    lead_id=str(lease.lead_id), attempt_id=attempt_id, phone_e164=lease.phone_e164
-                )
+        return [
+            DialTarget(
+                lead_id=str(s.lease.lead_id),
+                attempt_id=str(s.attempt_id),
+                phone_e164=s.lease.phone_e164,
             )
-        return targets
-
-    def _release(self, lease_token: uuid.UUID, now: datetime) -> None:
-        with tenant_session([self.client_id]) as session:
-            release_lease(session=session, lease_token=lease_token, now=now)
+            for s in self.path.start(leases, now)
+        ]
 
     def renew(self, at_s: float) -> None:
         """Keep the leases of calls in progress alive."""
-        if not self.in_flight:
-            return
-        now = self.clock(at_s)
-        with tenant_session([self.client_id]) as session:
-            for attempt_id, token in list(self.in_flight.items()):
-                try:
-                    renew_lease(
-                        session=session,
-                        lease_token=token,
-                        now=now,
-                        lease_seconds=self.lease_seconds,
-                    )
-                except Exception as exc:
-                    log.warning("could not renew the lease of attempt %s: %s", attempt_id, exc)
-                    self.in_flight.pop(attempt_id, None)
+        self.path.renew(self.clock(at_s))
 
 
 class CampaignOutcomeSink:
@@ -293,19 +275,7 @@ class CampaignOutcomeSink:
             agent_id=record.agent_id,
             converted=converted,
         )
-        self.source.in_flight.pop(record.attempt_id, None)
-        try:
-            with tenant_session([self.client_id]) as session:
-                complete_attempt(
-                    session=session,
-                    attempt_id=uuid.UUID(record.attempt_id),
-                    outcome=outcome,
-                    now=clock(record.ended_s),
-                )
-            self.result.completed += 1
-        except LeaseExpired:
-            self.result.late_completions += 1
-            log.warning("attempt %s ended after its lease expired: not counted", record.attempt_id)
+        self.source.path.complete(uuid.UUID(record.attempt_id), outcome, clock(record.ended_s))
 
 
 #: How an IVR interview ended -> the attempt's disposition code.
@@ -438,10 +408,14 @@ def run_pacer(
     journal: Redis[bytes] | None = None,
     acquire_timeout_s: float = 30.0,
     progress: Callable[[float], None] | None = None,
+    watch_settings: bool = False,
     clock_wall_start: float | None = None,
 ) -> PacerResult:
-    """Become the campaign's pacer and dial until the day ends, the campaign stops dialing
-    or leadership is lost; every call in progress is finished and recorded before returning.
+    """Become the campaign's pacer and dial until the campaign pauses, stops, runs out of
+    leads or leadership is lost (or ``config.duration_s`` is over); every call in progress is
+    finished and recorded before returning, its lease kept alive until then. With
+    ``watch_settings`` a change of the campaign's stored pacer settings ends the run too, so
+    the next one dials with them.
 
     With ``config.speed`` and ``clock_wall_start`` (the epoch second at which ``clock_start``
     held), the campaign clock runs on from there: a pacer that takes over once it holds the
@@ -460,11 +434,14 @@ def run_pacer(
         # takes seconds, and the day goes on meanwhile.
         elapsed = max(0.0, time.time() - clock_wall_start) * config.speed
         clock_start += timedelta(seconds=elapsed)
-        config = replace(config, duration_s=config.duration_s - elapsed)
-        if config.duration_s <= 0:
-            leadership.release()
-            result.stopped_because = "the dialing day is over"
-            return result
+        if config.duration_s is not None:
+            left = config.duration_s - elapsed
+            config = replace(config, duration_s=left)
+            if left <= 0:
+                leadership.release()
+                result.stopped_because = "the dialing day is over"
+                return result
+    clock_for_release = clock_start
     try:
         orphans = orphaned_attempts(client_id=client_id, campaign_id=campaign_id)
         result.orphans_found = len(orphans)
@@ -486,13 +463,16 @@ def run_pacer(
             power_ratio = float((campaign.pacing_params or {}).get("ratio", 2.0))
             no_answer_timeout = float(campaign.max_ring_s)
             questionnaire_version_id = campaign.questionnaire_version_id
+            settings_at_start = dict(campaign.pacer_settings or {})
+        open_ended = config.duration_s is None
+        duration = RUN_HORIZON_S if config.duration_s is None else config.duration_s
         # the simulated world starts when this pacer does
         started_wall = time.monotonic()
         started_at = clock_start
         scenario = parse_scenario(
             {
                 "seed": config.seed,
-                "duration_s": config.duration_s,
+                "duration_s": duration,
                 "agents": config.agents,
                 "mode": mode.value,
                 "abandon_target": cap,
@@ -558,42 +538,67 @@ def run_pacer(
         class LoopState:
             next_check_wall: float = 0.0
             next_renew_s: float = 0.0
+            last_s: float = 0.0
+            leading: bool = True
             stop: str = ""
 
         state = LoopState()
 
-        def should_continue(at_s: float) -> bool:
-            if state.stop:
-                return False
+        def check(at_s: float) -> None:
+            """Every couple of wall seconds: keep the lease, look at the campaign."""
             wall = time.monotonic()
-            if wall >= state.next_check_wall:
-                state.next_check_wall = wall + 2.0
-                if not leadership.renew():
-                    state.stop = "leadership lost"
-                    return False
-                with tenant_session([client_id]) as session:
-                    current = session.get(Campaign, campaign_id)
-                    if current is None or current.status not in DIALING_STATUSES:
-                        state.stop = "campaign no longer dialing"
-                        return False
-            if source.not_dialing:
+            if wall < state.next_check_wall:
+                return
+            state.next_check_wall = wall + CHECK_EVERY_S
+            if state.leading and not leadership.renew():
+                state.leading = False
+                state.stop = state.stop or "leadership lost"
+            if state.stop:
+                return
+            with tenant_session([client_id]) as session:
+                current = session.get(Campaign, campaign_id)
+                if current is None or current.status not in DIALING_STATUSES:
+                    state.stop = stop_reason(current.status if current else None)
+                elif watch_settings and dict(current.pacer_settings or {}) != settings_at_start:
+                    state.stop = "pacing settings changed"
+                elif (
+                    open_ended
+                    and not source.in_flight
+                    and leads_left(session=session, campaign_id=campaign_id) == 0
+                ):
+                    state.stop = "out of leads"
+
+        def should_continue(at_s: float) -> bool:
+            if source.not_dialing and not state.stop:
+                state.next_check_wall = 0.0  # the hopper refused: say why at once
+            check(at_s)
+            if source.not_dialing and not state.stop:
                 state.stop = "campaign no longer dialing"
-                return False
             if progress is not None:
                 progress(at_s)
-            return True
+            return not state.stop
 
         def on_advance(at_s: float) -> None:
-            # Renewed as the clock moves, not per pacing tick: once dialing stops, the calls
-            # still in progress drain with no tick, and a long talk must not outlive its lease
-            # (the completion would be refused and the attempt left `started`).
-            if at_s >= state.next_renew_s:
-                state.next_renew_s = at_s + config.lease_seconds / 3
-                source.renew(at_s)
-            if config.speed:
+            # Also while the last calls drain: their leases must outlive them, or their
+            # completions are refused and the attempts stay `started`.
+            # Time jumps from event to event: a lone call's hang-up may come long after the
+            # last renewal. Renew at the moments due on the way (each while the lease still
+            # holds), not only at the end of the jump, when it may have run out.
+            state.last_s = at_s
+            step = config.lease_seconds / 3
+            if not source.in_flight:
+                state.next_renew_s = max(state.next_renew_s, at_s + step)
+            while at_s >= state.next_renew_s:
+                source.renew(state.next_renew_s)
+                state.next_renew_s += step
+            if not config.speed:
+                return
+            while True:
+                check(at_s)
                 delay = started_wall + at_s / config.speed - time.monotonic()
-                if delay > 0:
-                    time.sleep(min(delay, 1.0))
+                if delay <= 0:
+                    return
+                time.sleep(min(delay, 0.5))
 
         policy = policy_for_mode(mode, power_ratio=power_ratio, agentless_lines=config.agents)
         simulation = Simulation(
@@ -608,7 +613,23 @@ def run_pacer(
         )
         outcome = simulation.run()
         result.simulation = outcome.to_dict()
-        result.stopped_because = state.stop or "end of the dialing day"
+        clock_for_release = clock(state.last_s)
+        if state.stop:
+            result.stopped_because = state.stop
+        elif open_ended:
+            result.stopped_because = "run horizon reached"
+        else:
+            result.stopped_because = "end of the requested duration"
         return result
     finally:
+        try:
+            with tenant_session([client_id]) as session:
+                release_idle_leases(
+                    session=session,
+                    campaign_id=campaign_id,
+                    worker_id=worker_id,
+                    now=clock_for_release,
+                )
+        except Exception:  # the lease holder may be gone with the database: leases expire
+            log.exception("could not release the idle leases of campaign %s", campaign_id)
         leadership.release()

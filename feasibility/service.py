@@ -132,7 +132,7 @@ def run_feasibility_job(ctx: JobContext) -> dict[str, Any]:
         )
         params = (Targets.model_validate(run.targets), Costs.model_validate(run.costs))
         max_attempts, seed = run.max_attempts, run.seed
-    ctx.progress(1, 3)
+    ctx.progress(1, 3, unit="steps")
     try:
         report = build_report(
             attempts,
@@ -150,7 +150,7 @@ def run_feasibility_job(ctx: JobContext) -> dict[str, Any]:
             failed.finished_at = utcnow()
             session.add(failed)
         raise InvalidInput(str(exc)) from exc
-    ctx.progress(2, 3)
+    ctx.progress(2, 3, unit="steps")
     html = render_html(report).encode("utf-8")
     with ctx.session() as session:
         done: FeasibilityRun = get_or_404(session, FeasibilityRun, run_id, what="report")

@@ -10,7 +10,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Iterator
 from datetime import datetime
-from typing import IO, Annotated
+from typing import IO, Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, UploadFile, status
 from fastapi.responses import StreamingResponse
@@ -42,9 +42,10 @@ from campaigns.models import (
     OutcomeClass,
 )
 from core.audit import record_audit
-from core.models import Role
+from core.models import JobPublic, Role
 from core.security import require_role
 from core.validation import MAX_OFFSET
+from dialer.run_control import control_campaign
 
 router = APIRouter(prefix="/campaigns", tags=["campaigns"])
 
@@ -149,6 +150,60 @@ def transition_campaign(
     require_role(principal, *_TRANSITION_ROLES.get(body.status, (Role.operator,)))
     service.transition_campaign(session=session, campaign=campaign, target=body.status, actor=actor)
     return service.campaign_public(session=session, campaign=campaign)
+
+
+# --------------------------------------------------------------------------- run control
+
+
+class RunControlOut(BaseModel):
+    """The campaign after the action, and the pacer run dialing it now (resume)."""
+
+    campaign: CampaignPublic
+    run: JobPublic | None = None
+
+
+def _control(
+    action: str, campaign: Campaign, session: SessionDep, principal: Any, actor: Any
+) -> RunControlOut:
+    require_role(principal, Role.operator)
+    _, run = control_campaign(
+        client_id=campaign.client_id, campaign_id=campaign.id, action=action, actor=actor
+    )
+    session.refresh(campaign)
+    return RunControlOut(
+        campaign=service.campaign_public(session=session, campaign=campaign),
+        run=JobPublic.model_validate(run) if run is not None else None,
+    )
+
+
+_RUN_CONTROL_409: dict[int | str, dict[str, Any]] = {
+    409: {"description": "the action does not apply to the campaign's status"}
+}
+
+
+@router.post("/{campaign_id}/pause", response_model=RunControlOut, responses=_RUN_CONTROL_409)
+def pause_campaign(
+    campaign: CampaignDep, session: SessionDep, principal: CurrentPrincipal, actor: CurrentActor
+) -> RunControlOut:
+    """Pause dialing, in the pilot or the full phase; calls in progress end normally."""
+    return _control("pause", campaign, session, principal, actor)
+
+
+@router.post("/{campaign_id}/resume", response_model=RunControlOut, responses=_RUN_CONTROL_409)
+def resume_campaign(
+    campaign: CampaignDep, session: SessionDep, principal: CurrentPrincipal, actor: CurrentActor
+) -> RunControlOut:
+    """Resume a paused campaign or pilot: it dials again with its stored pacer settings."""
+    return _control("resume", campaign, session, principal, actor)
+
+
+@router.post("/{campaign_id}/stop", response_model=RunControlOut, responses=_RUN_CONTROL_409)
+def stop_campaign(
+    campaign: CampaignDep, session: SessionDep, principal: CurrentPrincipal, actor: CurrentActor
+) -> RunControlOut:
+    """Stop dialing: a pilot is finished (pilot_done), a full campaign completed; calls in
+    progress end normally and the pacer gives its leases back."""
+    return _control("stop", campaign, session, principal, actor)
 
 
 # --------------------------------------------------------------------------- batches

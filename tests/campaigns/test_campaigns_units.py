@@ -277,7 +277,7 @@ def test_cli_creates_pilots_moves_and_imports(
     assert "draft → piloting" in r.output
     r = runner.invoke(app, ["campaign", "resume", campaign_id])
     assert r.exit_code == 2
-    assert "allowed next: pilot_done, cancelled" in r.output
+    assert "allowed next: pilot_paused, pilot_done, cancelled" in r.output
 
     shown = json.loads(runner.invoke(app, ["campaign", "show", campaign_id]).output)
     assert shown["lead_states"]["new"] == 3

@@ -232,6 +232,28 @@ def test_pop_refuses_wrong_client_group_or_busy_agent_and_writes_nothing(engine:
     assert len(pops) == 1
 
 
+def test_manual_dial_gets_the_checks_every_dial_gets(engine: Engine) -> None:
+    """Regression (issue 18 item 7): a number on the do-not-call list was dialed by hand, and
+    numbers in the forms the cleaner accepts were refused."""
+    from campaigns.compliance import ManualDialRefused, suppress_number
+    from core.errors import InvalidInput
+
+    (alpha,) = make_clients(engine, "alpha")
+    agent_id = make_agent(engine, [alpha])
+    with system_session(engine) as session:
+        suppress_number(session=session, client_id=alpha, e164="+8613912345678", source="manual")
+    for written in ("+86 139 1234 5678", "139-1234-5678", "(0086) 13912345678"):
+        with pytest.raises(ManualDialRefused, match="do-not-call"):
+            act(engine, agent_id, A.DIAL, 5, number=written)
+    with pytest.raises(InvalidInput, match="not a phone number"):
+        act(engine, agent_id, A.DIAL, 5, number="12")
+    with system_session(engine) as session:
+        assert svc.get_agent(session=session, agent_id=agent_id).state is AgentState.READY
+    outcome = act(engine, agent_id, A.DIAL, 6, number="+86 138 1234 5678")
+    assert outcome.seat.state is AgentState.DIALING
+    assert outcome.log.details["number"] == "+8613812345678"
+
+
 def test_manual_call_needs_a_number_and_a_served_client(engine: Engine) -> None:
     alpha, bravo = make_clients(engine, "alpha", "bravo")
     agent_id = make_agent(engine, [alpha, bravo])
@@ -242,7 +264,7 @@ def test_manual_call_needs_a_number_and_a_served_client(engine: Engine) -> None:
     outcome = act(engine, agent_id, A.DIAL, 5, client_id=alpha, number="13812345678")
     assert outcome.seat.state is AgentState.DIALING
     assert outcome.client_id == alpha
-    assert outcome.log.details["number"] == "13812345678"
+    assert outcome.log.details["number"] == "+8613812345678"  # stored as the cleaner reads it
     # the dialled call connects with its pop
     pop(engine, agent_id, alpha, 9, lead={"id": "manual-1"})
     with system_session(engine) as session:

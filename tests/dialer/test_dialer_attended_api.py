@@ -37,7 +37,11 @@ def operator_for(tenant: Tenant) -> Tenant:
 
 
 def make_campaign(
-    tenant: Tenant, *, skill_group: str | None = "sales", mode: str = "progressive"
+    tenant: Tenant,
+    *,
+    skill_group: str | None = "sales",
+    mode: str = "progressive",
+    caller_id: str | None = "+862155550000",
 ) -> uuid.UUID:
     with tenant_session([tenant.client_id]) as session:
         lead_list, _ = make_list(session, tenant.client_id, 3)
@@ -48,6 +52,7 @@ def make_campaign(
             name="live",
             skill_group=skill_group,
             pacing_mode=mode,
+            caller_id=caller_id,
         )
         create_batch(session=session, campaign=campaign, batch_in=BatchCreate(size=3, seed=1))
         transition_campaign(session=session, campaign=campaign, target=CampaignStatus.piloting)
@@ -98,6 +103,11 @@ def test_live_pacer_start_is_validated(tenant_a: Tenant) -> None:
     assert "skill_group" in problem["detail"]
     assert problem["field"] == "skill_group"
 
+    # never "anonymous": a campaign without the number its calls present is refused
+    no_caller = make_campaign(tenant_a, caller_id=None)
+    problem = problem_of(start(op, no_caller, agents_mode="live"), 409, "live-dialing-unavailable")
+    assert problem["field"] == "caller_id"
+
     campaign_id = make_campaign(tenant_a)
     problem = problem_of(
         start(op, campaign_id, agents_mode="live"), 409, "live-dialing-unavailable"
@@ -141,7 +151,8 @@ def test_live_pacer_start_is_validated(tenant_a: Tenant) -> None:
     assert job.result is not None
     assert job.result["agents_mode"] == "live"
     assert job.result["dials"] == 0
-    assert job.params["config"]["default_disposition"] == "callback_requested"
+    assert job.params["settings"]["default_disposition"] == "callback_requested"
+    assert job.result["stopped_because"] == "end of the requested duration"
     assert agent_id
 
 

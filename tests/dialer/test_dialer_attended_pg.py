@@ -325,7 +325,7 @@ def test_human_answer_pops_to_the_ready_agent_who_dispositions_it(live: None) ->
     assert result.dials == 1
     assert result.completed == 1
     assert result.agent_dispositions == 1
-    assert result.stopped_because == "end of the dialing day"
+    assert result.stopped_because == "end of the requested duration"
     with tenant_session([client_id]) as session:
         lead = session.exec(
             select(CampaignLead).where(CampaignLead.lead_id == attempt.lead_id)
@@ -601,7 +601,7 @@ def test_pausing_the_campaign_stops_the_loop(live: None) -> None:
     clock_start = clock.now
     clock.desks.extend([Desk(seat_id, talk_s=3.0, wrap_s=1.0, disposition="refused"), pause])
     result = run(client_id, campaign_id, clock, gateway(), duration_s=600)
-    assert result.stopped_because == "campaign no longer dialing"
+    assert result.stopped_because == "paused by the operator"
     assert all(a.status is AttemptStatus.finished for a in attempts_of(client_id, campaign_id))
     assert clock.now - clock_start < timedelta(seconds=60)
 

@@ -118,8 +118,8 @@ def test_killed_pacer_is_replaced_without_double_dials_or_lost_attempts(
         "campaign_id": str(campaign_id),
         "config": {
             "agents": 4,
-            "duration_s": 75
-            * SPEED,  # a day long enough for a loaded machine to reach the takeover
+            # a day long enough for a loaded machine to reach the takeover
+            "duration_s": 75 * SPEED,
             "answer_probability": 0.4,
             "speed": SPEED,
             "lease_seconds": LEASE_S,

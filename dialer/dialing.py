@@ -1,0 +1,188 @@
+"""The one dial-attempt path: lease → attempt row → do-not-call re-check → originate →
+completion, shared by every dial loop (:mod:`dialer.pacer` for simulated agents,
+:mod:`dialer.attended` for the real seats).
+
+The compliance-critical rules live here and in :mod:`campaigns.hopper`, nowhere else:
+
+- calling windows, holidays and the attempt limit: only leads callable *now* are leased
+  (:func:`campaigns.hopper.lease_leads`);
+- the attempt row is committed before the call is originated (:meth:`DialPath.start` returns
+  only attempts already written; the caller originates after), so a crash never loses a dial;
+- the do-not-call list is checked again at dial time, after the lease: a number suppressed in
+  between is not dialed and its lease goes back;
+- never twice: the attempt's idempotency key is the lease and its attempt number, so a
+  retried start of the same lease writes nothing and dials nothing;
+- a campaign paused or stopped meanwhile starts no new call (``not_dialing``);
+- leases of calls in progress are renewed until they end (one policy: a lease found expired
+  is dropped, its completion will be refused; any other failure is retried at the next
+  renewal), and a completion on an expired lease is refused and counted as late.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from sqlmodel import Session
+
+from campaigns.exceptions import CampaignNotDialing, LeaseExpired
+from campaigns.hopper import (
+    AttemptOutcome,
+    Lease,
+    NumberSuppressed,
+    complete_attempt,
+    lease_leads,
+    record_attempt_start,
+    release_lease,
+    renew_lease,
+)
+from core.db import tenant_session
+
+__all__ = ["DialCounters", "DialPath", "StartedAttempt"]
+
+log = logging.getLogger(__name__)
+
+
+class DialCounters(Protocol):
+    """Where a loop counts what its dial path did."""
+
+    dials: int
+    completed: int
+    late_completions: int
+    suppressed_at_dial: int
+
+
+@dataclass(frozen=True)
+class StartedAttempt:
+    """A lease whose attempt row is committed: the caller may originate it now."""
+
+    lease: Lease
+    attempt_id: uuid.UUID
+
+
+class DialPath:
+    """One campaign's dial attempts, from lease to completion, for one pacer."""
+
+    def __init__(
+        self,
+        *,
+        client_id: uuid.UUID,
+        campaign_id: uuid.UUID,
+        worker_id: str,
+        lease_seconds: int,
+        counters: DialCounters,
+        journal: Callable[[str], object] | None = None,
+        skill_group: str | None = None,
+    ) -> None:
+        self.client_id = client_id
+        self.campaign_id = campaign_id
+        self.worker_id = worker_id
+        self.lease_seconds = lease_seconds
+        self.counters = counters
+        self.journal = journal
+        self.skill_group = skill_group
+        #: attempt id -> lease token of every call started and not completed
+        self.in_flight: dict[uuid.UUID, uuid.UUID] = {}
+        #: the campaign stopped dialing (paused, stopped) when a call was about to start
+        self.not_dialing = False
+
+    def lease(self, n: int, now: datetime) -> list[Lease]:
+        """Up to ``n`` leads callable at ``now`` (windows, holidays, attempt limit applied)."""
+        if n <= 0 or self.not_dialing:
+            return []
+        with tenant_session([self.client_id]) as session:
+            return lease_leads(
+                session=session,
+                campaign_id=self.campaign_id,
+                now=now,
+                limit=n,
+                worker_id=self.worker_id,
+                lease_seconds=self.lease_seconds,
+            )
+
+    def start(self, leases: list[Lease], now: datetime) -> list[StartedAttempt]:
+        """Write each lease's attempt row (committed) after re-checking the do-not-call list;
+        returns those to originate. Suppressed leads are given back and counted."""
+        started: list[StartedAttempt] = []
+        for lease in leases:
+            key = f"{lease.lease_token}:{lease.attempt_no}"
+            try:
+                with tenant_session([self.client_id]) as session:
+                    attempt, created = record_attempt_start(
+                        session=session,
+                        lease_token=lease.lease_token,
+                        idempotency_key=key,
+                        now=now,
+                        skill_group=self.skill_group,
+                    )
+            except NumberSuppressed:
+                self.counters.suppressed_at_dial += 1
+                self.release(lease.lease_token, now)
+                continue
+            except CampaignNotDialing:
+                self.not_dialing = True
+                self.release(lease.lease_token, now)
+                continue
+            if not created:
+                continue  # this lease was already dialed: never twice
+            self.in_flight[attempt.id] = lease.lease_token
+            if self.journal is not None:
+                try:
+                    self.journal(str(attempt.id))
+                except Exception:  # the attempt row is the record; a journal blip stops nothing
+                    log.exception("could not journal the originate of attempt %s", attempt.id)
+            self.counters.dials += 1
+            started.append(StartedAttempt(lease=lease, attempt_id=attempt.id))
+        return started
+
+    def release(self, lease_token: uuid.UUID, now: datetime) -> None:
+        """Give a lease back without dialing it."""
+        with tenant_session([self.client_id]) as session:
+            release_lease(session=session, lease_token=lease_token, now=now)
+
+    def renew(self, now: datetime) -> None:
+        """Keep the leases of calls in progress alive."""
+        if not self.in_flight:
+            return
+        try:
+            with tenant_session([self.client_id]) as session:
+                for attempt_id, token in list(self.in_flight.items()):
+                    try:
+                        renew_lease(
+                            session=session,
+                            lease_token=token,
+                            now=now,
+                            lease_seconds=self.lease_seconds,
+                        )
+                    except LeaseExpired as exc:
+                        log.warning("lease of attempt %s is lost: %s", attempt_id, exc)
+                        self.in_flight.pop(attempt_id, None)
+        except Exception:  # a database blip: the leases are still ours, renew them next time
+            log.exception("could not renew the leases of campaign %s; retrying", self.campaign_id)
+
+    def complete(
+        self,
+        attempt_id: uuid.UUID,
+        outcome: AttemptOutcome,
+        now: datetime,
+        *,
+        also: Callable[[Session], None] | None = None,
+    ) -> bool:
+        """Record how the call ended (``also`` runs in the same transaction); False if the
+        lease had expired, so the completion was refused and counted as late."""
+        self.in_flight.pop(attempt_id, None)
+        try:
+            with tenant_session([self.client_id]) as session:
+                complete_attempt(session=session, attempt_id=attempt_id, outcome=outcome, now=now)
+                if also is not None:
+                    also(session)
+        except LeaseExpired:
+            self.counters.late_completions += 1
+            log.warning("attempt %s ended after its lease expired: not counted", attempt_id)
+            return False
+        self.counters.completed += 1
+        return True
