@@ -18,7 +18,6 @@ from core.errors import PayloadTooLarge, PilotdialError
 from core.security import require_role
 from core.users import UserRole
 from surveys import service
-from surveys.engine import InterviewMode
 from surveys.models import AnswerIn, InterviewStart
 
 router = APIRouter()
@@ -135,17 +134,26 @@ def version_publish(console: ConsoleDep, version_id: uuid.UUID) -> Response:
 def version_preview_start(
     console: ConsoleDep, version_id: uuid.UUID, language: Annotated[str, Form()] = ""
 ) -> Response:
-    """Start a test interview of this version in a language (never counted anywhere)."""
+    """Start a test interview of this version, a draft included, in a language (never
+    counted anywhere); a draft with problems shows them instead."""
     console.require(*RESEARCH)
-    interview = service.start_interview(
-        session=console.session,
-        version_id=version_id,
-        start=InterviewStart(
-            language=language or None,
-            mode=InterviewMode.TEST,
-            interviewer=f"preview:{console.user.username}",
-        ),
-    )
+    try:
+        with console.session.begin_nested():
+            interview = service.preview_interview(
+                session=console.session,
+                version_id=version_id,
+                start=InterviewStart(
+                    language=language or None,
+                    interviewer=f"preview:{console.user.username}",
+                ),
+            )
+    except PilotdialError as exc:
+        if exc.code == "not-found":
+            raise
+        return _version_page(
+            console, version_id, error=exc.message, status=422,
+            problems=exc.extra.get("problems") or [],
+        )  # fmt: skip
     return RedirectResponse(f"/console/preview/{interview.id}", status_code=303)
 
 
