@@ -51,6 +51,7 @@ from feasibility.projection import (
 )
 from feasibility.quote import PriceBand, Quote, build_quote, contract_prices
 from feasibility.segments import SegmentTable, segment_tables
+from feasibility.selection import ModelSelection
 
 __all__ = [
     "REPORT_SCHEMA",
@@ -126,6 +127,8 @@ class ModelSummary(BaseModel):
 
     attributes_used: list[str]
     attributes_skipped: dict[str, str]
+    attributes_post_dial: dict[str, str]
+    conversion_model: ModelSelection
     contact_heterogeneity_phi: float
     contact_leads_fitted: int
     conversion_contacts_fitted: int
@@ -383,8 +386,14 @@ def build_report(
         )
     priors = _fit_priors(history)
     models = fit_pilot_models(
-        frame, inputs.leads, costs=costs, conversion_prior=priors.conversion if priors else None
+        frame,
+        inputs.leads,
+        costs=costs,
+        conversion_prior=priors.conversion if priors else None,
+        seed=seed,
     )
+    for column, why in models.excluded_post_dial.items():
+        warnings.append(f"lead attribute '{column}' is not used by the models: {why}")
     pilot_ids = inputs.pilot_lead_ids
     rest = inputs.leads[~inputs.leads["lead_id"].isin(pilot_ids)].reset_index(drop=True)
     population = rest if len(rest) else inputs.leads
@@ -485,6 +494,8 @@ def build_report(
         model=ModelSummary(
             attributes_used=models.encoder.attributes,
             attributes_skipped=models.encoder.skipped,
+            attributes_post_dial=models.excluded_post_dial,
+            conversion_model=models.conversion_selection,
             contact_heterogeneity_phi=models.contact.phi,
             contact_leads_fitted=models.contact.leads_fitted,
             conversion_contacts_fitted=models.conversion.contacts_fitted,
