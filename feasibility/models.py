@@ -16,7 +16,7 @@ from sqlmodel import Field, SQLModel
 
 from core.db import TenantScoped, UTCDateTime, str_enum, utcnow
 
-__all__ = ["FeasibilityRun", "FeasibilityRunPublic", "RunStatus"]
+__all__ = ["FeasibilityRun", "FeasibilityRunPublic", "RunStatus", "run_view"]
 
 
 class RunStatus(StrEnum):
@@ -57,6 +57,9 @@ class FeasibilityRun(SQLModel, TenantScoped, table=True):
 
 
 class FeasibilityRunPublic(SQLModel):
+    """A report as a caller may read it; for a client key ``costs`` is None and ``report`` is
+    the client view (``feasibility.views.client_report``)."""
+
     id: uuid.UUID
     campaign_id: uuid.UUID | None
     batch_id: uuid.UUID | None
@@ -64,7 +67,7 @@ class FeasibilityRunPublic(SQLModel):
     seed: int
     max_attempts: int | None
     targets: dict[str, Any]
-    costs: dict[str, Any]
+    costs: dict[str, Any] | None
     report: dict[str, Any] | None
     verdict: str | None
     error: str | None
@@ -72,3 +75,13 @@ class FeasibilityRunPublic(SQLModel):
     rerun_of: uuid.UUID | None
     created_at: datetime
     finished_at: datetime | None
+
+
+def run_view(run: FeasibilityRun, *, internal: bool) -> FeasibilityRunPublic:
+    """The run as staff (``internal``) or a client key may read it."""
+    from feasibility.views import client_report
+
+    public = FeasibilityRunPublic.model_validate(run, from_attributes=True)
+    if internal:
+        return public
+    return public.model_copy(update={"costs": None, "report": client_report(public.report)})

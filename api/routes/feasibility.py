@@ -20,7 +20,7 @@ from core.errors import Conflict, InvalidInput
 from core.files import stream_file
 from core.models import Role
 from core.security import require_role
-from feasibility.models import FeasibilityRun, FeasibilityRunPublic
+from feasibility.models import FeasibilityRun, FeasibilityRunPublic, run_view
 from feasibility.service import create_run, rerun
 
 router = APIRouter(tags=["feasibility"])
@@ -137,29 +137,33 @@ def feasibility_from_files(
 @router.get("/feasibility-reports", response_model=list[FeasibilityRunPublic])
 def list_reports(
     session: SessionDep,
+    principal: CurrentPrincipal,
     campaign_id: uuid.UUID | None = None,
     limit: int = Query(default=50, ge=1, le=500),
-) -> list[FeasibilityRun]:
-    """The client's feasibility reports, newest first."""
+) -> list[FeasibilityRunPublic]:
+    """The client's feasibility reports, newest first (a client key gets the client view)."""
     stmt = select(FeasibilityRun).order_by(col(FeasibilityRun.created_at).desc()).limit(limit)
     if campaign_id is not None:
         stmt = stmt.where(FeasibilityRun.campaign_id == campaign_id)
-    return list(session.exec(stmt))
+    return [run_view(run, internal=principal.is_staff) for run in session.exec(stmt)]
 
 
 @router.get("/feasibility-reports/{run_id}", response_model=FeasibilityRunPublic)
-def get_report(run_id: uuid.UUID, session: SessionDep) -> FeasibilityRun:
-    """One report: status, verdict, reasons, projection and quote once ready."""
+def get_report(
+    run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> FeasibilityRunPublic:
+    """One report: status, verdict, projection and prices; costs and margin for staff only."""
     run: FeasibilityRun = get_or_404(session, FeasibilityRun, run_id, what="feasibility report")
-    return run
+    return run_view(run, internal=principal.is_staff)
 
 
 @router.get("/feasibility-reports/{run_id}/report.html", response_class=StreamingResponse)
 def get_report_html(
-    run_id: uuid.UUID, session: SessionDep, actor: CurrentActor
+    run_id: uuid.UUID, session: SessionDep, actor: CurrentActor, principal: CurrentPrincipal
 ) -> StreamingResponse:
-    """The self-contained HTML report with charts, ready to send or print to PDF."""
+    """The internal HTML report with charts, costs and caveats (staff only)."""
     run: FeasibilityRun = get_or_404(session, FeasibilityRun, run_id, what="feasibility report")
+    require_role(principal, Role.sales, Role.operator, Role.researcher)
     if run.html_file_id is None:
         raise Conflict(f"the report is {run.status.value}; the HTML exists once it is ready")
     record_audit(

@@ -98,3 +98,49 @@ def test_client_keys_cannot_build_quotes(api: Any, tenant_a: Tenant) -> None:
         json={"attempts": [{"lead_id": "x"}], "leads": [{"lead_id": "x"}]},
     )
     assert response.status_code == 403
+
+
+def test_a_client_key_reads_prices_but_never_costs_or_margin(api: Any) -> None:
+    from core.admin import issue_key
+    from core.db import system_session
+    from core.models import Role
+
+    sales = _sales(api)
+    with system_session() as sess:
+        _key, plain = issue_key(
+            session=sess, name="client view", role=Role.client, client_refs=[str(sales.client_id)]
+        )
+    client = Tenant(client_id=sales.client_id, key=plain, http=sales.http)
+    attempts, leads = _pilot_records()
+    for record in attempts:
+        record["started_at"] = str(record["started_at"])
+    created = sales.http.post(
+        "/feasibility-reports",
+        headers=sales.headers(),
+        json={"attempts": attempts, "leads": leads, "costs": {"agent_monthly_cost": 4500}},
+    )
+    assert created.status_code == 202, created.text
+    drain_embedded()
+    run_id = created.json()["id"]
+
+    internal = sales.http.get(f"/feasibility-reports/{run_id}", headers=sales.headers()).json()
+    assert internal["report"]["costs"]["agent_monthly_cost"] == 4500
+    assert "margin" in internal["report"]["costs"]
+
+    for response in (
+        client.http.get(f"/feasibility-reports/{run_id}", headers=client.headers()),
+        client.http.get("/feasibility-reports", headers=client.headers()),
+    ):
+        assert response.status_code == 200, response.text
+        text = response.text
+        for secret in ("agent_monthly_cost", "margin", "management_coefficient", "4500"):
+            assert secret not in text, secret
+    seen = client.http.get(f"/feasibility-reports/{run_id}", headers=client.headers()).json()
+    assert seen["costs"] is None
+    prices = seen["report"]["quote"]["per_valid_call"]
+    assert prices["steady"] == internal["report"]["quote"]["per_valid_call"]["steady"]
+    assert seen["report"]["verdict"] == internal["report"]["verdict"]
+
+    html = client.http.get(f"/feasibility-reports/{run_id}/report.html", headers=client.headers())
+    assert html.status_code == 403
+    assert "4,500" not in html.text
