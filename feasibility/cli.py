@@ -69,6 +69,12 @@ def summary_text(report: object) -> str:
         f"{c.month_1:.2f}, month 2 {c.month_2:.2f}, steady {c.steady:.2f}, holiday "
         f"{c.holiday:.2f} (cost-based {c.holiday_cost_based:.2f})",
     ]
+    rec = q.recommended
+    lines.append(
+        f"Recommended ({rec.basis}): month 1 {rec.month_1:.2f}, month 2 {rec.month_2:.2f}, "
+        f"steady {rec.steady:.2f} per valid call; why: {rec.reason}"
+    )
+    lines += [f"  not quoted: {alternative}" for alternative in rec.alternatives]
     pilot_price = q.pilot_based.per_valid_call
     if pilot_price.estimate is not None:
         lines.append(

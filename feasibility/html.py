@@ -18,6 +18,7 @@ matplotlib.use("Agg")
 
 from matplotlib import pyplot as plt
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from feasibility.report import FeasibilityReport
 
@@ -86,6 +87,7 @@ def attempts_chart(report: FeasibilityReport) -> str:
         ys = [y for _, y in observed]
         axis.scatter(xs, ys, color=ORANGE, zorder=3, s=14, label="pilot observed")
     axis.axvline(report.recommended_max_attempts, color=ORANGE, linewidth=0.8, linestyle=":")
+    axis.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
     axis.set_xlabel("attempts per lead")
     axis.set_ylabel("leads reached, %")
     axis.set_ylim(0, 100)
@@ -107,13 +109,12 @@ def segments_chart(report: FeasibilityReport) -> str:
     positions = list(range(len(rows)))[::-1]
     for axis, what in zip(axes, ("contact", "conversion"), strict=True):
         for y, (_, level) in zip(positions, rows, strict=True):
-            rate = level.contact if what == "contact" else level.conversion
             pooled = level.contact_pooled if what == "contact" else level.conversion_pooled
-            axis.plot([rate.low * 100, rate.high * 100], [y, y], color=GREY, linewidth=2)
-            axis.plot(pooled * 100, y, "o", color=BLUE, markersize=4)
+            axis.plot([pooled.low * 100, pooled.high * 100], [y, y], color=GREY, linewidth=2)
+            axis.plot(pooled.estimate * 100, y, "o", color=BLUE, markersize=4)
         overall = report.contact_rate if what == "contact" else report.conversion_rate
         axis.axvline(overall.estimate * 100, color=ORANGE, linewidth=0.8, linestyle=":")
-        axis.set_xlabel(f"{what} rate, % (bar: 90% interval, dot: pooled)", fontsize=7)
+        axis.set_xlabel(f"{what} rate, % (pooled estimate and its 90% interval)", fontsize=7)
         axis.grid(alpha=0.3, axis="x")
         axis.set_xlim(left=0)
     axes[0].set_yticks(positions)
@@ -142,7 +143,8 @@ def projection_chart(report: FeasibilityReport) -> str:
         if what == "conversions" and report.targets.conversions is not None:
             wanted = report.targets.conversions - report.pilot.leads_converted
             axis.axhline(wanted, color=ORANGE, linestyle="--", linewidth=1, label="still wanted")
-        axis.set_xticks(keys)
+        # At most ~8 integer ticks: 15 labels on a 3-inch axis ran into "1011121314".
+        axis.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
         axis.set_xlabel("max attempts per lead")
         axis.set_title(f"{what}, rest of list", fontsize=9)
         axis.grid(alpha=0.3)

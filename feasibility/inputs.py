@@ -87,6 +87,12 @@ class Targets(BaseModel):
     max_price_scheme: PriceScheme = Field(
         default="valid_call", description="Unit that max_price is expressed in."
     )
+    attempt_limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=50,
+        description="Most attempts per lead the campaign allows; recommendations stay within it.",
+    )
 
 
 class Costs(BaseModel):

@@ -30,6 +30,7 @@ from scipy import optimize, special
 from feasibility.exceptions import ModelError
 
 __all__ = [
+    "INTERNAL_COLUMNS",
     "ContactModel",
     "ConversionModel",
     "FeatureEncoder",
@@ -43,6 +44,8 @@ __all__ = [
 ]
 
 MAX_LEVELS = 30
+# Bookkeeping columns the campaign adds to its lead records: not lead attributes, never shown.
+INTERNAL_COLUMNS = ("lead_id", "is_pilot", "in_pilot", "batch_id", "list_id", "row_number")
 COEFFICIENT_PRIOR_SD = 1.0
 INTERCEPT_PRIOR_SD = 10.0
 LOG_PHI_PRIOR_MEAN = math.log(3.0)
@@ -64,11 +67,11 @@ class FeatureEncoder:
     skipped: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, leads: pd.DataFrame, *, exclude: tuple[str, ...] = ("lead_id",)) -> FeatureEncoder:
-        """Choose columns and levels from the full lead list."""
+    def fit(cls, leads: pd.DataFrame, *, exclude: tuple[str, ...] = ()) -> FeatureEncoder:
+        """Choose columns and levels from the full lead list (never ``INTERNAL_COLUMNS``)."""
         encoder = cls()
         for column in leads.columns:
-            if column in exclude:
+            if column in exclude or column in INTERNAL_COLUMNS:
                 continue
             series = leads[column]
             if series.isna().all():
@@ -154,7 +157,7 @@ def post_dial_attributes(leads: pd.DataFrame, pilot_ids: set[object]) -> dict[st
     found: dict[str, str] = {}
     in_pilot = leads["lead_id"].isin(pilot_ids).to_numpy()
     for column in leads.columns:
-        if column == "lead_id":
+        if column in INTERNAL_COLUMNS:
             continue
         name = str(column)
         if POST_DIAL_NAMES.match(name.strip()):

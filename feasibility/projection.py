@@ -177,7 +177,7 @@ def fit_pilot_models(
     """
     summary = summarize_pilot_leads(attempts)
     excluded = post_dial_attributes(leads, set(summary["lead_id"]))
-    encoder = FeatureEncoder.fit(leads, exclude=("lead_id", *excluded))
+    encoder = FeatureEncoder.fit(leads, exclude=tuple(excluded))
     pilot = summary.merge(leads, on="lead_id", how="left", validate="one_to_one")
     valid = pilot[~pilot["invalid"]]
     contact = fit_contact_model(
@@ -384,7 +384,31 @@ def project_fan(
                 agent_hours_per_valid_call=_ratio(agent_hours, valid_calls),
             )
         )
-    return projections
+    return _monotone_in_cap(projections)
+
+
+MONOTONE_BANDS = ("contacts", "conversions", "valid_calls", "dials", "agent_hours", "busy_hours")
+
+
+def _monotone_in_cap(projections: list[Projection]) -> list[Projection]:
+    """Allowing more attempts never lowers a total: running max of each quantile over caps.
+
+    Each cap's outcome noise is drawn from its own stream, so two neighbouring caps whose true
+    totals barely differ can swap order by chance (P10 dials at 15 attempts below P10 at 6).
+    """
+    order = sorted(range(len(projections)), key=lambda i: projections[i].max_attempts)
+    best: dict[str, tuple[float, float, float]] = {}
+    out = list(projections)
+    for index in order:
+        updates: dict[str, Band] = {}
+        for name in MONOTONE_BANDS:
+            band: Band = getattr(projections[index], name)
+            low, mid, high = best.get(name, (-math.inf, -math.inf, -math.inf))
+            raised = Band(p10=max(band.p10, low), p50=max(band.p50, mid), p90=max(band.p90, high))
+            best[name] = (raised.p10, raised.p50, raised.p90)
+            updates[name] = raised
+        out[index] = projections[index].model_copy(update=updates)
+    return out
 
 
 def _observed_reach(models: PilotModels, max_attempt: int) -> list[float | None]:

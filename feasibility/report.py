@@ -325,7 +325,16 @@ def decide_verdict(
 
 def _price_for_scheme(quote: Quote, scheme: str) -> PriceBand:
     if scheme == "valid_call":
-        return quote.pilot_based.per_valid_call
+        # The price quoted is the recommended one; the pilot's productivity band says how far
+        # the cost behind it could move.
+        pilot = quote.pilot_based.per_valid_call
+        steady = quote.recommended.steady
+        return PriceBand(
+            estimate=steady,
+            low=min(steady, pilot.low) if pilot.low is not None else steady,
+            high=max(steady, pilot.high) if pilot.high is not None else None,
+            basis=quote.recommended.basis,
+        )
     if scheme == "contact":
         return quote.per_contact
     if scheme == "conversion":
@@ -370,10 +379,16 @@ def build_report(
     warnings = list(inputs.warnings) + costs_warnings(costs)
     frame = inputs.attempts
     pilot_max = int(frame["attempt_no"].max())
+    limit = targets.attempt_limit
     if max_attempts is None:
-        max_attempts = pilot_max
+        max_attempts = pilot_max if limit is None else min(pilot_max, limit)
     elif max_attempts < 1:
         raise CostError(f"max attempts must be >= 1, got {max_attempts}")
+    elif limit is not None and max_attempts > limit:
+        raise CostError(
+            f"max attempts {max_attempts} is more than the campaign allows ({limit}): project "
+            f"at most {limit} or raise the campaign's max_attempts first"
+        )
     if max_attempts > pilot_max:
         warnings.append(
             f"projecting {max_attempts} attempts but the pilot made at most "
@@ -425,6 +440,12 @@ def build_report(
         value_per_contact=quote_probe * valid_share.estimate,
         cost_per_dial=max(costs.noncontact_agent_s * agent_second, 1e-9),
     )
+    if limit is not None and recommended > limit:
+        warnings.append(
+            f"more attempts would still pay ({recommended}), but the campaign allows {limit}: "
+            f"the recommendation is {limit}"
+        )
+        recommended = limit
     # One set of parameter draws for the whole fan (caps 1..max): smooth and cheaper.
     caps = list(range(1, max(max_attempts, recommended) + 1))
     by_attempts = project_fan(models, rest, attempts=caps, costs=costs, seed=seed, draws=draws)

@@ -70,7 +70,8 @@ def feasibility_for_campaign(
         client_id=campaign.client_id,
         attempts=attempts,
         leads=leads,
-        targets=params.targets,
+        # The campaign's own attempt limit bounds every recommendation, unless overridden.
+        targets={"attempt_limit": campaign.max_attempts, **params.targets},
         costs=params.costs,
         max_attempts=params.max_attempts,
         seed=params.seed,
