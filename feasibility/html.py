@@ -17,12 +17,20 @@ import matplotlib
 matplotlib.use("Agg")
 
 from matplotlib import pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from feasibility.report import FeasibilityReport
 
-__all__ = ["attempts_chart", "projection_chart", "render_html", "segments_chart"]
+__all__ = [
+    "attempts_chart",
+    "attempts_figure",
+    "projection_chart",
+    "projection_figure",
+    "render_html",
+    "segments_chart",
+]
 
 BLUE = "#1f5fa8"
 GREY = "#8a8f98"
@@ -49,8 +57,23 @@ def _svg(figure: Figure, salt: str) -> str:
     return text[text.index("<svg") :]
 
 
+def _integer_ticks(axis: Axes, keys: list[int]) -> None:
+    """Whole-number ticks, at most 8: 15 labels on a 3-inch axis ran into "1011121314"."""
+    if len(keys) <= 8:
+        axis.set_xticks(keys)
+    else:
+        axis.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+    if len(keys) == 1:
+        axis.set_xlim(keys[0] - 0.5, keys[0] + 0.5)
+
+
 def attempts_chart(report: FeasibilityReport) -> str:
     """SVG: cumulative reach by attempt (model band, geometric, pilot observed)."""
+    return _svg(attempts_figure(report), report.inputs_digest[:16] + "curve")
+
+
+def attempts_figure(report: FeasibilityReport) -> Figure:
+    """The attempts-curve figure (for the SVG, and for tests of its layout)."""
     figure, axis = plt.subplots(figsize=(6.4, 3.2))
     points = report.attempts_curve
     k = [p.attempt for p in points]
@@ -87,13 +110,13 @@ def attempts_chart(report: FeasibilityReport) -> str:
         ys = [y for _, y in observed]
         axis.scatter(xs, ys, color=ORANGE, zorder=3, s=14, label="pilot observed")
     axis.axvline(report.recommended_max_attempts, color=ORANGE, linewidth=0.8, linestyle=":")
-    axis.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+    _integer_ticks(axis, k)
     axis.set_xlabel("attempts per lead")
     axis.set_ylabel("leads reached, %")
     axis.set_ylim(0, 100)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="lower right")
-    return _svg(figure, report.inputs_digest[:16] + "curve")
+    return figure
 
 
 def segments_chart(report: FeasibilityReport) -> str:
@@ -124,6 +147,11 @@ def segments_chart(report: FeasibilityReport) -> str:
 
 def projection_chart(report: FeasibilityReport) -> str:
     """SVG: projection fan, P10-P90 of conversions and contacts by attempts allowed."""
+    return _svg(projection_figure(report), report.inputs_digest[:16] + "projection")
+
+
+def projection_figure(report: FeasibilityReport) -> Figure:
+    """The projection-fan figure (for the SVG, and for tests of its layout)."""
     figure, axes = plt.subplots(1, 2, figsize=(7.2, 2.8))
     fan = report.projection_by_attempts
     keys = [p.max_attempts for p in fan]
@@ -143,13 +171,12 @@ def projection_chart(report: FeasibilityReport) -> str:
         if what == "conversions" and report.targets.conversions is not None:
             wanted = report.targets.conversions - report.pilot.leads_converted
             axis.axhline(wanted, color=ORANGE, linestyle="--", linewidth=1, label="still wanted")
-        # At most ~8 integer ticks: 15 labels on a 3-inch axis ran into "1011121314".
-        axis.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+        _integer_ticks(axis, keys)
         axis.set_xlabel("max attempts per lead")
         axis.set_title(f"{what}, rest of list", fontsize=9)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-    return _svg(figure, report.inputs_digest[:16] + "projection")
+    return figure
 
 
 def _environment() -> jinja2.Environment:
