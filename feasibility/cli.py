@@ -43,6 +43,7 @@ def summary_text(report: object) -> str:
     lines = [
         f"Verdict: {r.verdict.value.replace('_', ' ').upper()}",
         *[f"  - {reason}" for reason in r.reasons],
+        f"Pilot size: {r.sizing.advice}",
         "",
         f"Pilot: {r.pilot.leads} leads, {r.pilot.dials} dials, {r.pilot.leads_contacted} reached, "
         f"{r.pilot.leads_converted} converted",

@@ -93,6 +93,12 @@ class Targets(BaseModel):
         le=50,
         description="Most attempts per lead the campaign allows; recommendations stay within it.",
     )
+    price_precision: float = Field(
+        default=0.10,
+        gt=0,
+        lt=1,
+        description="Relative precision wanted on the price per valid call (0.10 = +-10 %).",
+    )
 
 
 class Costs(BaseModel):

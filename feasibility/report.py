@@ -52,6 +52,7 @@ from feasibility.projection import (
 from feasibility.quote import PriceBand, Quote, build_quote, contract_prices
 from feasibility.segments import SegmentTable, segment_tables
 from feasibility.selection import ModelSelection
+from feasibility.sizing import PilotSizing, size_after_pilot
 
 __all__ = [
     "REPORT_SCHEMA",
@@ -164,7 +165,9 @@ class FeasibilityReport(BaseModel):
     operations: Operations
     quote: Quote
     verdict: Verdict
+    provisional_leads_scheduled: int
     reasons: list[str]
+    sizing: PilotSizing
     warnings: list[str]
     model: ModelSummary
 
@@ -480,6 +483,24 @@ def build_report(
     )
     if operations.note:
         warnings.append(operations.note)
+    scheduled = _still_scheduled(inputs)
+    if scheduled:
+        reasons.insert(
+            0,
+            f"provisional: {scheduled:,} pilot leads still scheduled; the verdict can change "
+            "once they are dialled",
+        )
+    rate = quote.pilot_based.valid_calls_per_agent_hour
+    sizing = size_after_pilot(
+        pilot_leads=pilot.leads,
+        pilot_valid_calls=pilot.valid_calls,
+        remaining_leads=pilot.remaining_leads,
+        rate_estimate=rate.estimate or 0.0,
+        rate_low=rate.low or 0.0,
+        rate_high=rate.high or 0.0,
+        verdict_certain=_verdict_certain(targets, pilot, projection, quote),
+        precision=targets.price_precision,
+    )
     return FeasibilityReport(
         seed=seed,
         inputs_digest=_digest(inputs, targets, costs, history, max_attempts, seed),
@@ -510,7 +531,9 @@ def build_report(
         operations=operations,
         quote=quote,
         verdict=verdict,
+        provisional_leads_scheduled=scheduled,
         reasons=reasons,
+        sizing=sizing,
         warnings=warnings,
         model=ModelSummary(
             attributes_used=models.encoder.attributes,
@@ -523,6 +546,35 @@ def build_report(
             simulation_draws=draws,
         ),
     )
+
+
+def _still_scheduled(inputs: PilotInputs) -> int:
+    """Pilot leads (flagged ``is_pilot`` in the lead records) with no attempt yet."""
+    if "is_pilot" not in inputs.leads.columns:
+        return 0
+    flagged = inputs.leads["is_pilot"].astype(str).str.lower().isin({"true", "1", "yes"})
+    dialled = inputs.leads["lead_id"].isin(inputs.pilot_lead_ids)
+    return int((flagged & ~dialled).sum())
+
+
+def _verdict_certain(
+    targets: Targets, pilot: PilotCounts, projection: Projection, quote: Quote
+) -> bool:
+    """The verdict cannot change at 90 %: every target given is clear of its P10-P90 band."""
+    checks: list[bool] = []
+    if targets.conversions is not None:
+        band = projection.conversions
+        have = pilot.leads_converted
+        checks.append(
+            have + band.p10 >= targets.conversions or have + band.p90 < targets.conversions
+        )
+    if targets.max_price is not None:
+        price = _price_for_scheme(quote, targets.max_price_scheme)
+        if price.low is None or price.high is None:
+            checks.append(False)
+        else:
+            checks.append(price.high <= targets.max_price or price.low > targets.max_price)
+    return bool(checks) and all(checks)
 
 
 def _steady_price(costs: Costs) -> float:
