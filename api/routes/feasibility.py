@@ -7,7 +7,7 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
@@ -20,8 +20,9 @@ from core.errors import Conflict, InvalidInput
 from core.files import stream_file
 from core.models import Role
 from core.security import require_role
+from feasibility.client_quote import render_pdf
 from feasibility.models import FeasibilityRun, FeasibilityRunPublic, run_view
-from feasibility.service import create_run, rerun
+from feasibility.service import client_quote_for_run, create_run, rerun
 
 router = APIRouter(tags=["feasibility"])
 
@@ -177,6 +178,31 @@ def get_report_html(
     )
     return StreamingResponse(
         stream_file(run.client_id, run.html_file_id), media_type="text/html; charset=utf-8"
+    )
+
+
+QuoteLanguage = Annotated[str, Query(description="zh-Hans, zh-Hant or en")]
+
+
+@router.get("/feasibility-reports/{run_id}/quote.html", response_class=HTMLResponse)
+def get_client_quote_html(
+    run_id: uuid.UUID, session: SessionDep, language: QuoteLanguage = "zh-Hans"
+) -> HTMLResponse:
+    """The client quote (prices per ramp month, VAT, assumptions, signature block) as HTML."""
+    _, html = client_quote_for_run(session=session, run_id=run_id, language=language)
+    return HTMLResponse(html)
+
+
+@router.get("/feasibility-reports/{run_id}/quote.pdf", response_class=Response)
+def get_client_quote_pdf(
+    run_id: uuid.UUID, session: SessionDep, language: QuoteLanguage = "zh-Hans"
+) -> Response:
+    """The client quote as PDF (Chromium print, CJK fonts embedded)."""
+    quote, html = client_quote_for_run(session=session, run_id=run_id, language=language)
+    return Response(
+        render_pdf(html),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{quote.quote_number}.pdf"'},
     )
 
 
