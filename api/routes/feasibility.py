@@ -13,6 +13,7 @@ from sqlmodel import col, select
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
 from campaigns.attempts import lead_records, pilot_attempt_records
+from campaigns.deals import approve_campaign_quote, quote_campaign
 from campaigns.models import Campaign
 from core.audit import record_audit
 from core.db import get_or_404
@@ -21,7 +22,13 @@ from core.files import stream_file
 from core.models import Role
 from core.security import require_role
 from feasibility.client_quote import render_pdf
-from feasibility.models import FeasibilityRun, FeasibilityRunPublic, run_view
+from feasibility.models import (
+    DealQuote,
+    DealQuotePublic,
+    FeasibilityRun,
+    FeasibilityRunPublic,
+    run_view,
+)
 from feasibility.service import client_quote_for_run, create_run, rerun
 
 router = APIRouter(tags=["feasibility"])
@@ -218,3 +225,70 @@ def rerun_report(
     get_or_404(session, FeasibilityRun, run_id, what="feasibility report")
     require_role(principal, Role.sales, Role.operator)
     return rerun(session=session, run_id=run_id)
+
+
+class QuoteIn(BaseModel):
+    """Quote a campaign from one of its ready feasibility reports."""
+
+    run_id: uuid.UUID
+    override_reason: str | None = Field(
+        default=None, max_length=2000, description="Required when the report's verdict is NO GO."
+    )
+
+
+class ApprovalIn(BaseModel):
+    """Approve a quote by its number; the approval records who, when and the prices."""
+
+    quote_number: str = Field(min_length=1, max_length=40)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/quote",
+    response_model=DealQuotePublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def quote_campaign_route(
+    campaign_id: uuid.UUID,
+    body: QuoteIn,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+) -> DealQuote:
+    """Record a numbered quote at the report's recommended prices; the campaign is quoted."""
+    campaign: Campaign = get_or_404(session, Campaign, campaign_id, what="campaign")
+    require_role(principal, Role.sales, Role.operator)
+    return quote_campaign(
+        session=session,
+        campaign=campaign,
+        run_id=body.run_id,
+        actor=actor,
+        override_reason=body.override_reason,
+    )
+
+
+@router.post("/campaigns/{campaign_id}/approve", response_model=DealQuotePublic)
+def approve_campaign_route(
+    campaign_id: uuid.UUID,
+    body: ApprovalIn,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+) -> DealQuote:
+    """Approve a quote (the client or sales); the campaign is approved at the quote's prices."""
+    campaign: Campaign = get_or_404(session, Campaign, campaign_id, what="campaign")
+    require_role(principal, Role.sales, Role.client)
+    return approve_campaign_quote(
+        session=session, campaign=campaign, quote_number=body.quote_number, actor=actor
+    )
+
+
+@router.get("/campaigns/{campaign_id}/quotes", response_model=list[DealQuotePublic])
+def list_campaign_quotes(campaign_id: uuid.UUID, session: SessionDep) -> list[DealQuote]:
+    """The campaign's quotes, newest first, with their approval."""
+    get_or_404(session, Campaign, campaign_id, what="campaign")
+    stmt = (
+        select(DealQuote)
+        .where(DealQuote.campaign_id == campaign_id)
+        .order_by(col(DealQuote.quoted_at).desc())
+    )
+    return list(session.exec(stmt))
