@@ -230,7 +230,8 @@ def rerun_report(
 class QuoteIn(BaseModel):
     """Quote a campaign from one of its ready feasibility reports."""
 
-    run_id: uuid.UUID
+    # Optional in the schema so another client's campaign is a 404 before the body is judged.
+    run_id: uuid.UUID | None = Field(default=None, description="The ready report to quote.")
     override_reason: str | None = Field(
         default=None, max_length=2000, description="Required when the report's verdict is NO GO."
     )
@@ -239,7 +240,7 @@ class QuoteIn(BaseModel):
 class ApprovalIn(BaseModel):
     """Approve a quote by its number; the approval records who, when and the prices."""
 
-    quote_number: str = Field(min_length=1, max_length=40)
+    quote_number: str | None = Field(default=None, min_length=1, max_length=40)
 
 
 @router.post(
@@ -257,6 +258,8 @@ def quote_campaign_route(
     """Record a numbered quote at the report's recommended prices; the campaign is quoted."""
     campaign: Campaign = get_or_404(session, Campaign, campaign_id, what="campaign")
     require_role(principal, Role.sales, Role.operator)
+    if body.run_id is None:
+        raise InvalidInput("run_id is required: the id of a ready feasibility report")
     return quote_campaign(
         session=session,
         campaign=campaign,
@@ -277,6 +280,8 @@ def approve_campaign_route(
     """Approve a quote (the client or sales); the campaign is approved at the quote's prices."""
     campaign: Campaign = get_or_404(session, Campaign, campaign_id, what="campaign")
     require_role(principal, Role.sales, Role.client)
+    if body.quote_number is None:
+        raise InvalidInput("quote_number is required: see GET /campaigns/{id}/quotes")
     return approve_campaign_quote(
         session=session, campaign=campaign, quote_number=body.quote_number, actor=actor
     )
