@@ -50,6 +50,7 @@ def summary_text(report: object) -> str:
         f"Contact rate {r.contact_rate.estimate:.1%} ({r.contact_rate.low:.1%}-"
         f"{r.contact_rate.high:.1%}); conversion per contact {r.conversion_rate.estimate:.1%} "
         f"({r.conversion_rate.low:.1%}-{r.conversion_rate.high:.1%})",
+        f"Conversion model: {r.model.conversion_model.reason}",
         f"Recommended max attempts: {r.recommended_max_attempts} "
         f"({r.dials_per_lead_at_recommended:.2f} dials per lead)",
         "",
