@@ -11,8 +11,9 @@ with P10 / P50 / P90, then dials the rest for real (simulated) and checks:
 - the same for a naive pooled-rate projection (pilot rate x remaining leads, with a Jeffreys
   interval and binomial noise) measured in the same runs, as the baseline.
 
-Run: ``.venv/bin/python benchmarks/feasibility_backtest.py`` (200 runs, about 3-5 minutes on
-2 cores) or ``--runs 20`` for a quick smoke run.
+Run: ``.venv/bin/python benchmarks/feasibility_backtest.py --runs 100`` (50 random + 50 skewed;
+the default) or ``--runs 20`` for a quick smoke run. ``width`` is the median P10-P90 band width
+as a share of the realised total.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ class RunResult:
     actual: dict[str, int]
     model: dict[str, tuple[float, float, float]]
     naive: dict[str, tuple[float, float, float]]
+    conversion_model: str
 
 
 def _pilot_indices(
@@ -103,7 +105,7 @@ def run_once(run: int) -> RunResult:
     attempts = dial_leads(synthetic, pilot_index, max_attempts=MAX_ATTEMPTS, seed=run)
     inputs = validate_inputs(attempts, synthetic.leads)
     costs = Costs()
-    models = fit_pilot_models(inputs.attempts, inputs.leads, costs=costs)
+    models = fit_pilot_models(inputs.attempts, inputs.leads, costs=costs, seed=run)
     rest_mask = np.ones(LIST_SIZE, dtype=bool)
     rest_mask[pilot_index] = False
     rest = synthetic.leads[rest_mask]
@@ -125,6 +127,7 @@ def run_once(run: int) -> RunResult:
         actual=actual,
         model=model,
         naive=_naive(inputs.attempts, int(rest_mask.sum()), rng),
+        conversion_model=models.conversion_selection.chosen,
     )
 
 
@@ -137,21 +140,23 @@ def summarise(results: list[RunResult]) -> pd.DataFrame:
         for quantity in QUANTITIES:
             row: dict[str, object] = {"pilot": kind, "quantity": quantity, "runs": len(subset)}
             for method in ("model", "naive"):
-                covered, errors = [], []
+                covered, errors, widths = [], [], []
                 for r in subset:
                     p10, p50, p90 = getattr(r, method)[quantity]
                     actual = r.actual[quantity]
                     covered.append(p10 <= actual <= p90)
                     errors.append(abs(p50 - actual) / max(actual, 1))
+                    widths.append((p90 - p10) / max(actual, 1))
                 row[f"{method} coverage"] = f"{np.mean(covered):.0%}"
                 row[f"{method} MdAPE"] = f"{np.median(errors):.1%}"
+                row[f"{method} width"] = f"{np.median(widths):.1%}"
             rows.append(row)
     return pd.DataFrame(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", type=int, default=200, help="back-tests (half random pilots)")
+    parser.add_argument("--runs", type=int, default=100, help="back-tests (half random pilots)")
     parser.add_argument("--workers", type=int, default=min(2, os.cpu_count() or 1))
     args = parser.parse_args()
     started = time.perf_counter()
@@ -171,6 +176,9 @@ def main() -> None:
         "MdAPE = median absolute % error of P50"
     )
     print(table.to_string(index=False))
+    chosen = pd.Series([f"{r.kind}: {r.conversion_model}" for r in results]).value_counts()
+    print("\nconversion model chosen on the pilot (runs):")
+    print(chosen.sort_index().to_string())
     seconds = [r.seconds for r in results]
     print(
         f"\nfit + projection per run: median {np.median(seconds):.2f} s; "

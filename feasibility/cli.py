@@ -43,12 +43,14 @@ def summary_text(report: object) -> str:
     lines = [
         f"Verdict: {r.verdict.value.replace('_', ' ').upper()}",
         *[f"  - {reason}" for reason in r.reasons],
+        f"Pilot size: {r.sizing.advice}",
         "",
         f"Pilot: {r.pilot.leads} leads, {r.pilot.dials} dials, {r.pilot.leads_contacted} reached, "
         f"{r.pilot.leads_converted} converted",
         f"Contact rate {r.contact_rate.estimate:.1%} ({r.contact_rate.low:.1%}-"
         f"{r.contact_rate.high:.1%}); conversion per contact {r.conversion_rate.estimate:.1%} "
         f"({r.conversion_rate.low:.1%}-{r.conversion_rate.high:.1%})",
+        f"Conversion model: {r.model.conversion_model.reason}",
         f"Recommended max attempts: {r.recommended_max_attempts} "
         f"({r.dials_per_lead_at_recommended:.2f} dials per lead)",
         "",
@@ -69,6 +71,12 @@ def summary_text(report: object) -> str:
         f"{c.month_1:.2f}, month 2 {c.month_2:.2f}, steady {c.steady:.2f}, holiday "
         f"{c.holiday:.2f} (cost-based {c.holiday_cost_based:.2f})",
     ]
+    rec = q.recommended
+    lines.append(
+        f"Recommended ({rec.basis}): month 1 {rec.month_1:.2f}, month 2 {rec.month_2:.2f}, "
+        f"steady {rec.steady:.2f} per valid call; why: {rec.reason}"
+    )
+    lines += [f"  not quoted: {alternative}" for alternative in rec.alternatives]
     pilot_price = q.pilot_based.per_valid_call
     if pilot_price.estimate is not None:
         lines.append(

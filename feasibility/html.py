@@ -17,11 +17,20 @@ import matplotlib
 matplotlib.use("Agg")
 
 from matplotlib import pyplot as plt
+from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from feasibility.report import FeasibilityReport
 
-__all__ = ["attempts_chart", "projection_chart", "render_html", "segments_chart"]
+__all__ = [
+    "attempts_chart",
+    "attempts_figure",
+    "projection_chart",
+    "projection_figure",
+    "render_html",
+    "segments_chart",
+]
 
 BLUE = "#1f5fa8"
 GREY = "#8a8f98"
@@ -48,8 +57,23 @@ def _svg(figure: Figure, salt: str) -> str:
     return text[text.index("<svg") :]
 
 
+def _integer_ticks(axis: Axes, keys: list[int]) -> None:
+    """Whole-number ticks, at most 8: 15 labels on a 3-inch axis ran into "1011121314"."""
+    if len(keys) <= 8:
+        axis.set_xticks(keys)
+    else:
+        axis.xaxis.set_major_locator(MaxNLocator(nbins=8, integer=True))
+    if len(keys) == 1:
+        axis.set_xlim(keys[0] - 0.5, keys[0] + 0.5)
+
+
 def attempts_chart(report: FeasibilityReport) -> str:
     """SVG: cumulative reach by attempt (model band, geometric, pilot observed)."""
+    return _svg(attempts_figure(report), report.inputs_digest[:16] + "curve")
+
+
+def attempts_figure(report: FeasibilityReport) -> Figure:
+    """The attempts-curve figure (for the SVG, and for tests of its layout)."""
     figure, axis = plt.subplots(figsize=(6.4, 3.2))
     points = report.attempts_curve
     k = [p.attempt for p in points]
@@ -86,12 +110,13 @@ def attempts_chart(report: FeasibilityReport) -> str:
         ys = [y for _, y in observed]
         axis.scatter(xs, ys, color=ORANGE, zorder=3, s=14, label="pilot observed")
     axis.axvline(report.recommended_max_attempts, color=ORANGE, linewidth=0.8, linestyle=":")
+    _integer_ticks(axis, k)
     axis.set_xlabel("attempts per lead")
     axis.set_ylabel("leads reached, %")
     axis.set_ylim(0, 100)
     axis.grid(alpha=0.3)
     axis.legend(fontsize=7, loc="lower right")
-    return _svg(figure, report.inputs_digest[:16] + "curve")
+    return figure
 
 
 def segments_chart(report: FeasibilityReport) -> str:
@@ -107,13 +132,12 @@ def segments_chart(report: FeasibilityReport) -> str:
     positions = list(range(len(rows)))[::-1]
     for axis, what in zip(axes, ("contact", "conversion"), strict=True):
         for y, (_, level) in zip(positions, rows, strict=True):
-            rate = level.contact if what == "contact" else level.conversion
             pooled = level.contact_pooled if what == "contact" else level.conversion_pooled
-            axis.plot([rate.low * 100, rate.high * 100], [y, y], color=GREY, linewidth=2)
-            axis.plot(pooled * 100, y, "o", color=BLUE, markersize=4)
+            axis.plot([pooled.low * 100, pooled.high * 100], [y, y], color=GREY, linewidth=2)
+            axis.plot(pooled.estimate * 100, y, "o", color=BLUE, markersize=4)
         overall = report.contact_rate if what == "contact" else report.conversion_rate
         axis.axvline(overall.estimate * 100, color=ORANGE, linewidth=0.8, linestyle=":")
-        axis.set_xlabel(f"{what} rate, % (bar: 90% interval, dot: pooled)", fontsize=7)
+        axis.set_xlabel(f"{what} rate, % (pooled estimate and its 90% interval)", fontsize=7)
         axis.grid(alpha=0.3, axis="x")
         axis.set_xlim(left=0)
     axes[0].set_yticks(positions)
@@ -123,6 +147,11 @@ def segments_chart(report: FeasibilityReport) -> str:
 
 def projection_chart(report: FeasibilityReport) -> str:
     """SVG: projection fan, P10-P90 of conversions and contacts by attempts allowed."""
+    return _svg(projection_figure(report), report.inputs_digest[:16] + "projection")
+
+
+def projection_figure(report: FeasibilityReport) -> Figure:
+    """The projection-fan figure (for the SVG, and for tests of its layout)."""
     figure, axes = plt.subplots(1, 2, figsize=(7.2, 2.8))
     fan = report.projection_by_attempts
     keys = [p.max_attempts for p in fan]
@@ -142,12 +171,12 @@ def projection_chart(report: FeasibilityReport) -> str:
         if what == "conversions" and report.targets.conversions is not None:
             wanted = report.targets.conversions - report.pilot.leads_converted
             axis.axhline(wanted, color=ORANGE, linestyle="--", linewidth=1, label="still wanted")
-        axis.set_xticks(keys)
+        _integer_ticks(axis, keys)
         axis.set_xlabel("max attempts per lead")
         axis.set_title(f"{what}, rest of list", fontsize=9)
         axis.grid(alpha=0.3)
         axis.legend(fontsize=7)
-    return _svg(figure, report.inputs_digest[:16] + "projection")
+    return figure
 
 
 def _environment() -> jinja2.Environment:

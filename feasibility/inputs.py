@@ -87,6 +87,18 @@ class Targets(BaseModel):
     max_price_scheme: PriceScheme = Field(
         default="valid_call", description="Unit that max_price is expressed in."
     )
+    attempt_limit: int | None = Field(
+        default=None,
+        ge=1,
+        le=50,
+        description="Most attempts per lead the campaign allows; recommendations stay within it.",
+    )
+    price_precision: float = Field(
+        default=0.10,
+        gt=0,
+        lt=1,
+        description="Relative precision wanted on the price per valid call (0.10 = +-10 %).",
+    )
 
 
 class Costs(BaseModel):

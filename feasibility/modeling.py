@@ -19,6 +19,8 @@ Both return the MAP estimate and a Laplace (Gaussian) approximation of the poste
 from __future__ import annotations
 
 import math
+import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +30,7 @@ from scipy import optimize, special
 from feasibility.exceptions import ModelError
 
 __all__ = [
+    "INTERNAL_COLUMNS",
     "ContactModel",
     "ConversionModel",
     "FeatureEncoder",
@@ -35,14 +38,22 @@ __all__ = [
     "contact_survival",
     "fit_contact_model",
     "fit_conversion_model",
+    "fit_logistic",
     "level_labels",
+    "post_dial_attributes",
 ]
 
 MAX_LEVELS = 30
+# Bookkeeping columns the campaign adds to its lead records: not lead attributes, never shown.
+INTERNAL_COLUMNS = ("lead_id", "is_pilot", "in_pilot", "batch_id", "list_id", "row_number")
 COEFFICIENT_PRIOR_SD = 1.0
 INTERCEPT_PRIOR_SD = 10.0
 LOG_PHI_PRIOR_MEAN = math.log(3.0)
-LOG_PHI_PRIOR_SD = 2.0
+LOG_PHI_PRIOR_SD = 1.0
+# Beyond phi = 30 the beta-geometric is indistinguishable from the geometric over 15 attempts,
+# and below 0.3 half the list would be unreachable forever: a pilot cannot tell such values
+# apart, and letting the fit wander there made the attempts-curve band explode.
+LOG_PHI_BOUNDS = (math.log(0.3), math.log(30.0))
 CONVERSION_PRIOR_SDS = (0.125, 0.25, 0.5, 1.0)
 
 
@@ -56,11 +67,11 @@ class FeatureEncoder:
     skipped: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def fit(cls, leads: pd.DataFrame, *, exclude: tuple[str, ...] = ("lead_id",)) -> FeatureEncoder:
-        """Choose columns and levels from the full lead list."""
+    def fit(cls, leads: pd.DataFrame, *, exclude: tuple[str, ...] = ()) -> FeatureEncoder:
+        """Choose columns and levels from the full lead list (never ``INTERNAL_COLUMNS``)."""
         encoder = cls()
         for column in leads.columns:
-            if column in exclude:
+            if column in exclude or column in INTERNAL_COLUMNS:
                 continue
             series = leads[column]
             if series.isna().all():
@@ -125,6 +136,46 @@ class FeatureEncoder:
         return np.hstack(blocks)
 
 
+# Column names that describe a dial, not a lead: they only exist after dialling (call month and
+# weekday, number of calls, call duration, outcome) and leak the outcome into the model.
+POST_DIAL_NAMES = re.compile(
+    r"^(month|day_of_week|weekday|day|campaign|duration|calls?|attempts?|n_?calls|"
+    r"n_?attempts|call_.*|.*_duration|talk_.*|disposition|outcome|"
+    r"contacted|converted|called_at|last_call.*|last_contact.*|contact_date|dialed_at|"
+    r"dialled_at)$",
+    re.IGNORECASE,
+)
+
+
+def post_dial_attributes(leads: pd.DataFrame, pilot_ids: set[object]) -> dict[str, str]:
+    """Lead columns that only exist after dialling, with the reason each was recognised.
+
+    Two signs: the column's name describes a call (month, day_of_week, campaign = calls made,
+    duration, ...), or it is filled for the dialled pilot leads but empty for nearly all the
+    leads not yet dialled.
+    """
+    found: dict[str, str] = {}
+    in_pilot = leads["lead_id"].isin(pilot_ids).to_numpy()
+    for column in leads.columns:
+        if column in INTERNAL_COLUMNS:
+            continue
+        name = str(column)
+        if POST_DIAL_NAMES.match(name.strip()):
+            found[name] = "its name describes a call, known only after dialling"
+            continue
+        if in_pilot.all() or not in_pilot.any():
+            continue
+        filled = leads[column].notna().to_numpy()
+        pilot_filled = float(filled[in_pilot].mean())
+        rest_filled = float(filled[~in_pilot].mean())
+        if pilot_filled >= 0.5 and rest_filled <= 0.05:
+            found[name] = (
+                f"filled for {pilot_filled:.0%} of the dialled pilot leads but {rest_filled:.0%} "
+                "of the others: recorded by dialling"
+            )
+    return found
+
+
 def _as_level(value: object) -> str:
     if isinstance(value, float) and value.is_integer():
         return str(int(value))
@@ -150,7 +201,9 @@ class LaplacePosterior:
         return rng.multivariate_normal(self.mean, self.covariance, size=size, method="cholesky")
 
 
-def _laplace(gradient: object, theta: np.ndarray, scale: float = 1e-5) -> np.ndarray:
+def _laplace(
+    gradient: object, theta: np.ndarray, scale: float = 1e-5, floor: np.ndarray | None = None
+) -> np.ndarray:
     """Covariance = inverse of the finite-difference Hessian of the negative log posterior."""
     grad = gradient  # callable returning the gradient of the negative log posterior
     size = theta.size
@@ -164,7 +217,10 @@ def _laplace(gradient: object, theta: np.ndarray, scale: float = 1e-5) -> np.nda
         hessian[:, j] = (grad(up) - grad(down)) / (2 * step)  # type: ignore[operator]
     hessian = (hessian + hessian.T) / 2
     eigenvalues, eigenvectors = np.linalg.eigh(hessian)
-    eigenvalues = np.maximum(eigenvalues, 1e-8)
+    # The posterior is never wider than the prior: a flat or non-convex direction of the
+    # likelihood (a poorly identified phi) must not get a variance of 1e8.
+    minimum = 1e-8 if floor is None else float(np.min(floor))
+    eigenvalues = np.maximum(eigenvalues, minimum)
     covariance = np.asarray((eigenvectors / eigenvalues) @ eigenvectors.T)
     return np.asarray((covariance + covariance.T) / 2)
 
@@ -196,7 +252,7 @@ class ContactModel:
         """Beta shapes (a, b) per lead for parameter rows ``params`` (draws x params)."""
         params2 = np.atleast_2d(params)
         mu = special.expit(params2[:, :-1] @ design.T)
-        phi = np.exp(params2[:, -1])[:, None]
+        phi = np.exp(np.clip(params2[:, -1], *LOG_PHI_BOUNDS))[:, None]
         mu = np.clip(mu, 1e-6, 1 - 1e-6)
         return mu * phi, (1 - mu) * phi
 
@@ -251,12 +307,18 @@ def fit_contact_model(
         return value, gradient
 
     start = prior_mean.copy()
+    bounds = [(None, None)] * size + [LOG_PHI_BOUNDS]
     result = optimize.minimize(
-        objective, start, jac=True, method="L-BFGS-B", options={"maxiter": 500, "gtol": 1e-7}
+        objective,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": 500, "gtol": 1e-7},
     )
     if not np.all(np.isfinite(result.x)):
         raise ModelError("the attempts-curve model did not converge: check the pilot attempts")
-    covariance = _laplace(lambda t: objective(t)[1], result.x)
+    covariance = _laplace(lambda t: objective(t)[1], result.x, floor=precision)
     return ContactModel(
         encoder=encoder, posterior=LaplacePosterior(result.x, covariance), leads_fitted=int(n.size)
     )
@@ -264,15 +326,29 @@ def fit_contact_model(
 
 @dataclass(frozen=True)
 class ConversionModel:
-    """Bayesian logistic regression of conversion given contact."""
+    """Model of conversion given contact, with a Laplace posterior of its parameters.
+
+    Three forms, chosen on the pilot by ``feasibility.selection``: the pooled rate (``columns``
+    = the intercept only), a penalised logistic regression on every design column, or a score
+    (gradient boosting's log-odds) recalibrated on out-of-fold predictions, where the
+    parameters are the calibration intercept and slope.
+    """
 
     encoder: FeatureEncoder
     posterior: LaplacePosterior
     contacts_fitted: int
+    columns: tuple[int, ...] | None = None
+    scorer: Callable[[np.ndarray], np.ndarray] | None = None
+    kind: str = "logistic"
 
     def probability(self, design: np.ndarray, params: np.ndarray) -> np.ndarray:
         """Conversion probability per lead for parameter rows ``params`` (draws x params)."""
-        return np.asarray(special.expit(np.atleast_2d(params) @ design.T))
+        rows = np.atleast_2d(params)
+        if self.scorer is not None:
+            score = self.scorer(design)
+            return np.asarray(special.expit(rows[:, :1] + rows[:, 1:2] * score[None, :]))
+        used = design if self.columns is None else design[:, list(self.columns)]
+        return np.asarray(special.expit(rows @ used.T))
 
 
 def fit_conversion_model(
@@ -294,7 +370,7 @@ def fit_conversion_model(
         intercept_prior = (float(special.logit(rate)), INTERCEPT_PRIOR_SD)
     best: tuple[float, np.ndarray, np.ndarray] | None = None
     for prior_sd in CONVERSION_PRIOR_SDS if design.shape[1] > 1 else (COEFFICIENT_PRIOR_SD,):
-        theta, covariance, evidence = _fit_logistic(design, y, intercept_prior, prior_sd)
+        theta, covariance, evidence = fit_logistic(design, y, intercept_prior, prior_sd)
         if best is None or evidence > best[0]:
             best = (evidence, theta, covariance)
     assert best is not None
@@ -303,7 +379,7 @@ def fit_conversion_model(
     )
 
 
-def _fit_logistic(
+def fit_logistic(
     design: np.ndarray, y: np.ndarray, intercept_prior: tuple[float, float], prior_sd: float
 ) -> tuple[np.ndarray, np.ndarray, float]:
     size = design.shape[1]

@@ -7,16 +7,23 @@ targets, costs, max attempts and seed), so re-running it gives the same numbers.
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
-from sqlalchemy import JSON, Column
+from sqlalchemy import JSON, Column, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from core.db import TenantScoped, UTCDateTime, str_enum, utcnow
 
-__all__ = ["FeasibilityRun", "FeasibilityRunPublic", "RunStatus"]
+__all__ = [
+    "DealQuote",
+    "DealQuotePublic",
+    "FeasibilityRun",
+    "FeasibilityRunPublic",
+    "RunStatus",
+    "run_view",
+]
 
 
 class RunStatus(StrEnum):
@@ -57,6 +64,9 @@ class FeasibilityRun(SQLModel, TenantScoped, table=True):
 
 
 class FeasibilityRunPublic(SQLModel):
+    """A report as a caller may read it; for a client key ``costs`` is None and ``report`` is
+    the client view (``feasibility.views.client_report``)."""
+
     id: uuid.UUID
     campaign_id: uuid.UUID | None
     batch_id: uuid.UUID | None
@@ -64,7 +74,7 @@ class FeasibilityRunPublic(SQLModel):
     seed: int
     max_attempts: int | None
     targets: dict[str, Any]
-    costs: dict[str, Any]
+    costs: dict[str, Any] | None
     report: dict[str, Any] | None
     verdict: str | None
     error: str | None
@@ -72,3 +82,56 @@ class FeasibilityRunPublic(SQLModel):
     rerun_of: uuid.UUID | None
     created_at: datetime
     finished_at: datetime | None
+
+
+def run_view(run: FeasibilityRun, *, internal: bool) -> FeasibilityRunPublic:
+    """The run as staff (``internal``) or a client key may read it."""
+    from feasibility.views import client_report
+
+    public = FeasibilityRunPublic.model_validate(run, from_attributes=True)
+    if internal:
+        return public
+    return public.model_copy(update={"costs": None, "report": client_report(public.report)})
+
+
+class DealQuote(SQLModel, TenantScoped, table=True):
+    """A quote given to the client for a campaign, and its approval: the deal on record.
+
+    ``prices`` are the unit prices per valid call by ramp month ("1", "2", "3" = from month 3),
+    before VAT, as decimal strings. A quote on a NO GO report carries the override reason.
+    """
+
+    __table_args__ = (UniqueConstraint("client_id", "quote_number"),)
+
+    id: uuid.UUID = Field(default_factory=uuid.uuid4, primary_key=True)
+    client_id: uuid.UUID = Field(foreign_key="client.id", index=True, ondelete="CASCADE")
+    campaign_id: uuid.UUID = Field(foreign_key="campaign.id", index=True, ondelete="CASCADE")
+    run_id: uuid.UUID = Field(foreign_key="feasibilityrun.id", ondelete="RESTRICT")
+    quote_number: str = Field(max_length=40)
+    currency: str = Field(default="CNY", max_length=3)
+    vat_rate: str = Field(max_length=10)
+    prices: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
+    valid_until: date
+    verdict: str = Field(max_length=40)
+    override_reason: str | None = Field(default=None, max_length=2000)
+    quoted_by: str = Field(max_length=200)
+    quoted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
+    approved_by: str | None = Field(default=None, max_length=200)
+    approved_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+
+
+class DealQuotePublic(SQLModel):
+    id: uuid.UUID
+    campaign_id: uuid.UUID
+    run_id: uuid.UUID
+    quote_number: str
+    currency: str
+    vat_rate: str
+    prices: dict[str, str]
+    valid_until: date
+    verdict: str
+    override_reason: str | None
+    quoted_by: str
+    quoted_at: datetime
+    approved_by: str | None
+    approved_at: datetime | None

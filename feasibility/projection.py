@@ -30,8 +30,9 @@ from feasibility.modeling import (
     FeatureEncoder,
     contact_survival,
     fit_contact_model,
-    fit_conversion_model,
+    post_dial_attributes,
 )
+from feasibility.selection import ModelSelection, select_conversion_model
 
 __all__ = [
     "AttemptsCurvePoint",
@@ -157,6 +158,8 @@ class PilotModels:
     valid_calls: int
     contact_attempts: int
     talk_s: np.ndarray
+    conversion_selection: ModelSelection
+    excluded_post_dial: dict[str, str]
 
 
 def fit_pilot_models(
@@ -165,10 +168,16 @@ def fit_pilot_models(
     *,
     costs: Costs,
     conversion_prior: BetaPrior | None = None,
+    seed: int = 0,
 ) -> PilotModels:
-    """Fit the contact and conversion models on validated pilot attempts and the lead list."""
-    encoder = FeatureEncoder.fit(leads)
+    """Fit the contact and conversion models on validated pilot attempts and the lead list.
+
+    Attributes that only exist once a lead has been dialled (``post_dial_attributes``) are left
+    out: they would explain the pilot's outcomes and say nothing about the undialled leads.
+    """
     summary = summarize_pilot_leads(attempts)
+    excluded = post_dial_attributes(leads, set(summary["lead_id"]))
+    encoder = FeatureEncoder.fit(leads, exclude=tuple(excluded))
     pilot = summary.merge(leads, on="lead_id", how="left", validate="one_to_one")
     valid = pilot[~pilot["invalid"]]
     contact = fit_contact_model(
@@ -186,11 +195,12 @@ def fit_pilot_models(
             float(special.logit(mean)),
             math.sqrt(1 / conversion_prior.alpha + 1 / conversion_prior.beta),
         )
-    conversion = fit_conversion_model(
+    conversion, selection = select_conversion_model(
         encoder,
         encoder.transform(reached),
         reached["converted"].to_numpy(),
         intercept_prior=intercept_prior,
+        seed=seed,
     )
     invalid = pilot[pilot["invalid"]]
     contacts = attempts[attempts["disposition"] == Disposition.CONTACT.value]
@@ -204,6 +214,8 @@ def fit_pilot_models(
         valid_calls=int((contacts["talk_s"] > costs.valid_call_min_talk_s).sum()),
         contact_attempts=len(contacts),
         talk_s=contacts["talk_s"].to_numpy(dtype=float),
+        conversion_selection=selection,
+        excluded_post_dial=excluded,
     )
 
 
@@ -372,7 +384,31 @@ def project_fan(
                 agent_hours_per_valid_call=_ratio(agent_hours, valid_calls),
             )
         )
-    return projections
+    return _monotone_in_cap(projections)
+
+
+MONOTONE_BANDS = ("contacts", "conversions", "valid_calls", "dials", "agent_hours", "busy_hours")
+
+
+def _monotone_in_cap(projections: list[Projection]) -> list[Projection]:
+    """Allowing more attempts never lowers a total: running max of each quantile over caps.
+
+    Each cap's outcome noise is drawn from its own stream, so two neighbouring caps whose true
+    totals barely differ can swap order by chance (P10 dials at 15 attempts below P10 at 6).
+    """
+    order = sorted(range(len(projections)), key=lambda i: projections[i].max_attempts)
+    best: dict[str, tuple[float, float, float]] = {}
+    out = list(projections)
+    for index in order:
+        updates: dict[str, Band] = {}
+        for name in MONOTONE_BANDS:
+            band: Band = getattr(projections[index], name)
+            low, mid, high = best.get(name, (-math.inf, -math.inf, -math.inf))
+            raised = Band(p10=max(band.p10, low), p50=max(band.p50, mid), p90=max(band.p90, high))
+            best[name] = (raised.p10, raised.p50, raised.p90)
+            updates[name] = raised
+        out[index] = projections[index].model_copy(update=updates)
+    return out
 
 
 def _observed_reach(models: PilotModels, max_attempt: int) -> list[float | None]:

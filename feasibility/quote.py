@@ -27,6 +27,7 @@ __all__ = [
     "PilotBasedPrices",
     "PriceBand",
     "Quote",
+    "RecommendedPrice",
     "build_quote",
     "contract_caveats",
     "contract_prices",
@@ -83,8 +84,22 @@ class PilotBasedPrices(BaseModel):
     per_conversion: PriceBand
 
 
+class RecommendedPrice(BaseModel):
+    """The one per-valid-call price to quote, per ramp month, and why the others were not."""
+
+    model_config = ConfigDict(frozen=True)
+
+    basis: str
+    month_1: float
+    month_2: float
+    steady: float
+    steady_with_vat: float
+    reason: str
+    alternatives: list[str]
+
+
 class Quote(BaseModel):
-    """All unit prices, before VAT, with the VAT rate and caveats."""
+    """All unit prices, before VAT, with the VAT rate, the recommended price and caveats."""
 
     model_config = ConfigDict(frozen=True)
 
@@ -97,6 +112,7 @@ class Quote(BaseModel):
     per_contact: PriceBand
     per_conversion: PriceBand
     pilot_based: PilotBasedPrices
+    recommended: RecommendedPrice
     caveats: list[str]
 
 
@@ -158,6 +174,72 @@ def contract_caveats(
     if measured_rate is not None:
         caveats[3] += f" The pilot measured {measured_rate:.1f} valid calls per agent-hour."
     return caveats
+
+
+def recommend_price(
+    costs: Costs,
+    prices: ContractPrices,
+    measured_rate: PriceBand,
+    pilot_price: PriceBand,
+    per_contact: PriceBand,
+    per_conversion: PriceBand,
+) -> RecommendedPrice:
+    """One price to quote per valid call: the contract's unless the pilot rules its target out.
+
+    The contract price assumes ``valid_calls_per_agent_hour``. If the pilot's 90 % interval
+    of valid calls per agent-hour still reaches that target, the contract price stands (the
+    pilot does not contradict it). If even the interval's top is below the target, quoting the
+    contract price would lose money at the productivity measured: the pilot-based price is
+    quoted instead, with the same ramp factors.
+    """
+    target = costs.valid_calls_per_agent_hour
+    high = measured_rate.high
+    alternatives: list[str] = []
+    use_pilot = pilot_price.estimate is not None and high is not None and high < target
+    if use_pilot:
+        assert pilot_price.estimate is not None
+        steady = money(pilot_price.estimate)
+        basis = "pilot-based"
+        reason = (
+            f"the pilot achieved {measured_rate.estimate:.1f} valid calls per agent-hour (90 % "
+            f"interval up to {high:.1f}), below the contract's {target:g}: the contract price "
+            f"{prices.steady:.2f} would not cover the cost at the rate measured"
+        )
+        alternatives.append(
+            f"contract price {prices.steady:.2f}: assumes {target:g} valid calls per agent-hour, "
+            "which the pilot rules out"
+        )
+    else:
+        steady = money(prices.steady)
+        basis = "contract"
+        measured = (
+            f"the pilot's {measured_rate.estimate:.1f} valid calls per agent-hour (90 % interval "
+            f"up to {high:.1f}) is consistent with"
+            if high is not None
+            else "the pilot measured no agent time, so nothing contradicts"
+        )
+        reason = f"{measured} the contract's target of {target:g}"
+        if pilot_price.estimate is not None:
+            alternatives.append(
+                f"{pilot_price.estimate:.2f} at the pilot's measured rate: a small-sample "
+                "estimate of productivity, shown for reference; not quoted while the pilot's "
+                "interval includes the contract target"
+            )
+    if per_contact.estimate is not None:
+        alternatives.append(
+            f"per contact {per_contact.estimate:.2f} or per conversion "
+            f"{per_conversion.estimate if per_conversion.estimate is not None else '-'}: other "
+            "schemes, if the client prefers to pay for outcomes"
+        )
+    return RecommendedPrice(
+        basis=basis,
+        month_1=float(money(steady / _d(costs.ramp_month_1))),
+        month_2=float(money(steady / _d(costs.ramp_month_2))),
+        steady=float(steady),
+        steady_with_vat=float(money(steady * (1 + _d(costs.vat_rate)))),
+        reason=reason,
+        alternatives=alternatives,
+    )
 
 
 def _scale(band: RatioBand, unit: Decimal, extra: Decimal, basis: str) -> PriceBand:
@@ -227,8 +309,12 @@ def build_quote(
         per_contact=per_contact,
         per_conversion=per_conversion,
     )
+    recommended = recommend_price(
+        costs, prices, measured_rate, pilot_per_valid_call, per_contact, per_conversion
+    )
     return Quote(
         vat_rate=costs.vat_rate,
+        recommended=recommended,
         per_valid_call=prices,
         per_agent_hour=float(money(per_agent_hour)),
         per_seat_month=float(money(monthly_cost)),

@@ -51,6 +51,8 @@ from feasibility.projection import (
 )
 from feasibility.quote import PriceBand, Quote, build_quote, contract_prices
 from feasibility.segments import SegmentTable, segment_tables
+from feasibility.selection import ModelSelection
+from feasibility.sizing import PilotSizing, size_after_pilot
 
 __all__ = [
     "REPORT_SCHEMA",
@@ -126,6 +128,8 @@ class ModelSummary(BaseModel):
 
     attributes_used: list[str]
     attributes_skipped: dict[str, str]
+    attributes_post_dial: dict[str, str]
+    conversion_model: ModelSelection
     contact_heterogeneity_phi: float
     contact_leads_fitted: int
     conversion_contacts_fitted: int
@@ -161,7 +165,9 @@ class FeasibilityReport(BaseModel):
     operations: Operations
     quote: Quote
     verdict: Verdict
+    provisional_leads_scheduled: int
     reasons: list[str]
+    sizing: PilotSizing
     warnings: list[str]
     model: ModelSummary
 
@@ -322,7 +328,16 @@ def decide_verdict(
 
 def _price_for_scheme(quote: Quote, scheme: str) -> PriceBand:
     if scheme == "valid_call":
-        return quote.pilot_based.per_valid_call
+        # The price quoted is the recommended one; the pilot's productivity band says how far
+        # the cost behind it could move.
+        pilot = quote.pilot_based.per_valid_call
+        steady = quote.recommended.steady
+        return PriceBand(
+            estimate=steady,
+            low=min(steady, pilot.low) if pilot.low is not None else steady,
+            high=max(steady, pilot.high) if pilot.high is not None else None,
+            basis=quote.recommended.basis,
+        )
     if scheme == "contact":
         return quote.per_contact
     if scheme == "conversion":
@@ -367,10 +382,16 @@ def build_report(
     warnings = list(inputs.warnings) + costs_warnings(costs)
     frame = inputs.attempts
     pilot_max = int(frame["attempt_no"].max())
+    limit = targets.attempt_limit
     if max_attempts is None:
-        max_attempts = pilot_max
+        max_attempts = pilot_max if limit is None else min(pilot_max, limit)
     elif max_attempts < 1:
         raise CostError(f"max attempts must be >= 1, got {max_attempts}")
+    elif limit is not None and max_attempts > limit:
+        raise CostError(
+            f"max attempts {max_attempts} is more than the campaign allows ({limit}): project "
+            f"at most {limit} or raise the campaign's max_attempts first"
+        )
     if max_attempts > pilot_max:
         warnings.append(
             f"projecting {max_attempts} attempts but the pilot made at most "
@@ -383,8 +404,14 @@ def build_report(
         )
     priors = _fit_priors(history)
     models = fit_pilot_models(
-        frame, inputs.leads, costs=costs, conversion_prior=priors.conversion if priors else None
+        frame,
+        inputs.leads,
+        costs=costs,
+        conversion_prior=priors.conversion if priors else None,
+        seed=seed,
     )
+    for column, why in models.excluded_post_dial.items():
+        warnings.append(f"lead attribute '{column}' is not used by the models: {why}")
     pilot_ids = inputs.pilot_lead_ids
     rest = inputs.leads[~inputs.leads["lead_id"].isin(pilot_ids)].reset_index(drop=True)
     population = rest if len(rest) else inputs.leads
@@ -416,6 +443,12 @@ def build_report(
         value_per_contact=quote_probe * valid_share.estimate,
         cost_per_dial=max(costs.noncontact_agent_s * agent_second, 1e-9),
     )
+    if limit is not None and recommended > limit:
+        warnings.append(
+            f"more attempts would still pay ({recommended}), but the campaign allows {limit}: "
+            f"the recommendation is {limit}"
+        )
+        recommended = limit
     # One set of parameter draws for the whole fan (caps 1..max): smooth and cheaper.
     caps = list(range(1, max(max_attempts, recommended) + 1))
     by_attempts = project_fan(models, rest, attempts=caps, costs=costs, seed=seed, draws=draws)
@@ -450,6 +483,24 @@ def build_report(
     )
     if operations.note:
         warnings.append(operations.note)
+    scheduled = _still_scheduled(inputs)
+    if scheduled:
+        reasons.insert(
+            0,
+            f"provisional: {scheduled:,} pilot leads still scheduled; the verdict can change "
+            "once they are dialled",
+        )
+    rate = quote.pilot_based.valid_calls_per_agent_hour
+    sizing = size_after_pilot(
+        pilot_leads=pilot.leads,
+        pilot_valid_calls=pilot.valid_calls,
+        remaining_leads=pilot.remaining_leads,
+        rate_estimate=rate.estimate or 0.0,
+        rate_low=rate.low or 0.0,
+        rate_high=rate.high or 0.0,
+        verdict_certain=_verdict_certain(targets, pilot, projection, quote),
+        precision=targets.price_precision,
+    )
     return FeasibilityReport(
         seed=seed,
         inputs_digest=_digest(inputs, targets, costs, history, max_attempts, seed),
@@ -480,17 +531,50 @@ def build_report(
         operations=operations,
         quote=quote,
         verdict=verdict,
+        provisional_leads_scheduled=scheduled,
         reasons=reasons,
+        sizing=sizing,
         warnings=warnings,
         model=ModelSummary(
             attributes_used=models.encoder.attributes,
             attributes_skipped=models.encoder.skipped,
+            attributes_post_dial=models.excluded_post_dial,
+            conversion_model=models.conversion_selection,
             contact_heterogeneity_phi=models.contact.phi,
             contact_leads_fitted=models.contact.leads_fitted,
             conversion_contacts_fitted=models.conversion.contacts_fitted,
             simulation_draws=draws,
         ),
     )
+
+
+def _still_scheduled(inputs: PilotInputs) -> int:
+    """Pilot leads (flagged ``is_pilot`` in the lead records) with no attempt yet."""
+    if "is_pilot" not in inputs.leads.columns:
+        return 0
+    flagged = inputs.leads["is_pilot"].astype(str).str.lower().isin({"true", "1", "yes"})
+    dialled = inputs.leads["lead_id"].isin(inputs.pilot_lead_ids)
+    return int((flagged & ~dialled).sum())
+
+
+def _verdict_certain(
+    targets: Targets, pilot: PilotCounts, projection: Projection, quote: Quote
+) -> bool:
+    """The verdict cannot change at 90 %: every target given is clear of its P10-P90 band."""
+    checks: list[bool] = []
+    if targets.conversions is not None:
+        band = projection.conversions
+        have = pilot.leads_converted
+        checks.append(
+            have + band.p10 >= targets.conversions or have + band.p90 < targets.conversions
+        )
+    if targets.max_price is not None:
+        price = _price_for_scheme(quote, targets.max_price_scheme)
+        if price.low is None or price.high is None:
+            checks.append(False)
+        else:
+            checks.append(price.high <= targets.max_price or price.low > targets.max_price)
+    return bool(checks) and all(checks)
 
 
 def _steady_price(costs: Costs) -> float:

@@ -1,10 +1,12 @@
 """Contact and conversion by lead attribute: raw and partially pooled rates, GLM effect sizes.
 
 For each attribute the pilot leads are split by level (numeric attributes by quartile). Each
-level gets its raw rate with a Jeffreys interval and a partially pooled rate: a Beta prior
-centred on the overall rate, whose strength is fitted across levels (empirical Bayes), so small
-levels are pulled toward the overall rate. A binomial GLM (statsmodels) per attribute gives odds
-ratios with 90 % intervals and a likelihood-ratio test of whether the attribute matters.
+level gets its raw rate with a Jeffreys interval and a partially pooled rate with its interval,
+both from one Beta posterior: a Beta prior centred on the overall rate, whose strength is fitted
+across levels (empirical Bayes), so small levels are pulled toward the overall rate. The report
+shows the pooled estimate with the pooled interval, so the estimate is always inside its bar.
+A binomial GLM (statsmodels) per attribute gives odds ratios with 90 % intervals and a
+likelihood-ratio test of whether the attribute matters.
 """
 
 from __future__ import annotations
@@ -35,9 +37,9 @@ class SegmentLevel(BaseModel):
     leads: int
     list_leads: int
     contact: RateEstimate
-    contact_pooled: float
+    contact_pooled: RateEstimate
     conversion: RateEstimate
-    conversion_pooled: float
+    conversion_pooled: RateEstimate
     contact_odds_ratio: float | None = None
     conversion_odds_ratio: float | None = None
 
@@ -179,11 +181,11 @@ def segment_tables(
                     contact=rate_estimate(contact_s[index], contact_n[index]),
                     contact_pooled=beta_posterior(
                         contact_prior, contact_s[index], contact_n[index]
-                    ).estimate,
+                    ),
                     conversion=rate_estimate(conv_s[index], contact_s[index]),
                     conversion_pooled=beta_posterior(
                         conversion_prior, conv_s[index], contact_s[index]
-                    ).estimate,
+                    ),
                     contact_odds_ratio=1.0 if name == reference else contact_or.get(name),
                     conversion_odds_ratio=1.0 if name == reference else conversion_or.get(name),
                 )

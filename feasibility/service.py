@@ -14,11 +14,17 @@ from core.db import get_or_404, utcnow
 from core.errors import InvalidInput
 from core.files import iter_file, save_file
 from core.jobs import JobContext, submit_job
+from feasibility.client_quote import (
+    LANGUAGES,
+    ClientQuote,
+    build_client_quote,
+    render_client_quote_html,
+)
 from feasibility.exceptions import FeasibilityError
 from feasibility.html import render_html
 from feasibility.inputs import Costs, Targets
 from feasibility.models import FeasibilityRun, RunStatus
-from feasibility.report import build_report
+from feasibility.report import FeasibilityReport, build_report
 
 __all__ = ["create_run", "rerun", "run_feasibility_job"]
 
@@ -168,3 +174,28 @@ def run_feasibility_job(ctx: JobContext) -> dict[str, Any]:
         done.finished_at = utcnow()
         session.add(done)
     return {"run_id": str(run_id), "verdict": report.verdict.value, "reasons": report.reasons}
+
+
+def client_quote_for_run(
+    *, session: Session, run_id: uuid.UUID, language: str
+) -> tuple[ClientQuote, str]:
+    """The client quote of a ready report and its HTML; the quote number derives from the run."""
+    from core.errors import Conflict
+    from core.models import Client
+
+    run: FeasibilityRun = get_or_404(session, FeasibilityRun, run_id, what="feasibility report")
+    if run.report is None or run.status is not RunStatus.ready:
+        raise Conflict(f"the report is {run.status.value}; a quote exists once it is ready")
+    if language not in LANGUAGES:
+        raise InvalidInput(f"language must be one of {', '.join(LANGUAGES)}, got {language!r}")
+    client = session.get(Client, run.client_id)
+    report = FeasibilityReport.model_validate(run.report)
+    issued = (run.finished_at or run.created_at).date()
+    quote = build_client_quote(
+        report,
+        client_name=client.name if client is not None else "",
+        quote_number=f"PD-{issued:%Y%m%d}-{run.id.hex[:6].upper()}",
+        issue_date=issued,
+        language=language,
+    )
+    return quote, render_client_quote_html(quote)

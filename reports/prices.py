@@ -1,7 +1,8 @@
 """The one place a campaign's unit prices come from.
 
-Order: the campaign's contract override (``ServiceContract.prices``), else the contract's
-defaults (1.68 / 1.49 / 1.34). The signed quote plugs in here (see the marked line).
+Order: the campaign's contract override (``ServiceContract.prices``), else the prices of its
+approved quote (``feasibility.quotes.approved_prices``, source "signed quote"), else the
+contract's defaults (1.68 / 1.49 / 1.34).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from decimal import Decimal
 
 from sqlmodel import Session, select
 
+from feasibility.quotes import approved_prices
 from reports.billing import CONTRACT_PRICES, money
 from reports.exceptions import ReportInputError
 from reports.models import ServiceContract
@@ -30,6 +32,10 @@ def ramp_prices(session: Session, campaign_id: uuid.UUID) -> tuple[dict[int, Dec
                 raise ReportInputError("contract prices are keyed by ramp month: 1, 2 or 3")
             prices[int(key)] = money(value, f"price of month {key}")
         return prices, "contract override"
-    # PLUG-IN POINT for the signed quote: once feasibility.quotes.approved_prices(session,
-    # campaign_id) exists, return its prices here (source "signed quote") when it has any.
+    signed = approved_prices(session, campaign_id)
+    if signed:
+        prices = dict(CONTRACT_PRICES)
+        for month, amount in signed.items():
+            prices[month] = money(amount, f"price of month {month}")
+        return prices, "signed quote"
     return dict(CONTRACT_PRICES), "contract defaults"

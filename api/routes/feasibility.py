@@ -9,12 +9,13 @@ from contextlib import contextmanager
 from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
-from fastapi.responses import StreamingResponse
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
 from campaigns.attempts import lead_records, pilot_attempt_records
+from campaigns.deals import approve_campaign_quote, quote_campaign
 from campaigns.models import Campaign
 from core.audit import record_audit
 from core.db import get_or_404, utcnow
@@ -22,8 +23,16 @@ from core.errors import Conflict, InvalidInput, QueueUnavailable
 from core.files import stream_file
 from core.models import Role
 from core.security import require_role
-from feasibility.models import FeasibilityRun, FeasibilityRunPublic, RunStatus
-from feasibility.service import create_run, rerun
+from feasibility.client_quote import render_pdf
+from feasibility.models import (
+    DealQuote,
+    DealQuotePublic,
+    FeasibilityRun,
+    FeasibilityRunPublic,
+    RunStatus,
+    run_view,
+)
+from feasibility.service import client_quote_for_run, create_run, rerun
 
 router = APIRouter(tags=["feasibility"])
 
@@ -91,7 +100,8 @@ def feasibility_for_campaign(
             client_id=campaign.client_id,
             attempts=attempts,
             leads=leads,
-            targets=params.targets,
+            # The campaign's own attempt limit bounds every recommendation, unless overridden.
+            targets={"attempt_limit": campaign.max_attempts, **params.targets},
             costs=params.costs,
             max_attempts=params.max_attempts,
             seed=params.seed,
@@ -160,29 +170,33 @@ def feasibility_from_files(
 @router.get("/feasibility-reports", response_model=list[FeasibilityRunPublic])
 def list_reports(
     session: SessionDep,
+    principal: CurrentPrincipal,
     campaign_id: uuid.UUID | None = None,
     limit: int = Query(default=50, ge=1, le=500),
-) -> list[FeasibilityRun]:
-    """The client's feasibility reports, newest first."""
+) -> list[FeasibilityRunPublic]:
+    """The client's feasibility reports, newest first (a client key gets the client view)."""
     stmt = select(FeasibilityRun).order_by(col(FeasibilityRun.created_at).desc()).limit(limit)
     if campaign_id is not None:
         stmt = stmt.where(FeasibilityRun.campaign_id == campaign_id)
-    return list(session.exec(stmt))
+    return [run_view(run, internal=principal.is_staff) for run in session.exec(stmt)]
 
 
 @router.get("/feasibility-reports/{run_id}", response_model=FeasibilityRunPublic)
-def get_report(run_id: uuid.UUID, session: SessionDep) -> FeasibilityRun:
-    """One report: status, verdict, reasons, projection and quote once ready."""
+def get_report(
+    run_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> FeasibilityRunPublic:
+    """One report: status, verdict, projection and prices; costs and margin for staff only."""
     run: FeasibilityRun = get_or_404(session, FeasibilityRun, run_id, what="feasibility report")
-    return run
+    return run_view(run, internal=principal.is_staff)
 
 
 @router.get("/feasibility-reports/{run_id}/report.html", response_class=StreamingResponse)
 def get_report_html(
-    run_id: uuid.UUID, session: SessionDep, actor: CurrentActor
+    run_id: uuid.UUID, session: SessionDep, actor: CurrentActor, principal: CurrentPrincipal
 ) -> StreamingResponse:
-    """The self-contained HTML report with charts, ready to send or print to PDF."""
+    """The internal HTML report with charts, costs and caveats (staff only)."""
     run: FeasibilityRun = get_or_404(session, FeasibilityRun, run_id, what="feasibility report")
+    require_role(principal, Role.sales, Role.operator, Role.researcher)
     if run.html_file_id is None:
         raise Conflict(f"the report is {run.status.value}; the HTML exists once it is ready")
     record_audit(
@@ -195,6 +209,31 @@ def get_report_html(
     )
     return StreamingResponse(
         stream_file(run.client_id, run.html_file_id), media_type="text/html; charset=utf-8"
+    )
+
+
+QuoteLanguage = Annotated[str, Query(description="zh-Hans, zh-Hant or en")]
+
+
+@router.get("/feasibility-reports/{run_id}/quote.html", response_class=HTMLResponse)
+def get_client_quote_html(
+    run_id: uuid.UUID, session: SessionDep, language: QuoteLanguage = "zh-Hans"
+) -> HTMLResponse:
+    """The client quote (prices per ramp month, VAT, assumptions, signature block) as HTML."""
+    _, html = client_quote_for_run(session=session, run_id=run_id, language=language)
+    return HTMLResponse(html)
+
+
+@router.get("/feasibility-reports/{run_id}/quote.pdf", response_class=Response)
+def get_client_quote_pdf(
+    run_id: uuid.UUID, session: SessionDep, language: QuoteLanguage = "zh-Hans"
+) -> Response:
+    """The client quote as PDF (Chromium print, CJK fonts embedded)."""
+    quote, html = client_quote_for_run(session=session, run_id=run_id, language=language)
+    return Response(
+        render_pdf(html),
+        media_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{quote.quote_number}.pdf"'},
     )
 
 
@@ -211,3 +250,75 @@ def rerun_report(
     require_role(principal, Role.sales, Role.operator)
     with _failed_if_unqueued(session):
         return rerun(session=session, run_id=run_id)
+
+
+class QuoteIn(BaseModel):
+    """Quote a campaign from one of its ready feasibility reports."""
+
+    # Optional in the schema so another client's campaign is a 404 before the body is judged.
+    run_id: uuid.UUID | None = Field(default=None, description="The ready report to quote.")
+    override_reason: str | None = Field(
+        default=None, max_length=2000, description="Required when the report's verdict is NO GO."
+    )
+
+
+class ApprovalIn(BaseModel):
+    """Approve a quote by its number; the approval records who, when and the prices."""
+
+    quote_number: str | None = Field(default=None, min_length=1, max_length=40)
+
+
+@router.post(
+    "/campaigns/{campaign_id}/quote",
+    response_model=DealQuotePublic,
+    status_code=status.HTTP_201_CREATED,
+)
+def quote_campaign_route(
+    campaign_id: uuid.UUID,
+    body: QuoteIn,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+) -> DealQuote:
+    """Record a numbered quote at the report's recommended prices; the campaign is quoted."""
+    campaign: Campaign = get_or_404(session, Campaign, campaign_id, what="campaign")
+    require_role(principal, Role.sales, Role.operator)
+    if body.run_id is None:
+        raise InvalidInput("run_id is required: the id of a ready feasibility report")
+    return quote_campaign(
+        session=session,
+        campaign=campaign,
+        run_id=body.run_id,
+        actor=actor,
+        override_reason=body.override_reason,
+    )
+
+
+@router.post("/campaigns/{campaign_id}/approve", response_model=DealQuotePublic)
+def approve_campaign_route(
+    campaign_id: uuid.UUID,
+    body: ApprovalIn,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    actor: CurrentActor,
+) -> DealQuote:
+    """Approve a quote (the client or sales); the campaign is approved at the quote's prices."""
+    campaign: Campaign = get_or_404(session, Campaign, campaign_id, what="campaign")
+    require_role(principal, Role.sales, Role.client)
+    if body.quote_number is None:
+        raise InvalidInput("quote_number is required: see GET /campaigns/{id}/quotes")
+    return approve_campaign_quote(
+        session=session, campaign=campaign, quote_number=body.quote_number, actor=actor
+    )
+
+
+@router.get("/campaigns/{campaign_id}/quotes", response_model=list[DealQuotePublic])
+def list_campaign_quotes(campaign_id: uuid.UUID, session: SessionDep) -> list[DealQuote]:
+    """The campaign's quotes, newest first, with their approval."""
+    get_or_404(session, Campaign, campaign_id, what="campaign")
+    stmt = (
+        select(DealQuote)
+        .where(DealQuote.campaign_id == campaign_id)
+        .order_by(col(DealQuote.quoted_at).desc())
+    )
+    return list(session.exec(stmt))

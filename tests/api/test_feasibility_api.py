@@ -98,3 +98,114 @@ def test_client_keys_cannot_build_quotes(api: Any, tenant_a: Tenant) -> None:
         json={"attempts": [{"lead_id": "x"}], "leads": [{"lead_id": "x"}]},
     )
     assert response.status_code == 403
+
+
+def test_a_client_key_reads_prices_but_never_costs_or_margin(api: Any) -> None:
+    from core.admin import issue_key
+    from core.db import system_session
+    from core.models import Role
+
+    sales = _sales(api)
+    with system_session() as sess:
+        _key, plain = issue_key(
+            session=sess, name="client view", role=Role.client, client_refs=[str(sales.client_id)]
+        )
+    client = Tenant(client_id=sales.client_id, key=plain, http=sales.http)
+    attempts, leads = _pilot_records()
+    for record in attempts:
+        record["started_at"] = str(record["started_at"])
+    created = sales.http.post(
+        "/feasibility-reports",
+        headers=sales.headers(),
+        json={"attempts": attempts, "leads": leads, "costs": {"agent_monthly_cost": 4500}},
+    )
+    assert created.status_code == 202, created.text
+    drain_embedded()
+    run_id = created.json()["id"]
+
+    internal = sales.http.get(f"/feasibility-reports/{run_id}", headers=sales.headers()).json()
+    assert internal["report"]["costs"]["agent_monthly_cost"] == 4500
+    assert "margin" in internal["report"]["costs"]
+
+    for response in (
+        client.http.get(f"/feasibility-reports/{run_id}", headers=client.headers()),
+        client.http.get("/feasibility-reports", headers=client.headers()),
+    ):
+        assert response.status_code == 200, response.text
+        text = response.text
+        for secret in ("agent_monthly_cost", "margin", "management_coefficient", "4500"):
+            assert secret not in text, secret
+    seen = client.http.get(f"/feasibility-reports/{run_id}", headers=client.headers()).json()
+    assert seen["costs"] is None
+    prices = seen["report"]["quote"]["per_valid_call"]
+    assert prices["steady"] == internal["report"]["quote"]["per_valid_call"]["steady"]
+    assert seen["report"]["verdict"] == internal["report"]["verdict"]
+
+    html = client.http.get(f"/feasibility-reports/{run_id}/report.html", headers=client.headers())
+    assert html.status_code == 403
+    assert "4,500" not in html.text
+
+
+def test_the_client_quote_in_chinese_as_html_and_pdf(api: Any) -> None:
+    import shutil
+
+    import pytest
+
+    from core.admin import issue_key
+    from core.db import system_session
+    from core.models import Role
+
+    sales = make_tenant(api, "广州示例保险", role="sales")
+    with system_session() as sess:
+        _key, plain = issue_key(
+            session=sess, name="client quote", role=Role.client, client_refs=[str(sales.client_id)]
+        )
+    client = Tenant(client_id=sales.client_id, key=plain, http=sales.http)
+    attempts, leads = _pilot_records()
+    for record in attempts:
+        record["started_at"] = str(record["started_at"])
+    created = sales.http.post(
+        "/feasibility-reports",
+        headers=sales.headers(),
+        json={"attempts": attempts, "leads": leads, "costs": {"agent_monthly_cost": 4500}},
+    )
+    drain_embedded()
+    run_id = created.json()["id"]
+    internal = sales.http.get(f"/feasibility-reports/{run_id}", headers=sales.headers()).json()
+    recommended = internal["report"]["quote"]["recommended"]
+
+    page = client.http.get(
+        f"/feasibility-reports/{run_id}/quote.html?language=zh-Hans", headers=client.headers()
+    )
+    assert page.status_code == 200, page.text
+    html = page.text
+    assert "服务报价单" in html
+    assert "广州示例保险" in html
+    assert f"PD-{internal['finished_at'][:10].replace('-', '')}-" in html
+    for price in ("month_1", "month_2", "steady"):
+        assert f"{recommended[price]:.2f}" in html
+    assert "有效期至" in html
+    assert "签字" in html
+    body = html.split("</style>", 1)[1]  # CSS says "margin" too
+    for secret in ("4500", "4,500", "margin", "1.4 ×", "毛利", "成本"):
+        assert secret not in body
+    traditional = client.http.get(
+        f"/feasibility-reports/{run_id}/quote.html?language=zh-Hant", headers=client.headers()
+    )
+    assert "服務報價單" in traditional.text
+    english = client.http.get(
+        f"/feasibility-reports/{run_id}/quote.html?language=en", headers=client.headers()
+    )
+    assert "Quotation" in english.text
+    wrong = client.http.get(
+        f"/feasibility-reports/{run_id}/quote.html?language=fr", headers=client.headers()
+    )
+    assert wrong.status_code == 422
+    assert "zh-Hans, zh-Hant, en" in wrong.text
+
+    if shutil.which("chromium") is None and not __import__("os").path.exists("/usr/bin/chromium"):
+        pytest.skip("Chromium is not installed: the PDF cannot be printed here")
+    pdf = client.http.get(f"/feasibility-reports/{run_id}/quote.pdf", headers=client.headers())
+    assert pdf.status_code == 200
+    assert pdf.content.startswith(b"%PDF")
+    assert b"NotoSansCJK" in pdf.content  # the CJK font travels inside the PDF

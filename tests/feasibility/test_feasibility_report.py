@@ -104,7 +104,7 @@ def test_segments_find_the_planted_effects(report: FeasibilityReport) -> None:
     assert by_name["phone_type"].contact_effect.matters
     landline = next(lvl for lvl in by_name["phone_type"].levels if lvl.level == "landline")
     mobile = next(lvl for lvl in by_name["phone_type"].levels if lvl.level == "mobile")
-    assert landline.contact_pooled < mobile.contact_pooled
+    assert landline.contact_pooled.estimate < mobile.contact_pooled.estimate
 
 
 def test_zero_conversions_give_an_honest_interval(make_attempts: MakeAttempts) -> None:
