@@ -24,6 +24,7 @@ from core.errors import (
     PilotdialError,
     QueueUnavailable,
     SchemaOutOfDate,
+    Unavailable,
 )
 from core.logging import request_id_var
 from core.validation import describe_validation_error
@@ -42,6 +43,7 @@ STATUS_BY_ERROR: list[tuple[type[PilotdialError], int]] = [
     (PermissionDenied, 403),
     (SchemaOutOfDate, 503),
     (QueueUnavailable, 503),
+    (Unavailable, 503),
     (ConfigError, 500),
 ]
 

@@ -79,6 +79,13 @@ class SchemaOutOfDate(PilotdialError):
     title = "Database schema out of date"
 
 
+class Unavailable(PilotdialError):
+    """A tool or service the operation needs is missing or failing here (HTTP 503)."""
+
+    code = "unavailable"
+    title = "Service unavailable"
+
+
 class QueueUnavailable(PilotdialError):
     """A job could not be queued; its record is marked failed (``job_id``, ``params``)."""
 

@@ -19,6 +19,7 @@ from typing import Literal
 import jinja2
 from pydantic import BaseModel, ConfigDict
 
+from core.errors import Unavailable
 from feasibility.quote import money
 from feasibility.report import FeasibilityReport
 
@@ -286,12 +287,15 @@ def render_pdf(html: str, *, chromium: str = "/usr/bin/chromium", timeout_s: flo
             # A fixed argument list (no shell); the only inputs are our own temporary paths.
             subprocess.run(command, check=True, capture_output=True, timeout=timeout_s)  # noqa: S603
         except FileNotFoundError as exc:
-            raise RuntimeError(
-                f"Chromium not found at {chromium}: install it (apt-get install chromium "
-                "fonts-noto-cjk) or pass chromium=PATH"
+            raise Unavailable(
+                f"the PDF needs Chromium, which is not installed at {chromium} on this server: "
+                "install it (apt-get install chromium fonts-noto-cjk), or download the quote "
+                "as HTML (quote.html) and print it from a browser"
             ) from exc
-        except subprocess.CalledProcessError as exc:
-            raise RuntimeError(
-                f"Chromium could not print the quote: {exc.stderr[-400:]!r}"
+        except (subprocess.CalledProcessError, subprocess.TimeoutExpired) as exc:
+            stderr = exc.stderr[-400:] if isinstance(exc.stderr, bytes) else b""
+            raise Unavailable(
+                f"Chromium could not print the quote ({stderr!r}); try again, or download the "
+                "quote as HTML (quote.html) and print it from a browser"
             ) from exc
         return target.read_bytes()

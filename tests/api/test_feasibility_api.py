@@ -146,14 +146,18 @@ def test_a_client_key_reads_prices_but_never_costs_or_margin(api: Any) -> None:
     assert "4,500" not in html.text
 
 
-def test_the_client_quote_in_chinese_as_html_and_pdf(api: Any) -> None:
+def test_the_client_quote_in_chinese_as_html_and_pdf(api: Any, monkeypatch: Any) -> None:
+    import functools
+    import os
     import shutil
 
     import pytest
 
+    from api.routes import feasibility as routes
     from core.admin import issue_key
     from core.db import system_session
     from core.models import Role
+    from feasibility.client_quote import render_pdf
 
     sales = make_tenant(api, "广州示例保险", role="sales")
     with system_session() as sess:
@@ -203,7 +207,18 @@ def test_the_client_quote_in_chinese_as_html_and_pdf(api: Any) -> None:
     assert wrong.status_code == 422
     assert "zh-Hans, zh-Hant, en" in wrong.text
 
-    if shutil.which("chromium") is None and not __import__("os").path.exists("/usr/bin/chromium"):
+    # a server without Chromium says so and points at the HTML (before: a bare 500)
+    with monkeypatch.context() as patch:
+        patch.setattr(routes, "render_pdf", functools.partial(render_pdf, chromium="/nonexistent"))
+        missing = client.http.get(
+            f"/feasibility-reports/{run_id}/quote.pdf", headers=client.headers()
+        )
+    assert missing.status_code == 503, missing.text
+    assert missing.headers["content-type"].startswith("application/problem+json")
+    assert "quote.html" in missing.json()["detail"]
+
+    in_ci = os.environ.get("CI", "").lower() == "true"  # .ci/run installs Chromium: never skip
+    if not in_ci and shutil.which("chromium") is None and not os.path.exists("/usr/bin/chromium"):
         pytest.skip("Chromium is not installed: the PDF cannot be printed here")
     pdf = client.http.get(f"/feasibility-reports/{run_id}/quote.pdf", headers=client.headers())
     assert pdf.status_code == 200
