@@ -17,7 +17,7 @@ LABELS = (
     N_("client_user"),
     # campaign statuses and lifecycle actions
     N_("draft"), N_("piloting"), N_("pilot_done"), N_("quoted"), N_("approved"), N_("running"),
-    N_("paused"), N_("completed"), N_("cancelled"),
+    N_("paused"), N_("pilot_paused"), N_("completed"), N_("cancelled"),
     N_("start-pilot"), N_("finish-pilot"), N_("quote"), N_("approve"), N_("start"), N_("pause"),
     N_("resume"), N_("stop"), N_("cancel"),
     # pacing modes, batches

@@ -20,7 +20,7 @@ from api.console.web import Console, ConsoleDep
 from api.routes.campaigns import _TRANSITION_ROLES as TRANSITION_ROLES
 from campaigns import attempts as attempts_service
 from campaigns import service
-from campaigns.lifecycle import ACTIONS
+from campaigns.lifecycle import ACTIONS, RUN_CONTROL_ACTIONS
 from campaigns.models import (
     AttemptStatus,
     BatchCreate,
@@ -37,12 +37,20 @@ from core.errors import InvalidInput, PermissionDenied
 from core.models import Role
 from core.security import require_role
 from core.users import UserRole
+from dialer.run_control import control_campaign
 
 router = APIRouter()
 
 STAFF = (UserRole.operator, UserRole.supervisor, UserRole.sales)
 WRITE_ROLES = (Role.operator, Role.sales)
-LIVE_STATUSES = frozenset({CampaignStatus.piloting, CampaignStatus.running, CampaignStatus.paused})
+LIVE_STATUSES = frozenset(
+    {
+        CampaignStatus.piloting,
+        CampaignStatus.pilot_paused,
+        CampaignStatus.running,
+        CampaignStatus.paused,
+    }
+)
 
 
 def live_snapshot(
@@ -69,12 +77,20 @@ def _progress(counts: dict[str, int]) -> tuple[int, int]:
     return counts.get("final", 0), total
 
 
+def _run_control_verb(current: CampaignStatus, target: CampaignStatus) -> str | None:
+    """``pause``/``resume``/``stop`` when current -> target is one (in either phase)."""
+    return next(
+        (verb for verb, moves in RUN_CONTROL_ACTIONS.items() if moves.get(current) is target),
+        None,
+    )
+
+
 def _action_name(current: CampaignStatus, target: CampaignStatus) -> str:
-    if target is CampaignStatus.running and current is CampaignStatus.paused:
-        return "resume"
-    if target is CampaignStatus.completed:
-        return "stop"
-    return next(name for name, status in ACTIONS.items() if status is target)
+    verb = _run_control_verb(current, target)
+    if verb in ("pause", "resume"):
+        return verb
+    # "stop" reads "finish-pilot" in the pilot phase; the press goes through run control
+    return next((name for name, status in ACTIONS.items() if status is target), target.value)
 
 
 def _allowed_buttons(console: Console, campaign: Campaign) -> list[tuple[str, CampaignStatus]]:
@@ -145,6 +161,16 @@ def campaign_transition(
     """Press a lifecycle button (the same rule and role check as the API)."""
     campaign = service.get_campaign(session=console.session, campaign_id=campaign_id)
     require_role(console.principal, *TRANSITION_ROLES.get(status, (Role.operator,)))
+    verb = _run_control_verb(campaign.status, status)
+    if verb is not None:
+        # Pause, resume and stop go through run control, as POST /campaigns/{id}/<verb>:
+        # resume dials again with the stored pacer settings, stop releases the leases.
+        client_id, target_id = campaign.client_id, campaign.id
+        console.session.commit()  # the run-control transaction locks the campaign row
+        control_campaign(
+            client_id=client_id, campaign_id=target_id, action=verb, actor=console.actor
+        )
+        return RedirectResponse(f"/console/campaigns/{target_id}", status_code=303)
     service.transition_campaign(
         session=console.session, campaign=campaign, target=status, actor=console.actor
     )

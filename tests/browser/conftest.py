@@ -21,8 +21,11 @@ from helpers import live_server
 CHROMIUM = os.environ.get("PILOTDIAL_CHROMIUM", "/usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Chromium for one test module. Not for the session: Playwright's sync API keeps an event
+    loop running in this thread while it is started, and every later test of the same xdist
+    worker that calls ``asyncio.run`` would fail ("cannot be called from a running loop")."""
     if not shutil.which(CHROMIUM):
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(f"CI=true but {CHROMIUM} is missing: .ci/run installs chromium")

@@ -25,7 +25,8 @@ from console_builders import (
 
 from helpers import make_tenant
 
-pytestmark = pytest.mark.slow
+# one worker, one browser: the journeys run together (make test uses --dist loadgroup)
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
 LIVE_AVAILABLE = importlib.util.find_spec("dialer.live") is not None
 
@@ -120,7 +121,7 @@ def test_operator_draws_a_pilot_starts_it_and_watches_the_live_panel(page_for: A
     page.wait_for_selector(".badge.s-piloting")
     assert page.locator("button[data-action]").evaluate_all(
         "els => els.map(e => e.dataset.action)"
-    ) == ["finish-pilot", "cancel"]
+    ) == ["pause", "finish-pilot", "cancel"]
     live = page.locator("#live")
     if LIVE_AVAILABLE:
         callable_now = live.locator("[data-live='hopper.callable_now']")

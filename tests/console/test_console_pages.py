@@ -59,7 +59,15 @@ def test_operator_sees_only_the_allowed_lifecycle_buttons_and_moves_the_campaign
     assert re.search(r'<td class="num">4</td><td>—</td><td class="num">7</td>', drawn.text)
     started = olga.post(f"/console/campaigns/{campaign_id}/transition", {"status": "piloting"})
     assert started.status_code == 200, _detail(started)
-    assert _buttons(started.text) == ["finish-pilot", "cancel"]
+    assert _buttons(started.text) == ["pause", "finish-pilot", "cancel"]
+    # a pilot pauses in its phase and resumes (run control, as POST /campaigns/{id}/pause)
+    paused = olga.post(f"/console/campaigns/{campaign_id}/transition", {"status": "pilot_paused"})
+    assert paused.status_code == 200, _detail(paused)
+    assert "s-pilot_paused" in paused.text
+    assert _buttons(paused.text) == ["resume", "finish-pilot", "cancel"]
+    resumed = olga.post(f"/console/campaigns/{campaign_id}/transition", {"status": "piloting"})
+    assert resumed.status_code == 200, _detail(resumed)
+    assert _buttons(resumed.text) == ["pause", "finish-pilot", "cancel"]
     # a pacing change that breaks a rule is refused with the field named
     wrong = olga.post(
         f"/console/campaigns/{campaign_id}/pacing",
