@@ -1,5 +1,6 @@
 """Sales pages: feasibility reports from a campaign's pilot, with targets and costs (what-if),
-the verdict and quote on screen, the client document (HTML, with its charts) and re-runs.
+the verdict and quote on screen, the client document (HTML, with its charts), the client quote
+(HTML/PDF, in the user's language), recording the quote for the campaign, and re-runs.
 
 Only the feasibility service's public functions and outputs are used (``create_run``,
 ``rerun`` and the stored run), as ``api/routes/feasibility.py`` does.
@@ -17,8 +18,9 @@ from sqlmodel import col, select
 from api.console.web import Console, ConsoleDep
 from campaigns import service as campaign_service
 from campaigns.attempts import lead_records, pilot_attempt_records
+from campaigns.deals import quote_campaign
 from core.db import get_or_404
-from core.errors import Conflict
+from core.errors import Conflict, InvalidInput, PilotdialError
 from core.models import Role
 from core.security import require_role
 from core.users import UserRole
@@ -157,9 +159,54 @@ def feasibility_create(
 
 
 @router.get("/feasibility/{run_id}")
-def feasibility_page(console: ConsoleDep, run_id: uuid.UUID) -> Response:
+def feasibility_page(console: ConsoleDep, run_id: uuid.UUID, quoted: str | None = None) -> Response:
     """One report: verdict, reasons, quote and projection, the document with its charts."""
     console.require(*SALES)
+    return _feasibility_page(console, run_id, quoted=quoted)
+
+
+@router.post("/feasibility/{run_id}/quote")
+def feasibility_quote(
+    console: ConsoleDep,
+    run_id: uuid.UUID,
+    override_reason: Annotated[str, Form()] = "",
+) -> Response:
+    """Record the report's quote for its campaign (the campaign moves to quoted), as
+    ``POST /campaigns/{id}/quote``; a NO GO needs the reason it goes ahead anyway."""
+    console.require(*SALES)
+    require_role(console.principal, Role.sales, Role.operator)
+    run: FeasibilityRun = get_or_404(
+        console.session, FeasibilityRun, run_id, what="feasibility report"
+    )
+    if run.campaign_id is None:
+        raise InvalidInput("this report was computed from uploaded records, not a campaign")
+    campaign = campaign_service.get_campaign(session=console.session, campaign_id=run.campaign_id)
+    try:
+        with console.session.begin_nested():
+            quote = quote_campaign(
+                session=console.session,
+                campaign=campaign,
+                run_id=run.id,
+                actor=console.actor,
+                override_reason=override_reason or None,
+            )
+    except PilotdialError as exc:
+        if exc.code == "not-found":
+            raise
+        return _feasibility_page(console, run_id, error=exc.message, status=409)
+    return RedirectResponse(
+        f"/console/feasibility/{run_id}?quoted={quote.quote_number}", status_code=303
+    )
+
+
+def _feasibility_page(
+    console: Console,
+    run_id: uuid.UUID,
+    *,
+    quoted: str | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
     run: FeasibilityRun = get_or_404(
         console.session, FeasibilityRun, run_id, what="feasibility report"
     )
@@ -167,6 +214,9 @@ def feasibility_page(console: ConsoleDep, run_id: uuid.UUID) -> Response:
     quote_rows, quote_notes = split_rows(flatten(report.get("quote", {})))
     return console.render(
         "feasibility.html",
+        status_code=status,
+        quoted=quoted,
+        error=error,
         run=run,
         report=report,
         quote_rows=quote_rows,

@@ -226,6 +226,58 @@ def test_sales_builds_a_report_and_sees_the_verdict_and_quote(app: Any, alpha: T
     assert str(whatif.url) != f"/console/feasibility/{ids['run_id']}"
 
 
+def test_sales_records_the_quote_for_the_campaign_and_offers_the_client_quote(
+    app: Any, alpha: Tenant
+) -> None:
+    import numpy as np
+    from sqlmodel import select
+
+    from campaigns.models import Campaign, CampaignStatus
+    from campaigns.service import transition_campaign
+    from core.db import tenant_session
+    from core.queue import drain_embedded
+    from feasibility.models import DealQuote
+    from feasibility.service import create_run
+    from feasibility.synthetic import dial_leads, make_lead_list
+
+    ids = console_objects_for(alpha.client_id, with_run=False)
+    campaign_id = uuid.UUID(ids["campaign_id"])
+    with tenant_session([alpha.client_id]) as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        for target in (CampaignStatus.piloting, CampaignStatus.pilot_done):
+            transition_campaign(session=session, campaign=campaign, target=target)
+        synthetic = make_lead_list(300, seed=1)
+        attempts = dial_leads(synthetic, np.arange(40), max_attempts=3, seed=1)
+        run_id = create_run(
+            session=session,
+            client_id=alpha.client_id,
+            attempts=attempts.to_dict(orient="records"),
+            leads=synthetic.leads.to_dict(orient="records"),
+            campaign_id=campaign_id,
+        ).id
+    drain_embedded()
+    sam = sign_in(app.app, "sam", make_user("sam", "sales", [alpha.client_id]))
+    page = sam.http.get(f"/console/feasibility/{run_id}")
+    assert page.status_code == 200, _detail(page)
+    assert f"/feasibility-reports/{run_id}/quote.pdf?language=zh-Hans" in page.text
+    assert "将此报价记入活动" in page.text
+    quote_page = sam.http.get(f"/feasibility-reports/{run_id}/quote.html?language=zh-Hans")
+    assert quote_page.status_code == 200, _detail(quote_page)  # the session cookie reads it
+    recorded = sam.post(f"/console/feasibility/{run_id}/quote", {"override_reason": "trial"})
+    assert recorded.status_code == 200, _detail(recorded)
+    assert "报价已记录" in recorded.text
+    with tenant_session([alpha.client_id]) as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        assert campaign.status is CampaignStatus.quoted
+        [quote] = session.exec(select(DealQuote).where(DealQuote.campaign_id == campaign_id)).all()
+        assert quote.quote_number in recorded.text
+    again = sam.post(f"/console/feasibility/{run_id}/quote", {"override_reason": "trial"})
+    assert again.status_code == 409  # quoted already: the page says why, nothing recorded
+    assert 'role="alert"' in again.text
+
+
 def test_every_console_label_is_translated_in_every_language() -> None:
     sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "tools"))
     from console_catalogs import extract
