@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_
+from sqlalchemy import and_, case, func, or_, update
 from sqlmodel import Session, col, select
 
 from campaigns.compliance import recent_abandons, suppress_number, suppressed_numbers
@@ -63,6 +63,7 @@ __all__ = [
     "count_callable",
     "leads_left",
     "lease_leads",
+    "record_answer",
     "record_attempt_start",
     "release_expired_leases",
     "release_idle_leases",
@@ -576,6 +577,23 @@ def apply_outcome(
             source=SuppressionSource.dnc_request.value,
             reason=f"do-not-call request during campaign {campaign.name!r}",
         )
+
+
+def record_answer(*, session: Session, attempt_id: uuid.UUID, answered_at: datetime) -> bool:
+    """Note that a call in progress was answered, as it happens (the live view counts it as
+    waiting for an agent until one takes it); the completion records it again. False when
+    the attempt is already over or its answer already noted."""
+    _aware(answered_at, "answered_at")
+    result = session.execute(
+        update(CallAttempt)
+        .where(
+            col(CallAttempt.id) == attempt_id,
+            col(CallAttempt.status) == AttemptStatus.started,
+            col(CallAttempt.answered_at).is_(None),
+        )
+        .values(answered_at=answered_at)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def complete_attempt(

@@ -642,6 +642,7 @@ class _AttendedLoop:
                 self.result.machine_answers += 1
             call.phase = _Phase.WAITING
             call.waiting_since_s = at
+            self.path.answered(call.attempt_id, self.at(at))  # live: waiting for an agent
             return
         self.result.machine_answers += 1
         call.phase = _Phase.CLOSING

@@ -36,6 +36,7 @@ from campaigns.hopper import (
     NumberSuppressed,
     complete_attempt,
     lease_leads,
+    record_answer,
     record_attempt_start,
     release_lease,
     renew_lease,
@@ -163,6 +164,15 @@ class DialPath:
                         self.in_flight.pop(attempt_id, None)
         except Exception:  # a database blip: the leases are still ours, renew them next time
             log.exception("could not renew the leases of campaign %s; retrying", self.campaign_id)
+
+    def answered(self, attempt_id: uuid.UUID, at: datetime) -> None:
+        """Note the answer on the attempt at once (live metrics: waiting for an agent). A
+        database blip loses only that early note: the completion records the answer too."""
+        try:
+            with tenant_session([self.client_id]) as session:
+                record_answer(session=session, attempt_id=attempt_id, answered_at=at)
+        except Exception:
+            log.exception("could not note the answer of attempt %s", attempt_id)
 
     def complete(
         self,

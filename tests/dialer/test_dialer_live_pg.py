@@ -158,9 +158,10 @@ def expected(campaign_id: uuid.UUID, now: datetime) -> dict[str, Any]:
         " and e.kind = 'call_connected')",
         c=c,
     )
-    waiting = _one(
-        "select count(*) from callattempt where campaign_id = :c and status = 'started'"
-        " and answered_at is not null and agent_connected_at is null",
+    waiting = _one(  # answered (noted as it happens), no agent has taken it yet
+        "select count(*) from callattempt a where a.campaign_id = :c and a.status = 'started'"
+        " and a.answered_at is not null and not exists (select 1 from agentevent e"
+        " where e.attempt_id = a.id and e.kind = 'call_connected')",
         c=c,
     )
     agents: dict[str, int] = {}
@@ -351,6 +352,8 @@ def test_live_snapshot_matches_the_tables_while_the_campaign_dials(live: None) -
     # the run went through the states the live view shows
     assert any(s["calls"]["talking"] > 0 for s in probe.seen)
     assert any(s["calls"]["ringing"] > 0 for s in probe.seen)
+    # answered calls no agent has yet are counted as they wait, not only once they end
+    assert any(s["calls"]["waiting_for_agent"] > 0 for s in probe.seen)
     assert any(s["agents"]["wrap_up"] > 0 for s in probe.seen)
     assert any(s["abandon"]["abandoned"] > 0 for s in probe.seen)
     assert any(s["today"]["valid_calls"] > 0 for s in probe.seen)
