@@ -112,6 +112,16 @@ def version_page(console: ConsoleDep, version_id: uuid.UUID) -> Response:
     return _version_page(console, version_id)
 
 
+def _refused(console: Console, version_id: uuid.UUID, exc: PilotdialError) -> Response:
+    """The version page with why it cannot be published or previewed (422, problems listed)."""
+    if exc.code == "not-found":
+        raise exc
+    return _version_page(
+        console, version_id, error=exc.message, status=422,
+        problems=exc.extra.get("problems") or [],
+    )  # fmt: skip
+
+
 @router.post("/versions/{version_id}/publish")
 def version_publish(console: ConsoleDep, version_id: uuid.UUID) -> Response:
     """Validate and freeze a draft; every problem is listed if it cannot be published."""
@@ -121,12 +131,7 @@ def version_publish(console: ConsoleDep, version_id: uuid.UUID) -> Response:
         with console.session.begin_nested():
             service.publish_version(session=console.session, version_id=version_id)
     except PilotdialError as exc:
-        if exc.code == "not-found":
-            raise
-        return _version_page(
-            console, version_id, error=exc.message, status=422,
-            problems=exc.extra.get("problems") or [],
-        )  # fmt: skip
+        return _refused(console, version_id, exc)
     return RedirectResponse(f"/console/versions/{version_id}", status_code=303)
 
 
@@ -148,12 +153,7 @@ def version_preview_start(
                 ),
             )
     except PilotdialError as exc:
-        if exc.code == "not-found":
-            raise
-        return _version_page(
-            console, version_id, error=exc.message, status=422,
-            problems=exc.extra.get("problems") or [],
-        )  # fmt: skip
+        return _refused(console, version_id, exc)
     return RedirectResponse(f"/console/preview/{interview.id}", status_code=303)
 
 

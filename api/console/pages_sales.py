@@ -13,6 +13,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
+from pydantic import BaseModel
 from sqlmodel import col, select
 
 from api.console.web import Console, ConsoleDep
@@ -108,6 +109,18 @@ def feasibility_list(console: ConsoleDep) -> Response:
     )
 
 
+class PricingForm(BaseModel):
+    """The targets and costs of the pricing form; a blank field keeps the default."""
+
+    conversions: str = ""
+    deadline_days: str = ""
+    seats: str = ""
+    max_price: str = ""
+    agent_monthly_cost: str = ""
+    valid_calls_per_agent_hour: str = ""
+    hours_per_day: str = ""
+
+
 def _create(console: Console, campaign_id: uuid.UUID, form: dict[str, str]) -> FeasibilityRun:
     campaign = campaign_service.get_campaign(session=console.session, campaign_id=campaign_id)
     require_role(console.principal, Role.sales, Role.operator)
@@ -139,22 +152,11 @@ def _create(console: Console, campaign_id: uuid.UUID, form: dict[str, str]) -> F
 def feasibility_create(
     console: ConsoleDep,
     campaign_id: uuid.UUID,
-    conversions: Annotated[str, Form()] = "",
-    deadline_days: Annotated[str, Form()] = "",
-    seats: Annotated[str, Form()] = "",
-    max_price: Annotated[str, Form()] = "",
-    agent_monthly_cost: Annotated[str, Form()] = "",
-    valid_calls_per_agent_hour: Annotated[str, Form()] = "",
-    hours_per_day: Annotated[str, Form()] = "",
+    form: Annotated[PricingForm, Form()],
 ) -> Response:
     """Price a campaign's pilot with these targets and costs (runs in the background)."""
     console.require(*SALES)
-    form = {
-        "conversions": conversions, "deadline_days": deadline_days, "seats": seats,
-        "max_price": max_price, "agent_monthly_cost": agent_monthly_cost,
-        "valid_calls_per_agent_hour": valid_calls_per_agent_hour, "hours_per_day": hours_per_day,
-    }  # fmt: skip
-    run = _create(console, campaign_id, form)
+    run = _create(console, campaign_id, form.model_dump())
     return RedirectResponse(f"/console/feasibility/{run.id}", status_code=303)
 
 
@@ -232,27 +234,16 @@ def _feasibility_page(
 def feasibility_whatif(
     console: ConsoleDep,
     run_id: uuid.UUID,
-    conversions: Annotated[str, Form()] = "",
-    deadline_days: Annotated[str, Form()] = "",
-    seats: Annotated[str, Form()] = "",
-    max_price: Annotated[str, Form()] = "",
-    agent_monthly_cost: Annotated[str, Form()] = "",
-    valid_calls_per_agent_hour: Annotated[str, Form()] = "",
-    hours_per_day: Annotated[str, Form()] = "",
+    form: Annotated[PricingForm, Form()],
 ) -> Response:
     """Recompute with other targets and costs: a new report on the same pilot."""
     console.require(*SALES)
     run: FeasibilityRun = get_or_404(
         console.session, FeasibilityRun, run_id, what="feasibility report"
     )
-    form = {
-        "conversions": conversions, "deadline_days": deadline_days, "seats": seats,
-        "max_price": max_price, "agent_monthly_cost": agent_monthly_cost,
-        "valid_calls_per_agent_hour": valid_calls_per_agent_hour, "hours_per_day": hours_per_day,
-    }  # fmt: skip
     if run.campaign_id is None:
         require_role(console.principal, Role.sales, Role.operator)
         new = rerun(session=console.session, run_id=run.id)
     else:
-        new = _create(console, run.campaign_id, form)
+        new = _create(console, run.campaign_id, form.model_dump())
     return RedirectResponse(f"/console/feasibility/{new.id}", status_code=303)
