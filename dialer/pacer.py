@@ -398,6 +398,19 @@ def orphaned_attempts(*, client_id: uuid.UUID, campaign_id: uuid.UUID) -> list[u
     return list(rows)
 
 
+def _pacing_of(campaign: Campaign) -> tuple[Any, ...]:
+    """What a run dials by: the stored pacer settings and the campaign's own pacing fields
+    (mode, ratio, abandon cap, ring time). A change of any ends the run so the next one uses
+    it (``watch_settings``)."""
+    return (
+        dict(campaign.pacer_settings or {}),
+        campaign.pacing_mode,
+        dict(campaign.pacing_params or {}),
+        campaign.abandon_rate_cap,
+        campaign.max_ring_s,
+    )
+
+
 def run_pacer(
     *,
     client_id: uuid.UUID,
@@ -463,7 +476,7 @@ def run_pacer(
             power_ratio = float((campaign.pacing_params or {}).get("ratio", 2.0))
             no_answer_timeout = float(campaign.max_ring_s)
             questionnaire_version_id = campaign.questionnaire_version_id
-            settings_at_start = dict(campaign.pacer_settings or {})
+            settings_at_start = _pacing_of(campaign)
         open_ended = config.duration_s is None
         duration = RUN_HORIZON_S if config.duration_s is None else config.duration_s
         # the simulated world starts when this pacer does
@@ -559,7 +572,7 @@ def run_pacer(
                 current = session.get(Campaign, campaign_id)
                 if current is None or current.status not in DIALING_STATUSES:
                     state.stop = stop_reason(current.status if current else None)
-                elif watch_settings and dict(current.pacer_settings or {}) != settings_at_start:
+                elif watch_settings and _pacing_of(current) != settings_at_start:
                     state.stop = "pacing settings changed"
                 elif (
                     open_ended

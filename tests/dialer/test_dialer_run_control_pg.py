@@ -216,6 +216,41 @@ def test_settings_edited_while_dialing_take_effect(op: Tenant) -> None:
     _all_disposed(op, campaign_id)
 
 
+def test_a_pacing_mode_change_while_dialing_starts_a_run_with_it(op: Tenant) -> None:
+    """The campaign's own pacing fields (as the console's pacing form and PATCH /campaigns
+    edit them) apply while it dials: the run ends on the change and the next one uses it."""
+    campaign_id = _campaign(op, phase="pilot")
+    first = _post(op, f"/campaigns/{campaign_id}/pacer", **FAST).json()["id"]
+    following: JobRecord | None = None
+    try:
+        _wait(lambda: len(_attempts(op, campaign_id)) >= 3, "the pacer to dial")
+        changed = op.http.patch(
+            f"/campaigns/{campaign_id}",
+            json={"pacing_mode": "power", "pacing_params": {"ratio": 1.5}},
+            headers=op.headers(),
+        )
+        assert changed.status_code == 200, changed.text
+        run = _wait(lambda: _finished(first), "the run to end on the change")
+        assert run.result is not None
+        assert run.result["stopped_because"] == "pacing settings changed"
+
+        def next_run() -> JobRecord | None:
+            with system_session() as session:
+                rows = session.exec(
+                    select(JobRecord).where(JobRecord.kind == "pacer", JobRecord.id != run.id)
+                ).all()
+            return next((r for r in rows if r.params["campaign_id"] == str(campaign_id)), None)
+
+        following = _wait(next_run, "the next run")
+        before = len(_attempts(op, campaign_id))
+        _wait(lambda: len(_attempts(op, campaign_id)) > before, "the next run to dial")
+    finally:
+        assert _post(op, f"/campaigns/{campaign_id}/stop").status_code == 200
+    assert following is not None
+    _wait(lambda: _finished(str(following.id)), "the last run to end")
+    _all_disposed(op, campaign_id)
+
+
 def test_a_run_ends_when_the_campaign_is_out_of_leads(op: Tenant) -> None:
     campaign_id = _campaign(op, phase="full", leads=8, max_attempts=1)
     started = _post(op, f"/campaigns/{campaign_id}/pacer", agents=2, seed=4)  # as fast as it goes
