@@ -110,6 +110,15 @@ def _all_disposed(op: Tenant, campaign_id: uuid.UUID) -> None:
     assert all(a.disposition for a in attempts)
 
 
+def _next_run(campaign_id: uuid.UUID, after: uuid.UUID) -> JobRecord | None:
+    """The campaign's pacer run other than ``after`` (the one that ended), once it exists."""
+    with system_session() as session:
+        rows = session.exec(
+            select(JobRecord).where(JobRecord.kind == "pacer", JobRecord.id != after)
+        ).all()
+    return next((r for r in rows if r.params["campaign_id"] == str(campaign_id)), None)
+
+
 def _post(op: Tenant, path: str, **body: Any) -> Any:
     return op.http.post(path, json=body or None, headers=op.headers())
 
@@ -199,14 +208,7 @@ def test_settings_edited_while_dialing_take_effect(op: Tenant) -> None:
         assert run.result is not None
         assert run.result["stopped_because"] == "pacing settings changed"
 
-        def next_run() -> JobRecord | None:
-            with system_session() as session:
-                rows = session.exec(
-                    select(JobRecord).where(JobRecord.kind == "pacer", JobRecord.id != run.id)
-                ).all()
-            return next((r for r in rows if r.params["campaign_id"] == str(campaign_id)), None)
-
-        following = _wait(next_run, "the next run")
+        following = _wait(lambda: _next_run(campaign_id, run.id), "the next run")
         assert following.params["settings"]["agents"] == 6
         before = len(_attempts(op, campaign_id))
         _wait(lambda: len(_attempts(op, campaign_id)) > before, "the next run to dial")
@@ -234,14 +236,7 @@ def test_a_pacing_mode_change_while_dialing_starts_a_run_with_it(op: Tenant) -> 
         assert run.result is not None
         assert run.result["stopped_because"] == "pacing settings changed"
 
-        def next_run() -> JobRecord | None:
-            with system_session() as session:
-                rows = session.exec(
-                    select(JobRecord).where(JobRecord.kind == "pacer", JobRecord.id != run.id)
-                ).all()
-            return next((r for r in rows if r.params["campaign_id"] == str(campaign_id)), None)
-
-        following = _wait(next_run, "the next run")
+        following = _wait(lambda: _next_run(campaign_id, run.id), "the next run")
         before = len(_attempts(op, campaign_id))
         _wait(lambda: len(_attempts(op, campaign_id)) > before, "the next run to dial")
     finally:
