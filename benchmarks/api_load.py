@@ -25,12 +25,11 @@ import statistics
 import subprocess
 import sys
 import time
-import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
-import sqlalchemy as sa
+from scratch_db import scratch_database
 from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -217,25 +216,18 @@ def main() -> int:
     parser.add_argument("--leads", type=int, default=2000, help="leads in the list (2000)")
     args = parser.parse_args()
 
-    name = f"pilotdial_load_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_url(ADMIN_URL).set(database=name).render_as_string(hide_password=False)
     server: subprocess.Popen[bytes] | None = None
-    try:
-        key, paths = _fill(url, args.leads)
-        port = _free_port()
-        data_dir = Path(f"/tmp/{name}")
-        server = _start_server(url, port, data_dir)
-        return asyncio.run(_run(args, f"http://127.0.0.1:{port}", key, paths))
-    finally:
-        if server is not None:
-            server.terminate()
-            server.wait(timeout=30)
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
+    with scratch_database(ADMIN_URL, prefix="pilotdial_load") as url:
+        try:
+            key, paths = _fill(url, args.leads)
+            port = _free_port()
+            data_dir = Path(f"/tmp/{make_url(url).database}")
+            server = _start_server(url, port, data_dir)
+            return asyncio.run(_run(args, f"http://127.0.0.1:{port}", key, paths))
+        finally:
+            if server is not None:
+                server.terminate()
+                server.wait(timeout=30)
 
 
 if __name__ == "__main__":

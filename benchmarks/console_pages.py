@@ -25,10 +25,8 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from scratch_db import ADMIN_URL, scratch_database
 
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PASSWORD = "benchmark password"
 
 
@@ -112,13 +110,7 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
 
-    admin_url = args.database_url.replace("postgresql://", "postgresql+psycopg://")
-    name = f"pilotdial_bench_console_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    try:
+    with scratch_database(args.database_url, prefix="pilotdial_bench_console") as url:
         os.environ.update(PILOTDIAL_DATABASE_URL=url, PILOTDIAL_SECRET_KEY="b" * 48)
         os.environ.pop("PILOTDIAL_REDIS_URL", None)
         from fastapi.testclient import TestClient
@@ -169,10 +161,6 @@ def main() -> None:
         verdict = "under" if page_ms < 200 else "OVER"
         print(f"campaign page: {page_ms:.1f} ms, {verdict} the 200 ms target")
         dispose_engines()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":

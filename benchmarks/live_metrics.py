@@ -27,9 +27,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import make_url
+from scratch_db import ADMIN_URL, scratch_database
 
-ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 WEEK = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
@@ -256,15 +255,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=7)
     args = parser.parse_args()
 
-    admin_url = args.database_url.replace("postgresql://", "postgresql+psycopg://")
-    name = f"pilotdial_bench_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    with admin.connect() as conn:
-        conn.execute(sa.text(f'CREATE DATABASE "{name}"'))
-    url = make_url(admin_url).set(database=name).render_as_string(hide_password=False)
-    os.environ["PILOTDIAL_DATABASE_URL"] = url
-    os.environ.pop("PILOTDIAL_REDIS_URL", None)  # the pacer's health from this process
-    try:
+    with scratch_database(args.database_url) as url:
+        os.environ["PILOTDIAL_DATABASE_URL"] = url
+        os.environ.pop("PILOTDIAL_REDIS_URL", None)  # the pacer's health from this process
         from core.db import dispose_engines, tenant_session
         from core.migrate import upgrade
         from dialer.live import live_snapshot
@@ -329,10 +322,6 @@ def main() -> None:
             f"{len(snap['agents']['list'])} agents listed"
         )
         dispose_engines()
-    finally:
-        with admin.connect() as conn:
-            conn.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
 
 
 if __name__ == "__main__":
