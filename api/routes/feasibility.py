@@ -14,6 +14,7 @@ from pydantic import BaseModel, Field
 from sqlmodel import Session, col, select
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
+from api.downloads import content_disposition
 from campaigns.attempts import lead_records, pilot_attempt_records
 from campaigns.deals import approve_campaign_quote, quote_campaign
 from campaigns.models import Campaign
@@ -233,7 +234,7 @@ def get_client_quote_pdf(
     return Response(
         render_pdf(html),
         media_type="application/pdf",
-        headers={"Content-Disposition": f'attachment; filename="{quote.quote_number}.pdf"'},
+        headers={"Content-Disposition": content_disposition(f"{quote.quote_number}.pdf")},
     )
 
 

@@ -223,4 +223,5 @@ def test_the_client_quote_in_chinese_as_html_and_pdf(api: Any, monkeypatch: Any)
     pdf = client.http.get(f"/feasibility-reports/{run_id}/quote.pdf", headers=client.headers())
     assert pdf.status_code == 200
     assert pdf.content.startswith(b"%PDF")
+    assert "filename*=UTF-8''PD-" in pdf.headers["content-disposition"]  # the shared RFC 6266 form
     assert b"NotoSansCJK" in pdf.content  # the CJK font travels inside the PDF
