@@ -7,7 +7,6 @@ and role rules as the API routes in :mod:`api.routes.campaigns`.
 
 from __future__ import annotations
 
-import importlib
 import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -18,6 +17,7 @@ from pydantic import ValidationError
 
 from api.console.web import Console, ConsoleDep
 from api.routes.campaigns import _TRANSITION_ROLES as TRANSITION_ROLES
+from api.routes.live import AGENT_LIST_ROLES
 from campaigns import attempts as attempts_service
 from campaigns import service
 from campaigns.lifecycle import ACTIONS, RUN_CONTROL_ACTIONS
@@ -37,6 +37,7 @@ from core.errors import InvalidInput, PermissionDenied
 from core.models import Role
 from core.security import require_role
 from core.users import UserRole
+from dialer import live as dialer_live
 from dialer.run_control import control_campaign
 
 router = APIRouter()
@@ -55,19 +56,13 @@ LIVE_STATUSES = frozenset(
 
 def live_snapshot(
     console: Console, campaign: Campaign, *, with_agent_list: bool = True
-) -> dict[str, Any] | None:
-    """The live metrics of issue 11 (``dialer.live``), or None where that module is absent.
-
-    The agent list (staff names) only for the roles the live API shows it to.
-    """
-    try:
-        live = importlib.import_module("dialer.live")
-    except ModuleNotFoundError:
-        return None
-    snapshot: dict[str, Any] = live.live_snapshot(
+) -> dict[str, Any]:
+    """The live metrics (``dialer.live``); the agent list (staff names) only for the roles
+    the live API shows it to."""
+    snapshot: dict[str, Any] = dialer_live.live_snapshot(
         session=console.session, client_id=campaign.client_id, campaign_id=campaign.id,
         now=utcnow(),
-        with_agent_list=with_agent_list and console.principal.role in (Role.admin, Role.operator),
+        with_agent_list=with_agent_list and console.principal.role in AGENT_LIST_ROLES,
     )  # fmt: skip
     return snapshot
 
@@ -147,7 +142,6 @@ def _campaign_page(
         buttons=_allowed_buttons(console, campaign),
         batches=service.list_batches(session=console.session, campaign_id=campaign.id),
         live=live_snapshot(console, campaign),
-        live_available=importlib.util.find_spec("dialer.live") is not None,
         can_edit=console.has_role(UserRole.operator, UserRole.supervisor, UserRole.sales),
         pacing_modes=list(PacingMode),
         error=error,

@@ -57,13 +57,11 @@
     }
     var dot = panel.querySelector("[data-live-state]");
     if (dot) dot.setAttribute("data-live-state", "on");
-    var missing = panel.querySelector("[data-live-missing]");
-    if (missing) missing.hidden = true;
     panel.setAttribute("data-updated", String(Date.now()));
   }
 
   function startLive(panel) {
-    if (panel.getAttribute("data-live-available") !== "true" || !window.EventSource) return;
+    if (!window.EventSource) return;
     var source = new EventSource(panel.getAttribute("data-live-url"));
     source.addEventListener("live", function (event) { renderLive(panel, JSON.parse(event.data)); });
     source.onerror = function () {
