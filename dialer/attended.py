@@ -95,6 +95,7 @@ from dialer.agents import AgentState
 from dialer.dialing import DialPath
 from dialer.exceptions import AgentError, DialerError, GatewayError
 from dialer.gateway import (
+    AgentLegEvent,
     Answered,
     AnswerKind,
     Busy,
@@ -609,6 +610,8 @@ class _AttendedLoop:
 
     def _poll(self, now: float) -> None:
         for event in self.gateway.poll(now):
+            if isinstance(event, AgentLegEvent):
+                continue  # agent phone legs: handled once agents sign in over the gateway
             call = self.calls.get(event.call_id)
             if call is not None:
                 self._on_event(call, event, now)

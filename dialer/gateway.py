@@ -8,8 +8,24 @@ written against its attempt row without a lookup.
 
 Time is explicit: every request takes ``now`` (seconds on the campaign clock) and events are
 collected with :meth:`TelephonyGateway.poll`. The simulated gateway
-(:mod:`dialer.simgateway`) schedules events in virtual time; a SIP gateway would queue the
-events it receives and return those stamped at or before ``until``.
+(:mod:`dialer.simgateway`) schedules events in virtual time; a SIP gateway queues the events
+it receives and returns those stamped at or before ``until``.
+
+What real telephony needs and the Protocol therefore carries:
+
+* :class:`Answered` has two times: ``media_answer_s``, when the network reported the answer
+  (SIP 200 OK), and ``at_s``, when answer detection decided human or machine. The safe-harbour
+  clock (a live answer must reach an agent or hear the message within 2 s) starts at the
+  network answer, :attr:`Answered.answer_time_s`.
+* Failures keep their meaning (:class:`FailureCause`): an invalid number is final and never
+  retried; busy and no answer are their own events; congestion is retried later; a trunk that
+  refuses or does not authorise us stops dialing on that trunk and alerts the operator.
+* Each signed-in agent has a persistent leg to their phone, called once at sign-in
+  (:meth:`TelephonyGateway.connect_agent_phone`); what happens to it arrives as
+  :class:`AgentLegEvent` values in the same :meth:`TelephonyGateway.poll` stream (the phone
+  answered, failed, was unreachable or hung up).
+* The caller id presented (主叫) is the campaign's, in every :class:`OriginateRequest`; a
+  gateway refuses an empty one instead of sending "anonymous".
 """
 
 from __future__ import annotations
@@ -19,6 +35,8 @@ from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
 __all__ = [
+    "AgentLegEvent",
+    "AgentLegState",
     "AnswerKind",
     "Answered",
     "Busy",
@@ -27,6 +45,8 @@ __all__ = [
     "ConnectedToAgent",
     "DtmfReceived",
     "Failed",
+    "FailureCause",
+    "GatewayEvent",
     "HangupParty",
     "HungUp",
     "MessageFinished",
@@ -51,6 +71,41 @@ class HangupParty(StrEnum):
     CALLEE = "callee"
     AGENT = "agent"
     SYSTEM = "system"
+
+
+class FailureCause(StrEnum):
+    """Why the network could not place a call, by what the dialer must do about it.
+
+    SIP mapping (RFC 3261 responses): 404/410/484/604 invalid number; 503/500 and a 408 from
+    the trunk congestion; 403, or 401/407 after our credentials were sent, trunk refused;
+    603 declined. Busy (486/600) and no answer (480/487/408 after ringing) are the
+    :class:`Busy` and :class:`NoAnswer` events, not failures.
+    """
+
+    INVALID_NUMBER = "invalid_number"
+    CONGESTION = "congestion"
+    TRUNK_REFUSED = "trunk_refused"
+    DECLINED = "declined"
+    UNKNOWN = "unknown"
+
+    @property
+    def final(self) -> bool:
+        """The number can never be reached: close the lead, never retry it."""
+        return self is FailureCause.INVALID_NUMBER
+
+    @property
+    def stops_trunk(self) -> bool:
+        """The trunk refused us: stop dialing on it and alert the operator."""
+        return self is FailureCause.TRUNK_REFUSED
+
+
+class AgentLegState(StrEnum):
+    """What happened to an agent's persistent phone leg."""
+
+    CONNECTED = "connected"  # the phone answered the sign-in call; the agent can take calls
+    FAILED = "failed"  # the call to the phone failed (rejected, error response)
+    UNREACHABLE = "unreachable"  # no response / not registered / timed out
+    HUNG_UP = "hung_up"  # the agent's phone ended an established leg
 
 
 @dataclass(frozen=True, slots=True)
@@ -117,10 +172,20 @@ class Ringing(CallEvent):
 
 @dataclass(frozen=True, slots=True)
 class Answered(CallEvent):
-    """The far end picked up; ``kind`` is the answering-machine detection verdict."""
+    """The far end picked up; ``kind`` is the answering-machine detection verdict.
+
+    ``at_s`` is when the verdict was reached; ``media_answer_s`` when the network reported
+    the answer (``None``: the same moment, as with no detection delay).
+    """
 
     kind: AnswerKind = AnswerKind.HUMAN
     ring_time_s: float = 0.0
+    media_answer_s: float | None = None
+
+    @property
+    def answer_time_s(self) -> float:
+        """The network's answer time: where the 2-second safe-harbour clock starts."""
+        return self.at_s if self.media_answer_s is None else self.media_answer_s
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,9 +200,11 @@ class NoAnswer(CallEvent):
 
 @dataclass(frozen=True, slots=True)
 class Failed(CallEvent):
-    """The network could not place the call; ``cause`` is the reason (e.g. a SIP cause)."""
+    """The network could not place the call: ``cause`` says what to do about it, ``detail``
+    what the network said (e.g. ``"SIP 404 Not Found"``)."""
 
-    cause: str = "unknown"
+    cause: FailureCause = FailureCause.UNKNOWN
+    detail: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,6 +232,25 @@ class HungUp(CallEvent):
 
     by: HangupParty = HangupParty.CALLEE
     talk_time_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class AgentLegEvent:
+    """Something happened to an agent's persistent phone leg (not to a lead's call).
+
+    ``call_id`` is the lead call bridged to the agent at that moment, if any: when the leg is
+    lost mid-call, that call is the loop's to finish (the callee hears the agent gone).
+    """
+
+    agent_id: str
+    at_s: float
+    state: AgentLegState
+    cause: str = ""
+    call_id: str | None = None
+
+
+GatewayEvent = CallEvent | AgentLegEvent
+"""Everything :meth:`TelephonyGateway.poll` returns."""
 
 
 def with_agent(params: CallParameters, agent_id: str, skill_group: str | None) -> CallParameters:
@@ -200,10 +286,23 @@ class TelephonyGateway(Protocol):
         """Send DTMF digits down an answered call."""
         ...
 
+    def connect_agent_phone(self, agent_id: str, address: str, *, now: float) -> None:
+        """Call the agent's phone once at sign-in and keep the leg up.
+
+        ``address`` is where the phone is (a SIP URI, or a registered user on the proxy);
+        the outcome arrives as an :class:`AgentLegEvent`. Calling it again for a connected
+        agent is a no-op.
+        """
+        ...
+
+    def release_agent_phone(self, agent_id: str, *, now: float) -> None:
+        """Hang up the agent's persistent leg (sign-out); unknown agents are ignored."""
+        ...
+
     def next_event_time(self) -> float | None:
         """When the next event is due, if the gateway knows (``None`` if nothing pending)."""
         ...
 
-    def poll(self, until: float) -> list[CallEvent]:
+    def poll(self, until: float) -> list[GatewayEvent]:
         """Events stamped at or before ``until``, oldest first; each is returned once."""
         ...

@@ -23,6 +23,8 @@ from enum import StrEnum
 from dialer.distributions import Fixed, LogNormal, TimeDistribution
 from dialer.exceptions import GatewayError, UnknownCall
 from dialer.gateway import (
+    AgentLegEvent,
+    AgentLegState,
     Answered,
     AnswerKind,
     Busy,
@@ -31,6 +33,8 @@ from dialer.gateway import (
     ConnectedToAgent,
     DtmfReceived,
     Failed,
+    FailureCause,
+    GatewayEvent,
     HangupParty,
     HungUp,
     MessageFinished,
@@ -148,7 +152,8 @@ class GatewayProfile:
     message_time: TimeDistribution = field(default_factory=lambda: Fixed(8.0))
     busy_time_s: float = 3.0
     failure_time_s: float = 1.0
-    failure_cause: str = "network_out_of_order"
+    failure_cause: FailureCause = FailureCause.CONGESTION
+    failure_detail: str = "network out of order"
     emit_ringing: bool = True
     respondent: Respondent = field(default_factory=RandomRespondent)
 
@@ -246,6 +251,9 @@ class SimulatedGateway:
         self._seq = 0
         # Events that requests cause at once (hang-ups, bridges), before anything scheduled.
         self._ready: list[_RawEvent] = []
+        # Agents' persistent phone legs: agent id -> address, and their pending events.
+        self._agent_phones: dict[str, str] = {}
+        self._agent_events: list[AgentLegEvent] = []
         answer = self.profile.answer_probability
         self._constant_answer = answer.steps[0][1] if len(answer.steps) == 1 else None
 
@@ -308,17 +316,47 @@ class SimulatedGateway:
         if not digits or any(d not in "0123456789*#ABCD" for d in digits):
             raise GatewayError(f"DTMF digits must be 0-9, *, # or A-D, got {digits!r}")
 
+    def connect_agent_phone(self, agent_id: str, address: str, *, now: float) -> None:
+        """The simulated phone answers at once: :class:`AgentLegEvent` ``CONNECTED``."""
+        if not address:
+            raise GatewayError(f"agent {agent_id!r} has no phone address to call")
+        if agent_id in self._agent_phones:
+            return
+        self._agent_phones[agent_id] = address
+        self._agent_events.append(AgentLegEvent(agent_id, now, AgentLegState.CONNECTED))
+
+    def release_agent_phone(self, agent_id: str, *, now: float) -> None:
+        """Forget the agent's leg (sign-out)."""
+        self._agent_phones.pop(agent_id, None)
+
+    def drop_agent_phone(self, agent_id: str, *, now: float, cause: str = "phone lost") -> None:
+        """Test hook: the agent's phone hangs up by itself (:class:`AgentLegEvent` ``HUNG_UP``)."""
+        if self._agent_phones.pop(agent_id, None) is not None:
+            self._agent_events.append(AgentLegEvent(agent_id, now, AgentLegState.HUNG_UP, cause))
+
+    @property
+    def agent_phones(self) -> dict[str, str]:
+        """Agents whose phone leg is up, with the address called."""
+        return dict(self._agent_phones)
+
     # -- events -------------------------------------------------------------------------
 
     def next_event_time(self) -> float | None:
         """When the next scheduled action is due (it may turn out stale and yield nothing)."""
+        if self._agent_events:
+            return self._agent_events[0].at_s
         if self._ready:
             return self._ready[0][0]
         return self._heap[0][0] if self._heap else None
 
-    def poll(self, until: float) -> list[CallEvent]:
-        """Events due at or before ``until``, oldest first."""
-        return [self._event(raw) for raw in self._due(until)]
+    def poll(self, until: float) -> list[GatewayEvent]:
+        """Events due at or before ``until``, oldest first (agent-leg events first)."""
+        events: list[GatewayEvent] = []
+        if self._agent_events:
+            events.extend(e for e in self._agent_events if e.at_s <= until)
+            self._agent_events = [e for e in self._agent_events if e.at_s > until]
+        events.extend(self._event(raw) for raw in self._due(until))
+        return events
 
     @property
     def calls_in_progress(self) -> int:
@@ -421,7 +459,8 @@ class SimulatedGateway:
         if kind == _DTMF:
             return DtmfReceived(call_id, at, params, *ids, data)
         if kind == _FAILED:
-            return Failed(call_id, at, params, *ids, self.profile.failure_cause)
+            profile = self.profile
+            return Failed(call_id, at, params, *ids, profile.failure_cause, profile.failure_detail)
         return _PLAIN_EVENTS[kind](call_id, at, params, *ids)
 
     @staticmethod

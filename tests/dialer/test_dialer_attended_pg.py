@@ -37,7 +37,7 @@ from dialer.attended import (
     run_attended,
 )
 from dialer.distributions import Fixed, LogNormal
-from dialer.gateway import CallEvent, HangupParty, OriginateRequest
+from dialer.gateway import GatewayEvent, HangupParty, OriginateRequest
 from dialer.leadership import LocalLeadership
 from dialer.models import AgentCreate, AgentEvent, AgentEventKind, AgentStateLog
 from dialer.pacing import PacingSnapshot
@@ -109,7 +109,13 @@ class RecordingGateway:
     def next_event_time(self) -> float | None:
         return self.inner.next_event_time()
 
-    def poll(self, until: float) -> list[CallEvent]:
+    def connect_agent_phone(self, agent_id: str, address: str, *, now: float) -> None:
+        self.inner.connect_agent_phone(agent_id, address, now=now)
+
+    def release_agent_phone(self, agent_id: str, *, now: float) -> None:
+        self.inner.release_agent_phone(agent_id, now=now)
+
+    def poll(self, until: float) -> list[GatewayEvent]:
         return self.inner.poll(until)
 
 
