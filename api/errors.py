@@ -49,6 +49,10 @@ STATUS_BY_ERROR: list[tuple[type[PilotdialError], int]] = [
 
 
 CONSOLE_PREFIX = "/console/"
+#: The members of a problem document that an error's own ``extra`` fields never replace.
+_PROBLEM_MEMBERS = frozenset(
+    ("type", "title", "status", "detail", "instance", "request_id", "code")
+)
 
 
 def problem(
@@ -85,7 +89,7 @@ def install_error_handlers(app: FastAPI) -> None:
             code=exc.code,
             title=exc.title,
             detail=_readable(exc),
-            **exc.extra,
+            **{k: v for k, v in exc.extra.items() if k not in _PROBLEM_MEMBERS},
         )
         if status == 503:
             response.headers["Retry-After"] = str(RETRY_AFTER_S)

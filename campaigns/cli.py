@@ -209,11 +209,13 @@ def full_batch(campaign: Annotated[str, typer.Argument(help="Campaign id")]) -> 
 
 def _action_command(action: str, target: CampaignStatus) -> Callable[[str], None]:
     def command(campaign: Annotated[str, typer.Argument(help="Campaign id")]) -> None:
+        from campaigns.deals import refuse_deal_move
         from campaigns.service import transition_campaign
 
         with _session() as session:
             row = _load(session, campaign)
             previous = row.status
+            refuse_deal_move(target)
             # pause, resume and stop keep the campaign's phase (a pilot pauses as a pilot)
             goal = (
                 run_control_target(action, row.status) if action in RUN_CONTROL_ACTIONS else target

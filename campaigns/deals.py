@@ -7,16 +7,52 @@ from __future__ import annotations
 
 import uuid
 
-from sqlmodel import Session
+from sqlmodel import Session, col, select
 
 from campaigns.lifecycle import check_transition
 from campaigns.models import Campaign, CampaignStatus
 from campaigns.service import transition_campaign
 from core.audit import Actor
+from core.errors import Conflict
 from feasibility.models import DealQuote
 from feasibility.quotes import approve_quote, record_quote
 
-__all__ = ["approve_campaign_quote", "quote_campaign"]
+__all__ = [
+    "approve_campaign_quote",
+    "open_quote",
+    "quote_campaign",
+    "refuse_deal_move",
+]
+
+#: The lifecycle states that record the deal, and how to reach each of them instead.
+_DEAL_MOVES = {
+    CampaignStatus.quoted: (
+        "a campaign is quoted by recording a quote: POST /campaigns/{id}/quote with the run_id "
+        "of a ready feasibility report (console: Record this quote on the report's page)"
+    ),
+    CampaignStatus.approved: (
+        "a campaign is approved by approving one of its quotes: POST /campaigns/{id}/approve "
+        "with the quote_number (GET /campaigns/{id}/quotes lists them)"
+    ),
+}
+
+
+def refuse_deal_move(target: CampaignStatus) -> None:
+    """A plain lifecycle move (``POST /transitions``, the CLI) never records a deal: ``quoted``
+    and ``approved`` are reached only with a quote on record (409 saying how)."""
+    how = _DEAL_MOVES.get(target)
+    if how is not None:
+        raise Conflict(how, extra={"target_status": target.value})
+
+
+def open_quote(session: Session, campaign_id: uuid.UUID) -> DealQuote | None:
+    """The campaign's newest quote not yet approved (what an Approve button approves)."""
+    stmt = (
+        select(DealQuote)
+        .where(DealQuote.campaign_id == campaign_id, col(DealQuote.approved_at).is_(None))
+        .order_by(col(DealQuote.quoted_at).desc())
+    )
+    return session.exec(stmt).first()
 
 
 def quote_campaign(

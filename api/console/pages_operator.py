@@ -20,6 +20,7 @@ from api.routes.campaigns import _TRANSITION_ROLES as TRANSITION_ROLES
 from api.routes.live import AGENT_LIST_ROLES
 from campaigns import attempts as attempts_service
 from campaigns import service
+from campaigns.deals import approve_campaign_quote, open_quote, refuse_deal_move
 from campaigns.lifecycle import ACTIONS, RUN_CONTROL_ACTIONS
 from campaigns.models import (
     AttemptStatus,
@@ -90,7 +91,7 @@ def _action_name(current: CampaignStatus, target: CampaignStatus) -> str:
 
 def _allowed_buttons(console: Console, campaign: Campaign) -> list[tuple[str, CampaignStatus]]:
     """The lifecycle buttons this user may press now (allowed next state and role)."""
-    buttons = []
+    buttons: list[tuple[str, CampaignStatus]] = []
     for target in service.campaign_public(
         session=console.session, campaign=campaign
     ).allowed_next_states:
@@ -98,6 +99,10 @@ def _allowed_buttons(console: Console, campaign: Campaign) -> list[tuple[str, Ca
             require_role(console.principal, *TRANSITION_ROLES.get(target, (Role.operator,)))
         except PermissionDenied:
             continue
+        if target is CampaignStatus.quoted:
+            continue  # quoted on the feasibility report's page, with the quote recorded
+        if target is CampaignStatus.approved and open_quote(console.session, campaign.id) is None:
+            continue  # nothing to approve yet
         buttons.append((_action_name(campaign.status, target), target))
     return buttons
 
@@ -165,6 +170,18 @@ def campaign_transition(
             client_id=client_id, campaign_id=target_id, action=verb, actor=console.actor
         )
         return RedirectResponse(f"/console/campaigns/{target_id}", status_code=303)
+    if status is CampaignStatus.approved:
+        # Approve approves the newest open quote, as POST /campaigns/{id}/approve does.
+        quote = open_quote(console.session, campaign.id)
+        if quote is not None:
+            approve_campaign_quote(
+                session=console.session,
+                campaign=campaign,
+                quote_number=quote.quote_number,
+                actor=console.actor,
+            )
+            return RedirectResponse(f"/console/campaigns/{campaign.id}", status_code=303)
+    refuse_deal_move(status)  # quoted, or approved with no quote: 409 saying how
     service.transition_campaign(
         session=console.session, campaign=campaign, target=status, actor=console.actor
     )

@@ -20,6 +20,8 @@ from api.deps import CurrentActor, CurrentPrincipal, SessionDep
 from api.downloads import content_disposition
 from campaigns import attempts as attempts_service
 from campaigns import service
+from campaigns.deals import refuse_deal_move
+from campaigns.lifecycle import check_transition
 from campaigns.models import (
     AttemptStatus,
     Batch,
@@ -146,8 +148,13 @@ def transition_campaign(
     principal: CurrentPrincipal,
     actor: CurrentActor,
 ) -> CampaignPublic:
-    """Move the campaign through its lifecycle; 409 lists the allowed next states."""
+    """Move the campaign through its lifecycle; 409 lists the allowed next states.
+
+    ``quoted`` and ``approved`` record the deal and are reached through ``POST
+    /campaigns/{id}/quote`` and ``/approve`` only (409 here, saying so)."""
     require_role(principal, *_TRANSITION_ROLES.get(body.status, (Role.operator,)))
+    check_transition(campaign.status, body.status)
+    refuse_deal_move(body.status)
     service.transition_campaign(session=session, campaign=campaign, target=body.status, actor=actor)
     return service.campaign_public(session=session, campaign=campaign)
 

@@ -82,3 +82,24 @@ def test_staff_key_for_several_clients_must_choose_one_to_create(api: Any) -> No
     stranger = make_tenant(api, "three")
     response = api.get("/jobs", headers={**headers, "X-Pilotdial-Client": str(stranger.client_id)})
     assert response.status_code == 404
+
+
+def test_an_errors_own_fields_never_replace_the_problem_members() -> None:
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from api.errors import install_error_handlers
+    from core.errors import Conflict
+
+    app = FastAPI()
+    install_error_handlers(app)
+
+    @app.get("/boom")
+    def boom() -> None:
+        raise Conflict("no", extra={"status": "approved", "title": "x", "field": "status"})
+
+    response = TestClient(app).get("/boom")
+    assert response.status_code == 409
+    body = response.json()
+    assert (body["status"], body["title"], body["detail"]) == (409, "Conflict", "no")
+    assert body["field"] == "status"  # its other fields still go out

@@ -39,6 +39,18 @@ def _campaign(tenant: Tenant, list_id: str) -> dict[str, Any]:
     return body
 
 
+def _record_deal(campaign_id: str) -> None:
+    """Move a pilot_done campaign to approved the way the deal routes do (service level)."""
+    from campaigns.models import Campaign, CampaignStatus
+    from campaigns.service import transition_campaign
+
+    with system_session() as s:
+        campaign = s.get(Campaign, uuid.UUID(campaign_id))
+        assert campaign is not None
+        for target in (CampaignStatus.quoted, CampaignStatus.approved):
+            transition_campaign(session=s, campaign=campaign, target=target)
+
+
 def test_campaign_lifecycle_batches_attempts_over_http(api: Any) -> None:
     op = make_tenant(api, "ops", role="operator")
     list_id, _lead_ids = _ready_list(op)
@@ -165,20 +177,27 @@ def test_campaign_lifecycle_batches_attempts_over_http(api: Any) -> None:
     assert r.status_code == 409  # used by an attempt
 
     # on to the full batch: final pilot leads are not released again
-    for target in ("pilot_done", "quoted"):
-        r = op.http.post(
-            f"/campaigns/{cid}/transitions", headers=op.headers(), json={"status": target}
-        )
-        assert r.status_code == 200, r.text
+    r = op.http.post(
+        f"/campaigns/{cid}/transitions", headers=op.headers(), json={"status": "pilot_done"}
+    )
+    assert r.status_code == 200, r.text
+    # quoted and approved record the deal: a plain transition is refused, saying how
+    r = op.http.post(
+        f"/campaigns/{cid}/transitions", headers=op.headers(), json={"status": "quoted"}
+    )
+    assert r.status_code == 409
+    assert r.headers["content-type"].startswith("application/problem+json")
+    assert "POST /campaigns/{id}/quote" in r.json()["detail"]
     client = make_tenant(api, "cli", role="client")
     r = client.http.post(
         f"/campaigns/{cid}/transitions", headers=client.headers(), json={"status": "approved"}
     )
     assert r.status_code == 404  # another client's key never sees it
+    _record_deal(cid)  # as POST /quote and /approve do (tests/api/test_feasibility_deal.py)
     r = op.http.post(
         f"/campaigns/{cid}/transitions", headers=op.headers(), json={"status": "approved"}
     )
-    assert r.status_code == 200
+    assert r.status_code == 409  # approved already; the deal is not recorded twice
     r = op.http.post(f"/campaigns/{cid}/batches", headers=op.headers(), json={"kind": "full"})
     assert r.status_code == 201, r.text
     assert r.json()["size"] == 6 - 2  # 2 pilot leads reached a final disposition

@@ -278,6 +278,9 @@ def test_cli_creates_pilots_moves_and_imports(
     r = runner.invoke(app, ["campaign", "resume", campaign_id])
     assert r.exit_code == 2
     assert "allowed next: pilot_paused, pilot_done, cancelled" in r.output
+    r = runner.invoke(app, ["campaign", "approve", campaign_id])
+    assert r.exit_code == 2  # the deal is recorded with a quote, never by a plain move
+    assert "POST /campaigns/{id}/approve" in r.output
 
     shown = json.loads(runner.invoke(app, ["campaign", "show", campaign_id]).output)
     assert shown["lead_states"]["new"] == 3

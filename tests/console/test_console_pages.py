@@ -102,8 +102,11 @@ def test_client_user_gets_only_approve_and_cancel(app: Any, alpha: Tenant) -> No
         campaign_id = campaign.id
     carl = sign_in(app.app, "carl", make_user("carl", "client_user", [alpha.client_id]))
     page = carl.http.get(f"/console/campaigns/{campaign_id}")
-    assert _buttons(page.text) == ["approve", "cancel"]
+    # approve approves a recorded quote: none yet, so only cancel (see the sales quote test)
+    assert _buttons(page.text) == ["cancel"]
     assert 'name="pacing_mode"' not in page.text  # clients do not pace
+    refused = carl.post(f"/console/campaigns/{campaign_id}/transition", {"status": "approved"})
+    assert refused.status_code == 409  # pressed anyway (a stale page): says how, moves nothing
 
 
 def test_client_uploads_a_list_watches_it_and_downloads_both_files(app: Any, alpha: Tenant) -> None:
@@ -276,6 +279,19 @@ def test_sales_records_the_quote_for_the_campaign_and_offers_the_client_quote(
     again = sam.post(f"/console/feasibility/{run_id}/quote", {"override_reason": "trial"})
     assert again.status_code == 409  # quoted already: the page says why, nothing recorded
     assert 'role="alert"' in again.text
+
+    # the client approves it with the campaign page's button: the quote's approval is recorded
+    carl = sign_in(app.app, "carl", make_user("carl", "client_user", [alpha.client_id]))
+    page = carl.http.get(f"/console/campaigns/{campaign_id}")
+    assert _buttons(page.text) == ["approve", "cancel"]
+    approved = carl.post(f"/console/campaigns/{campaign_id}/transition", {"status": "approved"})
+    assert approved.status_code == 200, _detail(approved)
+    with tenant_session([alpha.client_id]) as session:
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        assert campaign.status is CampaignStatus.approved
+        [quote] = session.exec(select(DealQuote).where(DealQuote.campaign_id == campaign_id)).all()
+        assert quote.approved_by == "user:carl"
 
 
 def test_every_console_label_is_translated_in_every_language() -> None:
