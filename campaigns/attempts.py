@@ -18,6 +18,7 @@ from datetime import datetime
 from typing import IO, Any
 
 import phonenumbers
+from sqlalchemy import case, func
 from sqlmodel import Session, col, select
 
 from campaigns.exceptions import AttemptsImportError, CampaignInputError
@@ -44,7 +45,9 @@ __all__ = [
     "EXPORT_COLUMNS",
     "IMPORT_COLUMNS",
     "AttemptFilter",
+    "DialHistory",
     "ImportResult",
+    "dial_history",
     "export_attempts_csv",
     "import_attempts_csv",
     "lead_records",
@@ -598,3 +601,62 @@ def lead_records(*, session: Session, campaign_id: uuid.UUID) -> list[dict[str, 
         )
         records.append(record)
     return records
+
+
+@dataclass(frozen=True, slots=True)
+class DialHistory:
+    """What the client's other campaigns dialled: the priors of a pilot's size."""
+
+    campaigns: int
+    leads_dialled: int
+    leads_contacted: int
+    contacts: int
+    valid_calls: int
+
+
+def dial_history(
+    *,
+    session: Session,
+    client_id: uuid.UUID,
+    exclude_campaign_id: uuid.UUID | None,
+    valid_call_min_talk_s: float,
+) -> DialHistory:
+    """Finished attempts of the client's campaigns (but one): leads reached, valid calls."""
+    contact = col(CallAttempt.outcome) == OutcomeClass.contact
+    where = [
+        CallAttempt.client_id == client_id,
+        CallAttempt.status == AttemptStatus.finished,
+    ]
+    if exclude_campaign_id is not None:
+        where.append(CallAttempt.campaign_id != exclude_campaign_id)
+    per_lead = (
+        select(
+            col(CallAttempt.campaign_id).label("campaign_id"),
+            func.max(case((contact, 1), else_=0)).label("reached"),
+        )
+        .where(*where)
+        .group_by(col(CallAttempt.campaign_id), col(CallAttempt.lead_id))
+        .subquery()
+    )
+    leads = session.exec(
+        select(
+            func.count(func.distinct(per_lead.c.campaign_id)),
+            func.count(),
+            func.coalesce(func.sum(per_lead.c.reached), 0),
+        )
+    ).one()
+    calls = session.exec(
+        select(
+            func.count(),
+            func.coalesce(
+                func.sum(case((col(CallAttempt.talk_s) > valid_call_min_talk_s, 1), else_=0)), 0
+            ),
+        ).where(*where, contact)
+    ).one()
+    return DialHistory(
+        campaigns=int(leads[0]),
+        leads_dialled=int(leads[1]),
+        leads_contacted=int(leads[2]),
+        contacts=int(calls[0]),
+        valid_calls=int(calls[1]),
+    )

@@ -11,13 +11,15 @@ from typing import Annotated, Any
 from fastapi import APIRouter, File, Form, Query, UploadFile, status
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
+from sqlalchemy import func
 from sqlmodel import Session, col, select
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
 from api.downloads import content_disposition
-from campaigns.attempts import lead_records, pilot_attempt_records
+from campaigns.attempts import dial_history, lead_records, pilot_attempt_records
 from campaigns.deals import approve_campaign_quote, quote_campaign
-from campaigns.models import Campaign
+from campaigns.models import Campaign, Lead
+from campaigns.service import campaign_list_ids
 from core.audit import record_audit
 from core.db import get_or_404, utcnow
 from core.errors import Conflict, InvalidInput, QueueUnavailable
@@ -25,6 +27,7 @@ from core.files import stream_file
 from core.models import Role
 from core.security import require_role
 from feasibility.client_quote import render_pdf
+from feasibility.inputs import Costs
 from feasibility.models import (
     DealQuote,
     DealQuotePublic,
@@ -34,6 +37,7 @@ from feasibility.models import (
     run_view,
 )
 from feasibility.service import client_quote_for_run, create_run, rerun
+from feasibility.sizing import DEFAULT_PRECISION, PilotPlan, plan_pilot
 
 router = APIRouter(tags=["feasibility"])
 
@@ -323,3 +327,102 @@ def list_campaign_quotes(campaign_id: uuid.UUID, session: SessionDep) -> list[De
         .order_by(col(DealQuote.quoted_at).desc())
     )
     return list(session.exec(stmt))
+
+
+# --------------------------------------------------------------------------- pilot planning
+
+#: Fewest leads the client's past campaigns must have dialled to stand in for the rates.
+MIN_HISTORY_LEADS = 50
+
+
+class PilotPlanOut(BaseModel):
+    """How big the pilot must be, and where the rates it rests on came from."""
+
+    plan: PilotPlan
+    list_leads: int = Field(description="Leads the campaign would dial (one per number).")
+    contact_rate: float
+    valid_call_share: float
+    rates_from: str = Field(description="'given', or the past campaigns the rates come from.")
+
+
+@router.get("/campaigns/{campaign_id}/pilot-plan", response_model=PilotPlanOut)
+def pilot_plan_route(
+    campaign_id: uuid.UUID,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    precision: Annotated[
+        float, Query(gt=0, lt=1, description="Price per valid call within +-precision.")
+    ] = DEFAULT_PRECISION,
+    level: Annotated[float, Query(ge=0.5, le=0.999, description="Confidence level.")] = 0.9,
+    attempts_per_lead: Annotated[
+        int | None, Query(ge=1, le=50, description="Default: the campaign's max_attempts.")
+    ] = None,
+    contact_rate: Annotated[
+        float | None,
+        Query(gt=0, le=1, description="Share of leads reached; default: the client's history."),
+    ] = None,
+    valid_call_share: Annotated[
+        float | None,
+        Query(gt=0, le=1, description="Share of contacts that are valid calls; default: history."),
+    ] = None,
+) -> PilotPlanOut:
+    """Before a pilot: how many leads to dial, and how many attempts each, to know the price per
+    valid call within +-precision, from the campaign's list and the client's past campaigns."""
+    campaign: Campaign = get_or_404(session, Campaign, campaign_id, what="campaign")
+    require_role(principal, Role.sales, Role.operator)
+    list_ids = campaign_list_ids(session=session, campaign_id=campaign.id)
+    list_leads = int(
+        session.exec(
+            select(func.count(func.distinct(Lead.phone_e164))).where(
+                col(Lead.list_id).in_(list_ids)
+            )
+        ).one()
+    )
+    if list_leads == 0:
+        raise Conflict("the campaign has no leads to plan a pilot from; add a cleaned lead list")
+    rates_from = "given"
+    if contact_rate is None or valid_call_share is None:
+        history = dial_history(
+            session=session,
+            client_id=campaign.client_id,
+            exclude_campaign_id=campaign.id,
+            valid_call_min_talk_s=Costs().valid_call_min_talk_s,
+        )
+        if history.leads_dialled < MIN_HISTORY_LEADS or history.contacts == 0:
+            raise InvalidInput(
+                f"the client's past campaigns dialled {history.leads_dialled} leads with "
+                f"{history.contacts} contacts, too few to stand in for the rates (at least "
+                f"{MIN_HISTORY_LEADS} leads and one contact): give contact_rate (e.g. 0.35) and "
+                "valid_call_share (e.g. 0.8)",
+                extra={"field": "contact_rate"},
+            )
+        if contact_rate is None:
+            contact_rate = history.leads_contacted / history.leads_dialled
+        if valid_call_share is None:
+            valid_call_share = history.valid_calls / history.contacts
+        if contact_rate <= 0 or valid_call_share <= 0:
+            raise InvalidInput(
+                "the client's past campaigns reached no one (or had no valid call): give "
+                "contact_rate and valid_call_share",
+                extra={"field": "contact_rate"},
+            )
+        rates_from = (
+            f"{history.campaigns} past campaign(s) of the client: "
+            f"{history.leads_contacted:,} of {history.leads_dialled:,} leads reached, "
+            f"{history.valid_calls:,} of {history.contacts:,} contacts valid calls"
+        )
+    plan = plan_pilot(
+        contact_rate=contact_rate,
+        valid_call_share=valid_call_share,
+        list_leads=list_leads,
+        attempts_per_lead=attempts_per_lead or campaign.max_attempts,
+        precision=precision,
+        level=level,
+    )
+    return PilotPlanOut(
+        plan=plan,
+        list_leads=list_leads,
+        contact_rate=contact_rate,
+        valid_call_share=valid_call_share,
+        rates_from=rates_from,
+    )
