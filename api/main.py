@@ -40,9 +40,18 @@ ROUTER_MODULES = (
 
 
 def create_app(
-    settings: Settings | None = None, *, engine: Engine | None = None, check_schema: bool = True
+    settings: Settings | None = None,
+    *,
+    engine: Engine | None = None,
+    check_schema: bool = True,
+    own_pacers: bool = False,
 ) -> FastAPI:
-    """Build the app; refuses to start on a database whose schema is behind."""
+    """Build the app; refuses to start on a database whose schema is behind.
+
+    ``own_pacers`` (``pilotdial serve``): on the embedded default this process runs the
+    pacers, so at start it resumes the campaigns that were dialing and at shutdown it drains
+    them (calls in progress finish) for up to ``pacer_drain_s``.
+    """
     settings = settings or get_settings()
     settings.check_capacity()
     import_all_models()
@@ -56,7 +65,16 @@ def create_app(
         # a time each, plus the never-queued health checks.
         threads = anyio.to_thread.current_default_thread_limiter()
         threads.total_tokens = max(threads.total_tokens, settings.api_max_in_flight + 8)
+        embedded_pacers = own_pacers and not settings.redis_url
+        if embedded_pacers:
+            from dialer.run_control import resume_embedded_pacers
+
+            await anyio.to_thread.run_sync(resume_embedded_pacers)
         yield
+        if embedded_pacers:
+            from dialer.run_control import drain_pacers
+
+            await anyio.to_thread.run_sync(drain_pacers, settings.pacer_drain_s)
 
     app = FastAPI(
         title="Pilotdial",

@@ -321,7 +321,7 @@ def serve(
     configure_logging(level=settings.log_level, json_lines=settings.log_json)
     check_schema_current(get_engine())
     uvicorn.run(
-        create_app(settings),
+        create_app(settings, own_pacers=True),
         host=host or settings.api_host,
         port=port or settings.api_port,
         log_config=None,

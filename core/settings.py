@@ -64,6 +64,12 @@ class Settings(BaseSettings):
     api_queue_timeout_s: float = Field(
         default=10.0, gt=0, le=300, description="a queued request waiting longer gets 503"
     )
+    pacer_drain_s: float = Field(
+        default=120.0,
+        ge=0,
+        le=3600,
+        description="at shutdown, how long pacers may take to finish their calls in progress",
+    )
     # Failed authentications allowed per window before 429 (per process; see core.security)
     auth_failures_per_ip: int = Field(default=30, ge=1, le=100_000)
     auth_failures_per_key: int = Field(default=10, ge=1, le=100_000)

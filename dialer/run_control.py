@@ -17,6 +17,13 @@ the job pool: in the embedded default each has a thread of its own; with Redis, 
 a pacer (queued runs, resumed campaigns, the campaigns of a worker that died) within
 :data:`ADOPT_EVERY_S` plus the lease's time to live, through the Redis-elected leadership of
 :mod:`dialer.leadership`, and marks the run of a pacer that died as failed.
+
+Shutting down drains: on SIGTERM a worker's supervisor (and ``pilotdial serve`` on the embedded
+default, at shutdown) stops its pacers launching, lets every call in progress end with its real
+outcome, releases the leases and ends each run saying so (:data:`DRAINED`), so another worker
+adopts the campaign at once. ``pilotdial serve`` restarted on the embedded default resumes the
+campaigns that were dialing (:func:`resume_embedded_pacers`): their runs left open by the
+stopped process are marked failed, saying so, and a new run continues with the stored settings.
 """
 
 from __future__ import annotations
@@ -24,6 +31,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import multiprocessing.process
+import signal
 import threading
 import time
 import uuid
@@ -49,11 +57,14 @@ from dialer.scenario import AmdPolicy
 
 __all__ = [
     "ADOPT_EVERY_S",
+    "DRAINED",
     "PACER_HANDLER",
     "PacerSettings",
     "control_campaign",
+    "drain_pacers",
     "pace_stored",
     "pacer_settings_of",
+    "resume_embedded_pacers",
     "start_dialing",
     "start_supervisor_process",
     "supervise",
@@ -67,6 +78,46 @@ PACER_HANDLER = "dialer.run_control:pace_stored"
 ADOPT_EVERY_S = 2.0
 #: Run endings after which the campaign stays dialing but is not restarted by itself.
 FINISHED_REASONS = frozenset({"out of leads", "end of the requested duration"})
+#: How a run ends when its process shuts down (SIGTERM): another pacer continues.
+DRAINED = "the pacer's process shut down; calls in progress finished, another pacer continues"
+#: How the dial loops say their lease was not renewed (what a drain looks like to them).
+_LEADERSHIP_LOST = "leadership lost"
+
+#: Set while this process shuts down: its pacers stop renewing their lease and end.
+_draining = threading.Event()
+#: The pacer runs of this process, so a shutdown can wait for them to drain.
+_runs: set[threading.Thread] = set()
+_runs_lock = threading.Lock()
+
+
+class _Drained(Exception):
+    """Raised to a pacer still waiting for its lease when the process drains."""
+
+
+class _Drainable:
+    """A pacer's leadership that stops renewing once the process drains.
+
+    The dial loops already stop launching, finish their calls and release the lease when a
+    renewal fails; a drain uses that same path instead of a second stop signal.
+    """
+
+    def __init__(self, inner: PacerLeadership) -> None:
+        self.inner = inner
+        self.holder_id = inner.holder_id
+
+    def acquire(self) -> bool:
+        if _draining.is_set():
+            raise _Drained  # nothing is held yet: the run ends before it dials
+        return self.inner.acquire()
+
+    def renew(self) -> bool:
+        return not _draining.is_set() and self.inner.renew()
+
+    def release(self) -> None:
+        self.inner.release()
+
+    def current_holder(self) -> str | None:
+        return self.inner.current_holder()
 
 
 class PacerSettings(BaseModel):
@@ -284,7 +335,6 @@ def _leadership(campaign_id: uuid.UUID, holder: str) -> PacerLeadership:
 def pace_stored(ctx: JobContext) -> dict[str, Any]:
     """Job handler: one run of a campaign's pacer with its stored settings."""
     from dialer.jobs import worker_identity
-    from dialer.pacer import PacerConfig, run_pacer
 
     campaign_id = uuid.UUID(ctx.params["campaign_id"])
     with tenant_session([ctx.client_id]) as session:
@@ -293,7 +343,27 @@ def pace_stored(ctx: JobContext) -> dict[str, Any]:
     if settings is None:
         return {"stopped_because": "the campaign has no pacer settings"}
     holder = str(ctx.params.get("holder") or worker_identity())
-    leadership = _leadership(campaign_id, holder)
+    leadership = _Drainable(_leadership(campaign_id, holder))
+    with _runs_lock:
+        _runs.add(threading.current_thread())
+    try:
+        outcome = _pace(ctx, campaign_id, settings, leadership)
+    except _Drained:
+        outcome = {"stopped_because": DRAINED}
+    finally:
+        with _runs_lock:
+            _runs.discard(threading.current_thread())
+    if _draining.is_set() and outcome.get("stopped_because") in (_LEADERSHIP_LOST, None):
+        outcome["stopped_because"] = DRAINED
+    _after_run(ctx.client_id, campaign_id, str(outcome["stopped_because"]))
+    return {"pacer": holder, "agents_mode": settings.agents_mode.value, **outcome}
+
+
+def _pace(
+    ctx: JobContext, campaign_id: uuid.UUID, settings: PacerSettings, leadership: PacerLeadership
+) -> dict[str, Any]:
+    from dialer.pacer import PacerConfig, run_pacer
+
     last_report = [0.0]
 
     def progress(at_s: float) -> None:
@@ -346,8 +416,7 @@ def pace_stored(ctx: JobContext) -> dict[str, Any]:
             "stopped_because": result.stopped_because,
             "simulation": result.simulation,
         }
-    _after_run(ctx.client_id, campaign_id, str(outcome["stopped_because"]))
-    return {"pacer": holder, "agents_mode": settings.agents_mode.value, **outcome}
+    return outcome
 
 
 def _pace_live(
@@ -409,6 +478,71 @@ def _after_run(client_id: uuid.UUID, campaign_id: uuid.UUID, reason: str) -> Non
         record = _new_run(session, campaign) if restart else None
     if record is not None:
         _dispatch(record.id)
+
+
+def drain_pacers(timeout_s: float) -> int:
+    """Shut this process's pacers down: no new dial, calls in progress end with their real
+    outcome, leases released; waits up to ``timeout_s``. Returns the runs still going."""
+    _draining.set()
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            with _runs_lock:
+                alive = [t for t in _runs if t.is_alive()]
+            if not alive or time.monotonic() >= deadline:
+                break
+            time.sleep(0.1)
+        if alive:
+            log.warning("%d pacer run(s) still finishing calls at shutdown", len(alive))
+        else:
+            log.info("pacers drained")
+        return len(alive)
+    finally:
+        _draining.clear()
+
+
+def resume_embedded_pacers() -> list[uuid.UUID]:
+    """Embedded default, at start: the campaigns that were dialing dial again.
+
+    One process owns every pacer of an embedded installation, so runs still ``queued`` or
+    ``running`` at its start were left by the previous process: they are marked failed,
+    saying so, and a new run continues with the stored settings. With Redis the workers'
+    supervisors adopt campaigns instead, and this does nothing.
+    """
+    from campaigns.hopper import leads_left
+
+    if get_settings().redis_url:
+        return []
+    started: list[uuid.UUID] = []
+    with system_session() as session:
+        for campaign_id, _client_id in _dialing_campaigns(session):
+            campaign = session.get(Campaign, campaign_id)
+            if campaign is None:
+                continue
+            stale = session.exec(
+                select(JobRecord).where(
+                    JobRecord.kind == "pacer",
+                    JobRecord.handler == PACER_HANDLER,
+                    col(JobRecord.status).in_([JobStatus.queued, JobStatus.running]),
+                )
+            ).all()
+            for record in stale:
+                if record.params.get("campaign_id") != str(campaign_id):
+                    continue
+                record.status = JobStatus.failed
+                record.error = (
+                    "the process that ran it stopped (Pilotdial restarted); "
+                    "a new run continues with the stored settings"
+                )
+                record.finished_at = utcnow()
+                session.add(record)
+            if leads_left(session=session, campaign_id=campaign_id) == 0:
+                continue
+            started.append(_new_run(session, campaign).id)
+    for job_id in started:
+        log.info("resuming dialing after a restart: run %s", job_id)
+        _dispatch(job_id)
+    return started
 
 
 # -- the supervisor of `pilotdial worker` -------------------------------------------------
@@ -510,7 +644,16 @@ def _supervisor_main(parent_pid: int) -> None:
     settings = get_settings()
     configure_logging(level=settings.log_level, json_lines=settings.log_json)
     import_all_models()
-    supervise()
+    stop = threading.Event()
+
+    def shut_down(signum: int, _frame: object) -> None:
+        log.info("pacer supervisor: signal %d, draining its pacers", signum)
+        _draining.set()
+        stop.set()
+
+    signal.signal(signal.SIGTERM, shut_down)
+    signal.signal(signal.SIGINT, shut_down)
+    supervise(stop=stop)
 
 
 def start_supervisor_process() -> multiprocessing.process.BaseProcess:

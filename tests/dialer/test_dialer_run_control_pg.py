@@ -291,3 +291,57 @@ def test_a_dialing_pacer_does_not_delay_list_cleaning(op: Tenant) -> None:
             _post(op, f"/campaigns/{campaign_id}/stop")
     for run_id in runs:
         _wait(lambda run_id=run_id: _finished(run_id), "the pacers to stop")
+
+
+def test_shutdown_drains_and_a_restart_resumes_dialing(op: Tenant) -> None:
+    """`pilotdial serve` on the embedded default: at shutdown its pacers finish their calls
+    and end saying so; started again, the campaigns that were dialing dial again."""
+    from dialer.run_control import DRAINED, drain_pacers, resume_embedded_pacers
+
+    campaign_id = _campaign(op, phase="pilot")
+    first = _post(op, f"/campaigns/{campaign_id}/pacer", **FAST).json()["id"]
+    ours: list[uuid.UUID] = []
+    try:
+        _wait(lambda: len(_attempts(op, campaign_id)) >= 6, "the pacer to dial")
+        assert drain_pacers(60.0) == 0
+        run = _wait(lambda: _finished(first), "the drained run to end")
+        assert run.status is JobStatus.succeeded, run.error
+        assert run.result is not None
+        assert run.result["stopped_because"] == DRAINED
+        _all_disposed(op, campaign_id)  # calls in progress ended with their real outcome
+        assert _leased(op, campaign_id) == 0
+        drained = len(_attempts(op, campaign_id))
+        time.sleep(1.0)
+        assert len(_attempts(op, campaign_id)) == drained  # nothing dials until the restart
+
+        # a run the stopped process left `running` (killed, not drained) is closed, saying so
+        with system_session() as session:
+            leftover = JobRecord(
+                client_id=op.client_id,
+                kind="pacer",
+                handler="dialer.run_control:pace_stored",
+                params={"campaign_id": str(campaign_id), "settings": {}},
+                status=JobStatus.running,
+            )
+            session.add(leftover)
+            session.flush()
+            leftover_id = str(leftover.id)
+        started = resume_embedded_pacers()
+        ours = [
+            job_id
+            for job_id in started
+            if _job(str(job_id)).params["campaign_id"] == str(campaign_id)
+        ]
+        assert len(ours) == 1
+        closed = _job(leftover_id)
+        assert closed.status is JobStatus.failed
+        assert closed.error is not None
+        assert "restarted" in closed.error
+        resumed = _job(str(ours[0]))
+        assert resumed.params["settings"]["agents"] == FAST["agents"]  # the stored settings
+        _wait(lambda: len(_attempts(op, campaign_id)) > drained + 3, "dialing after the restart")
+    finally:
+        assert _post(op, f"/campaigns/{campaign_id}/stop").status_code == 200
+    if ours:
+        _wait(lambda: _finished(str(ours[0])), "the resumed run to stop")
+    _all_disposed(op, campaign_id)

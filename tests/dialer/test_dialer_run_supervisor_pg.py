@@ -143,3 +143,74 @@ def test_a_live_worker_adopts_a_campaign_whose_pacer_died(
     by_b = [attempts[i] for i in journal[dials_at_kill:]]
     assert by_b
     assert all(a.status is AttemptStatus.finished and a.disposition for a in by_b)
+
+
+def test_sigterm_drains_a_workers_pacers(
+    pg_url: str, pg_engine: Any, redis_url: str, configure: Any, tmp_path: Path
+) -> None:
+    """SIGTERM to a worker's pacer supervisor: its pacer stops dialing, every call in progress
+    ends with its real outcome, the lease is released and the run says why it ended."""
+    from campaigns.models import (
+        AttemptStatus,
+        BatchCreate,
+        CallAttempt,
+        CampaignLead,
+        CampaignStatus,
+        LeadState,
+    )
+    from campaigns.service import create_batch, transition_campaign
+    from core.admin import create_client
+    from core.db import system_session, tenant_session
+    from core.models import JobRecord, JobStatus
+    from dialer.leadership import pacer_key
+    from dialer.run_control import DRAINED, PacerSettings, start_dialing
+
+    configure(database_url=pg_url, redis_url=redis_url)
+    with system_session() as session:
+        client_id = create_client(session=session, name="Drain").id
+    with tenant_session([client_id]) as session:
+        lead_list, _ = make_list(session, client_id, 400)
+        campaign = make_campaign(session, client_id, [lead_list.id], pacing_mode="progressive")
+        create_batch(session=session, campaign=campaign, batch_in=BatchCreate(size=400, seed=1))
+        transition_campaign(session=session, campaign=campaign, target=CampaignStatus.piloting)
+        campaign_id = campaign.id
+    run = start_dialing(
+        client_id=client_id,
+        campaign_id=campaign_id,
+        settings=PacerSettings(agents=3, speed=60, answer_probability=0.4, seed=3),
+    )
+    redis = Redis.from_url(redis_url)
+    journal_key = f"pilotdial:originates:{campaign_id}"
+
+    def job() -> JobRecord:
+        with system_session() as session:
+            record = session.get(JobRecord, run.id)
+            assert record is not None
+            return record
+
+    main = f"from dialer.run_control import _supervisor_main; _supervisor_main({os.getpid()})"
+    with (tmp_path / "worker.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-c", main], stdout=log, stderr=subprocess.STDOUT)
+        try:
+            _wait(lambda: redis.llen(journal_key) >= 6, "the worker's pacer to dial")
+            proc.send_signal(signal.SIGTERM)
+            assert proc.wait(timeout=60) == 0, (tmp_path / "worker.log").read_text()
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)
+    record = job()
+    assert record.status is JobStatus.succeeded, record.error
+    assert record.result is not None
+    assert record.result["stopped_because"] == DRAINED
+    assert redis.get(pacer_key(campaign_id)) is None  # the lease is free for another worker
+    with tenant_session([client_id]) as session:
+        attempts = session.exec(select(CallAttempt).where(CallAttempt.campaign_id == campaign_id))
+        assert all(a.status is AttemptStatus.finished and a.disposition for a in attempts)
+        leased = session.exec(
+            select(CampaignLead).where(
+                CampaignLead.campaign_id == campaign_id,
+                col(CampaignLead.state) == LeadState.in_progress,
+            )
+        ).all()
+        assert leased == []
