@@ -389,15 +389,20 @@ def release_idle_leases(
             )
         )
     )
-    released = 0
-    for row in rows:
-        started = session.exec(
-            select(CallAttempt.id).where(
-                CallAttempt.lease_token == row.lease_token,
+    if not rows:
+        return 0
+    # One query for the leases with a call on them, not one per lease.
+    in_call = set(
+        session.exec(
+            select(CallAttempt.lease_token).where(
+                col(CallAttempt.lease_token).in_([row.lease_token for row in rows]),
                 CallAttempt.status == AttemptStatus.started,
             )
-        ).first()
-        if started is not None:
+        )
+    )
+    released = 0
+    for row in rows:
+        if row.lease_token in in_call:
             continue
         row.state = _restored_state(row)
         _clear_lease(row)

@@ -19,6 +19,7 @@ from campaigns.hopper import (
     complete_attempt,
     lease_leads,
     record_attempt_start,
+    release_idle_leases,
     release_lease,
 )
 from campaigns.models import (
@@ -260,3 +261,27 @@ def test_dnc_request_suppresses_the_number_in_every_campaign_of_the_client(
         s.commit()
     assert row_b.state is LeadState.final
     assert row_b.final_disposition == "suppressed"
+
+
+def test_a_stopping_pacer_gives_back_only_its_idle_leases(pg_engine: Engine) -> None:
+    campaign_id = _setup(pg_engine, 5)
+    with Session(pg_engine, expire_on_commit=False) as s:
+        mine = lease_leads(session=s, campaign_id=campaign_id, now=T0, limit=3, worker_id="w")
+        theirs = lease_leads(session=s, campaign_id=campaign_id, now=T0, limit=1, worker_id="v")
+        record_attempt_start(
+            session=s, lease_token=mine[0].lease_token, idempotency_key="in-call", now=T0
+        )
+        s.commit()
+    with Session(pg_engine, expire_on_commit=False) as s:
+        released = release_idle_leases(session=s, campaign_id=campaign_id, worker_id="w", now=T0)
+        s.commit()
+    assert released == 2  # the lead with a call on it stays leased until the call ends
+    with Session(pg_engine, expire_on_commit=False) as s:
+        states = {
+            row.lead_id: (row.state, row.lease_owner)
+            for row in s.exec(select(CampaignLead).where(CampaignLead.campaign_id == campaign_id))
+        }
+    assert states[mine[0].lead_id] == (LeadState.in_progress, "w")
+    assert all(states[lease.lead_id][1] is None for lease in mine[1:])
+    assert all(states[lease.lead_id][0] is not LeadState.in_progress for lease in mine[1:])
+    assert states[theirs[0].lead_id] == (LeadState.in_progress, "v")  # another pacer's lease
