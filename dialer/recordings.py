@@ -355,7 +355,7 @@ def run_purge_schedule(
 
     stop = stop or threading.Event()
     settings = get_settings()
-    while not stop.is_set():
+    while True:  # a look first, then the wait: a stop already set still runs one period
         try:
             if settings.redis_url:
                 redis = get_redis(settings.redis_url)
@@ -365,7 +365,8 @@ def run_purge_schedule(
                 purge_job()
         except (RedisError, OSError):
             log.exception("could not schedule the recordings purge; retrying next period")
-        stop.wait(every_s)
+        if stop.wait(every_s):
+            return
 
 
 def _purge_main(parent_pid: int) -> None:

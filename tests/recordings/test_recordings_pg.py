@@ -228,3 +228,37 @@ def test_directory_storage_and_the_purge_command(
     assert done.exit_code == 0, done.output
     assert stale in done.output
     assert [f.name for f in shared.rglob("*.wav")] == [f"{fresh}.wav"]
+
+
+def test_the_scheduled_purge_runs_once_per_period_on_rq(
+    pg_api: Any, configure: Callable[..., None], pg_url: str, redis_url: str, tmp_path: Path
+) -> None:
+    import threading
+
+    from sqlmodel import select
+
+    from core.db import tenant_session
+    from core.queue import get_queue, run_worker
+    from dialer.recordings import Recording, run_purge_schedule
+
+    alpha = make_tenant(pg_api, "alpha")
+    _, expired = _recorded_call(
+        alpha, _wav(tmp_path / "a.wav", 440), at=datetime.now(UTC) - timedelta(days=40)
+    )
+    configure(database_url=pg_url, redis_url=redis_url)
+    queue = get_queue()
+
+    def one_period() -> None:
+        stop = threading.Event()
+        stop.set()  # one look, no wait
+        run_purge_schedule(stop=stop, every_s=60)
+
+    one_period()
+    assert [job.func_name for job in queue.jobs] == ["dialer.recordings.purge_job"]
+    one_period()  # another worker in the same period: the Redis lock says it is done
+    assert len(queue.jobs) == 1
+
+    assert run_worker(burst=True, simple=True)
+    with tenant_session([alpha.client_id]) as session:
+        left = session.exec(select(Recording.attempt_id)).all()
+    assert uuid.UUID(expired) not in left
