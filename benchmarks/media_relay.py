@@ -129,8 +129,8 @@ GENERATORS = 2  # load-generator processes (one Python process cannot feed 400 s
 async def _relay(pairs: int, seconds: float, directory: Path) -> dict[str, Any]:
     legs: list[tuple[MediaSession, MediaSession]] = []
     for _ in range(pairs):
-        leg_a = await MediaSession.open("127.0.0.1", (40000, 59999), Codec.PCMU)
-        leg_b = await MediaSession.open("127.0.0.1", (40000, 59999), Codec.PCMA)
+        leg_a = await MediaSession.open("127.0.0.1", (40000, 59999), Codec.PCMU, symmetric=True)
+        leg_b = await MediaSession.open("127.0.0.1", (40000, 59999), Codec.PCMA, symmetric=True)
         legs.append((leg_a, leg_b))
     ports = [(a.local_port, b.local_port) for a, b in legs]
     generators = []
@@ -147,20 +147,10 @@ async def _relay(pairs: int, seconds: float, directory: Path) -> dict[str, Any]:
         generator.stdin.write(json.dumps(spec).encode())
         generator.stdin.close()
         generators.append(generator)
-    # the generator's endpoints are learned from their first packet (symmetric RTP)
+    # the generators' endpoints are learned from their first packet (symmetric RTP)
     bridges: list[Bridge] = []
     recorders: list[Recorder] = []
-    pending = {id(leg) for pair in legs for leg in pair}
-
-    def latch(leg: MediaSession) -> None:
-        if id(leg) in pending:
-            pending.discard(id(leg))
-            address = leg._rtp._rtp_transport._last_addr  # type: ignore[union-attr,attr-defined]
-            leg.set_remote(address[0], address[1])
-
     for leg_a, leg_b in legs:
-        for leg in (leg_a, leg_b):
-            _watch_source(leg, latch)
         bridge = Bridge(leg_a, leg_b)
         bridge.start()
         bridges.append(bridge)
@@ -201,20 +191,6 @@ async def _relay(pairs: int, seconds: float, directory: Path) -> dict[str, Any]:
         inbound_loss=1 - inbound / result["expected"],
     )
     return result
-
-
-def _watch_source(leg: MediaSession, latch: Any) -> None:
-    """Learn the far end's address from its first packet (what a NATed peer needs too)."""
-    transport = leg._rtp._rtp_transport
-    assert transport is not None
-    original = transport.datagram_received
-
-    def received(data: bytes, addr: tuple[str, int]) -> None:
-        transport._last_addr = addr  # type: ignore[attr-defined]
-        latch(leg)
-        original(data, addr)
-
-    transport.datagram_received = received  # type: ignore[method-assign]
 
 
 def relay_benchmark(pair_counts: list[int], seconds: float) -> None:

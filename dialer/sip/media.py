@@ -241,10 +241,12 @@ class MediaSession:
         self._timestamp = random.getrandbits(32)
         self._playing: asyncio.Task[float] | None = None
         self._inband: DtmfDetector | None = None
+        self._symmetric = False
         self._loop = asyncio.get_running_loop()
         self.frames_received = 0
         self.frames_sent = 0
         self.last_timestamp = 0  # RTP timestamp of the frame being handed to listeners
+        self.sent_timestamp = 0  # RTP timestamp of the last frame sent
         self.closed = False
         rtp.on_audio = self._received
         rtp.on_dtmf = self._received_rfc4733
@@ -257,8 +259,13 @@ class MediaSession:
         codec: Codec = Codec.PCMA,
         *,
         inband_dtmf: bool = False,
+        symmetric: bool = False,
     ) -> MediaSession:
-        """Bind a leg on an even port of ``port_range`` (RTCP on the next one)."""
+        """Bind a leg on an even port of ``port_range`` (RTCP on the next one).
+
+        ``symmetric``: send to wherever the peer's RTP comes from (RFC 4961; a peer behind
+        NAT), even before :meth:`set_remote`.
+        """
         first, last = port_range
         if not 1024 <= first < last <= 65534:
             raise MediaError(f"RTP port range {port_range} must be within 1024..65534, low first")
@@ -277,10 +284,12 @@ class MediaSession:
                     jitter_prefetch=1,
                     skip_audio_gaps=True,
                     plc=False,
+                    symmetric_rtp=symmetric,
                 )
             except OSError:
                 continue  # taken between the check and the bind
             session = cls(rtp, local_ip, port, codec)
+            session._symmetric = symmetric
             if inband_dtmf:
                 session._inband = DtmfDetector()
             return session
@@ -292,9 +301,7 @@ class MediaSession:
             raise MediaError(f"remote RTP port {port} is not a port number")
         if payload_type is not None:
             self.codec = Codec.from_payload_type(payload_type)
-            self._rtp._payload_type = payload_type  # aiortp fixes it at bind time
-            if self._rtp._sender is not None:
-                self._rtp._sender._payload_type = payload_type
+            _switch_codec(self._rtp, self.codec)
         self.remote = (ip, port)
         self._rtp.update_remote((ip, port))
 
@@ -315,6 +322,8 @@ class MediaSession:
     def _received(self, pcm: bytes, timestamp: int) -> None:
         samples = np.frombuffer(pcm, dtype="<i2").astype(np.int16)
         at = self._loop.time()
+        if self._symmetric:  # aiortp has latched the source address of this packet
+            self.remote = self._rtp._remote_addr
         self.frames_received += 1
         self.last_timestamp = timestamp
         for listener in list(self._audio_listeners):
@@ -342,6 +351,7 @@ class MediaSession:
         if self.remote is None or self.closed:
             return
         self._rtp.send_audio(encode(samples, self.codec), self._timestamp)
+        self.sent_timestamp = self._timestamp
         self._timestamp = (self._timestamp + len(samples)) & 0xFFFFFFFF
         self.frames_sent += 1
 
@@ -417,8 +427,21 @@ class MediaSession:
         self.closed = True
         self.stop_playing()
         self._audio_listeners.clear()
+        self._prompt_listeners.clear()
         self._dtmf_listeners.clear()
         await self._rtp.close()
+
+
+def _switch_codec(rtp: RTPSession, codec: Codec) -> None:
+    """Change a bound session's codec both ways (the answer's SDP may pick the other law).
+
+    aiortp 0.8.0 fixes the payload type and the decoder when the session is created and has no
+    public way to change them; this is the one place that reaches into its attributes.
+    """
+    rtp._payload_type = codec.payload_type
+    rtp._codec = _CODECS[codec]
+    if rtp._sender is not None:
+        rtp._sender._payload_type = codec.payload_type
 
 
 def _subscribe(listeners: list[Any], listener: Any) -> Callable[[], None]:
@@ -520,7 +543,8 @@ class Recorder:
         self._t0 = self._loop.time()
         self._written = 0  # samples written to the file
         self._mix = np.zeros(0, dtype=np.int32)  # samples from _written on
-        self._anchors: dict[int, tuple[int, int]] = {}  # leg -> (first position, timestamp)
+        # (leg, direction) -> (position of the stream's first frame, its RTP timestamp)
+        self._anchors: dict[tuple[int, str], tuple[int, int]] = {}
         self._unsubscribe: list[Callable[[], None]] = []
         self._flusher: asyncio.Task[None] | None = None
         self.dropped_late = 0
@@ -535,16 +559,22 @@ class Recorder:
             self._wav.setframerate(SAMPLE_RATE)
             self._flusher = asyncio.ensure_future(self._flush_periodically())
         for leg in legs:
-            self._unsubscribe.append(leg.on_audio(functools.partial(self._heard, id(leg), leg)))
-            self._unsubscribe.append(leg.on_prompt(self._prompt))
+            self._unsubscribe.append(leg.on_audio(functools.partial(self._heard, leg)))
+            self._unsubscribe.append(leg.on_prompt(functools.partial(self._prompt, leg)))
         return self
 
     def _position(self, at: float) -> int:
         return round((at - self._t0) * SAMPLE_RATE)
 
-    def _heard(self, key: int, leg: MediaSession, samples: Samples, at: float) -> None:
-        timestamp = leg.last_timestamp
-        arrival = self._position(at) - len(samples)
+    def _heard(self, leg: MediaSession, samples: Samples, at: float) -> None:
+        self._place((id(leg), "in"), leg.last_timestamp, samples, at)
+
+    def _prompt(self, leg: MediaSession, samples: Samples, at: float) -> None:
+        self._place((id(leg), "out"), leg.sent_timestamp, samples, at)
+
+    def _place(self, key: tuple[int, str], timestamp: int, samples: Samples, at: float) -> None:
+        """Put a frame where its RTP timestamp says, counted from its stream's first frame."""
+        arrival = max(0, self._position(at) - len(samples))
         anchor = self._anchors.get(key)
         if anchor is not None:
             position = anchor[0] + ((timestamp - anchor[1]) & 0xFFFFFFFF)
@@ -554,9 +584,6 @@ class Recorder:
             self._anchors[key] = (arrival, timestamp)
             position = arrival
         self._add(position, samples)
-
-    def _prompt(self, samples: Samples, at: float) -> None:
-        self._add(self._position(at) - len(samples), samples)
 
     def _add(self, position: int, samples: Samples) -> None:
         offset = position - self._written

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from media_helpers import Heard, band_level, dtmf_wav, pair, run, tone
+from media_helpers import RTP_PORTS, Heard, band_level, dtmf_wav, pair, run, tone
 
 from dialer.sip.media import (
     SAMPLE_RATE,
@@ -130,17 +130,23 @@ def test_recorder_mixes_both_legs_time_aligned(tmp_path: Path) -> None:
 
 
 def test_recorder_records_prompts_played_to_a_leg(tmp_path: Path) -> None:
+    # a sweep, so the recording lines up with the file at one lag only
+    t = np.arange(int(0.6 * SAMPLE_RATE)) / SAMPLE_RATE
+    sweep = (np.sin(2 * np.pi * (300 * t + 1800 * t**2)) * 9000).astype(np.int16)
+
     async def body() -> Any:
         leg, callee = await pair(Codec.PCMA)
         recorder = Recorder(tmp_path / "r.wav").attach(leg)
-        await leg.play(tone(700, 0.6))  # the safe-harbour message, say
+        await leg.play(sweep)  # the safe-harbour message, say
         info = await recorder.stop()
         await leg.close()
         await callee.close()
         return info
 
-    info = run(body)
-    assert band_level(load_audio(info.path), 700) > 0.9
+    recorded = load_audio(run(body).path).astype(float)
+    lag = int(np.argmax(np.correlate(recorded, sweep.astype(float), mode="valid")))
+    aligned = recorded[lag : lag + len(sweep)]
+    assert np.corrcoef(aligned, sweep.astype(float))[0, 1] > 0.98
 
 
 def test_hold_plays_music_to_one_leg_and_mutes_the_other() -> None:
@@ -229,3 +235,46 @@ def test_a_file_that_is_not_a_wav_is_explained(tmp_path: Path) -> None:
     path.write_bytes(b"ID3\x03not a wav")
     with pytest.raises(MediaError, match=r"sox in\.any -r 8000"):
         load_audio(path)
+
+
+def test_the_answer_may_switch_the_law_both_ways() -> None:
+    expected = tone(440, 0.6)
+
+    async def body() -> tuple[Any, Any]:
+        leg = await MediaSession.open("127.0.0.1", RTP_PORTS, Codec.PCMA)  # offered PCMA first
+        phone = await MediaSession.open("127.0.0.1", RTP_PORTS, Codec.PCMU)
+        leg.set_remote("127.0.0.1", phone.local_port, 0)  # the answer picked PCMU
+        phone.set_remote("127.0.0.1", leg.local_port, 0)
+        assert leg.codec is Codec.PCMU
+        heard_by_leg, heard_by_phone = Heard(leg), Heard(phone)
+        await asyncio.gather(phone.play(expected), leg.play(expected))
+        phone.send_dtmf("1")
+        leg.send_dtmf("1")
+        await asyncio.sleep(0.2)
+        await leg.close()
+        await phone.close()
+        return heard_by_leg.samples, heard_by_phone.samples
+
+    for heard in run(body):
+        n = min(len(heard), len(expected))
+        assert n >= 29 * 160
+        assert np.corrcoef(heard[:n].astype(float), expected[:n].astype(float))[0, 1] > 0.99
+
+
+def test_symmetric_rtp_answers_where_the_peer_sends_from() -> None:
+    async def body() -> Any:
+        leg = await MediaSession.open("127.0.0.1", RTP_PORTS, Codec.PCMA, symmetric=True)
+        phone = await MediaSession.open("127.0.0.1", RTP_PORTS, Codec.PCMA)
+        phone.set_remote("127.0.0.1", leg.local_port, 8)  # the leg never learns it from SDP
+        echo = leg.on_audio(lambda samples, _at: leg.send_frame(samples))
+        heard = Heard(phone)
+        await phone.play(tone(1000, 0.5))
+        await asyncio.sleep(0.2)
+        echo()
+        await leg.close()
+        await phone.close()
+        return heard.samples
+
+    heard = run(body)
+    assert len(heard) >= 20 * 160
+    assert band_level(heard, 1000) > 0.95
