@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import socket
+import struct
 import wave
 from pathlib import Path
 from typing import Any
@@ -278,3 +280,50 @@ def test_symmetric_rtp_answers_where_the_peer_sends_from() -> None:
     heard = run(body)
     assert len(heard) >= 20 * 160
     assert band_level(heard, 1000) > 0.95
+
+
+SIPP_PCAPS = Path("/usr/share/sip-tester")
+
+
+def _rtp_payloads(pcap: Path) -> list[tuple[int, int, bytes]]:
+    """(payload type, marker, payload) of each RTP packet of a classic Ethernet pcap."""
+    data = pcap.read_bytes()
+    assert struct.unpack("<I", data[:4])[0] == 0xA1B2C3D4
+    packets, offset = [], 24
+    while offset < len(data):
+        length = struct.unpack("<I", data[offset + 8 : offset + 12])[0]
+        frame = data[offset + 16 : offset + 16 + length]
+        offset += 16 + length
+        ip = frame[14:]
+        rtp = ip[(ip[0] & 15) * 4 + 8 :]
+        packets.append((rtp[1] & 0x7F, rtp[1] >> 7, rtp[12:]))
+    return packets
+
+
+def test_sipp_s_rfc4733_packets_are_understood() -> None:
+    """The telephone-events SIPp plays (its own pcaps, not aiortp's encoder) come out as digits."""
+    pcaps = [SIPP_PCAPS / f"dtmf_2833_{digit}.pcap" for digit in "0123456789"]
+    if not pcaps[0].exists():
+        pytest.fail("SIPp's pcaps are missing; .ci/run installs them (apt-get install sip-tester)")
+
+    async def body() -> list[tuple[str, str]]:
+        leg = await MediaSession.open("127.0.0.1", RTP_PORTS, Codec.PCMA)
+        digits: list[tuple[str, str]] = []
+        leg.on_dtmf(lambda digit, how: digits.append((digit, how)))
+        sender = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        seq = 1000
+        for n, pcap in enumerate(pcaps):
+            for payload_type, marker, payload in _rtp_payloads(pcap):
+                # one stream: our sequence numbers and timestamps, SIPp's events
+                header = struct.pack(
+                    "!BBHII", 0x80, marker << 7 | payload_type, seq, 8000 * (n + 1), 0xC0FFEE
+                )
+                sender.sendto(header + payload, ("127.0.0.1", leg.local_port))
+                seq += 1
+                await asyncio.sleep(0.005)
+        await asyncio.sleep(0.2)
+        sender.close()
+        await leg.close()
+        return digits
+
+    assert run(body) == [(d, "rfc4733") for d in "0123456789"]
