@@ -77,6 +77,7 @@ def test_download_list_archive_and_scoping(pg_api: Any, tmp_path: Path) -> None:
     )
     _recorded_call(alpha, first, at=NOW - timedelta(days=40), campaign_id=uuid.UUID(campaign))
     b_campaign, b_attempt = _recorded_call(bravo, second)
+    _, other_campaigns_attempt = _recorded_call(alpha, second)  # alpha's, another campaign
 
     response = pg_api.get(
         f"/campaigns/{campaign}/attempts/{attempt}/recording", headers=alpha.headers()
@@ -118,6 +119,7 @@ def test_download_list_archive_and_scoping(pg_api: Any, tmp_path: Path) -> None:
         f"/campaigns/{b_campaign}/recordings/archive",
         f"/campaigns/{campaign}/attempts/{b_attempt}/recording",
         f"/campaigns/{campaign}/attempts/{uuid.uuid4()}/recording",
+        f"/campaigns/{campaign}/attempts/{other_campaigns_attempt}/recording",  # wrong campaign
     ):
         response = pg_api.get(url, headers=alpha.headers())
         assert response.status_code == 404, (url, response.text)
