@@ -22,7 +22,7 @@ The API the SIP gateway codes against::
     info = await recorder.stop()            # RecordingInfo(path, duration_s, size, sha256)
 
     verdict = await detect_answer(callee, AmdSettings())  # default policy: pass to an agent
-    await wait_for_beep(callee, timeout_s=20)   # leave a message after the machine's beep
+    await leave_message(callee, "message.wav")  # after the machine's beep (wait_for_beep)
     await session.close()
 
 Design notes:
@@ -99,6 +99,7 @@ __all__ = [
     "decode",
     "detect_answer",
     "encode",
+    "leave_message",
     "load_audio",
     "wait_for_beep",
     "write_wav",
@@ -886,3 +887,12 @@ async def wait_for_beep(session: MediaSession, *, timeout_s: float = 30.0) -> bo
         return False
     finally:
         unsubscribe()
+
+
+async def leave_message(
+    session: MediaSession, message: Path | str | Samples, *, beep_timeout_s: float = 30.0
+) -> float:
+    """Wait for a machine's beep to end, then play ``message``; the seconds played (0: no beep)."""
+    if not await wait_for_beep(session, timeout_s=beep_timeout_s):
+        return 0.0
+    return await session.play(message)

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from media_helpers import espeak, g711, pair, run, tone
+from media_helpers import Heard, band_level, espeak, g711, pair, run, tone
 
 from dialer.sip.media import (
     FRAME_SAMPLES,
@@ -21,6 +21,7 @@ from dialer.sip.media import (
     Codec,
     DtmfDetector,
     detect_answer,
+    leave_message,
     wait_for_beep,
 )
 
@@ -101,18 +102,24 @@ def test_over_rtp_the_default_policy_passes_every_answer_and_detect_finds_the_ma
         [espeak(GREETING, tmp_path / "g.wav"), _silence(0.4), tone(1000, 0.5), _silence(0.4)]
     )
 
-    async def body() -> tuple[AmdVerdict, AmdVerdict, bool]:
+    async def body() -> tuple[AmdVerdict, AmdVerdict, float, Any, bool]:
         machine, leg = await pair(Codec.PCMA)
         default = await detect_answer(leg, AmdSettings())
+        tape = Heard(machine)
         playing = asyncio.ensure_future(machine.play(greeting))
         verdict = await detect_answer(leg, DETECT)
-        beep = await wait_for_beep(leg, timeout_s=15)
+        frames_before_beep = len(tape.frames)
+        left = await leave_message(leg, tone(700, 0.5), beep_timeout_s=15)
         await playing
+        await machine.play(_silence(0.1))  # flushes the last frame through the jitter buffer
+        no_beep = await wait_for_beep(leg, timeout_s=0.5)  # nothing more comes
         await machine.close()
         await leg.close()
-        return default, verdict, beep
+        return default, verdict, left, tape.samples, frames_before_beep == 0 and not no_beep
 
-    default, verdict, beep = run(body)
+    default, verdict, left, tape, quiet_until_the_beep = run(body)
     assert default is AmdVerdict.not_used
     assert verdict is AmdVerdict.machine
-    assert beep
+    assert left == pytest.approx(0.5)
+    assert band_level(tape, 700) > 0.9  # the machine taped our message
+    assert quiet_until_the_beep
