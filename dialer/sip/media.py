@@ -5,8 +5,9 @@ RTCP, jitter buffer, RFC 4733, G.711 tables) and numpy. All use of aiortp is in 
 
 The API the SIP gateway codes against::
 
-    session = await MediaSession.open("127.0.0.1", (20000, 29999), Codec.PCMA)
-    session.local_port                      # put it in the SDP offer / answer
+    session = await MediaSession.open("127.0.0.1", (20000, 29999), Codec.PCMA,
+                                      inband_dtmf=False, symmetric=False)  # symmetric: NAT
+    session.local_port                      # even; RTCP on local_port + 1; put it in the SDP
     session.set_remote(ip, port, payload_type)  # from the peer's SDP: 8 PCMA, 0 PCMU
     await session.play("prompt.wav")        # 20 ms frames, paced; any PCM WAV, resampled
     session.stop_playing()                  # barge in / cancel a prompt
@@ -25,6 +26,11 @@ The API the SIP gateway codes against::
     await leave_message(callee, "message.wav")  # after the machine's beep (wait_for_beep)
     await session.close()
 
+    session.stats                           # aiortp's packets, loss, jitter (RTP units)
+
+``MediaError`` is raised for what cannot be done as asked (a file that is not a PCM WAV, no
+free port in the range, a payload type other than 0/8, DTMF before ``set_remote``).
+
 Design notes:
 
 - Arrival-driven relay: a frame received on one leg is decoded, handed to the listeners and,
@@ -37,7 +43,10 @@ Design notes:
   relative to the arrival of the leg's first frame, so jitter does not smear the mix; a late
   frame (over 1 s) is dropped rather than written out of place.
 - Recordings are WAV (8 kHz, 16-bit, mono). OGG/Opus is not done: no maintained pure Python
-  encoder is a dependency of ours.
+  encoder is a dependency of ours. ``dialer.recordings.store_recording`` keeps the file.
+- Capacity (``benchmarks/media_relay.py``, 2 shared cores, load average about 4): 200 bridged,
+  transcoded and recorded call pairs in one process at 2.4 ms of CPU per call-second (about
+  half a core), 0.2 % loss (each stream's last frame, by construction), 10 ms jitter.
 
 Answering-machine detection (:class:`AnswerDetector`) is a cadence heuristic on 20 ms frame
 energies: a long first utterance (over ``greeting_max_s``) or many words is a machine; a short
@@ -50,7 +59,7 @@ background noise), with the default :class:`AmdSettings`::
 
                       said human  said machine  unknown
     human prompts         20           0           0
-    machine prompts        4          16           0
+    machine prompts        4          16           0       (accuracy 90 %)
     beep found after the machine greetings: 20 of 20; false beeps on the human ones: 0
 
 The four misses are all the shortest greeting ("Leave a message."), as short as a human
