@@ -274,7 +274,9 @@ class MediaSession:
         """Bind a leg on an even port of ``port_range`` (RTCP on the next one).
 
         ``symmetric``: send to wherever the peer's RTP comes from (RFC 4961; a peer behind
-        NAT), even before :meth:`set_remote`.
+        NAT), even before :meth:`set_remote`. ``inband_dtmf``: also listen for DTMF tones in
+        the audio; turn it on only when the peer's SDP has no telephone-event, or a peer that
+        sends both would have each digit reported twice.
         """
         first, last = port_range
         if not 1024 <= first < last <= 65534:

@@ -264,3 +264,35 @@ def test_the_scheduled_purge_runs_once_per_period_on_rq(
     with tenant_session([alpha.client_id]) as session:
         left = session.exec(select(Recording.attempt_id)).all()
     assert uuid.UUID(expired) not in left
+
+
+def test_directory_storage_without_a_directory_is_explained(pg_api: Any, tmp_path: Path) -> None:
+    from campaigns.models import CallAttempt
+    from core.db import tenant_session
+    from core.errors import ConfigError
+    from core.settings import Settings
+    from dialer.recordings import store_recording
+
+    alpha = make_tenant(pg_api, "alpha")
+    with tenant_session([alpha.client_id]) as session:
+        lead_list, leads = make_list(session, alpha.client_id, count=1)
+        campaign = make_campaign(session, alpha.client_id, [lead_list.id])
+        attempt = CallAttempt(
+            client_id=alpha.client_id,
+            campaign_id=campaign.id,
+            lead_id=leads[0].id,
+            attempt_no=1,
+            idempotency_key=f"rec-{uuid.uuid4().hex}",
+            number_dialed=leads[0].phone_e164,
+        )
+        session.add(attempt)
+        session.flush()
+        with pytest.raises(ConfigError, match="needs PILOTDIAL_RECORDING_DIR"):
+            store_recording(
+                session=session,
+                attempt=attempt,
+                path=_wav(tmp_path / "a.wav", 440),
+                duration_s=0.5,
+                settings=Settings(recording_storage="directory"),
+            )
+        session.rollback()
