@@ -36,6 +36,7 @@ ROUTER_MODULES = (
     "api.routes.pacer",
     "api.routes.agents",
     "api.routes.reports",
+    "api.routes.recordings",
 )
 
 

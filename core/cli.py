@@ -27,6 +27,7 @@ DOMAIN_CLI_MODULES = (
     "campaigns.cli",
     "campaigns.dnc_cli",
     "dialer.cli",
+    "dialer.recordings_cli",
     "feasibility.cli",
     "surveys.cli",
     "reports.cli",
@@ -47,6 +48,7 @@ LAZY_COMMANDS: dict[str, tuple[str, str]] = {
         "dialer.cli",
         "Simulate one campaign day with the simulated gateway and print its figures.",
     ),
+    "recordings": ("dialer.recordings_cli", "Call recordings: purge the expired ones."),
     "feasibility": (
         "feasibility.cli",
         "Feasibility report and quote from a pilot's attempts and the full lead list.",
@@ -351,6 +353,9 @@ def worker(
 
         # the long-lived pacers: any worker adopts a dialing campaign without one
         start_supervisor_process()
+        from dialer.recordings import start_purge_process
+
+        start_purge_process()  # expired recordings, hourly (one worker per period does it)
     run_worker(settings, burst=burst)
 
 

@@ -33,6 +33,7 @@ MODEL_MODULES = (
     "surveys.models",
     "feasibility.models",
     "dialer.models",
+    "dialer.recordings",
     "reports.models",
     "core.users",
 )

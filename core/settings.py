@@ -12,6 +12,7 @@ import secrets
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,6 +75,12 @@ class Settings(BaseSettings):
     auth_failures_per_ip: int = Field(default=30, ge=1, le=100_000)
     auth_failures_per_key: int = Field(default=10, ge=1, le=100_000)
     auth_failure_window_s: float = Field(default=60.0, gt=0, le=86_400)
+    # Call recordings (dialer.recordings): where they are kept and for how long
+    recording_storage: Literal["database", "directory"] = "database"
+    recording_dir: Path | None = Field(
+        default=None, description="with recording_storage=directory: a directory all workers read"
+    )
+    recording_retention_days: int = Field(default=31, ge=1, le=3660)
     db_pool_size: int = Field(default=10, ge=1, le=1000)
     db_max_overflow: int = Field(default=20, ge=0, le=1000)
     db_pool_timeout_s: float = Field(

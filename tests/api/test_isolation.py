@@ -77,13 +77,45 @@ def _campaign_objects_for(tenant: Tenant) -> dict[str, str]:
         )
         batch = create_batch(session=session, campaign=campaign, batch_in=BatchCreate(size=1))
         disposition = list_dispositions(session=session, campaign_id=campaign.id)[0]
+        attempt = _recorded_attempt(session, campaign.id, lead.id, tenant.client_id)
         ids = {
+            "attempt_id": str(attempt),
             "campaign_id": str(campaign.id),
             "batch_id": str(batch.id),
             "disposition_id": str(disposition.id),
             "lead_id": str(lead.id),
         }
     return ids
+
+
+def _recorded_attempt(
+    session: Any, campaign_id: uuid.UUID, lead_id: uuid.UUID, client_id: uuid.UUID
+) -> uuid.UUID:
+    """A call attempt of the campaign with a (tiny) recording."""
+    import tempfile
+    from pathlib import Path
+
+    import numpy as np
+
+    from campaigns.models import CallAttempt
+    from dialer.recordings import store_recording
+    from dialer.sip.media import write_wav
+
+    attempt = CallAttempt(
+        client_id=client_id,
+        campaign_id=campaign_id,
+        lead_id=lead_id,
+        attempt_no=1,
+        idempotency_key=f"iso-{uuid.uuid4().hex}",
+        number_dialed="+8613812345678",
+    )
+    session.add(attempt)
+    session.flush()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "call.wav"
+        write_wav(path, np.zeros(800, dtype=np.int16))
+        store_recording(session=session, attempt=attempt, path=path, duration_s=0.1)
+    return attempt.id
 
 
 def _agent_for(tenant: Tenant) -> dict[str, str]:
@@ -198,6 +230,7 @@ OBJECT_FACTORIES: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "batch_id": _campaign_objects_for,
     "disposition_id": _campaign_objects_for,
     "lead_id": _campaign_objects_for,
+    "attempt_id": _campaign_objects_for,
     "agent_id": _agent_for,
     "run_id": _feasibility_run_for,
     "report_id": _report_objects_for,

@@ -1,0 +1,1 @@
+"""SIP telephony: the trunk gateway (signalling) and the media relay (``dialer.sip.media``)."""
