@@ -27,6 +27,7 @@ PAGE_MODULES = (
     "api.console.pages_research",
     "api.console.pages_sales",
     "api.console.pages_agent",
+    "api.console.pages_agents",
 )
 
 STATIC_DIR = Path(__file__).parent / "static"

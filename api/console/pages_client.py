@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
@@ -21,12 +22,14 @@ from api.console.i18n import translations
 from api.console.web import Console, ConsoleDep
 from api.routes.lists import UPLOAD_CHUNK, _check_declared_size
 from campaigns.lists import create_list_from_upload
-from campaigns.models import LeadList, ListStatus
+from campaigns.models import Campaign, LeadList, ListStatus
 from core.db import get_or_404
 from core.errors import InvalidInput, PayloadTooLarge
 from core.models import Client, Role
 from core.security import require_role
 from core.users import UserRole
+from reports.i18n import LANGUAGES as REPORT_LANGUAGES
+from reports.statements import list_statements
 
 router = APIRouter()
 
@@ -135,4 +138,33 @@ def _list_view(console: Console, list_id: uuid.UUID, template: str) -> Response:
         report=report,
         charts=_report_charts(report, console.locale),
         running=lead_list.status in (ListStatus.uploaded, ListStatus.processing),
+    )
+
+
+STATEMENT_ROLES = (UserRole.client_user, UserRole.operator, UserRole.sales)
+
+
+@router.get("/statements")
+def statements_page(console: ConsoleDep, month: str = "") -> Response:
+    """Monthly statements of my campaigns and seats, every version, with downloads (the
+    API's audited ``/statements/{id}/document`` in my language, HTML to print or XLSX)."""
+    console.require(*STATEMENT_ROLES)
+    chosen = None
+    if month.strip():
+        try:
+            chosen = date.fromisoformat(month.strip() + "-01")
+        except ValueError as exc:
+            raise InvalidInput(f"month {month!r} is not a month; write it as 2026-11") from exc
+    rows = list_statements(session=console.session, month=chosen, limit=500)
+    campaign_ids = {s.campaign_id for s in rows if s.campaign_id is not None}
+    names = {
+        c.id: c.name
+        for c in console.session.exec(select(Campaign).where(col(Campaign.id).in_(campaign_ids)))
+    }
+    return console.render(
+        "statements.html",
+        statements=rows,
+        campaign_names=names,
+        month=month.strip(),
+        report_language=console.locale if console.locale in REPORT_LANGUAGES else "zh-Hans",
     )
