@@ -202,3 +202,68 @@ def make_agent(client_id: uuid.UUID, code: str = "A001", name: str = "李娜") -
             ),
         )
         return seat.id
+
+
+def running_campaign_with_calls(
+    client_id: uuid.UUID,
+    *,
+    connected: int,
+    abandoned: int,
+    ended_ago_s: float = 60.0,
+    name: str = "Live campaign",
+    **settings: Any,
+) -> uuid.UUID:
+    """A running campaign whose finished calls were live answers: ``connected`` reached an
+    agent (30 s talk), ``abandoned`` were abandoned; all ended ``ended_ago_s`` ago."""
+    from datetime import timedelta
+
+    from campaign_builders import make_campaign, make_list
+    from sqlmodel import select
+
+    from campaigns.models import (
+        AmdResult,
+        AttemptStatus,
+        BatchCreate,
+        CallAttempt,
+        CampaignLead,
+        CampaignStatus,
+        OutcomeClass,
+    )
+    from campaigns.service import create_batch
+    from core.db import tenant_session, utcnow
+
+    total = connected + abandoned
+    with tenant_session([client_id]) as session:
+        lead_list, _ = make_list(session, client_id, count=max(total, 1))
+        campaign = make_campaign(session, client_id, [lead_list.id], name=name, **settings)
+        create_batch(session=session, campaign=campaign, batch_in=BatchCreate(size=max(total, 1)))
+        campaign.status = CampaignStatus.running
+        session.add(campaign)
+        rows = session.exec(
+            select(CampaignLead).where(CampaignLead.campaign_id == campaign.id)
+        ).all()
+        ended = utcnow() - timedelta(seconds=ended_ago_s)
+        for index, row in enumerate(rows[:total]):
+            reached = index < connected
+            session.add(
+                CallAttempt(
+                    client_id=client_id,
+                    campaign_id=campaign.id,
+                    lead_id=row.lead_id,
+                    batch_id=row.batch_id,
+                    attempt_no=1,
+                    idempotency_key=f"live-{uuid.uuid4().hex}",
+                    status=AttemptStatus.finished,
+                    number_dialed=row.phone_e164,
+                    dialed_at=ended - timedelta(seconds=40),
+                    answered_at=ended - timedelta(seconds=32),
+                    agent_connected_at=ended - timedelta(seconds=30) if reached else None,
+                    ended_at=ended,
+                    outcome=OutcomeClass.contact if reached else OutcomeClass.abandoned,
+                    talk_s=30.0 if reached else 0.0,
+                    abandoned=not reached,
+                    amd_result=AmdResult.human,
+                )
+            )
+        session.flush()
+        return campaign.id
