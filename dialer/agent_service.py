@@ -34,7 +34,7 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from campaigns.compliance import check_manual_dial
-from campaigns.lifecycle import DIALING_STATUSES
+from campaigns.lifecycle import DIALING_STATUSES, FINAL_STATUSES
 from campaigns.models import (
     AttemptStatus,
     CallAttempt,
@@ -1306,8 +1306,8 @@ class ScheduledCallback:
 def scheduled_callbacks(
     *, session: Session, seat: AgentSeat, now: datetime | None = None, limit: int = 200
 ) -> list[ScheduledCallback]:
-    """The open callbacks scheduled to ``seat``, soonest first (the session's tenancy filter
-    hides other clients' leads)."""
+    """The open callbacks scheduled to ``seat`` in campaigns not stopped or cancelled, soonest
+    first (the session's tenancy filter hides other clients' leads)."""
     now = now or utcnow()
     rows = session.exec(
         select(CampaignLead, Lead, Campaign)
@@ -1317,6 +1317,7 @@ def scheduled_callbacks(
             CampaignLead.callback_agent == seat.agent_code,
             col(CampaignLead.callback_at).is_not(None),
             col(CampaignLead.state).in_([LeadState.new, LeadState.scheduled]),
+            col(Campaign.status).not_in(FINAL_STATUSES),  # a stopped campaign calls nobody
         )
         .order_by(col(CampaignLead.callback_at))
         .limit(limit)

@@ -231,11 +231,15 @@ def test_my_callbacks_lists_mine_in_both_zones_and_dials_a_due_one(
     _c, dialing = _callback_for(
         alpha.client_id, "K001", due_in=timedelta(minutes=-1), status="running"
     )
+    _c, _cancelled = _callback_for(
+        alpha.client_id, "K001", due_in=timedelta(minutes=-1), status="cancelled"
+    )
     ann = sign_in(app.app, "ann", make_user("ann", "agent", [alpha.client_id], agent_id=agent_id))
     page = ann.http.get("/console/agent/callbacks")
     assert page.status_code == 200
     rows = dict(re.findall(r'data-callback="([\w-]+)">(.*?)</tr>', page.text, re.S))
-    assert set(rows) == {str(due), str(later), str(dialing)}  # not K002's
+    # not K002's, nor the cancelled campaign's
+    assert set(rows) == {str(due), str(later), str(dialing)}
     assert "(America/New_York)" in rows[str(due)]
     assert "(Asia/Shanghai)" in rows[str(later)]
     # signed out: the due one is not dialable yet; the future one never shows a button
