@@ -254,6 +254,7 @@ def agent_public(seat: AgentSeat, client_scope: ClientScope = None) -> AgentPubl
         wrap_limit_s=seat.wrap_limit_s,
         wrap_deadline=seat.wrap_deadline,
         last_seq=seat.last_seq,
+        active=seat.active,
         created_at=seat.created_at,
     )
 

@@ -216,6 +216,7 @@ class AgentPublic(SQLModel):
     wrap_limit_s: float | None
     wrap_deadline: datetime | None
     last_seq: int
+    active: bool = True
     created_at: datetime
 
 

@@ -245,13 +245,9 @@ def test_my_callbacks_lists_mine_in_both_zones_and_dials_a_due_one(
     # signed out: the due one is not dialable yet; the future one never shows a button
     assert 'data-action="dial-callback"' not in page.text
     ann.post("/console/agent/action", {"action": "sign_in"})
-    rows = dict(
-        re.findall(
-            r'data-callback="([\w-]+)">(.*?)</tr>',
-            ann.http.get("/console/agent/callbacks").text,
-            re.S,
-        )
-    )
+    signed_in = ann.http.get("/console/agent/callbacks").text
+    assert signed_in.count('accesskey="d"') == 1  # the keyboard reaches the first due one
+    rows = dict(re.findall(r'data-callback="([\w-]+)">(.*?)</tr>', signed_in, re.S))
     assert 'data-action="dial-callback"' in rows[str(due)]
     assert 'data-action="dial-callback"' not in rows[str(later)]
     assert 'data-action="dial-callback"' not in rows[str(dialing)]  # the dialer calls it
