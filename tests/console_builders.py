@@ -320,3 +320,31 @@ def published_with_answers(tenant: Any) -> str:
     for city, likes in (("sh", "yes"), ("sh", "yes"), ("sh", "no"), ("bj", "yes"), ("bj", "no")):
         _interview(tenant, version["id"], city, likes)
     return str(version["id"])
+
+
+def statement_for(client_id: uuid.UUID, campaign_name: str, *, issue: bool = False) -> uuid.UUID:
+    """A service statement for October 2026 of a new campaign of the client (issued if asked)."""
+    from datetime import date
+
+    from campaign_builders import make_campaign, make_list
+
+    from core.audit import Actor
+    from core.db import tenant_session
+    from reports.models import ContractKind
+    from reports.statements import ContractIn, generate_statement, issue_statement, set_contract
+
+    with tenant_session([client_id]) as session:
+        lead_list, _ = make_list(session, client_id, count=1)
+        campaign = make_campaign(session, client_id, [lead_list.id], name=campaign_name)
+        set_contract(
+            session=session,
+            campaign_id=campaign.id,
+            contract_in=ContractIn(starts_on=date(2026, 9, 1), agents=2),
+        )
+        statement = generate_statement(
+            session=session, client_id=client_id, contract=ContractKind.service,
+            month=date(2026, 10, 1), campaign_id=campaign.id, actor=Actor(name="test"),
+        )  # fmt: skip
+        if issue:
+            issue_statement(session=session, statement=statement, actor=Actor(name="test"))
+        return statement.id

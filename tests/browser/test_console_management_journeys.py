@@ -8,7 +8,7 @@ Every wait is on a condition (an element, a URL, a download), never a fixed slee
 from __future__ import annotations
 
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -195,32 +195,19 @@ def test_researcher_reads_a_cross_tab_with_its_chart(page_for: Any, server: str)
 
 
 def test_client_downloads_a_monthly_statement(page_for: Any) -> None:
-    from campaign_builders import make_campaign, make_list
-
-    from core.audit import Actor
-    from core.db import tenant_session
-    from reports.models import ContractKind
-    from reports.statements import ContractIn, generate_statement, set_contract
+    from console_builders import statement_for
 
     alpha = make_tenant(None, "alpha").client_id
-    with tenant_session([alpha]) as session:
-        lead_list, _ = make_list(session, alpha, count=1)
-        campaign = make_campaign(session, alpha, [lead_list.id], name="十月回访")
-        set_contract(
-            session=session,
-            campaign_id=campaign.id,
-            contract_in=ContractIn(starts_on=date(2026, 9, 1), agents=2),
-        )
-        generate_statement(
-            session=session, client_id=alpha, contract=ContractKind.service,
-            month=date(2026, 10, 1), campaign_id=campaign.id, actor=Actor(name="test"),
-        )  # fmt: skip
+    statement_for(alpha, "十月回访", issue=True)
     make_user("carl", "client_user", [alpha])
     page = page_for("carl", PASSWORD)
     page.click("header nav a[href='/console/statements']")
     page.wait_for_selector("#statements tr[data-statement]")
     assert "十月回访" in page.locator("#statements").inner_text()
     shot(page, "client-statements")
+    page.fill("#statements input[name=reason]", "有效通话数与我方记录不符")
+    page.click("#statements button[data-action=dispute]")
+    page.wait_for_selector("#statements .badge.st-disputed")
     with page.expect_download() as download:
         page.click("#statements a:text-is('HTML')")
     assert download.value.suggested_filename == "statement_202610_v1.html"

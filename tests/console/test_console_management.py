@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import re
 import uuid
-from datetime import date, timedelta
+from datetime import timedelta
 from typing import Any
 
-from console_builders import make_agent, make_user, sign_in
+from console_builders import make_agent, make_user, sign_in, statement_for
 
 from helpers import Tenant
 
@@ -285,33 +285,8 @@ def test_a_due_callback_on_a_do_not_call_number_is_refused(app: Any, alpha: Tena
 def test_client_sees_own_statements_and_downloads_them(
     app: Any, alpha: Tenant, bravo: Tenant
 ) -> None:
-    from campaign_builders import make_campaign, make_list
-
-    from core.audit import Actor
-    from core.db import tenant_session
-    from reports.models import ContractKind
-    from reports.statements import ContractIn, generate_statement, set_contract
-
-    def statement_of(client_id: uuid.UUID, name: str) -> uuid.UUID:
-        with tenant_session([client_id]) as session:
-            lead_list, _ = make_list(session, client_id, count=1)
-            campaign = make_campaign(session, client_id, [lead_list.id], name=name)
-            set_contract(
-                session=session,
-                campaign_id=campaign.id,
-                contract_in=ContractIn(starts_on=date(2026, 9, 1), agents=2),
-            )
-            return generate_statement(
-                session=session,
-                client_id=client_id,
-                contract=ContractKind.service,
-                month=date(2026, 10, 1),
-                campaign_id=campaign.id,
-                actor=Actor(name="test"),
-            ).id
-
-    mine = statement_of(alpha.client_id, "十月活动")
-    theirs = statement_of(bravo.client_id, "B 活动")
+    mine = statement_for(alpha.client_id, "十月活动")
+    theirs = statement_for(bravo.client_id, "B 活动")
     carl = sign_in(app.app, "carl", make_user("carl", "client_user", [alpha.client_id]))
     page = carl.http.get("/console/statements")
     assert page.status_code == 200
@@ -330,3 +305,34 @@ def test_client_sees_own_statements_and_downloads_them(
     assert carl.http.get(f"/statements/{theirs}/document?fmt=html").status_code == 404
     ann = sign_in(app.app, "ann2", make_user("ann2", "researcher", [alpha.client_id]))
     assert ann.http.get("/console/statements").status_code == 403
+
+
+def test_client_confirms_or_disputes_an_issued_statement(app: Any, alpha: Tenant) -> None:
+    from core.db import system_session
+    from reports.models import Statement
+
+    draft = statement_for(alpha.client_id, "草稿")
+    first = statement_for(alpha.client_id, "一", issue=True)
+    second = statement_for(alpha.client_id, "二", issue=True)
+    carl = sign_in(app.app, "carl", make_user("carl", "client_user", [alpha.client_id]))
+    page = carl.http.get("/console/statements").text
+    row = dict(re.findall(r'data-statement="([\w-]+)">(.*?)</tr>', page, re.S))
+    assert 'data-action="confirm"' not in row[str(draft)]  # not issued: nothing to answer
+    assert 'data-action="dispute"' in row[str(first)]
+    assert carl.post(f"/console/statements/{draft}/confirm").status_code == 409
+    assert carl.post(f"/console/statements/{first}/dispute", {"reason": " "}).status_code == 422
+    disputed = carl.post(f"/console/statements/{first}/dispute", {"reason": "通话数不对"})
+    assert disputed.status_code == 200
+    assert "通话数不对" in disputed.text
+    assert carl.post(f"/console/statements/{second}/confirm").status_code == 200
+    with system_session() as session:
+        states = {
+            sid: getattr(session.get(Statement, sid), "status", None)
+            for sid in (draft, first, second)
+        }
+    assert {k: v.value for k, v in states.items() if v} == {
+        draft: "draft", first: "disputed", second: "confirmed",
+    }  # fmt: skip
+    olga = sign_in(app.app, "olga", make_user("olga", "operator", [alpha.client_id]))
+    assert 'data-action="confirm"' not in olga.http.get("/console/statements").text
+    assert olga.post(f"/console/statements/{first}/confirm").status_code == 403
