@@ -87,6 +87,11 @@ def _phone_context(console: Console) -> dict[str, Any]:
         "reasons": NOT_READY_REASONS,
         "dispositions": _dispositions(console, pop),
         "calls_today": calls_today,
+        "callbacks_due": sum(
+            1
+            for c in agent_service.scheduled_callbacks(session=console.session, seat=seat)
+            if c.due
+        ),
     }
 
 

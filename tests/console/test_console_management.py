@@ -235,6 +235,8 @@ def test_my_callbacks_lists_mine_in_both_zones_and_dials_a_due_one(
         alpha.client_id, "K001", due_in=timedelta(minutes=-1), status="cancelled"
     )
     ann = sign_in(app.app, "ann", make_user("ann", "agent", [alpha.client_id], agent_id=agent_id))
+    # the agent screen says how many are due (the one due and the dialer's), linking to the list
+    assert 'data-callbacks-due="2"' in ann.http.get("/console/agent").text
     page = ann.http.get("/console/agent/callbacks")
     assert page.status_code == 200
     rows = dict(re.findall(r'data-callback="([\w-]+)">(.*?)</tr>', page.text, re.S))
