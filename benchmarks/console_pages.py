@@ -9,10 +9,13 @@ times the median of ``--repeat`` requests after a warm-up of:
 - ``GET /campaigns/{id}/live``: the live snapshot alone, through the API;
 - ``GET /console/campaigns/{id}``: the operator's campaign page with the live panel and every
   agent listed (the page the issue asks to render in < 200 ms);
-- ``GET /console/campaigns``: the campaigns list with today's figures;
+- ``GET /console/campaigns``: the campaigns list with today's figures (``--campaigns`` more
+  campaigns in pilot, 100 leads each, so the list's cost per dialing campaign shows);
+- ``GET /console/agents``: the operator's agents page, every agent listed;
 - ``GET /console/agent``: an agent's screen.
 
-Run: ``python benchmarks/console_pages.py [--agents 200] [--leads 5000] [--repeat 20]``.
+Run: ``python benchmarks/console_pages.py [--agents 200] [--leads 5000] [--campaigns 0]
+[--repeat 20]``.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ def _median_ms(run: Callable[[], Any], repeat: int) -> float:
     return statistics.median(times)
 
 
-def _populate(*, agents: int, leads: int) -> dict[str, Any]:
+def _populate(*, agents: int, leads: int, campaigns: int = 0) -> dict[str, Any]:
     from campaigns.models import (
         BatchCreate,
         CampaignCreate,
@@ -82,6 +85,18 @@ def _populate(*, agents: int, leads: int) -> dict[str, Any]:
         )  # fmt: skip
         create_batch(session=session, campaign=campaign, batch_in=BatchCreate(size=leads, seed=1))
         transition_campaign(session=session, campaign=campaign, target=CampaignStatus.piloting)
+        for n in range(campaigns):
+            extra = create_campaign(
+                session=session,
+                client_id=client.id,
+                campaign_in=CampaignCreate(
+                    name=f"Bench campaign {n + 2}", list_ids=[lead_list.id], skill_group="survey",
+                    calling_windows=always, fallback_timezone="Asia/Shanghai",
+                ),
+            )  # fmt: skip
+            size = min(100, leads)
+            create_batch(session=session, campaign=extra, batch_in=BatchCreate(size=size, seed=n))
+            transition_campaign(session=session, campaign=extra, target=CampaignStatus.piloting)
         plans = [[], [AgentAction.SIGN_IN, AgentAction.GO_READY],
                  [AgentAction.SIGN_IN, AgentAction.GO_NOT_READY]]  # fmt: skip
         first_agent = None
@@ -107,6 +122,7 @@ def main() -> None:
     parser.add_argument("--database-url", default=ADMIN_URL)
     parser.add_argument("--agents", type=int, default=200)
     parser.add_argument("--leads", type=int, default=5000)
+    parser.add_argument("--campaigns", type=int, default=0, help="more campaigns in pilot")
     parser.add_argument("--repeat", type=int, default=20)
     args = parser.parse_args()
 
@@ -124,7 +140,7 @@ def main() -> None:
 
         get_settings.cache_clear()
         upgrade(url)
-        ids = _populate(agents=args.agents, leads=args.leads)
+        ids = _populate(agents=args.agents, leads=args.leads, campaigns=args.campaigns)
         with system_session() as session:
             _key, plain = issue_key(session=session, name="bench", role=Role.operator,
                                     client_refs=[str(ids["client_id"])])  # fmt: skip
@@ -146,8 +162,11 @@ def main() -> None:
                 f"console campaign page ({args.agents} agents)": _median_ms(
                     lambda: http.get(f"/console/campaigns/{campaign}"), args.repeat
                 ),
-                "console campaigns list": _median_ms(
+                f"console campaigns list ({args.campaigns + 1} dialing)": _median_ms(
                     lambda: http.get("/console/campaigns"), args.repeat
+                ),
+                f"console agents page ({args.agents} agents)": _median_ms(
+                    lambda: http.get("/console/agents"), args.repeat
                 ),
                 "console agent screen": _median_ms(
                     lambda: agent_http.get("/console/agent"), args.repeat

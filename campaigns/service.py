@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 import uuid
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from typing import Any
 
 import phonenumbers
@@ -604,6 +604,23 @@ def lead_state_counts(*, session: Session, campaign_id: uuid.UUID) -> dict[str, 
     ).all()
     counts = {s.value: 0 for s in LeadState}
     counts.update({LeadState(s).value: int(n) for s, n in rows})
+    return counts
+
+
+def lead_state_counts_by_campaign(
+    *, session: Session, campaign_ids: Collection[uuid.UUID]
+) -> dict[uuid.UUID, dict[str, int]]:
+    """:func:`lead_state_counts` of many campaigns in one grouped query."""
+    counts = {cid: {s.value: 0 for s in LeadState} for cid in campaign_ids}
+    if not counts:
+        return counts
+    rows = session.exec(
+        select(CampaignLead.campaign_id, CampaignLead.state, func.count())
+        .where(col(CampaignLead.campaign_id).in_(list(counts)))
+        .group_by(col(CampaignLead.campaign_id), col(CampaignLead.state))
+    ).all()
+    for campaign_id, state, n in rows:
+        counts[campaign_id][LeadState(state).value] = int(n)
     return counts
 
 

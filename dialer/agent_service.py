@@ -34,7 +34,18 @@ import sqlalchemy as sa
 from sqlmodel import Session, col, select
 
 from campaigns.compliance import check_manual_dial
-from campaigns.models import AttemptStatus, CallAttempt, Disposition
+from campaigns.lifecycle import DIALING_STATUSES, FINAL_STATUSES
+from campaigns.models import (
+    AttemptStatus,
+    CallAttempt,
+    Campaign,
+    CampaignLead,
+    Disposition,
+    Lead,
+    LeadState,
+    PacingMode,
+)
+from campaigns.rules import candidate_zones, is_callable_at, parse_holidays, parse_windows
 from core.db import utcnow
 from core.errors import Conflict, NotFound
 from core.models import Client
@@ -67,16 +78,21 @@ from dialer.models import (
 __all__ = [
     "DISPOSITION_ACTIONS",
     "ActionOutcome",
+    "AgentBusy",
+    "AgentInactive",
     "AgentNotFound",
+    "CallbackNotDialable",
     "DispositionClosed",
     "DuplicateAgent",
     "NoDialerCall",
+    "ScheduledCallback",
     "StreamEntry",
     "agent_from_seat",
     "agent_public",
     "apply_agent_action",
     "create_agent",
     "current_pop",
+    "dial_callback",
     "disposition_public",
     "dispositions_for",
     "events_after",
@@ -89,6 +105,8 @@ __all__ = [
     "pop_call",
     "post_event",
     "ready_agents",
+    "scheduled_callbacks",
+    "set_agent_active",
     "state_log",
     "submit_disposition",
     "update_agent",
@@ -116,6 +134,27 @@ class DuplicateAgent(DialerError, Conflict):
 
     code = "duplicate-agent"
     title = "Agent code already used"
+
+
+class AgentInactive(DialerError, Conflict):
+    """The agent was deactivated: it cannot sign in until an operator reactivates it."""
+
+    code = "agent-inactive"
+    title = "Agent deactivated"
+
+
+class AgentBusy(DialerError, Conflict):
+    """The agent is on a call or wrapping one up: it cannot be deactivated now."""
+
+    code = "agent-busy"
+    title = "Agent on a call"
+
+
+class CallbackNotDialable(DialerError, Conflict):
+    """A callback that may not be dialed by hand now (not due, window closed, dialer's)."""
+
+    code = "callback-not-dialable"
+    title = "Callback not dialable now"
 
 
 class NoDialerCall(DialerError, Conflict):
@@ -215,6 +254,7 @@ def agent_public(seat: AgentSeat, client_scope: ClientScope = None) -> AgentPubl
         wrap_limit_s=seat.wrap_limit_s,
         wrap_deadline=seat.wrap_deadline,
         last_seq=seat.last_seq,
+        active=seat.active,
         created_at=seat.created_at,
     )
 
@@ -360,6 +400,35 @@ def update_agent(
             agent.wrap_deadline_s,
         ),
     )
+    session.add(seat)
+    session.flush()
+    return seat
+
+
+def set_agent_active(
+    *,
+    session: Session,
+    agent_id: uuid.UUID,
+    active: bool,
+    client_scope: ClientScope = None,
+) -> AgentSeat:
+    """Deactivate an agent (signed out first; refused while on or wrapping up a call) or
+    reactivate it. A deactivated agent keeps its history but cannot sign in."""
+    seat = _locked_seat(session, agent_id, client_scope)
+    if not active and seat.active and seat.state is not _S.SIGNED_OUT:
+        if _A.SIGN_OUT not in agent_from_seat(seat).allowed:
+            raise AgentBusy(
+                f"agent {seat.agent_code!r} is {seat.state.value}; deactivate it once the call "
+                "and its wrap-up are over"
+            )
+        apply_agent_action(
+            session=session,
+            agent_id=seat.id,
+            action=_A.SIGN_OUT,
+            reason="deactivated",
+            client_scope=client_scope,
+        )
+    seat.active = active
     session.add(seat)
     session.flush()
     return seat
@@ -526,6 +595,11 @@ def apply_agent_action(
     dialer call is stored with it, for the dial loop to write to the campaign lead.
     """
     seat = _locked_seat(session, agent_id, client_scope)
+    if action is _A.SIGN_IN and not seat.active:
+        raise AgentInactive(
+            f"agent {seat.agent_code!r} is deactivated; an operator reactivates it on the "
+            "console's agents page"
+        )
     scope = _scope_strings(client_scope)
     agent = agent_from_seat(seat)
     at_s = _moment(agent, at)
@@ -1210,3 +1284,108 @@ def state_log(
     if until is not None:
         stmt = stmt.where(AgentStateLog.at < until)
     return list(session.exec(stmt.order_by(col(AgentStateLog.seq)).limit(limit)))
+
+
+# --------------------------------------------------------------------------- callbacks
+
+
+@dataclass(frozen=True)
+class ScheduledCallback:
+    """One open callback an agent scheduled to itself, with what its page shows."""
+
+    campaign_lead: CampaignLead
+    lead: Lead
+    campaign: Campaign
+    zones: tuple[str, ...]
+    due: bool
+    # the campaign's calling window is open in every zone of the number now
+    callable_now: bool
+    # the dial loop calls this lead itself at its time and puts it through to the agent
+    dialer_calls_it: bool
+
+
+def scheduled_callbacks(
+    *, session: Session, seat: AgentSeat, now: datetime | None = None, limit: int = 200
+) -> list[ScheduledCallback]:
+    """The open callbacks scheduled to ``seat`` in campaigns not stopped or cancelled, soonest
+    first (the session's tenancy filter hides other clients' leads)."""
+    now = now or utcnow()
+    rows = session.exec(
+        select(CampaignLead, Lead, Campaign)
+        .join(Lead, col(Lead.id) == col(CampaignLead.lead_id))
+        .join(Campaign, col(Campaign.id) == col(CampaignLead.campaign_id))
+        .where(
+            CampaignLead.callback_agent == seat.agent_code,
+            col(CampaignLead.callback_at).is_not(None),
+            col(CampaignLead.state).in_([LeadState.new, LeadState.scheduled]),
+            col(Campaign.status).not_in(FINAL_STATUSES),  # a stopped campaign calls nobody
+        )
+        .order_by(col(CampaignLead.callback_at))
+        .limit(limit)
+    ).all()
+    result = []
+    for row, lead, campaign in rows:
+        zones = candidate_zones(row.zones_key, campaign.fallback_timezone or "UTC")
+        windows = parse_windows(campaign.calling_windows)
+        holidays = parse_holidays(campaign.holidays)
+        result.append(
+            ScheduledCallback(
+                campaign_lead=row,
+                lead=lead,
+                campaign=campaign,
+                zones=zones,
+                due=row.callback_at is not None and row.callback_at <= now,
+                callable_now=is_callable_at(now, zones, windows, holidays),
+                dialer_calls_it=campaign.status in DIALING_STATUSES
+                and campaign.pacing_mode is not PacingMode.preview,
+            )
+        )
+    return result
+
+
+def dial_callback(
+    *,
+    session: Session,
+    agent_id: uuid.UUID,
+    campaign_lead_id: uuid.UUID,
+    now: datetime | None = None,
+    client_scope: ClientScope = None,
+) -> ActionOutcome:
+    """Dial a due callback of the agent's by hand, through the soft-phone's manual dial
+    (:func:`apply_agent_action` ``dial``: the number read as the cleaner reads it, never a
+    do-not-call number). Refused before its time, outside the campaign's calling window, and
+    while the dial loop dials the campaign (it calls the lead itself and connects the agent)."""
+    now = now or utcnow()
+    seat = get_agent(session=session, agent_id=agent_id, client_scope=client_scope)
+    found = next(
+        (
+            c
+            for c in scheduled_callbacks(session=session, seat=seat, now=now)
+            if c.campaign_lead.id == campaign_lead_id
+        ),
+        None,
+    )
+    if found is None:
+        raise NotFound("no open callback of yours with this id; the list shows your callbacks")
+    if found.dialer_calls_it:
+        raise CallbackNotDialable(
+            "the dialer calls this lead itself when the callback is due and puts it through "
+            "to you; wait for the call"
+        )
+    if not found.due:
+        raise CallbackNotDialable("the callback is not due yet; dial it at the agreed time")
+    if not found.callable_now:
+        raise CallbackNotDialable(
+            "the campaign's calling window is closed for this number now ("
+            + ", ".join(found.zones)
+            + "); call back when it opens"
+        )
+    return apply_agent_action(
+        session=session,
+        agent_id=seat.id,
+        action=_A.DIAL,
+        number=found.lead.phone_e164,
+        client_id=found.campaign_lead.client_id,
+        lead_id=str(found.lead.id),
+        client_scope=client_scope,
+    )

@@ -23,6 +23,7 @@ from typing import Any
 
 from pydantic import field_validator
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
+from sqlalchemy import true as sa_true
 from sqlmodel import Field, SQLModel
 
 from core.db import TenantScoped, UTCDateTime, str_enum, utcnow
@@ -81,6 +82,9 @@ class AgentSeat(SQLModel, table=True):
     # The client whose call the agent is on (or wrapping up); None between calls.
     current_client_id: uuid.UUID | None = Field(default=None)
     last_seq: int = 0
+    # A deactivated agent is signed out and cannot sign in again until reactivated; kept (not
+    # deleted) so its state log and the reports that read it stay whole.
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": sa_true()})
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 
@@ -212,6 +216,7 @@ class AgentPublic(SQLModel):
     wrap_limit_s: float | None
     wrap_deadline: datetime | None
     last_seq: int
+    active: bool = True
     created_at: datetime
 
 

@@ -69,6 +69,7 @@ __all__ = [
     "dispute_statement",
     "generate_statement",
     "issue_statement",
+    "list_statements",
     "pay_statement",
     "set_contract",
     "statement_document",
@@ -579,6 +580,18 @@ def correct_statement(
 
 
 # --------------------------------------------------------------------------- document
+
+
+def list_statements(
+    *, session: Session, month: date | None = None, limit: int | None = None
+) -> list[Statement]:
+    """The session's clients' statements, every version, newest month and version first."""
+    stmt = select(Statement).order_by(col(Statement.month).desc(), col(Statement.version).desc())
+    if month is not None:
+        stmt = stmt.where(Statement.month == month.replace(day=1))
+    if limit is not None:
+        stmt = stmt.limit(limit)
+    return list(session.exec(stmt))
 
 
 def statement_document(

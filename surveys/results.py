@@ -116,6 +116,13 @@ class CrossTab(BaseModel):
     column_totals: list[int]
     total: int
 
+    def row_percents(self) -> list[list[float]]:
+        """Each cell as a percentage of its row total (0 where the row is empty)."""
+        return [
+            [100.0 * cell / self.row_totals[i] if self.row_totals[i] else 0.0 for cell in row]
+            for i, row in enumerate(self.counts)
+        ]
+
     def column_percents(self) -> list[list[float]]:
         """Each cell as a percentage of its column total (0 where the column is empty)."""
         return [

@@ -202,3 +202,149 @@ def make_agent(client_id: uuid.UUID, code: str = "A001", name: str = "李娜") -
             ),
         )
         return seat.id
+
+
+def running_campaign_with_calls(
+    client_id: uuid.UUID,
+    *,
+    connected: int,
+    abandoned: int,
+    ended_ago_s: float = 60.0,
+    name: str = "Live campaign",
+    **settings: Any,
+) -> uuid.UUID:
+    """A running campaign whose finished calls were live answers: ``connected`` reached an
+    agent (30 s talk), ``abandoned`` were abandoned; all ended ``ended_ago_s`` ago."""
+    from datetime import timedelta
+
+    from campaign_builders import make_campaign, make_list
+    from sqlmodel import select
+
+    from campaigns.models import (
+        AmdResult,
+        AttemptStatus,
+        BatchCreate,
+        CallAttempt,
+        CampaignLead,
+        CampaignStatus,
+        OutcomeClass,
+    )
+    from campaigns.service import create_batch
+    from core.db import tenant_session, utcnow
+
+    total = connected + abandoned
+    with tenant_session([client_id]) as session:
+        lead_list, _ = make_list(session, client_id, count=max(total, 1))
+        campaign = make_campaign(session, client_id, [lead_list.id], name=name, **settings)
+        create_batch(session=session, campaign=campaign, batch_in=BatchCreate(size=max(total, 1)))
+        campaign.status = CampaignStatus.running
+        session.add(campaign)
+        rows = session.exec(
+            select(CampaignLead).where(CampaignLead.campaign_id == campaign.id)
+        ).all()
+        ended = utcnow() - timedelta(seconds=ended_ago_s)
+        for index, row in enumerate(rows[:total]):
+            reached = index < connected
+            session.add(
+                CallAttempt(
+                    client_id=client_id,
+                    campaign_id=campaign.id,
+                    lead_id=row.lead_id,
+                    batch_id=row.batch_id,
+                    attempt_no=1,
+                    idempotency_key=f"live-{uuid.uuid4().hex}",
+                    status=AttemptStatus.finished,
+                    number_dialed=row.phone_e164,
+                    dialed_at=ended - timedelta(seconds=40),
+                    answered_at=ended - timedelta(seconds=32),
+                    agent_connected_at=ended - timedelta(seconds=30) if reached else None,
+                    ended_at=ended,
+                    outcome=OutcomeClass.contact if reached else OutcomeClass.abandoned,
+                    talk_s=30.0 if reached else 0.0,
+                    abandoned=not reached,
+                    amd_result=AmdResult.human,
+                )
+            )
+        session.flush()
+        return campaign.id
+
+
+TWO_QUESTIONS: dict[str, Any] = {
+    "title": {"zh-Hans": "饮茶", "en": "Tea"},
+    "languages": ["zh-Hans", "en"],
+    "choice_lists": {
+        "yn": [
+            {"value": "yes", "label": {"zh-Hans": "是", "en": "Yes"}},
+            {"value": "no", "label": {"zh-Hans": "否", "en": "No"}},
+        ],
+        "city": [
+            {"value": "sh", "label": {"zh-Hans": "上海", "en": "Shanghai"}},
+            {"value": "bj", "label": {"zh-Hans": "北京", "en": "Beijing"}},
+        ],
+    },
+    "questions": [
+        {"name": "city", "type": "single_choice", "label": {"zh-Hans": "城市", "en": "City"},
+         "choices": "city", "required": True},
+        {"name": "likes", "type": "single_choice", "label": {"zh-Hans": "喜欢茶吗", "en": "Likes"},
+         "choices": "yn", "required": True},
+    ],
+}  # fmt: skip
+
+
+def _interview(tenant: Any, version_id: str, city: str, likes: str) -> None:
+    headers = tenant.headers()
+    started = tenant.http.post(
+        f"/questionnaire-versions/{version_id}/interviews",
+        json={"call_id": f"call-{uuid.uuid4().hex[:8]}"},
+        headers=headers,
+    )
+    assert started.status_code == 201, started.text
+    interview = started.json()["id"]
+    for question, value in (("city", city), ("likes", likes)):
+        answered = tenant.http.post(
+            f"/interviews/{interview}/answer",
+            json={"question": question, "value": value},
+            headers=headers,
+        )
+        assert answered.status_code == 200, answered.text
+    if answered.json()["status"] != "completed":
+        done = tenant.http.post(f"/interviews/{interview}/complete", headers=headers)
+        assert done.status_code == 200, done.text
+
+
+def published_with_answers(tenant: Any) -> str:
+    """A published two-question survey with 5 completes: sh yes/yes/no, bj yes/no."""
+    from survey_builders import publish_via_api
+
+    version = publish_via_api(tenant, {**TWO_QUESTIONS, "id": f"tea_{uuid.uuid4().hex[:6]}"})
+    for city, likes in (("sh", "yes"), ("sh", "yes"), ("sh", "no"), ("bj", "yes"), ("bj", "no")):
+        _interview(tenant, version["id"], city, likes)
+    return str(version["id"])
+
+
+def statement_for(client_id: uuid.UUID, campaign_name: str, *, issue: bool = False) -> uuid.UUID:
+    """A service statement for October 2026 of a new campaign of the client (issued if asked)."""
+    from datetime import date
+
+    from campaign_builders import make_campaign, make_list
+
+    from core.audit import Actor
+    from core.db import tenant_session
+    from reports.models import ContractKind
+    from reports.statements import ContractIn, generate_statement, issue_statement, set_contract
+
+    with tenant_session([client_id]) as session:
+        lead_list, _ = make_list(session, client_id, count=1)
+        campaign = make_campaign(session, client_id, [lead_list.id], name=campaign_name)
+        set_contract(
+            session=session,
+            campaign_id=campaign.id,
+            contract_in=ContractIn(starts_on=date(2026, 9, 1), agents=2),
+        )
+        statement = generate_statement(
+            session=session, client_id=client_id, contract=ContractKind.service,
+            month=date(2026, 10, 1), campaign_id=campaign.id, actor=Actor(name="test"),
+        )  # fmt: skip
+        if issue:
+            issue_statement(session=session, statement=statement, actor=Actor(name="test"))
+        return statement.id

@@ -25,8 +25,10 @@ PAGE_MODULES = (
     "api.console.pages_operator",
     "api.console.pages_client",
     "api.console.pages_research",
+    "api.console.pages_editor",
     "api.console.pages_sales",
     "api.console.pages_agent",
+    "api.console.pages_agents",
 )
 
 STATIC_DIR = Path(__file__).parent / "static"

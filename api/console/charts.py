@@ -11,7 +11,7 @@ from html import escape
 
 from markupsafe import Markup
 
-__all__ = ["hbar_chart", "line_chart"]
+__all__ = ["hbar_chart", "line_chart", "stacked_bar_chart"]
 
 _COLOURS = ("#2563eb", "#059669", "#d97706", "#7c3aed", "#dc2626", "#0891b2")
 
@@ -94,5 +94,55 @@ def line_chart(
                 f'<text x="{left + i * step:.1f}" y="{height - 6}" text-anchor="middle" '
                 f'font-size="11">{escape(label)}</text>'
             )
+    parts.append("</svg>")
+    return Markup("".join(parts))  # noqa: S704 - every label and value is escaped above
+
+
+def stacked_bar_chart(
+    rows: Sequence[tuple[str, Sequence[float]]],
+    series: Sequence[str],
+    *,
+    width: int = 640,
+    bar_height: int = 24,
+    title: str = "",
+) -> Markup:
+    """One 100 % bar per row, split into its series' shares (percentages), with a legend."""
+    if not rows or not series:
+        return Markup("")
+    label_w = min(220, max(60, 9 * max(len(label) for label, _ in rows)))
+    plot_w = width - label_w - 20
+    legend_h = 22
+    height = legend_h + len(rows) * (bar_height + 6) + 6
+    parts = [
+        f'<svg class="chart stacked" role="img" aria-label="{escape(title)}" width="{width}" '
+        f'height="{height}" viewBox="0 0 {width} {height}" xmlns="http://www.w3.org/2000/svg">'
+    ]
+    x = float(label_w)
+    for index, name in enumerate(series):
+        colour = _COLOURS[index % len(_COLOURS)]
+        parts.append(
+            f'<rect x="{x:.1f}" y="4" width="12" height="12" fill="{colour}"/>'
+            f'<text x="{x + 16:.1f}" y="15" font-size="12">{escape(name)}</text>'
+        )
+        x += 28 + 8 * len(name)
+    for index, (label, shares) in enumerate(rows):
+        y = legend_h + 6 + index * (bar_height + 6)
+        parts.append(
+            f'<text x="{label_w - 8}" y="{y + bar_height * 0.7:.1f}" text-anchor="end" '
+            f'font-size="13">{escape(label)}</text>'
+        )
+        left = float(label_w)
+        for part, share in enumerate(shares):
+            w = plot_w * max(0.0, share) / 100.0
+            if w <= 0:
+                continue
+            colour = _COLOURS[part % len(_COLOURS)]
+            name = series[part] if part < len(series) else ""
+            parts.append(
+                f'<rect x="{left:.1f}" y="{y}" width="{w:.1f}" height="{bar_height}" '
+                f'fill="{colour}"><title>{escape(label)} · {escape(name)}: {share:.1f}%</title>'
+                "</rect>"
+            )
+            left += w
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every label and value is escaped above

@@ -74,6 +74,13 @@ def environment(locale: str) -> Environment:
             return "—"
         return format_datetime(value, fmt, tzinfo=zone, locale=babel_locale)
 
+    def when_in(value: datetime | None, zone_name: str, fmt: str = "short") -> str:
+        """A moment as wall-clock time in another zone (a lead's), with the zone's name."""
+        if value is None:
+            return "—"
+        other = ZoneInfo(zone_name)
+        return format_datetime(value, fmt, tzinfo=other, locale=babel_locale) + f" ({zone_name})"
+
     def number(value: Any, digits: int = 0) -> str:
         if value is None:
             return "—"
@@ -87,7 +94,7 @@ def environment(locale: str) -> Environment:
             return "—"
         return format_percent(value, format="#,##0." + "0" * digits + "%", locale=babel_locale)
 
-    env.filters.update(when=when, number=number, percent=percent)
+    env.filters.update(when=when, when_in=when_in, number=number, percent=percent)
     env.globals.update(
         locale=locale,
         language_names=LANGUAGE_NAMES,

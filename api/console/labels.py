@@ -51,4 +51,7 @@ LABELS = (
     N_("hang_up"), N_("finish_wrap"), N_("schedule_callback"),
     N_("break"), N_("lunch"), N_("training"), N_("meeting"), N_("wrap_timeout"),
     N_("callee_hung_up"),
+    # statements: contracts and statuses
+    N_("service"), N_("seat_lease"), N_("issued"), N_("confirmed"), N_("disputed"), N_("paid"),
+    N_("superseded"),
 )  # fmt: skip

@@ -87,6 +87,11 @@ def _phone_context(console: Console) -> dict[str, Any]:
         "reasons": NOT_READY_REASONS,
         "dispositions": _dispositions(console, pop),
         "calls_today": calls_today,
+        "callbacks_due": sum(
+            1
+            for c in agent_service.scheduled_callbacks(session=console.session, seat=seat)
+            if c.due
+        ),
     }
 
 
@@ -115,6 +120,39 @@ def agent_action(
         agent_id=seat.id,
         action=action,
         reason=reason or None,
+        client_scope=None if console.principal.all_clients else console.principal.scope,
+    )
+    return RedirectResponse("/console/agent", status_code=303)
+
+
+@router.get("/agent/callbacks")
+def agent_callbacks(console: ConsoleDep) -> Response:
+    """My callbacks: the open ones scheduled to me, soonest first, in the lead's time and mine;
+    a due one is dialed through the soft-phone's manual dial when the dialer does not."""
+    seat = _seat(console)
+    callbacks = agent_service.scheduled_callbacks(session=console.session, seat=seat)
+    public = agent_service.agent_public(
+        seat, None if console.principal.all_clients else console.principal.scope
+    )
+    return console.render(
+        "callbacks.html",
+        agent=public,
+        callbacks=callbacks,
+        can_dial=AgentAction.DIAL in public.allowed_actions,
+    )
+
+
+@router.post("/agent/callbacks/dial")
+def agent_callback_dial(
+    console: ConsoleDep, campaign_lead_id: Annotated[uuid.UUID, Form()]
+) -> Response:
+    """Dial a due callback (refused before its time, outside the calling window, on a
+    do-not-call number, or while the dialer calls the campaign itself)."""
+    seat = _seat(console)
+    agent_service.dial_callback(
+        session=console.session,
+        agent_id=seat.id,
+        campaign_lead_id=campaign_lead_id,
         client_scope=None if console.principal.all_clients else console.principal.scope,
     )
     return RedirectResponse("/console/agent", status_code=303)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, UploadFile
@@ -21,12 +22,16 @@ from api.console.i18n import translations
 from api.console.web import Console, ConsoleDep
 from api.routes.lists import UPLOAD_CHUNK, _check_declared_size
 from campaigns.lists import create_list_from_upload
-from campaigns.models import LeadList, ListStatus
+from campaigns.models import Campaign, LeadList, ListStatus
 from core.db import get_or_404
 from core.errors import InvalidInput, PayloadTooLarge
 from core.models import Client, Role
 from core.security import require_role
 from core.users import UserRole
+from reports.exceptions import StatementTransition
+from reports.i18n import LANGUAGES as REPORT_LANGUAGES
+from reports.models import Statement
+from reports.statements import confirm_statement, dispute_statement, list_statements
 
 router = APIRouter()
 
@@ -136,3 +141,85 @@ def _list_view(console: Console, list_id: uuid.UUID, template: str) -> Response:
         charts=_report_charts(report, console.locale),
         running=lead_list.status in (ListStatus.uploaded, ListStatus.processing),
     )
+
+
+STATEMENT_ROLES = (UserRole.client_user, UserRole.operator, UserRole.sales)
+
+
+@router.get("/statements")
+def statements_page(console: ConsoleDep, month: str = "") -> Response:
+    """Monthly statements of my campaigns and seats, every version, with downloads (the
+    API's audited ``/statements/{id}/document`` in my language, HTML to print or XLSX)."""
+    console.require(*STATEMENT_ROLES)
+    chosen = None
+    if month.strip():
+        try:
+            chosen = date.fromisoformat(month.strip() + "-01")
+        except ValueError as exc:
+            raise InvalidInput(f"month {month!r} is not a month; write it as 2026-11") from exc
+    return _statements_page(console, month=month.strip(), chosen=chosen)
+
+
+def _statements_page(
+    console: Console,
+    *,
+    month: str = "",
+    chosen: date | None = None,
+    error: str | None = None,
+    status: int = 200,
+) -> Response:
+    rows = list_statements(session=console.session, month=chosen, limit=500)
+    campaign_ids = {s.campaign_id for s in rows if s.campaign_id is not None}
+    names = {
+        c.id: c.name
+        for c in console.session.exec(select(Campaign).where(col(Campaign.id).in_(campaign_ids)))
+    }
+    return console.render(
+        "statements.html",
+        status_code=status,
+        statements=rows,
+        campaign_names=names,
+        month=month,
+        can_answer=console.has_role(UserRole.client_user),
+        error=error,
+        report_language=console.locale if console.locale in REPORT_LANGUAGES else "zh-Hans",
+    )
+
+
+def _statement(console: Console, statement_id: uuid.UUID) -> Statement:
+    statement: Statement = get_or_404(console.session, Statement, statement_id, what="statement")
+    console.require(UserRole.client_user)
+    return statement
+
+
+@router.post("/statements/{statement_id}/confirm")
+def statement_confirm(console: ConsoleDep, statement_id: uuid.UUID) -> Response:
+    """Confirm an issued (or disputed) statement, as ``POST /statements/{id}/confirm``."""
+    statement = _statement(console, statement_id)
+    try:
+        with console.session.begin_nested():
+            confirm_statement(session=console.session, statement=statement, actor=console.actor)
+    except StatementTransition as exc:
+        return _statements_page(console, error=exc.message, status=409)
+    return RedirectResponse("/console/statements", status_code=303)
+
+
+@router.post("/statements/{statement_id}/dispute")
+def statement_dispute(
+    console: ConsoleDep, statement_id: uuid.UUID, reason: Annotated[str, Form()] = ""
+) -> Response:
+    """Dispute an issued statement within its confirmation period, with the reason."""
+    statement = _statement(console, statement_id)
+    reason = reason.strip()
+    if not reason or len(reason) > 1000:
+        return _statements_page(
+            console, error="say why you dispute the statement (1-1000 characters)", status=422
+        )
+    try:
+        with console.session.begin_nested():
+            dispute_statement(
+                session=console.session, statement=statement, reason=reason, actor=console.actor
+            )
+    except StatementTransition as exc:
+        return _statements_page(console, error=exc.message, status=409)
+    return RedirectResponse("/console/statements", status_code=303)

@@ -10,8 +10,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, File, Form, UploadFile
 from fastapi.responses import RedirectResponse, Response
+from markupsafe import Markup
 
-from api.console.charts import hbar_chart
+from api.console.charts import hbar_chart, stacked_bar_chart
 from api.console.web import Console, ConsoleDep
 from api.routes.surveys import DESIGNERS, MAX_QUESTIONNAIRE_BYTES
 from core.errors import PayloadTooLarge, PilotdialError
@@ -215,4 +216,61 @@ def results_page(console: ConsoleDep, version_id: uuid.UUID) -> Response:
     funnel = service.version_funnel(session=console.session, version_id=version.id)
     return console.render(
         "results.html", version=version, tables=tables, charts=charts, funnel=funnel
+    )
+
+
+@router.get("/versions/{version_id}/crosstab")
+def crosstab_page(
+    console: ConsoleDep,
+    version_id: uuid.UUID,
+    row: str = "",
+    column: str = "",
+    language: str = "",
+    include_test: bool = False,
+) -> Response:
+    """Two questions against each other: counts, row and column percentages, and a chart of
+    each row's split (completed interviews; test interviews only if asked)."""
+    console.require(*RESEARCH, UserRole.sales, UserRole.operator, UserRole.supervisor)
+    version = service.get_version(session=console.session, version_id=version_id)
+    variables = [
+        (t.question, t.label)
+        for t in service.version_frequencies(session=console.session, version_id=version.id)
+    ]
+    languages = list(version.content.get("languages", []))
+    chosen_language = language or (console.locale if console.locale in languages else "")
+    table = None
+    error = None
+    chart = Markup("")
+    if row and column:
+        try:
+            table = service.version_crosstab(
+                session=console.session, version_id=version.id, row=row, column=column,
+                language=chosen_language or None, include_test=include_test,
+            )  # fmt: skip
+        except PilotdialError as exc:
+            if exc.code == "not-found":
+                raise
+            error = exc.message
+        if table is not None and table.total:
+            shares = table.row_percents()
+            chart = stacked_bar_chart(
+                [(label, shares[i]) for i, label in enumerate(table.row_labels)],
+                table.column_labels,
+                title=f"{row} × {column}",
+            )
+    return console.render(
+        "crosstab.html",
+        status_code=422 if error else 200,
+        version=version,
+        variables=variables,
+        languages=languages,
+        row=row,
+        column=column,
+        language=chosen_language,
+        include_test=include_test,
+        table=table,
+        row_percents=table.row_percents() if table else [],
+        column_percents=table.column_percents() if table else [],
+        chart=chart,
+        error=error,
     )

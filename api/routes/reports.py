@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Query, status
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
-from sqlmodel import col, select
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
 from api.downloads import content_disposition
@@ -45,6 +44,9 @@ from reports.statements import (
     pay_statement,
     set_contract,
     statement_document,
+)
+from reports.statements import (
+    list_statements as statements_of,
 )
 
 router = APIRouter(tags=["reports"])
@@ -242,10 +244,7 @@ def post_statement(
 @router.get("/statements")
 def list_statements(session: SessionDep, month: date | None = None) -> list[dict[str, Any]]:
     """The client's statements, every version, newest first."""
-    stmt = select(Statement).order_by(col(Statement.month).desc(), col(Statement.version).desc())
-    if month is not None:
-        stmt = stmt.where(Statement.month == month.replace(day=1))
-    return [_statement_public(s) for s in session.exec(stmt)]
+    return [_statement_public(s) for s in statements_of(session=session, month=month)]
 
 
 @router.get("/statements/{statement_id}")

@@ -6,7 +6,6 @@ a fixed sleep. Screenshots of each main page are kept under artifacts/screenshot
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import uuid
 from pathlib import Path
@@ -28,37 +27,11 @@ from helpers import make_tenant
 # one worker, one browser: the journeys run together (make test uses --dist loadgroup)
 pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("browser")]
 
-LIVE_AVAILABLE = importlib.util.find_spec("dialer.live") is not None
-
 
 def _clients() -> tuple[uuid.UUID, uuid.UUID]:
     alpha = make_tenant(None, "alpha").client_id
     bravo = make_tenant(None, "bravo").client_id
     return alpha, bravo
-
-
-def _contract_snapshot(campaign_id: str, *, ringing: int, rate: float) -> dict[str, Any]:
-    """A snapshot shaped as LIVE_METRICS.md says (the issue-11 contract)."""
-    agents = [
-        {"agent_id": str(uuid.uuid4()), "code": f"A{i:03d}", "name": name, "state": state,
-         "since": "2026-12-02T13:59:10Z", "seconds_in_state": 50 + i}
-        for i, (name, state) in enumerate(
-            [("李娜", "talking"), ("王伟", "ready"), ("张敏", "wrap_up"), ("刘洋", "not_ready")]
-        )
-    ]  # fmt: skip
-    return {
-        "campaign_id": campaign_id, "state": "piloting", "at": "2026-12-02T14:00:00Z",
-        "pacing": {"mode": "predictive", "dial_level": 1.8, "dial_ratio_setting": 2.0},
-        "calls": {"ringing": ringing, "waiting_for_agent": 1, "talking": 5},
-        "agents": {"ready": 1, "talking": 1, "wrap_up": 1, "not_ready": 1, "signed_out": 3,
-                   "list": agents},
-        "abandon": {"rule": "fcc", "window": "30d", "rate": rate, "abandoned": 3,
-                    "answered": 250, "cap": 0.03, "today_rate": 0.01},
-        "answer_rate_today": 0.31,
-        "hopper": {"callable_now": 120, "callbacks_scheduled": 4, "callbacks_due": 1},
-        "today": {"attempts": 800, "answered": 250, "valid_calls": 190},
-        "pacer": {"leader": "worker-1", "last_heartbeat": "2026-12-02T14:00:00Z", "healthy": True},
-    }  # fmt: skip
 
 
 def _staff_the_floor(client_id: uuid.UUID) -> None:
@@ -123,36 +96,18 @@ def test_operator_draws_a_pilot_starts_it_and_watches_the_live_panel(page_for: A
         "els => els.map(e => e.dataset.action)"
     ) == ["pause", "finish-pilot", "cancel"]
     live = page.locator("#live")
-    if LIVE_AVAILABLE:
-        callable_now = live.locator("[data-live='hopper.callable_now']")
-        page.wait_for_selector("#live[data-updated]")  # the stream's first event arrived
-        assert callable_now.inner_text() == "20"
-        _lease(campaign_id, 5)  # the dialer takes five leads: the stream wakes, the tile moves
-        page.wait_for_function(
-            "el => el.textContent.trim() === '15'", arg=callable_now.element_handle()
-        )
-    else:
-        # issue 11's stream is not on this branch: drive the panel with contract-shaped data
-        for ringing, rate in ((3, 0.012), (7, 0.041)):
-            page.evaluate(
-                "snap => window.pilotdialRenderLive(document.getElementById('live'), snap)",
-                _contract_snapshot(campaign_id, ringing=ringing, rate=rate),
-            )
-            assert live.locator("[data-live='calls.ringing']").inner_text() == str(ringing)
-        assert live.locator("[data-live='abandon.rate']").first.inner_text() == "4.1%"
-        # over the cap the bar turns red; the cap line sits at the cap
-        assert live.locator("[data-live-bar]").get_attribute("fill") == "#b91c1c"
-        assert float(live.locator("[data-cap-line]").get_attribute("x1") or 0) == pytest.approx(
-            270, abs=1
-        )
+    callable_now = live.locator("[data-live='hopper.callable_now']")
+    page.wait_for_selector("#live[data-updated]")  # the stream's first event arrived
+    assert callable_now.inner_text() == "20"
+    _lease(campaign_id, 5)  # the dialer takes five leads: the stream wakes, the tile moves
+    page.wait_for_function(
+        "el => el.textContent.trim() === '15'", arg=callable_now.element_handle()
+    )
     rows = live.locator("[data-live-agents] tr")
-    if LIVE_AVAILABLE:
-        assert live.locator("[data-live='agents.ready']").inner_text() == "2"
-        assert live.locator("[data-live='agents.not_ready']").inner_text() == "1"
-        assert rows.count() == 3
-        assert rows.nth(0).inner_text().split("\t")[:3] == ["A001", "李娜", "就绪"]
-    else:
-        assert rows.nth(0).inner_text().split("\t")[:3] == ["A000", "李娜", "通话中"]
+    assert live.locator("[data-live='agents.ready']").inner_text() == "2"
+    assert live.locator("[data-live='agents.not_ready']").inner_text() == "1"
+    assert rows.count() == 3
+    assert rows.nth(0).inner_text().split("\t")[:3] == ["A001", "李娜", "就绪"]
     shot(page, "operator-live-panel")
 
 

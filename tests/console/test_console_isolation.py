@@ -11,7 +11,13 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from console_builders import console_objects_for, make_user, sign_in
+from console_builders import (
+    console_objects_for,
+    make_agent,
+    make_user,
+    sign_in,
+    statement_for,
+)
 from fastapi.routing import APIRoute
 from survey_builders import interview_for, publish_via_api
 
@@ -25,6 +31,8 @@ def _b_objects(bravo: Tenant) -> dict[str, str]:
     ids["version_id"] = version["id"]
     ids.update(interview_for(bravo))
     ids["user_id"] = str(make_user("bravo-user", "client_user", [bravo.client_id]))
+    ids["agent_id"] = str(make_agent(bravo.client_id, code="B-ISO"))
+    ids["statement_id"] = str(statement_for(bravo.client_id, "B statement", issue=True))
     return ids
 
 
