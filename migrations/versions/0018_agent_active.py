@@ -1,7 +1,7 @@
 """agents: an active flag, so an operator can deactivate an agent without deleting its history
 
 Revision ID: 0017_agent_active
-Revises: 0011_i15
+Revises: 0017_sipmedia
 Create Date: 2026-12-02 16:40:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017_agent_active"
-down_revision: str | None = "0011_i15"
+down_revision: str | None = "0017_sipmedia"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
