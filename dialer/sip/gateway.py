@@ -340,6 +340,8 @@ class SipGateway:
             leg=RtpLeg(self.config.local_host, port),
             originated_at=self.clock(),
         )
+        if self.config.record_dir is not None:  # early media included
+            lead.leg.record(self.config.record_dir / f"{call_id}.wav")
         with self._lock:
             self._calls[call_id] = lead
         self._loop.call_soon_threadsafe(self._spawn, self._dial(lead))
@@ -516,8 +518,6 @@ class SipGateway:
         self.timings.setdefault(lead.call_id, {})["answered"] = mono
         await self._start_leg(lead.leg, sdp)
         lead.leg.on_dtmf = lambda digit: self._event(DtmfReceived, lead, digits=digit)
-        if self.config.record_dir is not None:
-            lead.leg.record(self.config.record_dir / f"{lead.call_id}.wav")
         ring = at - (lead.ringing_at if lead.ringing_at is not None else lead.originated_at)
         self._event(
             Answered,
