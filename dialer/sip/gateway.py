@@ -312,7 +312,9 @@ class SipGateway:
     def _answered(self, call_id: str, doing: str) -> _Lead:
         lead = self._lead(call_id)
         if lead.state != "answered":
-            raise GatewayError(f"call {call_id} is {lead.state}, not answered; {doing} once answered")
+            raise GatewayError(
+                f"call {call_id} is {lead.state}, not answered; {doing} once answered"
+            )
         return lead
 
     def originate(self, request: OriginateRequest, *, now: float) -> str:

@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sip.sip_peers import Clock, Sipp, free_port, need, rtp_range
+from sip.sip_peers import Baresip, Clock, Sipp, free_port, need, rtp_range, tone
 
 from dialer.sip.gateway import SipGateway, SipGatewayConfig, SipTrunk
 
@@ -58,3 +58,10 @@ def make_gateway(tmp_path: Path) -> Iterator[Callable[..., SipGateway]]:
         gw.close()
 
 
+@pytest.fixture
+def baresip(tmp_path: Path) -> Iterator[Baresip]:
+    """An auto-answering baresip agent phone playing a 600 Hz tone."""
+    need("baresip", "baresip-core")
+    phone = Baresip(tmp_path, tone(tmp_path / "agent-600.wav", 600.0, 10.0)).start()
+    yield phone
+    phone.stop()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import time
@@ -20,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from dialer.gateway import GatewayEvent
+from dialer.gateway import CallParameters, GatewayEvent, OriginateRequest
 from dialer.sip.gateway import SipGateway
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -200,3 +201,104 @@ def read_wav(path: Path) -> list[int]:
     with wave.open(str(path), "rb") as wav:
         data = wav.readframes(wav.getnframes())
     return [int.from_bytes(data[i : i + 2], "little", signed=True) for i in range(0, len(data), 2)]
+
+
+@dataclass
+class Baresip:
+    """A baresip phone answering automatically on 127.0.0.1, playing ``source`` (a WAV) and
+    dumping what it hears (``dump-*-dec.wav``) and sends into ``workdir/rec``."""
+
+    workdir: Path
+    source: Path
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        return f"sip:agent@127.0.0.1:{self.port}"
+
+    def start(self) -> Baresip:
+        self.port = free_port()
+        rtp = free_port(pair=True)
+        config = self.workdir / "baresip"
+        (config / "rec").mkdir(parents=True, exist_ok=True)
+        (config / "config").write_text(
+            "\n".join(
+                [
+                    "poll_method epoll",
+                    f"sip_listen 127.0.0.1:{self.port}",
+                    "sip_transports udp",
+                    "net_interface 127.0.0.1",
+                    f"rtp_ports {rtp}-{rtp + 3}",
+                    f"audio_source aufile,{self.source}",
+                    "audio_player aubridge,nil",
+                    "audio_alert aubridge,nil",
+                    "ausrc_srate 8000",
+                    "auplay_srate 8000",
+                    "audio_channels 1",
+                    "module_path /usr/lib/baresip/modules",
+                    "module g711.so",
+                    "module aufile.so",
+                    "module aubridge.so",
+                    "module sndfile.so",
+                    "module_app account.so",
+                    "module_app menu.so",
+                    f"snd_path {config / 'rec'}",
+                    "",
+                ]
+            )
+        )
+        (config / "accounts").write_text("<sip:agent@127.0.0.1>;regint=0;answermode=auto\n")
+        (config / "contacts").write_text("")
+        with open(self.workdir / "baresip.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                ["baresip", "-s", "-f", str(config)],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 10
+        while "baresip is ready" not in self.log():
+            assert self.proc.poll() is None, self.log()
+            assert time.monotonic() < deadline, self.log()
+            time.sleep(0.05)
+        return self
+
+    def log(self) -> str:
+        path = self.workdir / "baresip.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def invites(self) -> int:
+        """How many INVITEs the phone received (its SIP trace)."""
+        return sum(1 for line in self.log().splitlines() if line.startswith("INVITE sip:"))
+
+    def heard(self) -> list[int]:
+        """What the phone heard (its decoded-audio dump, once the call ended)."""
+        dumps = sorted((self.workdir / "baresip" / "rec").glob("dump-*-dec.wav"))
+        return read_wav(dumps[-1]) if dumps else []
+
+    def stop(self, sig: int = signal.SIGTERM) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+CALLER = "+862155550000"
+
+
+def request(callee: str = "+8613900000001", timeout_s: float = 25.0) -> OriginateRequest:
+    return OriginateRequest(
+        campaign_id="camp",
+        lead_id="lead",
+        attempt_id="att",
+        params=CallParameters(CALLER, callee, None, "sales"),
+        timeout_s=timeout_s,
+    )
+
+
+MakeGateway = Callable[..., SipGateway]
+StartSipp = Callable[..., Sipp]

@@ -4,11 +4,19 @@ SIPp's scenario (which checks our ACKs, CANCEL, BYE and digest) passes."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from sip.sip_peers import Sipp, energy_at, read_wav, tone, wait_for
+from sip.sip_peers import (
+    CALLER,
+    MakeGateway,
+    StartSipp,
+    energy_at,
+    read_wav,
+    request,
+    tone,
+    wait_for,
+)
 
 from dialer.exceptions import GatewayError, UnknownCall
 from dialer.gateway import (
@@ -28,22 +36,7 @@ from dialer.gateway import (
     Ringing,
     TelephonyGateway,
 )
-from dialer.sip.gateway import SipGateway, SipTrunk, outcome_for
-
-CALLER = "+862155550000"
-
-MakeGateway = Callable[..., SipGateway]
-StartSipp = Callable[..., Sipp]
-
-
-def request(callee: str = "+8613900000001", timeout_s: float = 25.0) -> OriginateRequest:
-    return OriginateRequest(
-        campaign_id="camp",
-        lead_id="lead",
-        attempt_id="att",
-        params=CallParameters(CALLER, callee, None, "sales"),
-        timeout_s=timeout_s,
-    )
+from dialer.sip.gateway import SipTrunk, outcome_for
 
 
 def final_of(events: list[GatewayEvent]) -> bool:

@@ -42,7 +42,9 @@ class Peer:
             if isinstance(message, SipRequest) and message.method == method:
                 return message, source
 
-    def reply(self, request: SipRequest, source: tuple[str, int], status: str, **extra: str) -> None:
+    def reply(
+        self, request: SipRequest, source: tuple[str, int], status: str, **extra: str
+    ) -> None:
         lines = [f"SIP/2.0 {status}"]
         for via in request.headers.get("via"):
             lines.append(f"Via: {via}")
@@ -86,9 +88,10 @@ def test_fix2_an_unanswered_invite_is_retransmitted_with_the_same_branch() -> No
         try:
             await invite(endpoint, peer, UacHandlers())
             first, _ = await peer.recv_request("INVITE")
-            again, source = await peer.recv_request("INVITE")  # we said nothing: resent
+            again, _ = await peer.recv_request("INVITE")  # we said nothing: resent
             assert again.via[0].branch == first.via[0].branch
-            assert again.cseq is not None and again.cseq.seq == 1
+            assert again.cseq is not None
+            assert again.cseq.seq == 1
             assert first.headers.get_first("p-asserted-identity") == (
                 "<sip:+862155550000@127.0.0.1>"
             )
@@ -106,9 +109,7 @@ def test_fix1_a_busy_is_acked_in_the_invite_transaction() -> None:
         peer = Peer()
         failed: list[tuple[int, str]] = []
         try:
-            await invite(
-                endpoint, peer, UacHandlers(failed=lambda s, r, a: failed.append((s, r)))
-            )
+            await invite(endpoint, peer, UacHandlers(failed=lambda s, r, a: failed.append((s, r))))
             request, source = await peer.recv_request("INVITE")
             peer.reply(request, source, "486 Busy Here")
             ack, _ = await peer.recv_request("ACK")
@@ -166,7 +167,9 @@ def test_fix3_cancel_keeps_the_dialog_so_the_487_is_acked() -> None:
         peer = Peer()
         failed: list[int] = []
         try:
-            call = await invite(endpoint, peer, UacHandlers(failed=lambda s, r, a: failed.append(s)))
+            call = await invite(
+                endpoint, peer, UacHandlers(failed=lambda s, r, a: failed.append(s))
+            )
             request, source = await peer.recv_request("INVITE")
             peer.reply(request, source, "180 Ringing")
             await asyncio.sleep(0.05)
