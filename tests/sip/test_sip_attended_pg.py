@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -32,9 +32,8 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 
 @pytest.fixture
-def live(pg_url: str, pg_engine: Any, configure: Callable[..., None]) -> Iterator[None]:
+def live(pg_url: str, pg_engine: Any, configure: Callable[..., None]) -> None:
     configure(database_url=pg_url)
-    yield
 
 
 class LoopClock:

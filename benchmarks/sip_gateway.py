@@ -1,0 +1,169 @@
+"""SIP gateway benchmark: concurrent calls with media in one gateway process, on 127.0.0.1.
+
+For each concurrency level N (and a 1-call baseline in the same run) a SIPp callee answers N
+calls at once with RTP echo (tests/sip/scenarios/answer_echo.xml); as soon as the gateway's
+Answered event is polled the benchmark plays the safe-harbour WAV (``--hold`` seconds of
+tone) on that call, the callee echoes it back, and after the hold every call is hung up.
+
+Figures per level:
+
+* answered: calls answered out of N, and SIPp's verdict (every call followed its scenario);
+* 200 OK → Answered polled (p50/p99): from the gateway processing the 200 OK to the dial
+  loop's ``poll`` returning the event (polled every 10 ms, as a busy loop would);
+* 200 OK → first safe-harbour RTP packet (p50/p99): the 2-second safe-harbour clock's real
+  cost, here with the message started at once (the loop waits its grace period first);
+* CPU per call-second: the gateway process's CPU time during the hold (all threads) divided
+  by N x hold seconds, and its ratio to the 1-call baseline.
+
+    .venv/bin/python benchmarks/sip_gateway.py [--levels 50,100,200] [--hold 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+from sip.sip_peers import Sipp, free_port, tone  # noqa: E402
+
+from dialer.gateway import Answered, CallParameters, HungUp, OriginateRequest  # noqa: E402
+from dialer.sip.gateway import SipGateway, SipGatewayConfig, SipTrunk  # noqa: E402
+
+
+def free_range(size: int) -> tuple[int, int]:
+    """A run of ``size`` free UDP ports (even start)."""
+    for start in range(21000, 60000 - size, 500):
+        try:
+            socks = []
+            for port in range(start, start + size):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return (start, start + size)
+    raise RuntimeError("no free port range")
+
+
+def pct(values: list[float], q: float) -> float:
+    if not values:
+        return float("nan")
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q * (len(ordered) - 1))))]
+
+
+def run_level(n: int, hold: float, workdir: Path) -> dict[str, float]:
+    peer = Sipp(
+        "answer_echo.xml",
+        free_port(),
+        free_port(pair=True),
+        {"codec": "8", "pause_ms": "100"},
+        workdir,
+        calls=n,
+        extra=["-l", str(n + 10)],
+    ).start()
+    message = tone(workdir / f"hold-{n}.wav", 1000.0, hold + 1.0)
+    start = time.monotonic()
+    gw = SipGateway(
+        SipGatewayConfig(
+            trunk=SipTrunk("127.0.0.1", peer.port),
+            rtp_port_range=free_range(4 * n + 8),
+            messages={"safe_harbour": message},
+            session_expires_s=None,
+        ),
+        clock=lambda: time.monotonic() - start,
+    )
+    polled: dict[str, float] = {}
+    try:
+        calls = [
+            gw.originate(
+                OriginateRequest(
+                    "bench", f"lead{i}", f"att{i}",
+                    CallParameters("+862155550000", f"+86139{i:08d}"),
+                ),
+                now=0.0,
+            )
+            for i in range(n)
+        ]  # fmt: skip
+        deadline = time.monotonic() + 30
+        while len(polled) < n and time.monotonic() < deadline:
+            for event in gw.poll(gw.clock()):
+                if isinstance(event, Answered):
+                    polled[event.call_id] = time.monotonic()
+                    gw.play_message(event.call_id, "safe_harbour", now=gw.clock())
+            time.sleep(0.01)
+        cpu0 = time.process_time()
+        wall0 = time.monotonic()
+        time.sleep(hold)
+        cpu = time.process_time() - cpu0
+        wall = time.monotonic() - wall0
+        for call_id in polled:
+            gw.hang_up(call_id, now=gw.clock())
+        ended = 0
+        deadline = time.monotonic() + 20
+        while ended < len(polled) and time.monotonic() < deadline:
+            ended += sum(1 for e in gw.poll(gw.clock()) if isinstance(e, HungUp))
+            time.sleep(0.01)
+        sipp_ok = peer.wait(30) == 0
+    finally:
+        gw.close()
+        peer.stop()
+    to_event = [polled[c] - gw.timings[c]["answered"] for c in polled if c in gw.timings]
+    to_audio = [
+        gw.timings[c]["message"] - gw.timings[c]["answered"]
+        for c in polled
+        if "message" in gw.timings.get(c, {})
+    ]
+    return {
+        "n": n,
+        "answered": len(polled),
+        "calls": len(calls),
+        "sipp_ok": float(sipp_ok),
+        "event_p50": pct(to_event, 0.5),
+        "event_p99": pct(to_event, 0.99),
+        "audio_p50": pct(to_audio, 0.5),
+        "audio_p99": pct(to_audio, 0.99),
+        "cpu_per_call_s": cpu / (max(1, len(polled)) * wall),
+        "cpu_share": cpu / wall,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--levels", default="50,100,200")
+    parser.add_argument("--hold", type=float, default=5.0)
+    args = parser.parse_args()
+    levels = [int(x) for x in args.levels.split(",") if x]
+    with tempfile.TemporaryDirectory() as tmp:
+        rows = [run_level(n, args.hold, Path(tmp)) for n in [1, *levels]]
+    base = rows[0]["cpu_per_call_s"]
+    print(f"SIP gateway, one process, RTP echo callees on 127.0.0.1, hold {args.hold:.0f} s")
+    print(
+        f"{'calls':>6} {'answered':>9} {'SIPp':>5} {'200→event p50/p99 ms':>22} "
+        f"{'200→audio p50/p99 ms':>22} {'CPU ms/call-s':>14} {'vs 1 call':>9} {'CPU %':>6}"
+    )
+    for row in rows:
+        print(
+            f"{row['n']:>6.0f} {row['answered']:>9.0f} {'ok' if row['sipp_ok'] else 'FAIL':>5} "
+            f"{1000 * row['event_p50']:>10.1f}/{1000 * row['event_p99']:<11.1f} "
+            f"{1000 * row['audio_p50']:>10.1f}/{1000 * row['audio_p99']:<11.1f} "
+            f"{1000 * row['cpu_per_call_s']:>14.2f} {row['cpu_per_call_s'] / base:>9.2f} "
+            f"{100 * row['cpu_share']:>6.0f}"
+        )
+    worst = max(r["audio_p99"] for r in rows)
+    print(f"safe-harbour audio p99 over all levels: {worst:.3f} s (target ≤ 2 s)")
+
+
+if __name__ == "__main__":
+    main()
