@@ -12,6 +12,7 @@ Figures per level:
   loop's ``poll`` returning the event (polled every 10 ms, as a busy loop would);
 * 200 OK → first safe-harbour RTP packet (p50/p99): the 2-second safe-harbour clock's real
   cost, here with the message started at once (the loop waits its grace period first);
+* echo fps: frames per second and call heard back from the callee (50 = full 20 ms media);
 * CPU per call-second: the gateway process's CPU time during the hold (all threads) divided
   by N x hold seconds, and its ratio to the 1-call baseline.
 
@@ -103,11 +104,14 @@ def run_level(n: int, hold: float, workdir: Path) -> dict[str, float]:
                     polled[event.call_id] = time.monotonic()
                     gw.play_message(event.call_id, "safe_harbour", now=gw.clock())
             time.sleep(0.01)
+        legs = [lead.leg for lead in gw._calls.values()]
+        heard0 = sum(leg.received_frames for leg in legs)
         cpu0 = time.process_time()
         wall0 = time.monotonic()
         time.sleep(hold)
         cpu = time.process_time() - cpu0
         wall = time.monotonic() - wall0
+        heard = sum(leg.received_frames for leg in legs) - heard0  # echoed frames decoded
         for call_id in polled:
             gw.hang_up(call_id, now=gw.clock())
         ended = 0
@@ -136,6 +140,7 @@ def run_level(n: int, hold: float, workdir: Path) -> dict[str, float]:
         "audio_p99": pct(to_audio, 0.99),
         "cpu_per_call_s": cpu / (max(1, len(polled)) * wall),
         "cpu_share": cpu / wall,
+        "echo_fps": heard / (max(1, len(polled)) * wall),
     }
 
 
@@ -151,7 +156,7 @@ def main() -> None:
     print(f"SIP gateway, one process, RTP echo callees on 127.0.0.1, hold {args.hold:.0f} s")
     print(
         f"{'calls':>6} {'answered':>9} {'SIPp':>5} {'200→event p50/p99 ms':>22} "
-        f"{'200→audio p50/p99 ms':>22} {'CPU ms/call-s':>14} {'vs 1 call':>9} {'CPU %':>6}"
+        f"{'200→audio p50/p99 ms':>22} {'CPU ms/call-s':>14} {'vs 1 call':>9} {'CPU %':>6} {'echo fps':>8}"
     )
     for row in rows:
         print(
@@ -159,7 +164,7 @@ def main() -> None:
             f"{1000 * row['event_p50']:>10.1f}/{1000 * row['event_p99']:<11.1f} "
             f"{1000 * row['audio_p50']:>10.1f}/{1000 * row['audio_p99']:<11.1f} "
             f"{1000 * row['cpu_per_call_s']:>14.2f} {row['cpu_per_call_s'] / base:>9.2f} "
-            f"{100 * row['cpu_share']:>6.0f}"
+            f"{100 * row['cpu_share']:>6.0f} {row['echo_fps']:>8.1f}"
         )
     worst = max(r["audio_p99"] for r in rows)
     print(f"safe-harbour audio p99 over all levels: {worst:.3f} s (target ≤ 2 s)")
