@@ -28,6 +28,7 @@ short of RFC 3261 (each fix has its test in ``tests/sip/test_sip_ua.py``):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -83,7 +84,26 @@ class _UdpTransport(UdpSipTransport):
 
 @dataclass
 class _TcpTransport(TcpSipTransport):
-    """TCP with our Via saying TCP (the library writes UDP into every Via it builds)."""
+    """TCP with our Via saying TCP (the library writes UDP into every Via it builds), and
+    every connection we opened closed on stop (the library forgets one the peer closed
+    without closing its writer)."""
+
+    _opened: list[asyncio.StreamWriter] = field(default_factory=list, init=False, repr=False)
+
+    async def connect(
+        self, remote_addr: tuple[str, int]
+    ) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+        reader, writer = await super().connect(remote_addr)
+        self._opened.append(writer)
+        return reader, writer
+
+    async def stop(self) -> None:
+        await super().stop()
+        for writer in self._opened:
+            writer.close()
+            with contextlib.suppress(OSError, ConnectionError):
+                await writer.wait_closed()
+        self._opened.clear()
 
     def send(self, message: SipRequest | SipResponse, addr: tuple[str, int]) -> None:
         if isinstance(message, SipRequest):

@@ -17,7 +17,9 @@ def sipp(tmp_path: Path) -> Iterator[Callable[..., Sipp]]:
     need("sipp", "sip-tester")
     started: list[Sipp] = []
 
-    def start(scenario: str, *, calls: int = 1, echo: bool = True, **keys: str) -> Sipp:
+    def start(
+        scenario: str, *, calls: int = 1, echo: bool = True, transport: str = "u1", **keys: str
+    ) -> Sipp:
         defaults = {"codec": "8"}
         peer = Sipp(
             scenario,
@@ -27,6 +29,7 @@ def sipp(tmp_path: Path) -> Iterator[Callable[..., Sipp]]:
             tmp_path,
             calls=calls,
             echo=echo,
+            transport=transport,
         )
         started.append(peer.start())
         return peer
@@ -42,9 +45,16 @@ def make_gateway(tmp_path: Path) -> Iterator[Callable[..., SipGateway]]:
     made: list[SipGateway] = []
 
     def make(
-        port: int, *, username: str | None = None, password: str | None = None, **config: object
+        port: int,
+        *,
+        username: str | None = None,
+        password: str | None = None,
+        transport: str = "udp",
+        **config: object,
     ) -> SipGateway:
-        trunk = SipTrunk(host="127.0.0.1", port=port, username=username, password=password)
+        trunk = SipTrunk(
+            host="127.0.0.1", port=port, username=username, password=password, transport=transport
+        )
         config.setdefault("rtp_port_range", rtp_range())
         gw = SipGateway(
             SipGatewayConfig(trunk=trunk, **config),  # type: ignore[arg-type]

@@ -79,6 +79,7 @@ class Sipp:
     calls: int = 1
     echo: bool = True
     transport: str = "u1"
+    timeout_s: int = 40  # SIPp's whole run
     proc: subprocess.Popen[bytes] | None = None
     extra: list[str] = field(default_factory=list)
 
@@ -93,7 +94,7 @@ class Sipp:
         args = [
             "sipp", "-sf", str(scenario), "-i", "127.0.0.1",
             "-p", str(self.port), "-mp", str(self.media_port), "-m", str(self.calls),
-            "-t", self.transport, "-nostdin", "-timeout", "40s", "-timeout_error",
+            "-t", self.transport, "-nostdin", "-timeout", f"{self.timeout_s}s", "-timeout_error",
             "-trace_err", "-error_file", str(self.workdir / f"sipp-{self.port}-err.log"),
             "-trace_stat", "-stf", str(self.workdir / f"sipp-{self.port}-stat.csv"),
             "-max_recv_loops", "10000",

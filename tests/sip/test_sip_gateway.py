@@ -3,6 +3,7 @@ SIPp's scenario (which checks our ACKs, CANCEL, BYE and digest) passes."""
 
 from __future__ import annotations
 
+import socket
 import time
 from pathlib import Path
 
@@ -12,6 +13,7 @@ from sip.sip_peers import (
     MakeGateway,
     StartSipp,
     energy_at,
+    free_port,
     read_wav,
     request,
     tone,
@@ -274,4 +276,13 @@ def test_early_media_183_rings_and_dtmf_in_the_call_is_reported(
     assert digits == "5"  # the early-media "1" came before the answer: not a keyed answer
     gw.hang_up(call_id, now=gw.clock())
     wait_for(gw, final_of, into=events)
+    assert peer.wait() == 0, peer.errors()
+
+
+def test_a_tcp_trunk_carries_the_call(sipp: StartSipp, make_gateway: MakeGateway) -> None:
+    peer = sipp("callee_bye.xml", transport="t1", pause_ms="300")
+    gw = make_gateway(peer.port, transport="tcp", sip_port=free_port(socket.SOCK_STREAM))
+    gw.originate(request(), now=0.0)
+    events = wait_for(gw, final_of)
+    assert [type(e) for e in events] == [Ringing, Answered, HungUp]
     assert peer.wait() == 0, peer.errors()
