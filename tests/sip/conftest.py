@@ -6,7 +6,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from sip.sip_peers import Baresip, Clock, Sipp, free_port, need, rtp_range, tone
+from sip.sip_peers import Baresip, Clock, Kamailio, Sipp, free_port, need, rtp_range, tone
 
 from dialer.sip.gateway import SipGateway, SipGatewayConfig, SipTrunk
 
@@ -75,3 +75,18 @@ def baresip(tmp_path: Path) -> Iterator[Baresip]:
     phone = Baresip(tmp_path, tone(tmp_path / "agent-600.wav", 600.0, 10.0)).start()
     yield phone
     phone.stop()
+
+
+@pytest.fixture
+def registered_phone(tmp_path: Path) -> Iterator[Baresip]:
+    """A baresip agent phone registered as 1001 to a Kamailio proxy (reached through it)."""
+    need("kamailio", "kamailio")
+    need("baresip", "baresip-core")
+    proxy = Kamailio(tmp_path).start()
+    phone_dir = tmp_path / "phone"
+    phone_dir.mkdir()
+    source = tone(phone_dir / "agent-600.wav", 600.0, 10.0)
+    phone = Baresip(phone_dir, source, registrar=proxy.port).start()
+    yield phone
+    phone.stop()
+    proxy.stop()

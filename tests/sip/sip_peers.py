@@ -213,9 +213,12 @@ class Baresip:
     source: Path
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    registrar: int | None = None  # register as 1001 to a registrar on this port
 
     @property
     def address(self) -> str:
+        if self.registrar is not None:
+            return f"sip:1001@127.0.0.1:{self.registrar}"  # reached through the proxy
         return f"sip:agent@127.0.0.1:{self.port}"
 
     def start(self) -> Baresip:
@@ -249,7 +252,10 @@ class Baresip:
                 ]
             )
         )
-        (config / "accounts").write_text("<sip:agent@127.0.0.1>;regint=0;answermode=auto\n")
+        account = "<sip:agent@127.0.0.1>;regint=0;answermode=auto"
+        if self.registrar is not None:
+            account = f"<sip:1001@127.0.0.1:{self.registrar}>;regint=60;answermode=auto"
+        (config / "accounts").write_text(account + "\n")
         (config / "contacts").write_text("")
         with open(self.workdir / "baresip.log", "wb") as log:
             self.proc = subprocess.Popen(
@@ -259,7 +265,8 @@ class Baresip:
                 stderr=subprocess.STDOUT,
             )
         deadline = time.monotonic() + 10
-        while "baresip is ready" not in self.log():
+        ready = "baresip is ready" if self.registrar is None else "200 OK (kamailio"
+        while ready not in self.log():
             assert self.proc.poll() is None, self.log()
             assert time.monotonic() < deadline, self.log()
             time.sleep(0.05)
@@ -303,3 +310,71 @@ def request(callee: str = "+8613900000001", timeout_s: float = 25.0) -> Originat
 
 MakeGateway = Callable[..., SipGateway]
 StartSipp = Callable[..., Sipp]
+
+
+KAMAILIO_CFG = """#!KAMAILIO
+debug=2
+log_stderror=yes
+children=1
+disable_tcp=yes
+listen=udp:127.0.0.1:{port}
+mpath="/usr/lib/x86_64-linux-gnu/kamailio/modules/"
+loadmodule "tm.so"
+loadmodule "sl.so"
+loadmodule "rr.so"
+loadmodule "pv.so"
+loadmodule "maxfwd.so"
+loadmodule "siputils.so"
+loadmodule "textops.so"
+loadmodule "usrloc.so"
+loadmodule "registrar.so"
+modparam("usrloc", "db_mode", 0)
+
+request_route {{
+    if (!mf_process_maxfwd_header("10")) {{ sl_send_reply("483", "Too Many Hops"); exit; }}
+    if (has_totag()) {{
+        if (loose_route()) {{ t_relay(); exit; }}
+        if (is_method("ACK")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+        sl_send_reply("404", "Not here");
+        exit;
+    }}
+    if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
+    if (is_method("REGISTER")) {{ save("location"); exit; }}
+    if (is_method("INVITE")) {{ record_route(); }}
+    if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
+    t_relay();
+}}
+"""
+
+
+@dataclass
+class Kamailio:
+    """A Kamailio registrar/proxy on 127.0.0.1 that record-routes INVITEs (in memory)."""
+
+    workdir: Path
+    port: int = 0
+    proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> Kamailio:
+        self.port = free_port()
+        config = self.workdir / "kamailio.cfg"
+        config.write_text(KAMAILIO_CFG.format(port=self.port))
+        with open(self.workdir / "kamailio.log", "wb") as log:
+            self.proc = subprocess.Popen(
+                ["kamailio", "-DD", "-E", "-f", str(config), "-P", str(self.workdir / "k.pid")],
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        time.sleep(0.5)
+        assert self.proc.poll() is None, (self.workdir / "kamailio.log").read_text()
+        return self
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()

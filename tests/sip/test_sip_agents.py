@@ -95,3 +95,34 @@ def test_a_killed_agent_phone_is_unreachable_after_its_audio_stops(
     [lost] = leg_events(wait_for(gw, lambda es: bool(leg_events(es))))
     assert lost.state is AgentLegState.UNREACHABLE
     assert "no audio" in lost.cause
+
+
+def test_a_phone_registered_to_kamailio_is_reached_and_released_through_the_proxy(
+    sipp: StartSipp, make_gateway: MakeGateway, registered_phone: Baresip, tmp_path: Path
+) -> None:
+    peer = sipp("answer_echo.xml")
+    gw = make_gateway(peer.port, record_dir=tmp_path)
+    gw.connect_agent_phone("S004", registered_phone.address, now=0.0)
+    [up] = leg_events(wait_for(gw, lambda es: bool(leg_events(es))))
+    assert up.state is AgentLegState.CONNECTED
+    events: list[GatewayEvent] = []
+    call_id = gw.originate(request(), now=gw.clock())
+    wait_for(gw, lambda es: any(isinstance(e, Answered) for e in es), into=events)
+    gw.connect_to_agent(call_id, agent_id="S004", skill_group="sales", now=gw.clock())
+    wait_for(gw, lambda es: any(isinstance(e, ConnectedToAgent) for e in es), into=events)
+    time.sleep(1.0)
+    gw.hang_up(call_id, now=gw.clock(), by=HangupParty.AGENT)
+    wait_for(gw, lambda es: any(isinstance(e, HungUp) for e in es), into=events)
+    time.sleep(0.2)
+    assert energy_at(read_wav(tmp_path / f"{call_id}.wav")[-4000:], 600.0) > 0.5
+    gw.release_agent_phone("S004", now=gw.clock())
+    deadline = time.monotonic() + 5
+    while "BYE sip:1001" not in registered_phone.log() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    log = registered_phone.log()
+    # the phone answered with its own Contact behind the proxy's Record-Route: our ACK and
+    # BYE went through Kamailio to that Contact (the adapter's fix 4)
+    assert "Record-Route: <sip:127.0.0.1:" in log
+    assert "ACK sip:1001-" in log
+    assert "BYE sip:1001-" in log
+    assert peer.wait() == 0, peer.errors()
