@@ -23,6 +23,11 @@ short of RFC 3261 (each fix has its test in ``tests/sip/test_sip_ua.py``):
 5. **UDP under Python 3.11**: the library's datagram protocol asserts that the transport is
    an ``asyncio.DatagramTransport``, which the selector transport of Python 3.11 is not; our
    protocol subclass drops the assert.
+
+Smaller ones: the first INVITE goes out before the library adds Session-Expires to it (we
+add it when the INVITE is built); a remote BYE leaves the library's session timer running (we
+cancel it); an expired session (RFC 4028, no refresh) is reported to the owner; TCP
+connections we opened are closed on stop.
 """
 
 from __future__ import annotations
@@ -129,6 +134,7 @@ class UacHandlers:
     failed: Callable[[int, str, bool], None] = lambda status, reason, after_auth: None
     timed_out: Callable[[], None] = lambda: None
     remote_bye: Callable[[], None] = lambda: None
+    expired: Callable[[], None] = lambda: None  # RFC 4028: no refresh came; we sent BYE
 
 
 @dataclass
@@ -211,6 +217,17 @@ class _Uac(SipUAC):
     def __init__(self, endpoint: SipEndpoint, transport: Any) -> None:
         super().__init__(transport)
         self.endpoint = endpoint
+        self.next_session_expires: int | None = None
+
+    def _build_invite(
+        self, dialog: Dialog, *, sdp_offer: SdpMessage | None, user_agent: str | None
+    ) -> SipRequest:
+        # The library stamps Session-Expires on the first INVITE only after sending it.
+        invite = super()._build_invite(dialog, sdp_offer=sdp_offer, user_agent=user_agent)
+        if self.next_session_expires:
+            invite.headers.set_single("Supported", "100rel, timer")
+            invite.headers.set_single("Session-Expires", str(self.next_session_expires))
+        return invite
 
     def handle_response(self, response: SipResponse, addr: tuple[str, int]) -> None:
         cseq = response.cseq
@@ -241,6 +258,8 @@ class _Uac(SipUAC):
         if contacts:
             call.dialog.remote_target = stringify_uri(contacts[0].uri)
         call.dialog.route_set = list(reversed(response.headers.get("record-route")))
+        if not contacts and not call.dialog.route_set:
+            return  # a 2xx without Contact (invalid): keep sending where the INVITE went
         call.remote_addr = _next_hop(
             call.dialog.remote_target or call.dialog.remote_uri,
             call.dialog.route_set,
@@ -329,16 +348,20 @@ class SipEndpoint:
             self.transport._connections
         ):
             await self.transport.connect(remote_addr)
-        call = self.uac.send_invite(
-            from_uri,
-            to_uri,
-            remote_addr,
-            sdp,
-            extra_headers=headers,
-            user_agent="pilotdial",
-            auth=None if auth is None else SipDigestAuth(auth[0], auth[1]),
-            session_expires=session_expires,
-        )
+        self.uac.next_session_expires = session_expires
+        try:
+            call = self.uac.send_invite(
+                from_uri,
+                to_uri,
+                remote_addr,
+                sdp,
+                extra_headers=headers,
+                user_agent="pilotdial",
+                auth=None if auth is None else SipDigestAuth(auth[0], auth[1]),
+                session_expires=session_expires,
+            )
+        finally:
+            self.uac.next_session_expires = None
         if display_name:
             tag = call.dialog.local_tag
             call.invite.headers.set_single(
@@ -348,6 +371,7 @@ class SipEndpoint:
         call.on_ringing = lambda c: self._on_provisional(ours)
         call.on_answer = lambda c: self._on_answer(ours)
         call.on_rejected = lambda c, status, reason: self._on_rejected(ours, status, reason)
+        call.on_session_expired = lambda c: self._on_expired(ours)
         self._by_call_id[call.call_id] = ours
         self._sent_invite(ours)
         return ours
@@ -417,10 +441,19 @@ class SipEndpoint:
         self._forget(ours)
         ours.handlers.failed(status, reason, ours.call._auth_attempts > 0)
 
+    def _on_expired(self, ours: UacCall) -> None:
+        if ours.ended:
+            return
+        ours.ended = True
+        self._forget(ours)
+        ours.handlers.expired()
+
     def _on_bye(self, call: Any, request: SipRequest) -> None:
         ours = self._by_call_id.get(request.call_id or "")
         if ours is None or ours.ended:
             return
+        # the library forgets the call on a remote BYE but leaves its session timer running
+        ours.call._cancel_session_timer()
         ours.ended = True
         self._forget(ours)
         ours.handlers.remote_bye()

@@ -475,6 +475,7 @@ class SipGateway:
             ),
             timed_out=lambda: self._on_failed(lead, 408, "no response (timer B)", False),
             remote_bye=lambda: self._on_remote_bye(lead),
+            expired=lambda: self._on_expired(lead),
         )
         try:
             lead.ua = await self.endpoint.invite(
@@ -560,6 +561,10 @@ class SipGateway:
                 self.config.cancel_grace_s, self._on_failed, lead, 487, "no final after CANCEL",
                 False,
             )  # fmt: skip
+
+    def _on_expired(self, lead: _Lead) -> None:
+        if lead.state == "answered":  # the session timer's BYE is already sent
+            self._finish(lead, HangupParty.SYSTEM)
 
     def _on_remote_bye(self, lead: _Lead) -> None:
         if lead.state != "answered":
@@ -655,6 +660,9 @@ class SipGateway:
             ),
             remote_bye=lambda: self._end_agent(
                 agent, send=False, event=(AgentLegState.HUNG_UP, "the phone hung up")
+            ),
+            expired=lambda: self._end_agent(
+                agent, send=False, event=(AgentLegState.UNREACHABLE, "session timer expired")
             ),
         )
         try:

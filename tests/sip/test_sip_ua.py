@@ -53,6 +53,8 @@ class Peer:
         lines.append(f"To: {to}" + ("" if "tag=" in to else ";tag=peer1"))
         lines.append(f"Call-ID: {request.call_id}")
         lines.append(f"CSeq: {request.headers.get_first('cseq')}")
+        if status.startswith("2") and "Contact" not in extra:
+            lines.append(f"Contact: <sip:peer@127.0.0.1:{self.addr[1]}>")
         for name, value in extra.items():
             lines.append(f"{name.replace('_', '-')}: {value}")
         body = ""
@@ -69,7 +71,9 @@ class Peer:
         self.sock.close()
 
 
-async def invite(endpoint: SipEndpoint, peer: Peer, handlers: UacHandlers) -> Any:
+async def invite(
+    endpoint: SipEndpoint, peer: Peer, handlers: UacHandlers, session_expires: int | None = None
+) -> Any:
     return await endpoint.invite(
         from_uri="sip:+862155550000@127.0.0.1",
         to_uri="sip:+8613900000001@127.0.0.1",
@@ -77,6 +81,7 @@ async def invite(endpoint: SipEndpoint, peer: Peer, handlers: UacHandlers) -> An
         sdp=build_sdp("127.0.0.1", 30000, 8, "PCMA"),
         headers={"P-Asserted-Identity": "<sip:+862155550000@127.0.0.1>"},
         handlers=handlers,
+        session_expires=session_expires,
     )
 
 
@@ -208,5 +213,41 @@ def test_fix5_the_library_udp_transport_asserts_on_python_311_and_ours_does_not(
         assert await errors_when_starting(endpoint.start) == []
         assert endpoint.local_addr[1] != 0
         await endpoint.stop()
+
+    run(scenario)
+
+
+@pytest.mark.parametrize("refresher", ["uac", "uas"])
+def test_session_timers_refresh_as_refresher_and_end_a_silent_session(refresher: str) -> None:
+    async def scenario() -> None:
+        endpoint = SipEndpoint(host="127.0.0.1")
+        await endpoint.start()
+        peer = Peer()
+        expired: list[bool] = []
+        try:
+            handlers = UacHandlers(expired=lambda: expired.append(True))
+            await invite(endpoint, peer, handlers, session_expires=1800)
+            request, source = await peer.recv_request("INVITE")
+            assert request.headers.get_first("session-expires") == "1800"
+            # the trunk grants a (test-sized) 2 s interval and names the refresher
+            peer.reply(
+                request,
+                source,
+                "200 OK",
+                Session_Expires=f"2;refresher={refresher}",
+                Allow="INVITE, ACK, BYE, CANCEL, UPDATE",
+            )
+            await peer.recv_request("ACK")
+            if refresher == "uac":  # we refresh: a bodyless UPDATE in the dialog
+                update, _ = await peer.recv_request("UPDATE")
+                assert update.headers.get_first("session-expires") == "2;refresher=uac"
+                assert expired == []
+            else:  # the trunk should refresh and does not: the session is dead, we BYE
+                await peer.recv_request("BYE")
+                await asyncio.sleep(0.01)
+                assert expired == [True]
+        finally:
+            peer.close()
+            await endpoint.stop()
 
     run(scenario)
