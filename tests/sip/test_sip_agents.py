@@ -71,7 +71,8 @@ def test_the_agent_leg_connects_once_and_the_bridge_carries_audio_both_ways(
     time.sleep(0.5)
     baresip.stop()
     heard = baresip.heard()
-    assert energy_at(heard[-8000:], 600.0) > 0.5 or energy_at(heard, 600.0) > 0.3  # and back
+    assert max(abs(x) for x in heard) > 3000  # the phone heard sound, not only silence
+    assert energy_at(heard, 600.0) > 0.5  # and it was its own tone back from the callee
 
 
 def test_an_agent_phone_that_quits_is_hung_up(make_gateway: MakeGateway, baresip: Baresip) -> None:
