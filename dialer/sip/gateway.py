@@ -579,6 +579,8 @@ class SipGateway:
             lead.hung_up_by = by
             if lead.ua is not None:
                 lead.ua.cancel()
+            if lead.timer is not None:
+                lead.timer.cancel()  # the ring timeout: no second CANCEL
             lead.timer = self._loop.call_later(
                 self.config.cancel_grace_s, self._on_failed, lead, 487, "cancelled", False
             )
@@ -620,6 +622,9 @@ class SipGateway:
 
     def _bridge(self, lead: _Lead, agent: _AgentLeg) -> None:
         if lead.state != "answered" or agent.state != "connected":
+            # the call or the phone went away in the meantime: the agent's leg stays free
+            if agent.call_id == lead.call_id:
+                agent.call_id = None
             return
         lead.leg.stop_playing()
         lead.leg.relay = agent.leg
