@@ -286,3 +286,14 @@ def test_a_tcp_trunk_carries_the_call(sipp: StartSipp, make_gateway: MakeGateway
     events = wait_for(gw, final_of)
     assert [type(e) for e in events] == [Ringing, Answered, HungUp]
     assert peer.wait() == 0, peer.errors()
+
+
+def test_a_missing_peer_skips_locally_and_fails_under_ci(monkeypatch: pytest.MonkeyPatch) -> None:
+    from sip import sip_peers
+
+    monkeypatch.setattr(sip_peers, "IN_CI", False)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install sip-tester"):
+        sip_peers.need("no-such-sipp-binary", "sip-tester")
+    monkeypatch.setattr(sip_peers, "IN_CI", True)
+    with pytest.raises(pytest.fail.Exception, match="CI=true"):
+        sip_peers.need("no-such-sipp-binary", "sip-tester")
