@@ -1,0 +1,765 @@
+"""A real telephony gateway: SIP to a trunk, RTP media, agents' persistent phone legs.
+
+:class:`SipGateway` implements :class:`dialer.gateway.TelephonyGateway`. It runs its own
+asyncio loop in a thread (signalling in :mod:`dialer.sip._ua`, media in
+:mod:`dialer.sip.rtp`); the dial loop's requests are thread-safe and return at once, and what
+happens arrives as events stamped with the ``clock`` given at construction (the caller's
+"now", so events compare with the times the loop passes in) and returned by :meth:`poll`.
+
+Calls: an INVITE to the trunk with the campaign's caller id in From and P-Asserted-Identity
+(an empty caller id is refused, never "anonymous"), PCMA and PCMU offered with RFC 4733
+telephone-events, a Session-Expires (RFC 4028) asked for, digest credentials answered once.
+180/183 are :class:`Ringing` (a 183's SDP starts early media), a CANCEL goes out when the
+request's ``timeout_s`` passes, and final responses keep their meaning (:func:`outcome_for`).
+A 200 OK is :class:`Answered` at once with ``kind=HUMAN`` (the default answer policy: pass
+every answer to an agent; ``media_answer_s`` is the 200 OK).
+
+Agents: :meth:`SipGateway.connect_agent_phone` calls the agent's SIP URI once and keeps the
+leg; :meth:`SipGateway.connect_to_agent` relays RTP between the callee and that leg (no
+re-INVITE, the agent's phone never rings again) and reports :class:`ConnectedToAgent`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import logging
+import os
+import threading
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from aiosipua import SdpMessage, build_sdp
+
+from dialer.exceptions import GatewayError, UnknownCall
+from dialer.gateway import (
+    AgentLegEvent,
+    AgentLegState,
+    Answered,
+    AnswerKind,
+    Busy,
+    CallEvent,
+    CallParameters,
+    ConnectedToAgent,
+    DtmfReceived,
+    Failed,
+    FailureCause,
+    GatewayEvent,
+    HangupParty,
+    HungUp,
+    MessageFinished,
+    NoAnswer,
+    OriginateRequest,
+    Ringing,
+    with_agent,
+)
+from dialer.sip._ua import SipEndpoint, UacCall, UacHandlers
+from dialer.sip.rtp import CODECS, PortPool, RtpLeg, check_wav
+
+__all__ = ["SipGateway", "SipGatewayConfig", "SipTrunk", "outcome_for"]
+
+log = logging.getLogger(__name__)
+
+_DTMF = set("0123456789*#ABCD")
+
+
+@dataclass(frozen=True)
+class SipTrunk:
+    """Where calls go. The password is never logged nor shown in ``repr``."""
+
+    host: str
+    port: int = 5060
+    transport: str = "udp"
+    username: str | None = None
+    password: str | None = field(default=None, repr=False)
+    domain: str | None = None  # the host part of From/To/Request-URI; default: host
+
+    def __post_init__(self) -> None:
+        if self.transport not in ("udp", "tcp"):
+            raise ValueError(f"trunk transport must be 'udp' or 'tcp', got {self.transport!r}")
+        if (self.username is None) != (self.password is None):
+            raise ValueError("give both the trunk's username and password, or neither")
+
+    @classmethod
+    def from_env(cls, prefix: str = "PILOTDIAL_SIP_TRUNK_") -> SipTrunk:
+        """The trunk from ``<prefix>HOST``, ``PORT``, ``TRANSPORT``, ``USERNAME``,
+        ``PASSWORD`` and ``DOMAIN`` (only HOST is required)."""
+        host = os.environ.get(prefix + "HOST")
+        if not host:
+            raise ValueError(f"set {prefix}HOST to the SIP trunk's host (e.g. sip.carrier.net)")
+        return cls(
+            host=host,
+            port=int(os.environ.get(prefix + "PORT", "5060")),
+            transport=os.environ.get(prefix + "TRANSPORT", "udp").lower(),
+            username=os.environ.get(prefix + "USERNAME") or None,
+            password=os.environ.get(prefix + "PASSWORD") or None,
+            domain=os.environ.get(prefix + "DOMAIN") or None,
+        )
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The trunk's (host, port)."""
+        return (self.host, self.port)
+
+    @property
+    def uri_host(self) -> str:
+        """The host part of the URIs we send."""
+        return self.domain or self.host
+
+
+@dataclass(frozen=True)
+class SipGatewayConfig:
+    """How a :class:`SipGateway` binds and behaves; times are seconds."""
+
+    trunk: SipTrunk
+    local_host: str = "127.0.0.1"
+    sip_port: int = 0  # 0: any free port (UDP); a TCP trunk needs a fixed one
+    rtp_port_range: tuple[int, int] = (20000, 30000)
+    messages: Mapping[str, Path] = field(default_factory=dict)
+    session_expires_s: int | None = 1800
+    cancel_grace_s: float = 4.0  # after CANCEL, wait this long for the 487 at most
+    agent_answer_timeout_s: float = 20.0
+    # no RTP from an agent's phone for this long: the leg is lost (None: never checked)
+    agent_media_timeout_s: float | None = None
+    record_dir: Path | None = None  # callee audio of each call, <call_id>.wav
+
+    def __post_init__(self) -> None:
+        for message_id, path in self.messages.items():
+            try:
+                check_wav(Path(path))
+            except ValueError as exc:
+                raise ValueError(f"message {message_id!r}: {exc}") from exc
+
+
+def outcome_for(
+    status: int, reason: str, *, ringing: bool, after_auth: bool
+) -> tuple[type[CallEvent], FailureCause | None, str]:
+    """The event (and failure cause) a final SIP response means; see FailureCause."""
+    detail = f"SIP {status} {reason}".strip()
+    if status in (486, 600):
+        return Busy, None, detail
+    if status in (480, 487) or (status == 408 and ringing):
+        return NoAnswer, None, detail
+    if status in (404, 410, 484, 604):
+        return Failed, FailureCause.INVALID_NUMBER, detail
+    if status in (500, 503, 408):
+        return Failed, FailureCause.CONGESTION, detail
+    if status == 403 or status in (401, 407):
+        if status != 403:
+            detail += " after our credentials" if after_auth else " (no credentials configured)"
+        return Failed, FailureCause.TRUNK_REFUSED, detail
+    if status == 603:
+        return Failed, FailureCause.DECLINED, detail
+    return Failed, FailureCause.UNKNOWN, detail
+
+
+@dataclass
+class _Lead:
+    call_id: str
+    request: OriginateRequest
+    params: CallParameters
+    leg: RtpLeg
+    originated_at: float
+    ua: UacCall | None = None
+    ringing_at: float | None = None
+    answered_at: float | None = None
+    answered_mono: float | None = None
+    state: str = "dialing"  # dialing, ringing, answered, ended
+    timed_out: bool = False
+    hung_up_by: HangupParty | None = None  # hang_up() before the answer
+    agent_id: str | None = None
+    timer: asyncio.TimerHandle | None = None
+
+
+@dataclass
+class _AgentLeg:
+    agent_id: str
+    address: str
+    leg: RtpLeg
+    ua: UacCall | None = None
+    state: str = "calling"  # calling, connected, ended
+    call_id: str | None = None  # the lead call bridged to it
+    timer: asyncio.TimerHandle | None = None
+
+
+class SipGateway:
+    """The SIP trunk gateway (see the module docstring); use as a context manager or
+    :meth:`close` it."""
+
+    def __init__(self, config: SipGatewayConfig, *, clock: Callable[[], float]) -> None:
+        self.config = config
+        self.clock = clock
+        self._lock = threading.Lock()
+        self._events: list[GatewayEvent] = []
+        self._calls: dict[str, _Lead] = {}
+        self._agents: dict[str, _AgentLeg] = {}
+        self._ports = PortPool(*config.rtp_port_range)
+        self._seq = itertools.count(1)
+        self._prefix = uuid.uuid4().hex[:8]
+        #: time.monotonic() of each call's 200 OK and of its first safe-harbour packet
+        self.timings: dict[str, dict[str, float]] = {}
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True, name="sip")
+        self._thread.start()
+        self.endpoint = SipEndpoint(
+            host=config.local_host, port=config.sip_port, transport=config.trunk.transport
+        )
+        self._agent_endpoint = (
+            SipEndpoint(host=config.local_host, port=0, transport="udp")
+            if config.trunk.transport == "tcp"
+            else self.endpoint
+        )
+        try:
+            self._run(self.endpoint.start())
+            if self._agent_endpoint is not self.endpoint:
+                self._run(self._agent_endpoint.start())
+            if config.agent_media_timeout_s is not None:
+                self._run(self._start_watchdog())
+        except BaseException:
+            self._stop_loop()
+            raise
+        self._closed = False
+
+    # -- lifecycle ------------------------------------------------------------------------
+
+    def _run(self, coro: Any, timeout: float = 10.0) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self._loop).result(timeout)
+
+    def _stop_loop(self) -> None:
+        self._loop.call_soon_threadsafe(self._loop.stop)
+        self._thread.join(5)
+        self._loop.close()
+
+    @property
+    def sip_address(self) -> tuple[str, int]:
+        """The (host, port) our SIP endpoint listens on."""
+        return self.endpoint.local_addr
+
+    def close(self) -> None:
+        """Hang up everything, stop the loop."""
+        if self._closed:
+            return
+        self._closed = True
+
+        async def shutdown() -> None:
+            for lead in list(self._calls.values()):
+                self._end_lead(lead, send=True)
+            for agent in list(self._agents.values()):
+                self._end_agent(agent, send=True, event=None)
+            await asyncio.sleep(0.05)
+            await self.endpoint.stop()
+            if self._agent_endpoint is not self.endpoint:
+                await self._agent_endpoint.stop()
+
+        with contextlib.suppress(Exception):
+            self._run(shutdown())
+        self._stop_loop()
+
+    def __enter__(self) -> SipGateway:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- events ---------------------------------------------------------------------------
+
+    def _emit(self, event: GatewayEvent) -> None:
+        with self._lock:
+            self._events.append(event)
+
+    def _event(self, event_type: type[CallEvent], lead: _Lead, /, **extra: Any) -> None:
+        request = lead.request
+        self._emit(
+            event_type(
+                call_id=lead.call_id,
+                at_s=self.clock(),
+                params=lead.params,
+                campaign_id=request.campaign_id,
+                lead_id=request.lead_id,
+                attempt_id=request.attempt_id,
+                **extra,
+            )
+        )
+
+    def next_event_time(self) -> float | None:
+        """When the oldest queued event was stamped (``None``: nothing queued)."""
+        with self._lock:
+            return min((e.at_s for e in self._events), default=None)
+
+    def poll(self, until: float) -> list[GatewayEvent]:
+        """Events stamped at or before ``until``, oldest first; each is returned once."""
+        with self._lock:
+            due = [e for e in self._events if e.at_s <= until]
+            self._events = [e for e in self._events if e.at_s > until]
+        return sorted(due, key=lambda e: e.at_s)
+
+    # -- requests (any thread) --------------------------------------------------------------
+
+    def _lead(self, call_id: str) -> _Lead:
+        with self._lock:
+            lead = self._calls.get(call_id)
+        if lead is None or lead.state == "ended":
+            raise UnknownCall(
+                f"no call {call_id!r} in progress; it has ended or was never placed here"
+            )
+        return lead
+
+    def _answered(self, call_id: str, doing: str) -> _Lead:
+        lead = self._lead(call_id)
+        if lead.state != "answered":
+            raise GatewayError(
+                f"call {call_id} is {lead.state}, not answered; {doing} once answered"
+            )
+        return lead
+
+    def originate(self, request: OriginateRequest, *, now: float) -> str:
+        """INVITE the callee through the trunk; returns our call id."""
+        caller = request.params.caller_number.strip()
+        if not caller:
+            raise GatewayError(
+                "the call has no caller number; set the campaign's caller_id (calls are never "
+                "sent as anonymous)"
+            )
+        callee = request.params.callee_number.strip()
+        if not callee:
+            raise GatewayError("the call has no callee number to dial")
+        if self._closed:
+            raise GatewayError("the SIP gateway is closed")
+        try:
+            port = self._ports.take()
+        except RuntimeError as exc:
+            raise GatewayError(str(exc)) from exc
+        call_id = f"sip-{self._prefix}-{next(self._seq)}"
+        lead = _Lead(
+            call_id=call_id,
+            request=request,
+            params=request.params,
+            leg=RtpLeg(self.config.local_host, port),
+            originated_at=self.clock(),
+        )
+        if self.config.record_dir is not None:  # early media included
+            lead.leg.record(self.config.record_dir / f"{call_id}.wav")
+        with self._lock:
+            self._calls[call_id] = lead
+        self._loop.call_soon_threadsafe(self._spawn, self._dial(lead))
+        return call_id
+
+    def hang_up(self, call_id: str, *, now: float, by: HangupParty = HangupParty.SYSTEM) -> None:
+        """CANCEL a ringing call (no event) or BYE an answered one (:class:`HungUp`)."""
+        lead = self._lead(call_id)
+        self._loop.call_soon_threadsafe(self._hang_up, lead, by)
+
+    def connect_to_agent(
+        self, call_id: str, *, agent_id: str, skill_group: str | None, now: float
+    ) -> None:
+        """Relay the answered call's RTP to the agent's persistent leg."""
+        lead = self._answered(call_id, "connect it to an agent")
+        if lead.agent_id is not None:
+            raise GatewayError(f"call {call_id} is already connected to agent {lead.agent_id!r}")
+        with self._lock:
+            agent = self._agents.get(agent_id)
+        if agent is None or agent.state != "connected":
+            raise GatewayError(
+                f"agent {agent_id!r} has no connected phone leg; call connect_agent_phone "
+                "at sign-in and wait for its CONNECTED event"
+            )
+        if agent.call_id is not None:
+            raise GatewayError(f"agent {agent_id!r} is already bridged to call {agent.call_id}")
+        lead.agent_id = agent_id
+        agent.call_id = call_id
+        lead.params = with_agent(lead.params, agent_id, skill_group)
+        self._loop.call_soon_threadsafe(self._bridge, lead, agent)
+
+    def play_message(
+        self, call_id: str, message_id: str, *, now: float, expect_dtmf: bool = False
+    ) -> None:
+        """Play the WAV configured for ``message_id``; :class:`MessageFinished` at its end."""
+        lead = self._answered(call_id, "play messages")
+        path = self.config.messages.get(message_id)
+        if path is None:
+            known = ", ".join(sorted(self.config.messages)) or "none"
+            raise GatewayError(
+                f"no WAV configured for message {message_id!r} (configured: {known}); add it "
+                "to SipGatewayConfig.messages"
+            )
+        self._loop.call_soon_threadsafe(self._play, lead, message_id, Path(path))
+
+    def send_dtmf(self, call_id: str, digits: str, *, now: float) -> None:
+        """Send RFC 4733 digits to the callee."""
+        lead = self._answered(call_id, "send DTMF")
+        if not digits or any(d not in _DTMF for d in digits):
+            raise GatewayError(f"DTMF digits must be 0-9, *, # or A-D, got {digits!r}")
+        self._loop.call_soon_threadsafe(lead.leg.send_dtmf, digits)
+
+    def connect_agent_phone(self, agent_id: str, address: str, *, now: float) -> None:
+        """INVITE the agent's phone (a SIP URI) once; the outcome is an AgentLegEvent."""
+        address = address.strip()
+        if not address.startswith(("sip:", "sips:")):
+            raise GatewayError(
+                f"agent {agent_id!r}: phone address {address!r} is not a SIP URI; give e.g. "
+                "sip:1001@10.0.0.5:5060"
+            )
+        with self._lock:
+            existing = self._agents.get(agent_id)
+            if existing is not None and existing.state != "ended":
+                return
+        try:
+            port = self._ports.take()
+        except RuntimeError as exc:
+            raise GatewayError(str(exc)) from exc
+        agent = _AgentLeg(agent_id, address, RtpLeg(self.config.local_host, port))
+        with self._lock:
+            self._agents[agent_id] = agent
+        self._loop.call_soon_threadsafe(self._spawn, self._call_agent(agent))
+
+    def release_agent_phone(self, agent_id: str, *, now: float) -> None:
+        """BYE (or CANCEL) the agent's leg; unknown agents are ignored."""
+        with self._lock:
+            agent = self._agents.pop(agent_id, None)
+        if agent is not None:
+            self._loop.call_soon_threadsafe(self._end_agent, agent, True, None)
+
+    # -- the loop's side --------------------------------------------------------------------
+
+    def _spawn(self, coro: Any) -> None:
+        task = self._loop.create_task(coro)
+        task.add_done_callback(_log_failure)
+
+    def _offer(self, leg: RtpLeg) -> SdpMessage:
+        sdp = build_sdp(self.config.local_host, leg.port, 8, "PCMA")
+        audio = sdp.audio
+        assert audio is not None
+        audio.formats = [*(str(pt) for pt in CODECS), "101"]
+        audio.attributes["rtpmap"] = [
+            *(f"{pt} {name}/8000" for pt, name in CODECS.items()),
+            "101 telephone-event/8000",
+        ]
+        return sdp
+
+    @staticmethod
+    def _media_of(sdp: SdpMessage | None) -> tuple[tuple[str, int], int] | None:
+        if sdp is None or sdp.rtp_address is None or sdp.audio is None:
+            return None
+        for fmt in sdp.audio.formats:
+            if fmt.isdigit() and int(fmt) in CODECS:
+                return sdp.rtp_address, int(fmt)
+        return None
+
+    async def _start_leg(self, leg: RtpLeg, sdp: SdpMessage | None) -> bool:
+        media = self._media_of(sdp)
+        if media is None:
+            return False
+        await leg.start(*media)
+        return True
+
+    async def _dial(self, lead: _Lead) -> None:
+        trunk = self.config.trunk
+        params = lead.params
+        host = trunk.uri_host
+        caller_uri = f"sip:{params.caller_number}@{host}"
+        auth = None
+        if trunk.username is not None and trunk.password is not None:
+            auth = (trunk.username, trunk.password)
+        handlers = UacHandlers(
+            provisional=lambda status, reason, sdp: self._spawn(
+                self._on_provisional(lead, status, sdp)
+            ),
+            answered=lambda sdp: self._spawn(self._on_answered(lead, sdp)),
+            failed=lambda status, reason, after_auth: self._on_failed(
+                lead, status, reason, after_auth
+            ),
+            timed_out=lambda: self._on_failed(lead, 408, "no response (timer B)", False),
+            remote_bye=lambda: self._on_remote_bye(lead),
+            expired=lambda: self._on_expired(lead),
+        )
+        try:
+            lead.ua = await self.endpoint.invite(
+                from_uri=caller_uri,
+                to_uri=f"sip:{params.callee_number}@{host}",
+                remote_addr=trunk.address,
+                sdp=self._offer(lead.leg),
+                headers={"P-Asserted-Identity": f"<{caller_uri}>"},
+                handlers=handlers,
+                auth=auth,
+                session_expires=self.config.session_expires_s,
+            )
+        except OSError as exc:
+            lead.state = "ended"
+            self._release(lead)
+            self._event(Failed, lead, cause=FailureCause.CONGESTION, detail=f"trunk: {exc}")
+            return
+        if lead.hung_up_by is not None:
+            lead.ua.cancel()
+            return
+        lead.timer = self._loop.call_later(lead.request.timeout_s, self._ring_timeout, lead)
+
+    async def _on_provisional(self, lead: _Lead, status: int, sdp: SdpMessage | None) -> None:
+        if lead.state == "dialing":
+            lead.state = "ringing"
+            lead.ringing_at = self.clock()
+            if lead.hung_up_by is None and not lead.timed_out:
+                self._event(Ringing, lead)
+        if sdp is not None and not lead.leg.started:
+            await self._start_leg(lead.leg, sdp)  # early media (183)
+
+    async def _on_answered(self, lead: _Lead, sdp: SdpMessage | None) -> None:
+        mono = time.monotonic()
+        at = self.clock()
+        if lead.timer is not None:
+            lead.timer.cancel()
+        if lead.hung_up_by is not None or lead.timed_out or lead.state == "ended":
+            self._end_lead(lead, send=True)
+            return
+        lead.state = "answered"
+        lead.answered_at = at
+        lead.answered_mono = mono
+        self.timings.setdefault(lead.call_id, {})["answered"] = mono
+        await self._start_leg(lead.leg, sdp)
+        lead.leg.on_dtmf = lambda digit: self._event(DtmfReceived, lead, digits=digit)
+        ring = at - (lead.ringing_at if lead.ringing_at is not None else lead.originated_at)
+        self._event(
+            Answered,
+            lead,
+            kind=AnswerKind.HUMAN,
+            ring_time_s=max(0.0, ring),
+            media_answer_s=at,
+        )
+
+    def _on_failed(self, lead: _Lead, status: int, reason: str, after_auth: bool) -> None:
+        if lead.timer is not None:
+            lead.timer.cancel()
+        if lead.state == "ended":
+            return
+        lead.state = "ended"
+        self._release(lead)
+        if lead.hung_up_by is not None:
+            return  # hung up by the loop before the answer: no event
+        if lead.timed_out:
+            self._event(NoAnswer, lead)
+            return
+        kind, cause, detail = outcome_for(
+            status, reason, ringing=lead.ringing_at is not None, after_auth=after_auth
+        )
+        if cause is None:
+            self._event(kind, lead)
+        else:
+            if cause.stops_trunk:
+                log.error("the SIP trunk refused call %s: %s", lead.call_id, detail)
+            self._event(kind, lead, cause=cause, detail=detail)
+
+    def _ring_timeout(self, lead: _Lead) -> None:
+        if lead.state in ("dialing", "ringing") and lead.ua is not None:
+            lead.timed_out = True
+            lead.ua.cancel()
+            # the 487 normally ends it; if the trunk never answers the CANCEL, stop waiting
+            lead.timer = self._loop.call_later(
+                self.config.cancel_grace_s, self._on_failed, lead, 487, "no final after CANCEL",
+                False,
+            )  # fmt: skip
+
+    def _on_expired(self, lead: _Lead) -> None:
+        if lead.state == "answered":  # the session timer's BYE is already sent
+            self._finish(lead, HangupParty.SYSTEM)
+
+    def _on_remote_bye(self, lead: _Lead) -> None:
+        if lead.state != "answered":
+            return
+        self._finish(lead, HangupParty.CALLEE)
+
+    def _hang_up(self, lead: _Lead, by: HangupParty) -> None:
+        if lead.state == "answered":
+            self._end_lead(lead, send=True)
+            self._finish(lead, by, ended=True)
+        elif lead.state in ("dialing", "ringing"):
+            lead.hung_up_by = by
+            if lead.ua is not None:
+                lead.ua.cancel()
+            if lead.timer is not None:
+                lead.timer.cancel()  # the ring timeout: no second CANCEL
+            lead.timer = self._loop.call_later(
+                self.config.cancel_grace_s, self._on_failed, lead, 487, "cancelled", False
+            )
+
+    def _finish(self, lead: _Lead, by: HangupParty, *, ended: bool = False) -> None:
+        talk = 0.0
+        at = self.clock()
+        if lead.answered_at is not None:
+            talk = max(0.0, at - lead.answered_at)
+        if not ended:
+            self._end_lead(lead, send=False)
+        self._event(HungUp, lead, by=by, talk_time_s=talk)
+
+    def _end_lead(self, lead: _Lead, *, send: bool) -> None:
+        if lead.timer is not None:
+            lead.timer.cancel()
+        if send and lead.ua is not None:
+            if lead.state == "answered" or lead.ua.answered:
+                lead.ua.bye()
+            else:
+                lead.ua.cancel()
+        lead.state = "ended"
+        with self._lock:
+            agent = self._agents.get(lead.agent_id) if lead.agent_id else None
+        if agent is not None and agent.call_id == lead.call_id:
+            agent.call_id = None
+            agent.leg.relay = None
+        self._release(lead)
+
+    def _release(self, lead: _Lead) -> None:
+        with self._lock:
+            self._calls.pop(lead.call_id, None)
+
+        async def close() -> None:
+            await lead.leg.close()
+            self._ports.give(lead.leg.port)
+
+        self._spawn(close())
+
+    def _bridge(self, lead: _Lead, agent: _AgentLeg) -> None:
+        if lead.state != "answered" or agent.state != "connected":
+            # the call or the phone went away in the meantime: the agent's leg stays free
+            if agent.call_id == lead.call_id:
+                agent.call_id = None
+            return
+        lead.leg.stop_playing()
+        lead.leg.relay = agent.leg
+        agent.leg.relay = lead.leg
+        self._event(ConnectedToAgent, lead)
+
+    def _play(self, lead: _Lead, message_id: str, path: Path) -> None:
+        if lead.state != "answered":
+            return
+
+        def done() -> None:
+            if lead.state == "answered":
+                self._event(MessageFinished, lead, message_id=message_id)
+
+        lead.leg.first_sent_at = None
+        lead.leg.play(path, done)
+        self._loop.call_soon(self._note_first_packet, lead)
+
+    def _note_first_packet(self, lead: _Lead) -> None:
+        if lead.leg.first_sent_at is not None:
+            self.timings.setdefault(lead.call_id, {})["message"] = lead.leg.first_sent_at
+        elif lead.state == "answered":
+            self._loop.call_later(0.005, self._note_first_packet, lead)
+
+    # -- agents -----------------------------------------------------------------------------
+
+    async def _call_agent(self, agent: _AgentLeg) -> None:
+        uri = agent.address
+        target = uri.split(":", 1)[1].split(";", 1)[0]
+        hostport = target.rsplit("@", 1)[-1]
+        host, _, port = hostport.partition(":")
+        local = self._agent_endpoint.local_addr
+        handlers = UacHandlers(
+            answered=lambda sdp: self._spawn(self._agent_answered(agent, sdp)),
+            failed=lambda status, reason, _auth: self._agent_failed(agent, status, reason),
+            timed_out=lambda: self._end_agent(
+                agent, send=False, event=(AgentLegState.UNREACHABLE, "no response from phone")
+            ),
+            remote_bye=lambda: self._end_agent(
+                agent, send=False, event=(AgentLegState.HUNG_UP, "the phone hung up")
+            ),
+            expired=lambda: self._end_agent(
+                agent, send=False, event=(AgentLegState.UNREACHABLE, "session timer expired")
+            ),
+        )
+        try:
+            agent.ua = await self._agent_endpoint.invite(
+                from_uri=f"sip:pilotdial@{local[0]}:{local[1]}",
+                to_uri=uri,
+                remote_addr=(host, int(port or 5060)),
+                sdp=self._offer(agent.leg),
+                headers={},
+                handlers=handlers,
+                session_expires=self.config.session_expires_s,
+                display_name="Pilotdial",
+            )
+        except (OSError, ValueError) as exc:
+            self._end_agent(agent, send=False, event=(AgentLegState.UNREACHABLE, str(exc)))
+            return
+        agent.timer = self._loop.call_later(
+            self.config.agent_answer_timeout_s, self._agent_timeout, agent
+        )
+
+    async def _agent_answered(self, agent: _AgentLeg, sdp: SdpMessage | None) -> None:
+        if agent.timer is not None:
+            agent.timer.cancel()
+        if agent.state != "calling":
+            return
+        if not await self._start_leg(agent.leg, sdp):
+            self._end_agent(
+                agent, send=True, event=(AgentLegState.FAILED, "the phone offered no G.711")
+            )
+            return
+        agent.state = "connected"
+        agent.leg.last_received_at = time.monotonic()
+        self._emit(AgentLegEvent(agent.agent_id, self.clock(), AgentLegState.CONNECTED))
+
+    def _agent_failed(self, agent: _AgentLeg, status: int, reason: str) -> None:
+        state = AgentLegState.UNREACHABLE if status in (404, 408, 480) else AgentLegState.FAILED
+        self._end_agent(agent, send=False, event=(state, f"SIP {status} {reason}"))
+
+    def _agent_timeout(self, agent: _AgentLeg) -> None:
+        if agent.state == "calling":
+            self._end_agent(
+                agent, send=True, event=(AgentLegState.UNREACHABLE, "the phone did not answer")
+            )
+
+    def _end_agent(
+        self, agent: _AgentLeg, send: bool, event: tuple[AgentLegState, str] | None
+    ) -> None:
+        if agent.state == "ended":
+            return
+        if agent.timer is not None:
+            agent.timer.cancel()
+        if send and agent.ua is not None:
+            if agent.ua.answered:
+                agent.ua.bye()
+            else:
+                agent.ua.cancel()
+        agent.state = "ended"
+        bridged = agent.call_id
+        with self._lock:
+            if self._agents.get(agent.agent_id) is agent:
+                del self._agents[agent.agent_id]
+            lead = self._calls.get(bridged) if bridged else None
+        if lead is not None:
+            lead.leg.relay = None
+        if event is not None:
+            self._emit(AgentLegEvent(agent.agent_id, self.clock(), event[0], event[1], bridged))
+
+        async def close() -> None:
+            await agent.leg.close()
+            self._ports.give(agent.leg.port)
+
+        self._spawn(close())
+
+    async def _start_watchdog(self) -> None:
+        self._spawn(self._watch_agent_media())
+
+    async def _watch_agent_media(self) -> None:
+        limit = self.config.agent_media_timeout_s
+        assert limit is not None
+        while True:
+            await asyncio.sleep(min(0.5, limit / 2))
+            now = time.monotonic()
+            for agent in list(self._agents.values()):
+                heard = agent.leg.last_received_at
+                if agent.state == "connected" and heard is not None and now - heard > limit:
+                    self._end_agent(
+                        agent,
+                        send=True,
+                        event=(AgentLegState.UNREACHABLE, f"no audio from the phone for {limit}s"),
+                    )
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("SIP gateway task failed", exc_info=task.exception())

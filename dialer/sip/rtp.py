@@ -1,0 +1,198 @@
+"""The gateway's minimal media: one RTP leg per SIP call, on aiortp, G.711 only.
+
+A :class:`RtpLeg` is an RTP session on a local port that the gateway offered in its SDP; once
+the far end's answer is known it is started towards the far end's address with the
+negotiated payload type (PCMA 8 or PCMU 0). A leg can
+
+* play a WAV file (8 kHz, mono, 16-bit) to the far end, paced at 20 ms a frame,
+* relay what it receives to another leg (the callee ↔ agent bridge; G.711 is decoded and
+  re-encoded, so the two legs may use different laws),
+* write what it receives to a WAV file, and
+* report RFC 4733 digits and when it last heard a packet.
+
+This is deliberately small, with the interface the gateway needs, so it can be swapped for
+the media toolkit's relay (``dialer/sip/media.py``: mixing recorder, in-band DTMF, AMD)
+without touching the signalling.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+import wave
+from collections.abc import Callable
+from pathlib import Path
+
+from aiortp import RTPSession
+
+__all__ = ["CODECS", "FRAME_SAMPLES", "PortPool", "RtpLeg", "check_wav"]
+
+CODECS = {8: "PCMA", 0: "PCMU"}
+"""G.711 payload types we offer, in our order of preference (European/Chinese trunks: PCMA)."""
+
+SAMPLE_RATE = 8000
+FRAME_SAMPLES = 160  # 20 ms at 8 kHz
+_FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
+
+
+def check_wav(path: Path) -> None:
+    """Raise ValueError unless ``path`` is a WAV file the leg can play (8 kHz mono 16-bit)."""
+    try:
+        with wave.open(str(path), "rb") as wav:
+            rate, channels, width = wav.getframerate(), wav.getnchannels(), wav.getsampwidth()
+    except (OSError, wave.Error, EOFError) as exc:
+        raise ValueError(f"message file {path} cannot be read as WAV: {exc}") from exc
+    if (rate, channels, width) != (SAMPLE_RATE, 1, 2):
+        raise ValueError(
+            f"message file {path} is {rate} Hz, {channels} channel(s), {8 * width}-bit; "
+            "telephony needs 8000 Hz mono 16-bit: convert it with "
+            f"`sox {path} -r 8000 -c 1 -b 16 out.wav`"
+        )
+
+
+class PortPool:
+    """Even RTP ports handed out from ``[start, end)`` (RTCP takes the odd port above)."""
+
+    def __init__(self, start: int, end: int) -> None:
+        if start <= 0 or end <= start + 1:
+            raise ValueError(f"RTP port range [{start}, {end}) is empty; give start < end")
+        self._free = list(range(start + start % 2, end - 1, 2))
+        self._used: set[int] = set()
+
+    def take(self) -> int:
+        """A free even port; raises RuntimeError when the range is exhausted."""
+        if not self._free:
+            raise RuntimeError(
+                "no free RTP port left in the configured range; widen rtp_port_range"
+            )
+        port = self._free.pop(0)
+        self._used.add(port)
+        return port
+
+    def give(self, port: int) -> None:
+        """Return a port to the pool."""
+        if port in self._used:
+            self._used.discard(port)
+            self._free.append(port)
+
+
+class RtpLeg:
+    """One RTP session of a call leg; all methods run on the gateway's event loop."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.session: RTPSession | None = None
+        self.payload_type: int | None = None
+        self.on_dtmf: Callable[[str], None] | None = None
+        self.relay: RtpLeg | None = None
+        self.first_sent_at: float | None = None  # time.monotonic() of the first packet sent
+        self.last_received_at: float | None = None
+        self.received_frames = 0
+        self._recording: list[bytes] | None = None
+        self._record_path: Path | None = None
+        self._player: asyncio.Task[None] | None = None
+
+    @property
+    def started(self) -> bool:
+        """True once the far end's address and codec are known."""
+        return self.session is not None
+
+    async def start(self, remote: tuple[str, int], payload_type: int) -> None:
+        """Open the session towards ``remote`` with ``payload_type`` (8 PCMA or 0 PCMU)."""
+        if payload_type not in CODECS:
+            raise ValueError(f"payload type {payload_type} is not G.711 (0 PCMU or 8 PCMA)")
+        if self.session is not None:
+            self.session.update_remote(remote)
+            return
+        self.payload_type = payload_type
+        self.session = await RTPSession.create(
+            local_addr=(self.host, self.port),
+            remote_addr=remote,
+            payload_type=payload_type,
+            jitter_prefetch=2,
+        )
+        self.session.on_audio = self._on_audio
+        self.session.on_dtmf = self._on_dtmf
+
+    def _on_audio(self, pcm: bytes, timestamp: int) -> None:
+        self.last_received_at = time.monotonic()
+        self.received_frames += 1
+        if self._recording is not None:
+            self._recording.append(pcm)
+        if self.relay is not None:
+            self.relay.send_pcm(pcm)
+
+    def _on_dtmf(self, digit: str, duration: int) -> None:
+        self.last_received_at = time.monotonic()
+        if self.on_dtmf is not None:
+            self.on_dtmf(digit)
+
+    def send_pcm(self, pcm: bytes) -> None:
+        """Send one frame of 16-bit PCM (encoded with the leg's codec)."""
+        if self.session is None:
+            return
+        if self.first_sent_at is None:
+            self.first_sent_at = time.monotonic()
+        self.session.send_audio_pcm_auto(pcm)
+
+    def send_dtmf(self, digits: str) -> None:
+        """Send RFC 4733 telephone events, one per digit."""
+        if self.session is None:
+            return
+        for digit in digits:
+            self.session.send_dtmf(digit)
+
+    def play(self, path: Path, done: Callable[[], None]) -> None:
+        """Play a WAV file to the far end (replacing a message already playing); ``done``
+        runs when the last frame is sent or the leg closes."""
+        self.stop_playing()
+        self._player = asyncio.get_running_loop().create_task(self._play(path, done))
+
+    def stop_playing(self) -> None:
+        """Stop the message being played, if any."""
+        if self._player is not None:
+            self._player.cancel()
+            self._player = None
+
+    async def _play(self, path: Path, done: Callable[[], None]) -> None:
+        try:
+            with wave.open(str(path), "rb") as wav:
+                start = time.monotonic()
+                sent = 0
+                while True:
+                    frame = wav.readframes(FRAME_SAMPLES)
+                    if not frame:
+                        break
+                    if len(frame) < 2 * FRAME_SAMPLES:
+                        frame += b"\x00" * (2 * FRAME_SAMPLES - len(frame))
+                    self.send_pcm(frame)
+                    sent += 1
+                    # absolute schedule: no drift from the loop's wake-up latency
+                    delay = start + sent * _FRAME_S - time.monotonic()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+        finally:
+            done()
+
+    def record(self, path: Path) -> None:
+        """Write what the far end sends to ``path`` (a WAV) when the leg closes."""
+        self._recording = []
+        self._record_path = path
+
+    async def close(self) -> None:
+        """Stop playing, write the recording, close the session."""
+        self.stop_playing()
+        self.relay = None
+        if self._recording is not None and self._record_path is not None:
+            with wave.open(str(self._record_path), "wb") as wav:
+                wav.setnchannels(1)
+                wav.setsampwidth(2)
+                wav.setframerate(SAMPLE_RATE)
+                wav.writeframes(b"".join(self._recording))
+            self._recording = None
+        if self.session is not None:
+            session, self.session = self.session, None
+            with contextlib.suppress(OSError, RuntimeError):
+                await session.close()
