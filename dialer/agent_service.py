@@ -86,6 +86,7 @@ __all__ = [
     "list_agents",
     "log_public",
     "offer_preview",
+    "phone_lost",
     "pop_call",
     "post_event",
     "ready_agents",
@@ -216,6 +217,7 @@ def agent_public(seat: AgentSeat, client_scope: ClientScope = None) -> AgentPubl
         wrap_deadline=seat.wrap_deadline,
         last_seq=seat.last_seq,
         created_at=seat.created_at,
+        phone_uri=seat.phone_uri,
     )
 
 
@@ -273,6 +275,7 @@ def create_agent(
         name=agent_in.name,
         client_ids=_check_clients(session, agent_in.client_ids, client_scope),
         wrap_limit_s=agent_in.wrap_limit_s,
+        phone_uri=agent_in.phone_uri,
     )
     _store(
         seat,
@@ -333,6 +336,8 @@ def update_agent(
     agent = agent_from_seat(seat)
     if agent_in.name is not None:
         seat.name = agent_in.name
+    if agent_in.phone_uri is not None:
+        seat.phone_uri = agent_in.phone_uri
     if agent_in.client_ids is not None:
         wanted = _check_clients(session, agent_in.client_ids, client_scope)
         scope = _scope_strings(client_scope)
@@ -852,6 +857,30 @@ def far_end_hung_up(
         action=_A.HANG_UP,
         at=moment,
         reason="callee_hung_up",
+    )
+
+
+def phone_lost(
+    *, session: Session, agent_id: uuid.UUID, reason: str, at: datetime | None = None
+) -> ActionOutcome | None:
+    """The agent's phone leg is gone (failed, unreachable, hung up): the agent goes to
+    ``phone_lost`` with ``reason`` (what the network said), takes no calls and reconnects
+    with the ``reconnect_phone`` action. None if the agent is signed out or already there.
+
+    ``at`` comes from the gateway's clock, so it is never taken as earlier than the agent's
+    last change.
+    """
+    seat = _locked_seat(session, agent_id, None)
+    agent = agent_from_seat(seat)
+    if _A.PHONE_LOST not in agent.allowed:
+        return None
+    moment = None if at is None else max(at, _dt(agent.since_s))
+    return apply_agent_action(
+        session=session,
+        agent_id=agent_id,
+        action=_A.PHONE_LOST,
+        at=moment,
+        reason=reason[:200] or "phone lost",
     )
 
 

@@ -97,6 +97,7 @@ AGENT_BUCKETS: dict[AgentState, str] = {
     _S.NOT_READY: "not_ready",
     _S.SIGNED_IN: "not_ready",
     _S.SIGNED_OUT: "signed_out",
+    _S.PHONE_LOST: "not_ready",
 }
 _AT_WORK = ("ready", "talking", "wrap_up")
 
