@@ -872,7 +872,7 @@ def phone_lost(
     """
     seat = _locked_seat(session, agent_id, None)
     agent = agent_from_seat(seat)
-    if _A.PHONE_LOST not in agent.allowed:
+    if agent.state in (_S.SIGNED_OUT, _S.PHONE_LOST):
         return None
     moment = None if at is None else max(at, _dt(agent.since_s))
     return apply_agent_action(

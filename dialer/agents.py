@@ -142,7 +142,8 @@ _TRANSITIONS: dict[AgentState, dict[AgentAction, AgentState]] = {
     },
     _S.PHONE_LOST: {_A.RECONNECT_PHONE: _S.SIGNED_IN, _A.SIGN_OUT: _S.SIGNED_OUT},
 }
-# The phone can be lost in every signed-in state.
+# The dialer's ``PHONE_LOST`` applies in every signed-in state (the console shows no button
+# for it: its buttons are its own list).
 for _state, _moves in _TRANSITIONS.items():
     if _state not in (_S.SIGNED_OUT, _S.PHONE_LOST):
         _moves[_A.PHONE_LOST] = _S.PHONE_LOST

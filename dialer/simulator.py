@@ -148,7 +148,8 @@ class CallRecord:
     did, e.g. a network failure); ``talk_s`` is the time connected to the agent, or spent in
     the IVR interview (0.0 otherwise); ``hangup_by`` is None for calls never answered;
     ``failure_cause`` is the gateway's :class:`dialer.gateway.FailureCause` value of a
-    ``failed`` call (None otherwise). ``answered_s`` is the network's answer time.
+    ``failed`` call (None otherwise), ``failure_detail`` what the network said about it.
+    ``answered_s`` is the network's answer time.
     """
 
     lead_id: str
@@ -166,6 +167,7 @@ class CallRecord:
     outcome: CallOutcome
     hangup_by: HangupBy | None
     failure_cause: str | None = None
+    failure_detail: str = ""
 
 
 @runtime_checkable
@@ -222,6 +224,7 @@ class _CallInfo:
         outcome: CallOutcome | None,
         hangup_by: HangupBy | None,
         failure_cause: str | None = None,
+        failure_detail: str = "",
     ) -> CallRecord:
         if outcome is None:  # the call was answered: say how it went
             if self.abandoned:
@@ -254,6 +257,7 @@ class _CallInfo:
             outcome=outcome,
             hangup_by=hangup_by,
             failure_cause=failure_cause,
+            failure_detail=failure_detail,
         )
 
 
@@ -309,6 +313,8 @@ class Simulation:
     Protocol, so ``gateway`` may be any gateway; by default it is a
     :class:`dialer.simgateway.SimulatedGateway` built from the scenario (seeded by it). With
     a gateway of its own, every call is originated with its full request.
+    ``profile_overrides`` change fields of the default gateway's
+    :class:`~dialer.simgateway.GatewayProfile` (e.g. ``failure_causes``, ``amd_delay_s``).
 
     With an ``outcome_sink``, or once ``should_continue`` has stopped it, the run does not
     cut calls off at the end of the day: it launches nothing more and lets every call in
@@ -329,6 +335,7 @@ class Simulation:
         ivr: IvrDriver | None = None,
         ivr_respondent: IvrRespondent | None = None,
         gateway: TelephonyGateway | None = None,
+        profile_overrides: dict[str, Any] | None = None,
     ) -> None:
         self.scenario = scenario
         self.ivr = ivr
@@ -365,6 +372,8 @@ class Simulation:
         )
         if ivr is not None and ivr_respondent is not None:
             profile = dataclasses.replace(profile, respondent=self._ivr_reply(ivr_respondent))
+        if profile_overrides:
+            profile = dataclasses.replace(profile, **profile_overrides)
         self.own_gateway = gateway is None
         self.gateway: TelephonyGateway = (
             SimulatedGateway(profile, seed=scenario.seed) if gateway is None else gateway
@@ -775,6 +784,7 @@ class _Run:
         outcome: CallOutcome | None,
         by: HangupBy | None,
         cause: str | None = None,
+        detail: str = "",
     ) -> None:
         """The call is over: report its record (with a sink)."""
         calls = self.calls
@@ -782,7 +792,7 @@ class _Run:
             return
         info = calls.pop(call_id, None)
         if info is not None:
-            self.sink.call_finished(info.record(at, outcome, by, cause))
+            self.sink.call_finished(info.record(at, outcome, by, cause, detail))
 
     def _hang_up(self, call_id: str, at: float) -> None:
         """End a call from our side; for the run it is over now (its HungUp may follow)."""
@@ -908,8 +918,10 @@ class _Run:
         if bound is not None:
             self._release_bound(bound, call_id, at)
         if self.calls is not None:
-            cause = event.cause.value if isinstance(event, Failed) else None
-            self._finish(call_id, at, outcome, None, cause)
+            if isinstance(event, Failed):
+                self._finish(call_id, at, outcome, None, event.cause.value, event.detail)
+            else:
+                self._finish(call_id, at, outcome, None)
 
     def _release_bound(self, index: int, call_id: str, at: float) -> None:
         """A preview call that reached no one: the agent is free again."""
