@@ -438,6 +438,8 @@ class _Run:
         self.ready_since: list[float] = [0.0] * sc.agents
         self.on_call: dict[int, float] = {}
         self.in_wrap: dict[int, float] = {}
+        self.talk_starts: tuple[float, ...] | None = None
+        self.wrap_starts: tuple[float, ...] | None = None
         self.reserved: set[int] = set()
         self.ringing: dict[str, float] = {}
         self.waiting: dict[str, bool] = {}  # answered call id -> is a live answer
@@ -523,6 +525,10 @@ class _Run:
         poll = gateway.poll
         handlers = self.handlers
         other = self._on_other
+        # Typed loosely: the type checks below select the handler, as the table does.
+        on_unanswered: Callable[[Any], None] = self._on_unanswered
+        on_hung_up: Callable[[Any], None] = self._on_hung_up
+        on_answer: Callable[[Any], None] = self._on_answer
         timers = self.timers
         should_continue = self.sim.should_continue
         advance = self.sim.on_advance
@@ -552,11 +558,16 @@ class _Run:
                 next_report += 60.0
             if gateway_at is not None and gateway_at <= now:
                 for event in poll(now):
-                    try:
-                        handler = handlers[type(event)]
-                    except KeyError:
-                        handler = other
-                    handler(event)
+                    event_type = type(event)
+                    # The commonest kinds first, without a table lookup.
+                    if event_type is NoAnswer:
+                        on_unanswered(event)
+                    elif event_type is HungUp:
+                        on_hung_up(event)
+                    elif event_type is Answered:
+                        on_answer(event)
+                    else:
+                        handlers.get(event_type, other)(event)
                 continue
             if timer_at is not None and timer_at <= now:
                 at, _, kind, index, call_id = heapq.heappop(timers)
@@ -637,8 +648,8 @@ class _Run:
             now_s=now,
             agents_signed_in=sc.agents,
             agents_ready=len(self.ready),
-            talk_elapsed_s=ElapsedTimes(now, tuple(self.on_call.values())),
-            wrap_elapsed_s=ElapsedTimes(now, tuple(self.in_wrap.values())),
+            talk_elapsed_s=ElapsedTimes(now, self._talk_starts()),
+            wrap_elapsed_s=ElapsedTimes(now, self._wrap_starts()),
             ringing_elapsed_s=ElapsedTimes(now, tuple(self.ringing.values())),
             calls_waiting=len(self.waiting),
             calls_in_ivr=len(self.ivr_prompts),
@@ -692,6 +703,21 @@ class _Run:
             for _ in range(launch):
                 self.leads_used += 1
                 self._originate(now, self.leads_used, None)
+
+    # Agents' talk and wrap-up start times change far less often than the pacer ticks: kept
+    # until they change (each mutation of ``on_call`` / ``in_wrap`` drops its copy).
+
+    def _talk_starts(self) -> tuple[float, ...]:
+        starts = self.talk_starts
+        if starts is None:
+            starts = self.talk_starts = tuple(self.on_call.values())
+        return starts
+
+    def _wrap_starts(self) -> tuple[float, ...]:
+        starts = self.wrap_starts
+        if starts is None:
+            starts = self.wrap_starts = tuple(self.in_wrap.values())
+        return starts
 
     def _targets(self, source: LeadSource, n: int, now: float) -> list[DialTarget]:
         targets = list(source.next_targets(n, now))
@@ -891,6 +917,7 @@ class _Run:
     def _connect(self, index: int, call_id: str, at: float, *, live: bool) -> None:
         self._agent(index, AgentAction.CONNECT)
         self.on_call[index] = at
+        self.talk_starts = None
         self.call_agent[call_id] = index
         self.agent_call[index] = call_id
         counts = self.counts
@@ -950,11 +977,13 @@ class _Run:
         index = self.call_agent.pop(call_id, None)
         if index is not None and index in self.on_call:
             started = self.on_call.pop(index)
+            self.talk_starts = None
             self.agent_call.pop(index, None)
             self.busy_time += at - started
             self.stats.record_talk(at, at - started)
             self._agent(index, AgentAction.HANG_UP)
             self.in_wrap[index] = at
+            self.wrap_starts = None
             wrap = self.scenario.wrap_time_s.sample(self.rng)
             self._schedule(at + wrap, _WRAP_END, index, "")
             return
@@ -1024,6 +1053,7 @@ class _Run:
     def _on_timer(self, kind: int, index: int, call_id: str, at: float) -> None:
         if kind == _WRAP_END:
             started = self.in_wrap.pop(index)
+            self.wrap_starts = None
             self.busy_time += at - started
             self.stats.record_wrap(at, at - started)
             self._agent(index, AgentAction.FINISH_WRAP)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -24,7 +24,9 @@ from campaigns.models import (
 from campaigns.service import create_batch, transition_campaign
 from core.admin import create_client
 from core.db import system_session, tenant_session
-from dialer.leadership import LocalLeadership
+from core.models import JobRecord, JobStatus
+from dialer.leadership import LocalLeadership, PacerHealth
+from dialer.live import live_snapshot
 from dialer.pacer import PacerConfig, PacerResult, run_pacer
 
 
@@ -112,3 +114,39 @@ def test_a_refusing_trunk_stops_the_simulated_run_and_says_why(live: None) -> No
     refused = [a for a in attempts if a.disposition != "busy"]
     assert refused
     assert {a.disposition for a in refused} == {"network_failure"}
+
+
+def test_the_live_metrics_say_why_the_last_run_stopped(live: None) -> None:
+    client_id, campaign_id = _campaign(leads=40)
+    result = _run(client_id, campaign_id, {"trunk_refused": 1.0})
+    now = datetime.now(UTC)
+    with tenant_session([client_id]) as session:
+        # the run's job record, as the run-control service writes it when the run ends,
+        # beside an older run of this campaign and a newer one of another campaign
+        for finished, campaign, reason in (
+            (now - timedelta(hours=1), str(campaign_id), "paused by the operator"),
+            (now, str(campaign_id), result.stopped_because),
+            (now + timedelta(seconds=1), str(uuid.uuid4()), "out of leads"),
+        ):
+            session.add(
+                JobRecord(
+                    client_id=client_id,
+                    kind="pacer",
+                    handler="dialer.run_control:pace_stored",
+                    params={"campaign_id": campaign},
+                    status=JobStatus.succeeded,
+                    result={"stopped_because": reason},
+                    finished_at=finished,
+                )
+            )
+    with tenant_session([client_id]) as session:
+        snapshot = live_snapshot(
+            session=session,
+            client_id=client_id,
+            campaign_id=campaign_id,
+            now=now,
+            health=lambda _: PacerHealth(None, None, None),
+        )
+    assert snapshot["pacer"]["stopped_because"] == (
+        "trunk refused: SIP 403 Forbidden; check the trunk credentials"
+    )
