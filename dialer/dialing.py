@@ -51,6 +51,7 @@ from dialer.gateway import FailureCause
 
 __all__ = [
     "FAILURE_DISPOSITIONS",
+    "TRUNK_REFUSED_PREFIX",
     "DialCounters",
     "DialPath",
     "StartedAttempt",
@@ -81,10 +82,14 @@ def failure_disposition(cause: FailureCause | str | None, codes: Collection[str]
     return code if code in codes else FALLBACK_FAILURE
 
 
+TRUNK_REFUSED_PREFIX = "trunk refused:"
+
+
 def trunk_refused_reason(detail: str) -> str:
-    """Why a run stopped when the trunk refused a call, in the operator's words."""
+    """Why a run stopped when the trunk refused a call, in the operator's words (starts
+    with :data:`TRUNK_REFUSED_PREFIX`)."""
     said = detail.strip() or "no reason given"
-    return f"trunk refused: {said}; check the trunk credentials"
+    return f"{TRUNK_REFUSED_PREFIX} {said}; check the trunk credentials"
 
 
 log = logging.getLogger(__name__)
