@@ -5,6 +5,12 @@ success, do-not-call, callback, abandoned), its retry rule (delay in minutes; ho
 this outcome may repeat before the lead is closed), the coarse outcome the feasibility model
 uses, and the AAPOR final disposition code a survey campaign reports (AAPOR Standard
 Definitions, telephone surveys).
+
+``declined`` is a call the callee's side rejected while it rang (SIP 603 Decline: the person
+pressed "decline", or a call-screening service refused us). Nobody was spoken to, so it is
+not a refusal (AAPOR 2.11 needs a contact); it is AAPOR 3.15, "call blocking", eligibility
+unknown. It is retried once after four hours (a declined ring is often a busy moment), then
+the lead is closed rather than rung against the callee's wish again and again.
 """
 
 from __future__ import annotations
@@ -25,6 +31,9 @@ DEFAULT_DISPOSITIONS: tuple[dict[str, Any], ...] = (
      "retry_delay_minutes": 15, "max_attempts": 5, "aapor_code": "3.12"},
     {"code": "network_failure", "label": "Network failure / congestion", "outcome": _O.failed,
      "retry_delay_minutes": 30, "max_attempts": 3, "aapor_code": "3.16"},
+    {"code": "declined", "label": "Declined by the callee's phone (SIP 603)",
+     "outcome": _O.no_answer, "retry_delay_minutes": 240, "max_attempts": 2,
+     "aapor_code": "3.15"},
     {"code": "invalid_number", "label": "Invalid / non-working number",
      "outcome": _O.invalid_number, "final": True, "aapor_code": "4.30"},
     {"code": "fax_modem", "label": "Fax or modem line", "outcome": _O.invalid_number,

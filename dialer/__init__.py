@@ -59,15 +59,9 @@ from dialer.pacing import (
     load_policy,
     policy_for_mode,
 )
+from dialer.respondents import RandomRespondent, RespondentPrompt, RespondentReply
 from dialer.scenario import AmdPolicy, Scenario, parse_scenario
-from dialer.simgateway import (
-    GatewayProfile,
-    ProbabilitySchedule,
-    RandomRespondent,
-    RespondentPrompt,
-    RespondentReply,
-    SimulatedGateway,
-)
+from dialer.simgateway import GatewayProfile, ProbabilitySchedule, SimulatedGateway
 from dialer.simulator import (
     CallRecord,
     DialTarget,

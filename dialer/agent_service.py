@@ -102,6 +102,7 @@ __all__ = [
     "list_agents",
     "log_public",
     "offer_preview",
+    "phone_lost",
     "pop_call",
     "post_event",
     "ready_agents",
@@ -256,6 +257,7 @@ def agent_public(seat: AgentSeat, client_scope: ClientScope = None) -> AgentPubl
         last_seq=seat.last_seq,
         active=seat.active,
         created_at=seat.created_at,
+        phone_uri=seat.phone_uri,
     )
 
 
@@ -313,6 +315,7 @@ def create_agent(
         name=agent_in.name,
         client_ids=_check_clients(session, agent_in.client_ids, client_scope),
         wrap_limit_s=agent_in.wrap_limit_s,
+        phone_uri=agent_in.phone_uri,
     )
     _store(
         seat,
@@ -373,6 +376,8 @@ def update_agent(
     agent = agent_from_seat(seat)
     if agent_in.name is not None:
         seat.name = agent_in.name
+    if agent_in.phone_uri is not None:
+        seat.phone_uri = agent_in.phone_uri
     if agent_in.client_ids is not None:
         wanted = _check_clients(session, agent_in.client_ids, client_scope)
         scope = _scope_strings(client_scope)
@@ -926,6 +931,30 @@ def far_end_hung_up(
         action=_A.HANG_UP,
         at=moment,
         reason="callee_hung_up",
+    )
+
+
+def phone_lost(
+    *, session: Session, agent_id: uuid.UUID, reason: str, at: datetime | None = None
+) -> ActionOutcome | None:
+    """The agent's phone leg is gone (failed, unreachable, hung up): the agent goes to
+    ``phone_lost`` with ``reason`` (what the network said), takes no calls and reconnects
+    with the ``reconnect_phone`` action. None if the agent is signed out or already there.
+
+    ``at`` comes from the gateway's clock, so it is never taken as earlier than the agent's
+    last change.
+    """
+    seat = _locked_seat(session, agent_id, None)
+    agent = agent_from_seat(seat)
+    if agent.state in (_S.SIGNED_OUT, _S.PHONE_LOST):
+        return None
+    moment = None if at is None else max(at, _dt(agent.since_s))
+    return apply_agent_action(
+        session=session,
+        agent_id=agent_id,
+        action=_A.PHONE_LOST,
+        at=moment,
+        reason=reason[:200] or "phone lost",
     )
 
 

@@ -6,6 +6,12 @@ conference, transfer to an agent, a skill group or an outside number, hand the c
 IVR) → wrap-up (timed or until done) → ready; plus preview (the agent sees the lead, then
 dials), manual outbound calls and callback scheduling from a call.
 
+Phone lost: the dialer keeps a leg up to each signed-in agent's phone; when it fails, is
+unreachable or hangs up, the dialer moves the agent to ``phone_lost`` (``PHONE_LOST``, with
+the cause as the reason) from any signed-in state. The agent gets no calls there; it
+reconnects (``RECONNECT_PHONE``: signed in again, and the dialer calls the phone again) or
+signs out.
+
 :meth:`Agent.apply` takes an :class:`AgentAction` and the time it happened (``at_s``, passed
 in, never read from a clock) and returns an :class:`AgentTransition` holding the new
 immutable :class:`Agent` and what changed. An action the current state does not allow raises
@@ -46,6 +52,7 @@ class AgentState(StrEnum):
     CONSULTING = "consulting"
     CONFERENCE = "conference"
     WRAP_UP = "wrap_up"
+    PHONE_LOST = "phone_lost"
 
 
 class AgentAction(StrEnum):
@@ -70,6 +77,8 @@ class AgentAction(StrEnum):
     HANG_UP = "hang_up"
     FINISH_WRAP = "finish_wrap"
     SCHEDULE_CALLBACK = "schedule_callback"
+    PHONE_LOST = "phone_lost"  # the dialer: the agent's phone leg is gone
+    RECONNECT_PHONE = "reconnect_phone"  # the agent: call my phone again
 
 
 _S = AgentState
@@ -131,7 +140,13 @@ _TRANSITIONS: dict[AgentState, dict[AgentAction, AgentState]] = {
         _A.GO_NOT_READY: _S.NOT_READY,
         _A.SCHEDULE_CALLBACK: _S.WRAP_UP,
     },
+    _S.PHONE_LOST: {_A.RECONNECT_PHONE: _S.SIGNED_IN, _A.SIGN_OUT: _S.SIGNED_OUT},
 }
+# The dialer's ``PHONE_LOST`` applies in every signed-in state (the console shows no button
+# for it: its buttons are its own list).
+for _state, _moves in _TRANSITIONS.items():
+    if _state not in (_S.SIGNED_OUT, _S.PHONE_LOST):
+        _moves[_A.PHONE_LOST] = _S.PHONE_LOST
 
 # States in which the agent is engaged with a call (the call id is kept).
 _CALL_STATES = frozenset({_S.DIALING, _S.ON_CALL, _S.ON_HOLD, _S.CONSULTING, _S.CONFERENCE})
@@ -239,7 +254,7 @@ class Agent:
                 f"agent {self.agent_id!r}: action {action.value!r} at {at_s} is earlier than "
                 f"the agent's last change at {self.since_s}; pass non-decreasing timestamps"
             )
-        if action is _A.GO_NOT_READY and not reason:
+        if action in (_A.GO_NOT_READY, _A.PHONE_LOST) and not reason:
             raise AgentError(
                 f"agent {self.agent_id!r}: going not ready needs a reason (e.g. 'break')"
             )
@@ -274,7 +289,8 @@ class Agent:
                 deadline = at_s + self.wrap_limit_s
         # Staying in a state (callback scheduling) keeps its start time.
         since = self.since_s if target is self.state and action is _A.SCHEDULE_CALLBACK else at_s
-        new_reason = reason if target is _S.NOT_READY else None
+        # Not ready says why; so does a lost phone (what the network said about it).
+        new_reason = reason if target in (_S.NOT_READY, _S.PHONE_LOST) else None
         agent = Agent(
             self.agent_id,
             self.skill_groups,

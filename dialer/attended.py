@@ -21,7 +21,21 @@ event) and bridged with ``connect_to_agent``; a lead's callback goes to the agen
 for it when that agent is ready (who also hears ``callback_due`` when the lead is dialed).
 With no agent free within the grace period (2 s) the callee hears the safe-harbour message
 and the attempt is ``abandoned``, counted in the window. Machines follow the AMD policy and
-are never live answers; unanswered, busy and failed calls get :data:`DISPOSITION_FOR`.
+are never live answers; unanswered and busy calls get :data:`DISPOSITION_FOR`, failed
+calls the disposition of their cause (:func:`dialer.dialing.failure_disposition`: invalid
+numbers are closed, congestion retried, a decline is ``declined``). A trunk that refuses a
+call stops the run at once, saying so ("trunk refused: ...; check the trunk credentials").
+
+The grace period starts at the network's answer (:attr:`Answered.answer_time_s`), not when
+answer detection decided it was a person: detection time counts against the 2 seconds.
+
+Agents' phones: the loop calls each signed-in agent's phone once
+(``connect_agent_phone``, at the seat's ``phone_uri``, or ``sim:<agent code>``) and releases
+it at sign-out and when the run ends. Once the gateway reports legs, only agents whose leg
+is connected get calls. A leg that fails, is unreachable or hangs up puts the agent in
+``phone_lost`` (the cause as the reason; the agent reconnects with ``reconnect_phone``,
+and the loop calls the phone again); a call bridged to that agent is hung up and completed
+as a dropped contact (``default_disposition``, hung up by the system), never left open.
 
 How the agent API (another process) and this loop talk: only through the database.
 
@@ -87,21 +101,24 @@ from dialer.agent_service import (
     expire_wrap_ups,
     far_end_hung_up,
     list_agents,
+    phone_lost,
     pop_call,
     post_event,
     ready_agents,
 )
 from dialer.agents import AgentState
-from dialer.dialing import DialPath
+from dialer.dialing import DialPath, failure_disposition, trunk_refused_reason
 from dialer.exceptions import AgentError, DialerError, GatewayError
 from dialer.gateway import (
     AgentLegEvent,
+    AgentLegState,
     Answered,
     AnswerKind,
     Busy,
     CallEvent,
     CallParameters,
     Failed,
+    FailureCause,
     HangupParty,
     HungUp,
     MessageFinished,
@@ -203,6 +220,8 @@ class AttendedResult:
     abandoned: int = 0
     agent_dispositions: int = 0
     default_dispositions: int = 0
+    phones_lost: int = 0
+    dropped_calls: int = 0
     stopped_because: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -443,6 +462,10 @@ class _AttendedLoop:
         self.stop = ""
         self.stopped_s: float | None = None
         self.quiet_until_s = -1.0
+        # Agents' phone legs by agent code: what the gateway said, and the legs asked for.
+        self.legs: dict[str, AgentLegState] = {}
+        self.phones: dict[str, str] = {}
+        self.legs_reported = False
         self.path = DialPath(
             client_id=client_id,
             campaign_id=campaign_id,
@@ -556,6 +579,7 @@ class _AttendedLoop:
             ticking = now >= next_tick
             if ticking:
                 self._sync_agents(now)
+                self._sync_phones(now)
                 self._poll(now)
             self._route(now)
             if now >= next_renew:
@@ -576,6 +600,8 @@ class _AttendedLoop:
             # whole microseconds, rounded up: a datetime clock moves by no less
             delay = math.ceil(max(0.0, self._wake_at(next_tick) - self.now_s()) * 1e6) / 1e6
             self.sleep(delay)
+        for code in list(self.phones):
+            self._release_phone(code, self.now_s())
         self.result.stopped_because = self.stop
 
     def _wake_at(self, next_tick: float) -> float:
@@ -611,7 +637,8 @@ class _AttendedLoop:
     def _poll(self, now: float) -> None:
         for event in self.gateway.poll(now):
             if isinstance(event, AgentLegEvent):
-                continue  # agent phone legs: handled once agents sign in over the gateway
+                self._on_leg(event, now)
+                continue
             call = self.calls.get(event.call_id)
             if call is not None:
                 self._on_event(call, event, now)
@@ -632,7 +659,8 @@ class _AttendedLoop:
 
     def _on_answer(self, call: _Call, event: Answered) -> None:
         at = event.at_s
-        call.answered_s = at
+        # The network's answer: the safe-harbour clock started there, not at the AMD verdict.
+        call.answered_s = event.answer_time_s
         call.answer_kind = event.kind
         if call.ringing_s is None:
             call.ringing_s = call.originated_s
@@ -644,7 +672,7 @@ class _AttendedLoop:
             if not human:
                 self.result.machine_answers += 1
             call.phase = _Phase.WAITING
-            call.waiting_since_s = at
+            call.waiting_since_s = event.answer_time_s
             self.path.answered(call.attempt_id, self.at(at))  # live: waiting for an agent
             return
         self.result.machine_answers += 1
@@ -667,7 +695,17 @@ class _AttendedLoop:
             outcome, result = "failed", DialOutcome.FAILED
         self.stats.record_outcome(at, result, at - call.originated_s)
         call.ended_s = at
-        self._complete(call, DISPOSITION_FOR[outcome], now)
+        disposition = DISPOSITION_FOR[outcome]
+        if isinstance(event, Failed):
+            disposition = failure_disposition(event.cause, self.info.codes)
+            if event.cause is FailureCause.TRUNK_REFUSED:
+                self._stop(trunk_refused_reason(event.detail), now)
+                log.error(
+                    "campaign %s: the trunk refused a call (%s); dialing stops",
+                    self.campaign_id,
+                    event.detail,
+                )
+        self._complete(call, disposition, now)
 
     def _on_hung_up(self, call: _Call, event: HungUp, now: float) -> None:
         at = event.at_s
@@ -735,6 +773,95 @@ class _AttendedLoop:
         if self.on_live_answer is not None:
             self.on_live_answer(at, abandoned)
 
+    # -- agents' phones -------------------------------------------------------------------
+
+    def _sync_phones(self, now: float) -> None:
+        """Call the phone of each signed-in agent once; release those of signed-out agents."""
+        with self._session() as session:
+            seats = list_agents(
+                session=session, client_scope=[self.client_id], skill_group=self.info.skill_group
+            )
+        for seat in seats:
+            code = seat.agent_code
+            if seat.state is AgentState.SIGNED_OUT:
+                if code in self.phones:
+                    self._release_phone(code, now)
+            elif seat.state is not AgentState.PHONE_LOST and code not in self.phones:
+                address = seat.phone_uri or f"sim:{code}"
+                self.phones[code] = address
+                try:
+                    self.gateway.connect_agent_phone(code, address, now=now)
+                except GatewayError as exc:
+                    self._lose_phone(code, AgentLegState.FAILED, str(exc), now, None, now)
+
+    def _release_phone(self, code: str, now: float) -> None:
+        self.phones.pop(code, None)
+        self.legs.pop(code, None)
+        try:
+            self.gateway.release_agent_phone(code, now=now)
+        except GatewayError as exc:
+            log.warning("could not release the phone of agent %s: %s", code, exc)
+
+    def _routable(self, code: str) -> bool:
+        """Whether calls may be bridged to the agent's phone: once the gateway reports legs,
+        only to a connected one (a gateway that never does is trusted to bridge anyway)."""
+        return not self.legs_reported or self.legs.get(code) is AgentLegState.CONNECTED
+
+    def _on_leg(self, event: AgentLegEvent, now: float) -> None:
+        self.legs_reported = True
+        if event.state is AgentLegState.CONNECTED:
+            if event.agent_id in self.phones:
+                self.legs[event.agent_id] = AgentLegState.CONNECTED
+            return
+        if event.agent_id not in self.phones:
+            return  # released already (signed out): nothing is lost
+        self._lose_phone(event.agent_id, event.state, event.cause, event.at_s, event.call_id, now)
+
+    def _lose_phone(
+        self,
+        code: str,
+        state: AgentLegState,
+        cause: str,
+        at: float,
+        call_id: str | None,
+        now: float,
+    ) -> None:
+        """The agent's phone is gone: the agent to ``phone_lost``, its call finished."""
+        self.phones.pop(code, None)
+        self.legs.pop(code, None)
+        self.result.phones_lost += 1
+        reason = f"phone {state.value.replace('_', ' ')}: {cause}" if cause else None
+        reason = reason or f"phone {state.value.replace('_', ' ')}"
+        log.warning("agent %s lost the phone leg (%s)", code, reason)
+        bridged = self.calls.get(call_id) if call_id is not None else None
+        if bridged is None or bridged.agent_code != code:
+            bridged = next(
+                (
+                    c
+                    for c in self.calls.values()
+                    if c.agent_code == code and c.phase is _Phase.CONNECTED
+                ),
+                None,
+            )
+        with self._session() as session:
+            seat_id = session.exec(select(AgentSeat.id).where(AgentSeat.agent_code == code)).first()
+            if seat_id is not None:
+                phone_lost(session=session, agent_id=seat_id, reason=reason, at=self.at(at))
+        if bridged is not None and bridged.phase is _Phase.CONNECTED:
+            self._drop_call(bridged, at, now)
+
+    def _drop_call(self, call: _Call, at: float, now: float) -> None:
+        """A connected call whose agent's phone is gone: the callee is hung up (by the
+        system) and the attempt completed as a dropped contact."""
+        assert call.connected_s is not None
+        self._hang_up(call, at, HangupParty.SYSTEM)
+        call.ended_s = at
+        call.hangup_by = HangupParty.SYSTEM
+        self.stats.record_talk(at, at - call.connected_s)
+        self.result.dropped_calls += 1
+        self.result.default_dispositions += 1
+        self._complete(call, self.config.default_disposition, now, wrap_s=0.0)
+
     # -- agents ---------------------------------------------------------------------------
 
     def _route(self, now: float) -> None:
@@ -754,6 +881,7 @@ class _AttendedLoop:
                     client_id=self.client_id,
                     now=self.at(now),
                 )
+                if self._routable(seat.agent_code)
             ]
         for call in waiting:
             connected = False
@@ -963,7 +1091,7 @@ class _AttendedLoop:
         """The pacing snapshot for the agents ``staff`` (the skill group serving the client)."""
         moment = self.at(now)
         by_seat = {c.seat_id: c for c in self.calls.values() if c.phase is _Phase.CONNECTED}
-        ready = [s for s in staff if s.state is AgentState.READY]
+        ready = [s for s in staff if s.state is AgentState.READY and self._routable(s.agent_code)]
         talking: list[float] = []
         wrapping: list[float] = []
         for seat in staff:

@@ -15,14 +15,19 @@ The compliance-critical rules live here and in :mod:`campaigns.hopper`, nowhere 
 - a campaign paused or stopped meanwhile starts no new call (``not_dialing``);
 - leases of calls in progress are renewed until they end (one policy: a lease found expired
   is dropped, its completion will be refused; any other failure is retried at the next
-  renewal), and a completion on an expired lease is refused and counted as late.
+  renewal), and a completion on an expired lease is refused and counted as late;
+- a failed call keeps its cause's meaning (:func:`failure_disposition`): an invalid number
+  is final (``invalid_number``), congestion and unknown failures are retried
+  (``network_failure``), a decline is ``declined``; a trunk that refused us stops the run
+  (:func:`trunk_refused_reason`) and its attempt is ``network_failure`` (retried once the
+  trunk is fixed).
 """
 
 from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -42,8 +47,50 @@ from campaigns.hopper import (
     renew_lease,
 )
 from core.db import tenant_session
+from dialer.gateway import FailureCause
 
-__all__ = ["DialCounters", "DialPath", "StartedAttempt"]
+__all__ = [
+    "FAILURE_DISPOSITIONS",
+    "TRUNK_REFUSED_PREFIX",
+    "DialCounters",
+    "DialPath",
+    "StartedAttempt",
+    "failure_disposition",
+    "trunk_refused_reason",
+]
+
+#: A failed call's cause -> the disposition code its attempt gets.
+FAILURE_DISPOSITIONS: dict[FailureCause, str] = {
+    FailureCause.INVALID_NUMBER: "invalid_number",  # final: the lead is closed
+    FailureCause.CONGESTION: "network_failure",  # retried after its delay
+    FailureCause.UNKNOWN: "network_failure",
+    FailureCause.DECLINED: "declined",
+    # the call never left our trunk: retried, not the number's fault
+    FailureCause.TRUNK_REFUSED: "network_failure",
+}
+FALLBACK_FAILURE = "network_failure"
+
+
+def failure_disposition(cause: FailureCause | str | None, codes: Collection[str]) -> str:
+    """The disposition of a call that failed with ``cause``, among the campaign's ``codes``
+    (a campaign without the code, e.g. ``declined`` in an old vocabulary, gets
+    ``network_failure``: retried, never lost)."""
+    try:
+        code = FAILURE_DISPOSITIONS[FailureCause(cause or FailureCause.UNKNOWN)]
+    except ValueError:
+        code = FALLBACK_FAILURE
+    return code if code in codes else FALLBACK_FAILURE
+
+
+TRUNK_REFUSED_PREFIX = "trunk refused:"
+
+
+def trunk_refused_reason(detail: str) -> str:
+    """Why a run stopped when the trunk refused a call, in the operator's words (starts
+    with :data:`TRUNK_REFUSED_PREFIX`)."""
+    said = detail.strip() or "no reason given"
+    return f"{TRUNK_REFUSED_PREFIX} {said}; check the trunk credentials"
+
 
 log = logging.getLogger(__name__)
 

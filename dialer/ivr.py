@@ -26,7 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
 
 from dialer.distributions import LogNormal, TimeDistribution
-from dialer.simgateway import RespondentPrompt, RespondentReply
+from dialer.respondents import RespondentPrompt, RespondentReply
 from surveys.engine import InterviewEngine, InterviewMode, InterviewState, InterviewStatus
 from surveys.exceptions import SurveyError
 from surveys.ivr import IvrInput, IvrPrompt, SimulatedRespondent, ivr_prompt, ivr_respond

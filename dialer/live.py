@@ -32,7 +32,9 @@ this process, embedded). Definitions:
   rule are re-checked per number at lease time), callbacks scheduled on leads not final, and
   those due.
 - **pacer**: the lease holder (a live lease means it renewed within its 6-second time to live,
-  hence ``healthy``) and the last heartbeat any pacer stamped (kept a day).
+  hence ``healthy``) and the last heartbeat any pacer stamped (kept a day); *stopped_because*
+  is why the campaign's last finished run ended (e.g. "trunk refused: SIP 403 Forbidden;
+  check the trunk credentials"), null before any run ended.
 
 Rates are fractions, null when their denominator is 0.
 """
@@ -63,6 +65,7 @@ from campaigns.models import (
     PacingMode,
 )
 from core.errors import NotFound
+from core.models import JobRecord
 from core.wakeups import channel
 from dialer.abandon import ROLLING_24_HOURS_S, ROLLING_30_DAYS_S
 from dialer.agent_service import list_agents
@@ -98,6 +101,7 @@ AGENT_BUCKETS: dict[AgentState, str] = {
     _S.NOT_READY: "not_ready",
     _S.SIGNED_IN: "not_ready",
     _S.SIGNED_OUT: "signed_out",
+    _S.PHONE_LOST: "not_ready",
 }
 _AT_WORK = ("ready", "talking", "wrap_up")
 
@@ -171,6 +175,7 @@ class LivePacer(BaseModel):
     last_heartbeat: str | None
     last_holder: str | None
     healthy: bool
+    stopped_because: str | None = None
 
 
 class LiveMetrics(BaseModel):
@@ -452,6 +457,7 @@ def live_snapshot(
             "last_heartbeat": _iso(pacer.last_heartbeat),
             "last_holder": pacer.last_holder,
             "healthy": pacer.healthy,
+            "stopped_because": _last_stop(session, campaign),
         },
     }
 
@@ -538,3 +544,20 @@ def list_figures(
                 "answered": int(answered),
             }
     return figures
+
+
+def _last_stop(session: Session, campaign: Campaign) -> str | None:
+    """Why the campaign's last finished pacer run ended (its job's result says)."""
+    result = session.exec(
+        select(JobRecord.result)
+        .where(
+            JobRecord.client_id == campaign.client_id,
+            JobRecord.kind == "pacer",
+            col(JobRecord.finished_at).is_not(None),
+            col(JobRecord.params)["campaign_id"].as_string() == str(campaign.id),
+        )
+        .order_by(col(JobRecord.finished_at).desc())
+        .limit(1)
+    ).first()
+    reason = (result or {}).get("stopped_because")
+    return reason if isinstance(reason, str) else None

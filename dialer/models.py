@@ -49,6 +49,8 @@ __all__ = [
 ]
 
 _CODE_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,39}$"
+# A URI with a scheme (sip:, sips:, tel:, sim:) and no spaces.
+_PHONE_URI_PATTERN = r"^[A-Za-z][A-Za-z0-9+.-]*:[^\s]+$"
 _GROUP_PATTERN = r"^[^\s,][^,]{0,79}$"
 
 
@@ -79,6 +81,9 @@ class AgentSeat(SQLModel, table=True):
     snapshot: dict[str, Any] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     wrap_limit_s: float | None = None
     wrap_deadline: datetime | None = Field(default=None, sa_type=UTCDateTime, index=True)
+    # Where the dialer calls the agent's phone at sign-in (a SIP URI); None: the gateway's
+    # default for the agent (the simulated gateway's ``sim:<agent code>``).
+    phone_uri: str | None = Field(default=None, max_length=200)
     # The client whose call the agent is on (or wrapping up); None between calls.
     current_client_id: uuid.UUID | None = Field(default=None)
     last_seq: int = 0
@@ -165,6 +170,12 @@ class AgentCreate(SQLModel):
     skill_groups: list[str] = Field(default_factory=list, max_length=50)
     client_ids: list[uuid.UUID] = Field(default_factory=list, max_length=200)
     wrap_limit_s: float | None = Field(default=None, gt=0, le=3600)
+    phone_uri: str | None = Field(
+        default=None,
+        max_length=200,
+        schema_extra={"pattern": _PHONE_URI_PATTERN},
+        description="where the dialer calls the agent's phone, e.g. sip:1001@pbx.example.com",
+    )
 
     @field_validator("skill_groups")
     @classmethod
@@ -180,6 +191,9 @@ class AgentUpdate(SQLModel):
     client_ids: list[uuid.UUID] | None = Field(default=None, max_length=200)
     wrap_limit_s: float | None = Field(default=None, gt=0, le=3600)
     clear_wrap_limit: bool = False
+    phone_uri: str | None = Field(
+        default=None, max_length=200, schema_extra={"pattern": _PHONE_URI_PATTERN}
+    )
 
     @field_validator("skill_groups")
     @classmethod
@@ -218,6 +232,7 @@ class AgentPublic(SQLModel):
     last_seq: int
     active: bool = True
     created_at: datetime
+    phone_uri: str | None = None
 
 
 class TransferTargetIn(SQLModel):

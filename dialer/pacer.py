@@ -54,10 +54,12 @@ from campaigns.models import (
     Campaign,
     CampaignKind,
     CampaignStatus,
+    Disposition,
     Lead,
 )
 from core.db import tenant_session
-from dialer.dialing import DialPath
+from dialer.dialing import DialPath, failure_disposition, trunk_refused_reason
+from dialer.gateway import FailureCause
 from dialer.ivr import IvrInterview, SurveyIvr
 from dialer.leadership import PacerLeadership
 from dialer.pacing import PacingMode, policy_for_mode
@@ -141,6 +143,10 @@ class PacerConfig:
     lease_seconds: int = 300
     seed: int = 0
     speed: float | None = None
+    #: The simulated network's failures: their share of dials, and their causes by weight
+    #: (:class:`dialer.gateway.FailureCause` values); None keeps the simulator's defaults.
+    failure_probability: float | None = None
+    failure_causes: dict[str, float] | None = None
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> PacerConfig:
@@ -234,8 +240,12 @@ class CampaignOutcomeSink:
         seed: int,
         result: PacerResult,
         disposition_for: Callable[[CallRecord], str | None] | None = None,
+        codes: frozenset[str] = frozenset(),
     ) -> None:
         self.client_id = client_id
+        self.codes = codes
+        #: Set when the trunk refused a call: the run stops, saying why.
+        self.stop_reason = ""
         self.disposition_for = disposition_for
         self.source = source
         self.success_code = success_code
@@ -255,6 +265,11 @@ class CampaignOutcomeSink:
             valid = record.talk_s > VALID_CALL_SECONDS
             converted = valid and self.rng.random() < self.conversion_probability
             disposition = self.success_code if converted else "refused"
+        elif record.outcome == "failed":
+            disposition = failure_disposition(record.failure_cause, self.codes)
+            if record.failure_cause == FailureCause.TRUNK_REFUSED and not self.stop_reason:
+                self.stop_reason = trunk_refused_reason(record.failure_detail)
+                log.error("the trunk refused a call (%s); dialing stops", record.failure_detail)
         else:
             disposition = DISPOSITION_FOR.get(record.outcome, "network_failure")
         amd = {"human": AmdResult.human, "machine": AmdResult.machine}.get(
@@ -477,6 +492,9 @@ def run_pacer(
             no_answer_timeout = float(campaign.max_ring_s)
             questionnaire_version_id = campaign.questionnaire_version_id
             settings_at_start = _pacing_of(campaign)
+            codes = frozenset(
+                session.exec(select(Disposition.code).where(Disposition.campaign_id == campaign_id))
+            )
         open_ended = config.duration_s is None
         duration = RUN_HORIZON_S if config.duration_s is None else config.duration_s
         # the simulated world starts when this pacer does
@@ -497,6 +515,11 @@ def run_pacer(
                 "no_answer_timeout_s": no_answer_timeout,
                 "talk_time_s": config.talk_time_s,
                 "wrap_time_s": config.wrap_time_s,
+                **(
+                    {}
+                    if config.failure_probability is None
+                    else {"failure_probability": config.failure_probability}
+                ),
             }
         )
 
@@ -545,6 +568,7 @@ def run_pacer(
             seed=config.seed + 1,
             result=result,
             disposition_for=ivr_disposition if ivr is not None else None,
+            codes=codes,
         )
 
         @dataclass
@@ -582,6 +606,8 @@ def run_pacer(
                     state.stop = "out of leads"
 
         def should_continue(at_s: float) -> bool:
+            if sink.stop_reason and not state.stop:
+                state.stop = sink.stop_reason  # the trunk refused: stop, and say so
             if source.not_dialing and not state.stop:
                 state.next_check_wall = 0.0  # the hopper refused: say why at once
             check(at_s)
@@ -623,6 +649,13 @@ def run_pacer(
             on_advance=on_advance,
             ivr=ivr,
             ivr_respondent=ivr.simulated_respondent(config.seed) if ivr is not None else None,
+            profile_overrides=None
+            if not config.failure_causes
+            else {
+                "failure_causes": tuple(
+                    (FailureCause(cause), weight) for cause, weight in config.failure_causes.items()
+                )
+            },
         )
         outcome = simulation.run()
         result.simulation = outcome.to_dict()

@@ -52,6 +52,7 @@ from core.models import JobRecord, JobStatus
 from core.queue import get_redis, start_long_running
 from core.settings import get_settings
 from dialer.attended import AgentsMode, check_live_campaign
+from dialer.dialing import TRUNK_REFUSED_PREFIX
 from dialer.leadership import LocalLeadership, PacerLeadership, RedisLeadership
 from dialer.scenario import AmdPolicy
 
@@ -465,7 +466,9 @@ def _after_run(client_id: uuid.UUID, campaign_id: uuid.UUID, reason: str) -> Non
         campaign = session.get(Campaign, campaign_id, with_for_update=True)
         if campaign is None or not campaign.pacer_settings:
             return
-        if reason in FINISHED_REASONS:
+        # A refused trunk is not retried by itself either: the operator fixes the
+        # credentials and starts the campaign again.
+        if reason in FINISHED_REASONS or reason.startswith(TRUNK_REFUSED_PREFIX):
             campaign.pacer_settings = {**campaign.pacer_settings, "active": False}
             session.add(campaign)
             return

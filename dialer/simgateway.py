@@ -16,9 +16,10 @@ from __future__ import annotations
 import bisect
 import heapq
 import random
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
+from typing import Any, TypeVar
 
 from dialer.distributions import Fixed, LogNormal, TimeDistribution
 from dialer.exceptions import GatewayError, UnknownCall
@@ -41,10 +42,11 @@ from dialer.gateway import (
     NoAnswer,
     OriginateRequest,
     Ringing,
-    with_agent,
 )
+from dialer.respondents import RandomRespondent, Respondent, RespondentPrompt, RespondentReply
 
 __all__ = [
+    "FAILURE_DETAILS",
     "GatewayProfile",
     "ProbabilitySchedule",
     "RandomRespondent",
@@ -91,44 +93,14 @@ class ProbabilitySchedule:
         return max(p for _, p in self.steps)
 
 
-@dataclass(frozen=True, slots=True)
-class RespondentPrompt:
-    """What a simulated respondent is asked: the call, the prompt and a seeded generator."""
-
-    call_id: str
-    lead_id: str
-    params: CallParameters
-    message_id: str
-    prompt_index: int
-    rng: random.Random
-
-
-@dataclass(frozen=True, slots=True)
-class RespondentReply:
-    """A respondent's reaction: key ``digits`` after ``delay_s``, or hang up (``digits=None``)."""
-
-    digits: str | None
-    delay_s: float = 0.0
-
-
-Respondent = Callable[[RespondentPrompt], RespondentReply]
-"""A simulated person answering IVR prompts (agentless surveys)."""
-
-
-@dataclass(frozen=True, slots=True)
-class RandomRespondent:
-    """Keys one of ``choices`` after a sampled delay; breaks off with a fixed probability."""
-
-    choices: Sequence[str] = ("1", "2", "3", "4", "5")
-    break_off_probability: float = 0.03
-    reply_delay: TimeDistribution = field(default_factory=lambda: LogNormal(3.0, 1.5))
-
-    def __call__(self, prompt: RespondentPrompt) -> RespondentReply:
-        """Answer one prompt."""
-        delay = self.reply_delay.sample(prompt.rng)
-        if prompt.rng.random() < self.break_off_probability:
-            return RespondentReply(None, delay)
-        return RespondentReply(prompt.rng.choice(list(self.choices)), delay)
+#: What the simulated network says for each failure cause (SIP responses, RFC 3261).
+FAILURE_DETAILS: dict[FailureCause, str] = {
+    FailureCause.INVALID_NUMBER: "SIP 404 Not Found",
+    FailureCause.CONGESTION: "SIP 503 Service Unavailable",
+    FailureCause.TRUNK_REFUSED: "SIP 403 Forbidden",
+    FailureCause.DECLINED: "SIP 603 Decline",
+    FailureCause.UNKNOWN: "network out of order",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -139,6 +111,15 @@ class GatewayProfile:
     ``machine_probability`` the chance an answering machine picks up; a sampled ring time
     beyond the origination timeout turns either into a no-answer. What is left after
     failures, busy, human and machine answers rings out as a no-answer.
+
+    A failed call has ``failure_cause`` (with ``failure_detail``), or, with
+    ``failure_causes`` (``(cause, weight)`` pairs), a cause drawn by weight with its
+    :data:`FAILURE_DETAILS` text (from a generator of its own, so the calls stay as they
+    were). ``amd_delay_s`` is how long answer detection takes after the network answer: the
+    :class:`~dialer.gateway.Answered` event comes that much later, with ``media_answer_s`` at
+    the network answer. ``emit_ringing`` and ``emit_connected`` say whether
+    :class:`~dialer.gateway.Ringing` and :class:`~dialer.gateway.ConnectedToAgent` are
+    reported (a caller that reads neither, like the simulated day, saves their events).
     """
 
     answer_probability: ProbabilitySchedule = field(
@@ -154,7 +135,10 @@ class GatewayProfile:
     failure_time_s: float = 1.0
     failure_cause: FailureCause = FailureCause.CONGESTION
     failure_detail: str = "network out of order"
+    failure_causes: tuple[tuple[FailureCause, float], ...] = ()
+    amd_delay_s: float = 0.0
     emit_ringing: bool = True
+    emit_connected: bool = True
     respondent: Respondent = field(default_factory=RandomRespondent)
 
     def __post_init__(self) -> None:
@@ -169,6 +153,87 @@ class GatewayProfile:
                 f"answer + machine + busy + failure probabilities add up to {worst:.3f}; "
                 "lower them so they sum to at most 1"
             )
+        if self.amd_delay_s < 0:
+            raise ValueError(f"amd_delay_s must be 0 or more, got {self.amd_delay_s}")
+        if self.failure_causes and (
+            any(weight < 0 for _, weight in self.failure_causes)
+            or sum(weight for _, weight in self.failure_causes) <= 0
+        ):
+            raise ValueError(
+                "failure_causes weights must be 0 or more and add up to more than 0, "
+                f"got {self.failure_causes}"
+            )
+
+
+_Event = TypeVar("_Event", bound=CallEvent)
+_Head = tuple[CallParameters, str, str, str]
+_BASE_FIELDS = ("call_id", "at_s", "params", "campaign_id", "lead_id", "attempt_id")
+
+
+def _maker(cls: type[_Event], *extra: str) -> Callable[..., _Event]:
+    """A constructor of ``cls`` from ``(call_id, at_s, head, *extra values)`` that fills the
+    slots directly: a day's hundreds of thousands of events cost a third less this way than
+    through the frozen dataclass ``__init__``. Equal to ``cls(...)`` (checked by the tests);
+    a change of the event's fields stops the import here rather than build wrong events."""
+    names = tuple(f.name for f in fields(cls))
+    if names != _BASE_FIELDS + extra:
+        raise RuntimeError(f"{cls.__name__} has fields {names}; update dialer.simgateway")
+    s0, s1, s2, s3, s4, s5, *rest = (getattr(cls, name).__set__ for name in names)
+    new = object.__new__
+
+    def base(call_id: str, at: float, head: _Head) -> Any:
+        params, campaign_id, lead_id, attempt_id = head
+        event = new(cls)
+        s0(event, call_id)
+        s1(event, at)
+        s2(event, params)
+        s3(event, campaign_id)
+        s4(event, lead_id)
+        s5(event, attempt_id)
+        return event
+
+    if not rest:
+        return base
+    if len(rest) == 1:
+        (x1,) = rest
+
+        def one(call_id: str, at: float, head: _Head, v1: object) -> Any:
+            event = base(call_id, at, head)
+            x1(event, v1)
+            return event
+
+        return one
+    if len(rest) == 2:
+        x1, x2 = rest
+
+        def two(call_id: str, at: float, head: _Head, v1: object, v2: object) -> Any:
+            event = base(call_id, at, head)
+            x1(event, v1)
+            x2(event, v2)
+            return event
+
+        return two
+    x1, x2, x3 = rest
+
+    def three(call_id: str, at: float, head: _Head, v1: object, v2: object, v3: object) -> Any:
+        event = base(call_id, at, head)
+        x1(event, v1)
+        x2(event, v2)
+        x3(event, v3)
+        return event
+
+    return three
+
+
+_no_answer = _maker(NoAnswer)
+_busy = _maker(Busy)
+_ringing = _maker(Ringing)
+_connected = _maker(ConnectedToAgent)
+_message_finished = _maker(MessageFinished, "message_id")
+_dtmf_received = _maker(DtmfReceived, "digits")
+_failed = _maker(Failed, "cause", "detail")
+_hung_up = _maker(HungUp, "by", "talk_time_s")
+_answered = _maker(Answered, "kind", "ring_time_s", "media_answer_s")
 
 
 class _State(StrEnum):
@@ -178,9 +243,8 @@ class _State(StrEnum):
     ENDED = "ended"
 
 
-# What happened to a call, as the simulator reads it without event objects (see
-# ``SimulatedGateway._due``); the scheduled actions on the heap use the same codes. A callee's
-# or respondent's hang-up is ``_HUNG_UP`` with ``HangupParty.CALLEE`` as its data.
+# The scheduled actions on the heap: what happens to a call next. A callee's or
+# respondent's hang-up is ``_HUNG_UP`` with ``HangupParty.CALLEE`` as its data.
 (
     _RINGING,
     _HUMAN,
@@ -188,45 +252,25 @@ class _State(StrEnum):
     _BUSY,
     _NO_ANSWER,
     _FAILED,
-    _CONNECTED,
     _MESSAGE_END,
     _DTMF,
     _HUNG_UP,
-) = range(10)
-
-_ANSWERS = frozenset((_HUMAN, _MACHINE))
-# No answer, busy, failed, or the far end hung up: the call is over.
-_ENDINGS = frozenset((_BUSY, _NO_ANSWER, _FAILED, _HUNG_UP))
-
-_RawEvent = tuple[float, int, str, "_Call", str]
-"""``(at_s, kind, call_id, call, data)``: the message id, the digits, or who hung up."""
-
-# Calls placed through the internal ``_dial`` without a request carry these ids and numbers.
-_ANONYMOUS = CallParameters("", "")
+) = range(9)
 
 
 class _Call:
-    __slots__ = (
-        "answered_at",
-        "bridged",
-        "epoch",
-        "params",
-        "prompts",
-        "request",
-        "ring_time",
-        "state",
-    )
+    """One simulated call; ``head`` is what every event of it carries after its id and time:
+    ``(params, campaign_id, lead_id, attempt_id)``."""
 
-    def __init__(self, request: OriginateRequest | None) -> None:
-        self.request = request
-        self.params = _ANONYMOUS if request is None else request.params
+    __slots__ = ("agent_id", "answered_at", "epoch", "head", "prompts", "ring_time", "state")
+
+    def __init__(self, head: tuple[CallParameters, str, str, str]) -> None:
+        self.head = head
         self.state = _State.RINGING
         self.ring_time = 0.0
         self.answered_at = 0.0
         self.prompts = 0
-        # The agent and skill group of a call bridged with ``_bridge``; its parameters are
-        # only updated when an event object is built.
-        self.bridged: tuple[str, str | None] | None = None
+        self.agent_id: str | None = None
         # Bumped whenever the call changes phase, so stale scheduled actions are skipped.
         self.epoch = 0
 
@@ -234,34 +278,91 @@ class _Call:
 class SimulatedGateway:
     """The seeded simulated gateway; see the module docstring.
 
-    Besides the :class:`dialer.gateway.TelephonyGateway` methods it has a small internal API
-    for :class:`dialer.simulator.Simulation`, which owns its gateway and handles hundreds of
-    thousands of calls a day: ``_dial`` places a call without an :class:`OriginateRequest`,
-    ``_bridge`` connects one without reporting :class:`ConnectedToAgent`, and ``_due`` returns
-    what ``poll`` would as plain tuples. The same requests in the same order draw the same
-    random numbers either way, so both give the same calls.
+    It is built for days of hundreds of thousands of calls: events are made once, when they
+    are due, from what each call carries (no per-event lookups), and a request object handed
+    in again (a simulation's shared request for calls nobody reads the ids of) is not taken
+    apart again.
     """
 
     def __init__(self, profile: GatewayProfile | None = None, *, seed: int = 0) -> None:
         self.profile = profile or GatewayProfile()
         self._rng = random.Random(seed)
         self._respondent_rng = random.Random(seed * 7919 + 17)
+        # Failure causes are drawn apart, so drawing them changes no other call.
+        self._cause_rng = random.Random(seed * 104_729 + 3)
         self._calls: dict[str, _Call] = {}
         self._heap: list[tuple[float, int, str, int, int, str]] = []
         self._seq = 0
         # Events that requests cause at once (hang-ups, bridges), before anything scheduled.
-        self._ready: list[_RawEvent] = []
+        self._ready: list[GatewayEvent] = []
         # Agents' persistent phone legs: agent id -> address, and their pending events.
         self._agent_phones: dict[str, str] = {}
         self._agent_events: list[AgentLegEvent] = []
         answer = self.profile.answer_probability
         self._constant_answer = answer.steps[0][1] if len(answer.steps) == 1 else None
+        self._last_request: OriginateRequest | None = None
+        self._last_head: tuple[CallParameters, str, str, str] | None = None
+        causes = self.profile.failure_causes
+        self._causes = [cause for cause, _ in causes]
+        self._cause_weights = [weight for _, weight in causes]
+        self._answer_kinds = {_HUMAN: AnswerKind.HUMAN, _MACHINE: AnswerKind.MACHINE}
+        self._amd_delay_s = self.profile.amd_delay_s
+        self._bridge_base: CallParameters | None = None
+        self._bridge_cache: dict[tuple[str, str | None], CallParameters] = {}
 
     # -- requests -----------------------------------------------------------------------
 
     def originate(self, request: OriginateRequest, *, now: float) -> str:
         """Place a simulated call and schedule its outcome."""
-        return self._dial(now, request.timeout_s, request)
+        if request is self._last_request:
+            head = self._last_head
+            assert head is not None
+        else:
+            head = (request.params, request.campaign_id, request.lead_id, request.attempt_id)
+            self._last_request, self._last_head = request, head
+        timeout_s = request.timeout_s
+        seq = self._seq + 1
+        call_id = f"sim-{seq}"
+        call = _Call(head)
+        self._calls[call_id] = call
+        profile = self.profile
+        u = self._rng.random()
+        failure = profile.failure_probability
+        if u < failure:
+            self._seq = seq
+            cause = profile.failure_cause
+            if self._causes:
+                cause = self._cause_rng.choices(self._causes, self._cause_weights)[0]
+            self._schedule(now + profile.failure_time_s, call_id, _FAILED, 0, cause)
+            return call_id
+        if profile.emit_ringing:
+            seq += 1
+            at = now + min(0.5, profile.busy_time_s / 2)
+            heapq.heappush(self._heap, (at, seq, call_id, _RINGING, 0, ""))
+        busy = failure + profile.busy_probability
+        if u < busy:
+            self._seq = seq
+            self._schedule(now + profile.busy_time_s, call_id, _BUSY, 0, "")
+            return call_id
+        answer = self._constant_answer
+        if answer is None:
+            answer = profile.answer_probability.at(now)
+        human = busy + answer
+        # Scheduled inline: the two commonest outcomes of the hottest request.
+        seq += 1
+        self._seq = seq
+        if u < human + profile.machine_probability:
+            ring = profile.ring_time.sample(self._rng)
+            if ring < timeout_s:
+                call.ring_time = ring
+                at = call.answered_at = now + ring
+                if self._amd_delay_s:
+                    at += self._amd_delay_s
+                kind = _HUMAN if u < human else _MACHINE
+                heapq.heappush(self._heap, (at, seq, call_id, kind, 0, ""))
+                return call_id
+        heapq.heappush(self._heap, (now + timeout_s, seq, call_id, _NO_ANSWER, 0, ""))
+        return call_id
 
     def hang_up(self, call_id: str, *, now: float, by: HangupParty = HangupParty.SYSTEM) -> None:
         """End a call in any state; an answered call reports :class:`HungUp`."""
@@ -271,14 +372,27 @@ class SimulatedGateway:
         call.epoch += 1
         del self._calls[call_id]
         if was_answered:
-            self._ready.append((now, _HUNG_UP, call_id, call, by))
+            self._ready.append(_hung_up(call_id, now, call.head, by, now - call.answered_at))
 
     def connect_to_agent(
         self, call_id: str, *, agent_id: str, skill_group: str | None, now: float
     ) -> None:
         """Bridge an answered call to an agent; the callee hangs up after a sampled talk time."""
-        call = self._bridge(call_id, agent_id, skill_group, now)
-        self._ready.append((now, _CONNECTED, call_id, call, ""))
+        call = self._live(call_id)
+        if call.state is not _State.ANSWERED:
+            raise GatewayError(
+                f"call {call_id} is {call.state.value}, not answered; "
+                "only an answered call that is not yet bridged can be connected to an agent"
+            )
+        call.state = _State.CONNECTED
+        call.epoch += 1
+        call.agent_id = agent_id
+        params, campaign_id, lead_id, attempt_id = call.head
+        call.head = (self._bridged(params, agent_id, skill_group), campaign_id, lead_id, attempt_id)
+        talk = self.profile.talk_time.sample(self._rng)
+        self._schedule(now + talk, call_id, _HUNG_UP, call.epoch, _CALLEE)
+        if self.profile.emit_connected:
+            self._ready.append(_connected(call_id, now, call.head))
 
     def play_message(
         self, call_id: str, message_id: str, *, now: float, expect_dtmf: bool = False
@@ -292,15 +406,10 @@ class SimulatedGateway:
         self._schedule(end, call_id, _MESSAGE_END, call.epoch, message_id)
         if expect_dtmf:
             call.prompts += 1
-            request = call.request
+            params, _, lead_id, _ = call.head
             reply = self.profile.respondent(
                 RespondentPrompt(
-                    call_id,
-                    "" if request is None else request.lead_id,
-                    self._params(call),
-                    message_id,
-                    call.prompts,
-                    self._respondent_rng,
+                    call_id, lead_id, params, message_id, call.prompts, self._respondent_rng
                 )
             )
             if reply.digits is None:
@@ -330,9 +439,21 @@ class SimulatedGateway:
         self._agent_phones.pop(agent_id, None)
 
     def drop_agent_phone(self, agent_id: str, *, now: float, cause: str = "phone lost") -> None:
-        """Test hook: the agent's phone hangs up by itself (:class:`AgentLegEvent` ``HUNG_UP``)."""
-        if self._agent_phones.pop(agent_id, None) is not None:
-            self._agent_events.append(AgentLegEvent(agent_id, now, AgentLegState.HUNG_UP, cause))
+        """Test hook: the agent's phone hangs up by itself (:class:`AgentLegEvent` ``HUNG_UP``,
+        naming the lead call bridged to the agent at that moment, if any)."""
+        if self._agent_phones.pop(agent_id, None) is None:
+            return
+        bridged = next(
+            (
+                call_id
+                for call_id, call in self._calls.items()
+                if call.agent_id == agent_id and call.state is _State.CONNECTED
+            ),
+            None,
+        )
+        self._agent_events.append(
+            AgentLegEvent(agent_id, now, AgentLegState.HUNG_UP, cause, bridged)
+        )
 
     @property
     def agent_phones(self) -> dict[str, str]:
@@ -346,16 +467,61 @@ class SimulatedGateway:
         if self._agent_events:
             return self._agent_events[0].at_s
         if self._ready:
-            return self._ready[0][0]
+            return self._ready[0].at_s
         return self._heap[0][0] if self._heap else None
 
     def poll(self, until: float) -> list[GatewayEvent]:
         """Events due at or before ``until``, oldest first (agent-leg events first)."""
-        events: list[GatewayEvent] = []
+        events: list[GatewayEvent]
         if self._agent_events:
-            events.extend(e for e in self._agent_events if e.at_s <= until)
+            events = [e for e in self._agent_events if e.at_s <= until]
             self._agent_events = [e for e in self._agent_events if e.at_s > until]
-        events.extend(self._event(raw) for raw in self._due(until))
+            events.extend(self._ready)
+        else:
+            events = self._ready
+        self._ready = []
+        heap = self._heap
+        calls = self._calls
+        pop = heapq.heappop
+        append = events.append
+        ended = _State.ENDED
+        answer_kinds = self._answer_kinds
+        while heap and heap[0][0] <= until:
+            at, _, call_id, kind, epoch, data = pop(heap)
+            call = calls.get(call_id)
+            if call is None or call.epoch != epoch:
+                continue
+            # The commonest kinds first.
+            if kind == _NO_ANSWER:
+                call.state = ended
+                del calls[call_id]
+                append(_no_answer(call_id, at, call.head))
+            elif kind == _HUNG_UP:
+                call.state = ended
+                call.epoch += 1
+                del calls[call_id]
+                append(_hung_up(call_id, at, call.head, _PARTIES[data], at - call.answered_at))
+            elif kind in (_HUMAN, _MACHINE):
+                call.state = _State.ANSWERED
+                call.epoch += 1
+                media = None if at == call.answered_at else call.answered_at
+                append(_answered(call_id, at, call.head, answer_kinds[kind], call.ring_time, media))
+            elif kind == _BUSY:
+                call.state = ended
+                del calls[call_id]
+                append(_busy(call_id, at, call.head))
+            elif kind == _MESSAGE_END:
+                append(_message_finished(call_id, at, call.head, data))
+            elif kind == _DTMF:
+                append(_dtmf_received(call_id, at, call.head, data))
+            elif kind == _FAILED:
+                call.state = ended
+                del calls[call_id]
+                cause = FailureCause(data)
+                detail = FAILURE_DETAILS[cause] if self._causes else self.profile.failure_detail
+                append(_failed(call_id, at, call.head, cause, detail))
+            else:  # _RINGING
+                append(_ringing(call_id, at, call.head))
         return events
 
     @property
@@ -363,113 +529,27 @@ class SimulatedGateway:
         """Calls placed and not yet ended."""
         return len(self._calls)
 
-    # -- the simulator's internal API ---------------------------------------------------
-
-    def _dial(self, now: float, timeout_s: float, request: OriginateRequest | None) -> str:
-        """``originate``; without a request the call's events carry empty ids and numbers."""
-        self._seq += 1
-        call_id = f"sim-{self._seq}"
-        call = _Call(request)
-        self._calls[call_id] = call
-        profile = self.profile
-        rng = self._rng
-        u = rng.random()
-        failure = profile.failure_probability
-        if u < failure:
-            self._schedule(now + profile.failure_time_s, call_id, _FAILED, 0, "")
-            return call_id
-        if profile.emit_ringing:
-            self._schedule(now + min(0.5, profile.busy_time_s / 2), call_id, _RINGING, 0, "")
-        busy = failure + profile.busy_probability
-        if u < busy:
-            self._schedule(now + profile.busy_time_s, call_id, _BUSY, 0, "")
-            return call_id
-        answer = self._constant_answer
-        if answer is None:
-            answer = profile.answer_probability.at(now)
-        human = busy + answer
-        if u < human + profile.machine_probability:
-            ring = profile.ring_time.sample(rng)
-            if ring >= timeout_s:
-                self._schedule(now + timeout_s, call_id, _NO_ANSWER, 0, "")
-            else:
-                call.ring_time = ring
-                self._schedule(now + ring, call_id, _HUMAN if u < human else _MACHINE, 0, "")
-        else:
-            self._schedule(now + timeout_s, call_id, _NO_ANSWER, 0, "")
-        return call_id
-
-    def _bridge(self, call_id: str, agent_id: str, skill_group: str | None, now: float) -> _Call:
-        """``connect_to_agent`` without its :class:`ConnectedToAgent` event."""
-        call = self._live(call_id)
-        if call.state is not _State.ANSWERED:
-            raise GatewayError(
-                f"call {call_id} is {call.state.value}, not answered; "
-                "only an answered call that is not yet bridged can be connected to an agent"
-            )
-        call.state = _State.CONNECTED
-        call.epoch += 1
-        call.bridged = (agent_id, skill_group)
-        talk = self.profile.talk_time.sample(self._rng)
-        self._schedule(now + talk, call_id, _HUNG_UP, call.epoch, _CALLEE)
-        return call
-
-    def _due(self, until: float) -> list[_RawEvent]:
-        """What ``poll(until)`` reports, as ``(at_s, kind, call_id, call, data)`` tuples."""
-        events = self._ready
-        self._ready = []
-        heap = self._heap
-        calls = self._calls
-        pop = heapq.heappop
-        while heap and heap[0][0] <= until:
-            at, _, call_id, kind, epoch, data = pop(heap)
-            call = calls.get(call_id)
-            if call is None or call.epoch != epoch:
-                continue
-            if kind in _ANSWERS:
-                call.state = _State.ANSWERED
-                call.answered_at = at
-                call.epoch += 1
-            elif kind in _ENDINGS:
-                call.state = _State.ENDED
-                call.epoch += 1
-                del calls[call_id]
-            events.append((at, kind, call_id, call, data))
-        return events
-
     # -- internals ----------------------------------------------------------------------
 
-    def _event(self, raw: _RawEvent) -> CallEvent:
-        """The event object for one raw event."""
-        at, kind, call_id, call, data = raw
-        request = call.request
-        params = self._params(call)
-        if request is None:
-            ids = ("", "", "")
-        else:
-            ids = (request.campaign_id, request.lead_id, request.attempt_id)
-        if kind in _ANSWERS:
-            answer = AnswerKind.HUMAN if kind == _HUMAN else AnswerKind.MACHINE
-            return Answered(call_id, at, params, *ids, answer, call.ring_time)
-        if kind == _HUNG_UP:
-            by = HangupParty(data)
-            return HungUp(call_id, at, params, *ids, by, at - call.answered_at)
-        if kind == _MESSAGE_END:
-            return MessageFinished(call_id, at, params, *ids, data)
-        if kind == _DTMF:
-            return DtmfReceived(call_id, at, params, *ids, data)
-        if kind == _FAILED:
-            profile = self.profile
-            return Failed(call_id, at, params, *ids, profile.failure_cause, profile.failure_detail)
-        return _PLAIN_EVENTS[kind](call_id, at, params, *ids)
-
-    @staticmethod
-    def _params(call: _Call) -> CallParameters:
-        """The call's parameters, with its agent once bridged."""
-        if call.bridged is not None:
-            call.params = with_agent(call.params, *call.bridged)
-            call.bridged = None
-        return call.params
+    def _bridged(
+        self, params: CallParameters, agent_id: str, skill_group: str | None
+    ) -> CallParameters:
+        """The parameters of a call bridged to an agent (calls sharing their parameters share
+        these too)."""
+        if params is not self._bridge_base:
+            self._bridge_base = params
+            self._bridge_cache = {}
+        key = (agent_id, skill_group)
+        bridged = self._bridge_cache.get(key)
+        if bridged is None:
+            bridged = CallParameters(
+                params.caller_number,
+                params.callee_number,
+                agent_id,
+                skill_group or params.skill_group,
+            )
+            self._bridge_cache[key] = bridged
+        return bridged
 
     def _schedule(self, at: float, call_id: str, kind: int, epoch: int, data: str) -> None:
         self._seq += 1
@@ -485,9 +565,4 @@ class SimulatedGateway:
 
 
 _CALLEE = HangupParty.CALLEE.value
-_PLAIN_EVENTS: dict[int, type[CallEvent]] = {
-    _RINGING: Ringing,
-    _BUSY: Busy,
-    _NO_ANSWER: NoAnswer,
-    _CONNECTED: ConnectedToAgent,
-}
+_PARTIES = {party.value: party for party in HangupParty}

@@ -44,7 +44,24 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 from dialer.abandon import AbandonWindow
 from dialer.agents import AgentAction, AgentState, next_state
 from dialer.distributions import Fixed
-from dialer.gateway import CallParameters, HangupParty, OriginateRequest
+from dialer.gateway import (
+    AgentLegEvent,
+    Answered,
+    AnswerKind,
+    Busy,
+    CallParameters,
+    ConnectedToAgent,
+    DtmfReceived,
+    Failed,
+    GatewayEvent,
+    HangupParty,
+    HungUp,
+    MessageFinished,
+    NoAnswer,
+    OriginateRequest,
+    Ringing,
+    TelephonyGateway,
+)
 from dialer.guard import guarded_launch
 from dialer.pacing import (
     ElapsedTimes,
@@ -54,23 +71,9 @@ from dialer.pacing import (
     PacingStats,
     policy_for_mode,
 )
+from dialer.respondents import RespondentPrompt, RespondentReply
 from dialer.scenario import AmdPolicy, Scenario
-from dialer.simgateway import (
-    _BUSY,
-    _DTMF,
-    _FAILED,
-    _HUMAN,
-    _HUNG_UP,
-    _MACHINE,
-    _MESSAGE_END,
-    _NO_ANSWER,
-    _RINGING,
-    GatewayProfile,
-    RespondentPrompt,
-    RespondentReply,
-    SimulatedGateway,
-)
-from dialer.simgateway import _Call as _GatewayCall
+from dialer.simgateway import GatewayProfile, SimulatedGateway
 from dialer.stats import DialOutcome, RecentStats
 
 if TYPE_CHECKING:
@@ -97,18 +100,19 @@ CALLER_NUMBER = "+861080000000"
 # Timer kinds on the simulation's own queue.
 _WRAP_END, _ABANDON_CHECK, _PREVIEW_DIAL, _MACHINE_DROP = range(4)
 
-_ANSWERS = frozenset((_HUMAN, _MACHINE))
-
 CallOutcome = Literal["no_answer", "busy", "failed", "machine", "abandoned", "contact"]
 """How a call ended: ``contact`` is a human conversation with an agent or an IVR interview
 (completed or broken off)."""
 
-# Calls that ended unanswered, by the gateway's kind: what pacing statistics and records say.
-_UNANSWERED: dict[int, tuple[DialOutcome, CallOutcome]] = {
-    _NO_ANSWER: (DialOutcome.NO_ANSWER, "no_answer"),
-    _BUSY: (DialOutcome.BUSY, "busy"),
-    _FAILED: (DialOutcome.FAILED, "failed"),
+# Calls that ended unanswered, by event type: what pacing statistics and records say.
+_UNANSWERED: dict[type[GatewayEvent], tuple[DialOutcome, CallOutcome]] = {
+    NoAnswer: (DialOutcome.NO_ANSWER, "no_answer"),
+    Busy: (DialOutcome.BUSY, "busy"),
+    Failed: (DialOutcome.FAILED, "failed"),
 }
+
+_HUMAN = AnswerKind.HUMAN
+_CALLEE = HangupParty.CALLEE
 
 HangupBy = Literal["caller", "callee", "system"]
 """Who ended an answered call: our side's agent (``caller``), the callee, or the system."""
@@ -142,7 +146,10 @@ class CallRecord:
     Times are simulated seconds. ``agent_id`` is the agent the call was connected to (None if
     never connected); ``ringing_s`` is when the far end started alerting (None if it never
     did, e.g. a network failure); ``talk_s`` is the time connected to the agent, or spent in
-    the IVR interview (0.0 otherwise); ``hangup_by`` is None for calls never answered.
+    the IVR interview (0.0 otherwise); ``hangup_by`` is None for calls never answered;
+    ``failure_cause`` is the gateway's :class:`dialer.gateway.FailureCause` value of a
+    ``failed`` call (None otherwise), ``failure_detail`` what the network said about it.
+    ``answered_s`` is the network's answer time.
     """
 
     lead_id: str
@@ -159,6 +166,8 @@ class CallRecord:
     abandoned: bool
     outcome: CallOutcome
     hangup_by: HangupBy | None
+    failure_cause: str | None = None
+    failure_detail: str = ""
 
 
 @runtime_checkable
@@ -210,7 +219,12 @@ class _CallInfo:
         self.ivr = False
 
     def record(
-        self, ended_s: float, outcome: CallOutcome | None, hangup_by: HangupBy | None
+        self,
+        ended_s: float,
+        outcome: CallOutcome | None,
+        hangup_by: HangupBy | None,
+        failure_cause: str | None = None,
+        failure_detail: str = "",
     ) -> CallRecord:
         if outcome is None:  # the call was answered: say how it went
             if self.abandoned:
@@ -242,6 +256,8 @@ class _CallInfo:
             abandoned=self.abandoned,
             outcome=outcome,
             hangup_by=hangup_by,
+            failure_cause=failure_cause,
+            failure_detail=failure_detail,
         )
 
 
@@ -293,6 +309,13 @@ class Simulation:
     ``on_live_answer(now, abandoned)`` is called each time a live answer is counted in the
     compliance window, in order.
 
+    The run talks to telephony only through the :class:`dialer.gateway.TelephonyGateway`
+    Protocol, so ``gateway`` may be any gateway; by default it is a
+    :class:`dialer.simgateway.SimulatedGateway` built from the scenario (seeded by it). With
+    a gateway of its own, every call is originated with its full request.
+    ``profile_overrides`` change fields of the default gateway's
+    :class:`~dialer.simgateway.GatewayProfile` (e.g. ``failure_causes``, ``amd_delay_s``).
+
     With an ``outcome_sink``, or once ``should_continue`` has stopped it, the run does not
     cut calls off at the end of the day: it launches nothing more and lets every call in
     progress (and every preview lead already handed to an agent) finish, so each gets its
@@ -311,6 +334,8 @@ class Simulation:
         on_live_answer: Callable[[float, bool], None] | None = None,
         ivr: IvrDriver | None = None,
         ivr_respondent: IvrRespondent | None = None,
+        gateway: TelephonyGateway | None = None,
+        profile_overrides: dict[str, Any] | None = None,
     ) -> None:
         self.scenario = scenario
         self.ivr = ivr
@@ -342,10 +367,17 @@ class Simulation:
             else Fixed(6.0),
             # Only call records use ringing; skipping it otherwise saves a fifth of events.
             emit_ringing=outcome_sink is not None,
+            # Nothing here waits for a bridge to be reported (``connect_to_agent`` is enough).
+            emit_connected=False,
         )
         if ivr is not None and ivr_respondent is not None:
             profile = dataclasses.replace(profile, respondent=self._ivr_reply(ivr_respondent))
-        self.gateway = SimulatedGateway(profile, seed=scenario.seed)
+        if profile_overrides:
+            profile = dataclasses.replace(profile, **profile_overrides)
+        self.own_gateway = gateway is None
+        self.gateway: TelephonyGateway = (
+            SimulatedGateway(profile, seed=scenario.seed) if gateway is None else gateway
+        )
         self._rng = random.Random(scenario.seed * 1_000_003 + 11)
         self._stats = RecentStats(
             prior=PacingStats(no_answer_timeout_s=scenario.no_answer_timeout_s)
@@ -379,10 +411,11 @@ def simulate(scenario: Scenario, policy: PacingPolicy | None = None) -> Simulati
 class _Run:
     """The mutable state of one simulation run (kept apart so Simulation stays small).
 
-    It talks to its gateway through the gateway's internal API (plain tuples instead of event
-    objects, no origination requests unless a simulated respondent may read them) and keeps
-    each agent as a state checked against the soft-phone's transition table: a day of a
-    hundred agents is hundreds of thousands of calls and transitions.
+    It talks to its gateway through the public Protocol only, dispatching events by their
+    type; calls whose ids nobody reads (no sink, no IVR, its own simulated gateway) share
+    one origination request. Each agent is a state checked against the soft-phone's
+    transition table: a day of a hundred agents is hundreds of thousands of calls and
+    transitions.
     """
 
     def __init__(self, sim: Simulation, progress: Callable[[float], None] | None) -> None:
@@ -405,6 +438,8 @@ class _Run:
         self.ready_since: list[float] = [0.0] * sc.agents
         self.on_call: dict[int, float] = {}
         self.in_wrap: dict[int, float] = {}
+        self.talk_starts: tuple[float, ...] | None = None
+        self.wrap_starts: tuple[float, ...] | None = None
         self.reserved: set[int] = set()
         self.ringing: dict[str, float] = {}
         self.waiting: dict[str, bool] = {}  # answered call id -> is a live answer
@@ -420,8 +455,30 @@ class _Run:
         self.pending_preview: dict[int, DialTarget | int] = {}
         # Calls in progress, for their records (kept only when there is a sink).
         self.calls: dict[str, _CallInfo] | None = {} if self.sink is not None else None
-        # Only a simulated IVR respondent reads a call's ids from the gateway.
-        self.requests = self.agentless
+        # Full requests when someone reads a call's ids or numbers: a simulated IVR
+        # respondent, the sink's records, or a gateway that is not the run's own simulation.
+        self.requests = self.agentless or self.sink is not None or not sim.own_gateway
+        self.anonymous = OriginateRequest(
+            campaign_id="simulation",
+            lead_id="",
+            attempt_id="",
+            params=CallParameters(CALLER_NUMBER, "", None, SKILL_GROUP),
+            timeout_s=sc.no_answer_timeout_s,
+        )
+        # Calls originated and not over (for the gateway: ended, or hung up by us).
+        self.live_calls: set[str] = set()
+        self.handlers: dict[type[GatewayEvent], Callable[[Any], None]] = {
+            NoAnswer: self._on_unanswered,
+            Busy: self._on_unanswered,
+            Failed: self._on_unanswered,
+            HungUp: self._on_hung_up,
+            Answered: self._on_answer,
+            DtmfReceived: self._on_dtmf_event,
+            MessageFinished: self._on_message_end,
+            Ringing: self._on_ringing,
+            ConnectedToAgent: self._on_nothing,  # a bridge needs nothing from the simulation
+            AgentLegEvent: self._on_agent_leg,
+        }
         self.timers: list[tuple[float, int, int, int, str]] = []
         self.seq = 0
         self.stats_cache: tuple[float, PacingStats] | None = None
@@ -456,18 +513,22 @@ class _Run:
     def execute(self) -> SimulationResult:
         sc = self.scenario
         end = sc.duration_s
+        gateway = self.gateway
         for index in range(sc.agents):
             self._agent(index, AgentAction.SIGN_IN)
+            if not self.agentless:  # each agent's phone leg, called once at sign-in
+                agent_id = self.agent_ids[index]
+                gateway.connect_agent_phone(agent_id, f"sim:{agent_id}", now=0.0)
             self._agent(index, AgentAction.GO_READY)
             self.ready.append(index)
-        gateway = self.gateway
         next_event_time = gateway.next_event_time
-        due = gateway._due
-        on_event = self._on_event
-        on_unanswered = self._on_unanswered
-        on_hung_up = self._on_hung_up
-        on_answer = self._on_answer
-        unanswered = _UNANSWERED
+        poll = gateway.poll
+        handlers = self.handlers
+        other = self._on_other
+        # Typed loosely: the type checks below select the handler, as the table does.
+        on_unanswered: Callable[[Any], None] = self._on_unanswered
+        on_hung_up: Callable[[Any], None] = self._on_hung_up
+        on_answer: Callable[[Any], None] = self._on_answer
         timers = self.timers
         should_continue = self.sim.should_continue
         advance = self.sim.on_advance
@@ -496,16 +557,17 @@ class _Run:
                 progress(now)
                 next_report += 60.0
             if gateway_at is not None and gateway_at <= now:
-                for at, kind, call_id, call, data in due(now):
-                    # The commonest kinds first, without a dispatch call.
-                    if kind in unanswered:
-                        on_unanswered(call_id, kind, at)
-                    elif kind == _HUNG_UP:
-                        on_hung_up(call_id, data, at)
-                    elif kind in _ANSWERS:
-                        on_answer(call_id, call, kind == _HUMAN, at)
+                for event in poll(now):
+                    event_type = type(event)
+                    # The commonest kinds first, without a table lookup.
+                    if event_type is NoAnswer:
+                        on_unanswered(event)
+                    elif event_type is HungUp:
+                        on_hung_up(event)
+                    elif event_type is Answered:
+                        on_answer(event)
                     else:
-                        on_event(at, kind, call_id, call, data)
+                        handlers.get(event_type, other)(event)
                 continue
             if timer_at is not None and timer_at <= now:
                 at, _, kind, index, call_id = heapq.heappop(timers)
@@ -528,7 +590,7 @@ class _Run:
         timers = self.timers
         advance = self.sim.on_advance
         finished = since
-        while gateway.calls_in_progress or self.pending_preview:
+        while self.live_calls or self.pending_preview:
             gateway_at = gateway.next_event_time()
             timer_at = timers[0][0] if timers else None
             if gateway_at is None and timer_at is None:  # pragma: no cover (cannot happen)
@@ -546,8 +608,7 @@ class _Run:
                     self.progress(now)
                     next_report += 60.0
             if gateway_at is not None and gateway_at <= now:
-                for event in gateway._due(now):
-                    self._on_event(*event)
+                self._deliver(gateway.poll(now))
                 continue
             at, _, kind, index, call_id = heapq.heappop(timers)
             self._on_timer(kind, index, call_id, at)
@@ -555,9 +616,13 @@ class _Run:
             # The last call's hang-up can still be queued after its call has ended (the
             # goodbye path): deliver it so that call gets its record too. Only when someone
             # listens for records (the live loop, IVR), so plain simulations stay as they were.
-            for event in gateway._due(finished):
-                self._on_event(*event)
+            self._deliver(gateway.poll(finished))
         return finished
+
+    def _deliver(self, events: list[GatewayEvent]) -> None:
+        handlers = self.handlers
+        for event in events:
+            handlers.get(type(event), self._on_other)(event)
 
     def _schedule(self, at: float, kind: int, index: int, call_id: str) -> None:
         self.seq += 1
@@ -583,8 +648,8 @@ class _Run:
             now_s=now,
             agents_signed_in=sc.agents,
             agents_ready=len(self.ready),
-            talk_elapsed_s=ElapsedTimes(now, tuple(self.on_call.values())),
-            wrap_elapsed_s=ElapsedTimes(now, tuple(self.in_wrap.values())),
+            talk_elapsed_s=ElapsedTimes(now, self._talk_starts()),
+            wrap_elapsed_s=ElapsedTimes(now, self._wrap_starts()),
             ringing_elapsed_s=ElapsedTimes(now, tuple(self.ringing.values())),
             calls_waiting=len(self.waiting),
             calls_in_ivr=len(self.ivr_prompts),
@@ -623,18 +688,36 @@ class _Run:
             for target in self._targets(source, launch, now):
                 self._originate(now, target, None)
         elif self.calls is None and not self.requests:
-            # Nobody reads these calls' ids: place them without any.
-            dial = self.gateway._dial
+            # Nobody reads these calls' ids: they share one request.
+            originate = self.gateway.originate
+            request = self.anonymous
             ringing = self.ringing
-            timeout = sc.no_answer_timeout_s
+            live = self.live_calls
             for _ in range(launch):
-                ringing[dial(now, timeout, None)] = now
+                call_id = originate(request, now=now)
+                ringing[call_id] = now
+                live.add(call_id)
             self.leads_used += launch
             self.counts["dials"] += launch
         else:
             for _ in range(launch):
                 self.leads_used += 1
                 self._originate(now, self.leads_used, None)
+
+    # Agents' talk and wrap-up start times change far less often than the pacer ticks: kept
+    # until they change (each mutation of ``on_call`` / ``in_wrap`` drops its copy).
+
+    def _talk_starts(self) -> tuple[float, ...]:
+        starts = self.talk_starts
+        if starts is None:
+            starts = self.talk_starts = tuple(self.on_call.values())
+        return starts
+
+    def _wrap_starts(self) -> tuple[float, ...]:
+        starts = self.wrap_starts
+        if starts is None:
+            starts = self.wrap_starts = tuple(self.in_wrap.values())
+        return starts
 
     def _targets(self, source: LeadSource, n: int, now: float) -> list[DialTarget]:
         targets = list(source.next_targets(n, now))
@@ -700,8 +783,7 @@ class _Run:
             phone = f"+86138{lead:08d}"
         else:
             lead_id, attempt_id, phone = lead.lead_id, lead.attempt_id, lead.phone_e164
-        timeout = self.scenario.no_answer_timeout_s
-        request = None
+        request = self.anonymous
         if self.requests:
             agent_id = None if agent_index is None else self.agent_ids[agent_index]
             request = OriginateRequest(
@@ -709,10 +791,11 @@ class _Run:
                 lead_id=lead_id,
                 attempt_id=attempt_id,
                 params=CallParameters(CALLER_NUMBER, phone, agent_id, SKILL_GROUP),
-                timeout_s=timeout,
+                timeout_s=self.scenario.no_answer_timeout_s,
             )
-        call_id = self.gateway._dial(now, timeout, request)
+        call_id = self.gateway.originate(request, now=now)
         self.ringing[call_id] = now
+        self.live_calls.add(call_id)
         if agent_index is not None:
             self.call_agent[call_id] = agent_index
             self.agent_call[agent_index] = call_id
@@ -721,7 +804,13 @@ class _Run:
         return call_id
 
     def _finish(
-        self, call_id: str, at: float, outcome: CallOutcome | None, by: HangupBy | None
+        self,
+        call_id: str,
+        at: float,
+        outcome: CallOutcome | None,
+        by: HangupBy | None,
+        cause: str | None = None,
+        detail: str = "",
     ) -> None:
         """The call is over: report its record (with a sink)."""
         calls = self.calls
@@ -729,47 +818,63 @@ class _Run:
             return
         info = calls.pop(call_id, None)
         if info is not None:
-            self.sink.call_finished(info.record(at, outcome, by))
+            self.sink.call_finished(info.record(at, outcome, by, cause, detail))
+
+    def _hang_up(self, call_id: str, at: float) -> None:
+        """End a call from our side; for the run it is over now (its HungUp may follow)."""
+        self.live_calls.discard(call_id)
+        self.gateway.hang_up(call_id, now=at)
 
     # -- gateway events -------------------------------------------------------------------
 
-    def _on_event(self, at: float, kind: int, call_id: str, call: _GatewayCall, data: str) -> None:
-        """One of the gateway's raw events (see ``SimulatedGateway._due``)."""
-        if kind in _UNANSWERED:
-            self._on_unanswered(call_id, kind, at)
-        elif kind == _HUNG_UP:
-            self._on_hung_up(call_id, data, at)
-        elif kind in _ANSWERS:
-            self._on_answer(call_id, call, kind == _HUMAN, at)
-        elif kind == _DTMF:
-            if self.ivr is not None:
-                self._on_ivr_dtmf(call_id, data, at)
-            else:
-                self._on_dtmf(call_id, at)
-        elif kind == _MESSAGE_END:
-            self._on_message_end(call_id, data, at)
-        elif kind == _RINGING and self.calls is not None:
-            info = self.calls.get(call_id)
+    def _on_ringing(self, event: Ringing) -> None:
+        if self.calls is not None:
+            info = self.calls.get(event.call_id)
             if info is not None and info.ringing_s is None:
-                info.ringing_s = at
-        # A bridge to an agent needs nothing from the simulation.
+                info.ringing_s = event.at_s
 
-    def _on_answer(self, call_id: str, call: _GatewayCall, human: bool, at: float) -> None:
+    def _on_nothing(self, event: GatewayEvent) -> None:
+        pass
+
+    def _on_agent_leg(self, event: AgentLegEvent) -> None:
+        # Simulated agents' phones stay up; a real gateway's lost leg only leaves its agent
+        # without calls bridged to a phone, which the simulated day does not model.
+        pass
+
+    def _on_other(self, event: GatewayEvent) -> None:
+        """An event of a subclass the table does not name: dispatch on what it is."""
+        for kind, handler in self.handlers.items():
+            if isinstance(event, kind):
+                handler(event)
+                return
+
+    def _on_dtmf_event(self, event: DtmfReceived) -> None:
+        if self.ivr is not None:
+            self._on_ivr_dtmf(event.call_id, event.digits, event.at_s)
+        else:
+            self._on_dtmf(event.call_id, event.at_s)
+
+    def _on_answer(self, event: Answered) -> None:
+        call_id = event.call_id
+        at = event.at_s
+        media = event.media_answer_s
+        answered = at if media is None else media  # the network answer: safe harbour's start
+        human = event.kind is _HUMAN
         self.ringing.pop(call_id, None)
         if self.calls is not None:
             info = self.calls.get(call_id)
             if info is not None:
-                info.answered_s = at
+                info.answered_s = answered
                 info.answer_kind = "human" if human else "machine"
         self.stats.record_outcome(
-            at, DialOutcome.HUMAN if human else DialOutcome.MACHINE, call.ring_time
+            at, DialOutcome.HUMAN if human else DialOutcome.MACHINE, event.ring_time_s
         )
         bound = self.call_agent.get(call_id)
         if not human:
             self.counts["machine"] += 1
             amd = self.scenario.amd_policy
             if amd is AmdPolicy.PASS_TO_AGENT:
-                self._route(call_id, at, bound, live=False)
+                self._route(call_id, at, bound, live=False, answered=answered)
             else:
                 if bound is not None:
                     self._release_bound(bound, call_id, at)
@@ -777,7 +882,7 @@ class _Run:
                     self.closing.add(call_id)
                     self.gateway.play_message(call_id, MACHINE_MESSAGE, now=at)
                 else:
-                    self.gateway.hang_up(call_id, now=at)
+                    self._hang_up(call_id, at)
             return
         if self.agentless:
             # Straight to the IVR: a live answer that cannot be abandoned.
@@ -786,16 +891,16 @@ class _Run:
                 self.calls[call_id].ivr = True
             self.ivr_prompts[call_id] = 0
             if self.ivr is not None:
-                request = call.request
-                assert request is not None  # agentless calls are placed with their request
-                turn = self.ivr.start(call_id, request.lead_id, request.attempt_id, at)
+                turn = self.ivr.start(call_id, event.lead_id, event.attempt_id, at)
                 self._play_ivr(call_id, turn, at)
                 return
             self.gateway.play_message(call_id, "question-1", now=at, expect_dtmf=True)
             return
-        self._route(call_id, at, bound, live=True)
+        self._route(call_id, at, bound, live=True, answered=answered)
 
-    def _route(self, call_id: str, at: float, bound: int | None, *, live: bool) -> None:
+    def _route(
+        self, call_id: str, at: float, bound: int | None, *, live: bool, answered: float
+    ) -> None:
         if bound is not None:
             self.reserved.discard(bound)
             self._connect(bound, call_id, at, live=live)
@@ -805,11 +910,14 @@ class _Run:
             self._connect(index, call_id, at, live=live)
         else:
             self.waiting[call_id] = live
-            self._schedule(at + self.scenario.abandon_grace_s, _ABANDON_CHECK, int(live), call_id)
+            # The grace period runs from the network answer, not from the AMD verdict.
+            deadline = answered + self.scenario.abandon_grace_s
+            self._schedule(max(at, deadline), _ABANDON_CHECK, int(live), call_id)
 
     def _connect(self, index: int, call_id: str, at: float, *, live: bool) -> None:
         self._agent(index, AgentAction.CONNECT)
         self.on_call[index] = at
+        self.talk_starts = None
         self.call_agent[call_id] = index
         self.agent_call[index] = call_id
         counts = self.counts
@@ -823,18 +931,24 @@ class _Run:
             if info is not None:
                 info.connected_s = at
                 info.agent_id = agent_id
-        self.gateway._bridge(call_id, agent_id, SKILL_GROUP, at)
+        self.gateway.connect_to_agent(call_id, agent_id=agent_id, skill_group=SKILL_GROUP, now=at)
 
-    def _on_unanswered(self, call_id: str, kind: int, at: float) -> None:
+    def _on_unanswered(self, event: NoAnswer | Busy | Failed) -> None:
+        call_id = event.call_id
+        at = event.at_s
+        self.live_calls.discard(call_id)
         started = self.ringing.pop(call_id, at)
-        result, outcome = _UNANSWERED[kind]
+        result, outcome = _UNANSWERED[type(event)]
         self.counts[outcome] += 1
         self.stats.record_outcome(at, result, at - started)
         bound = self.call_agent.get(call_id)
         if bound is not None:
             self._release_bound(bound, call_id, at)
         if self.calls is not None:
-            self._finish(call_id, at, outcome, None)
+            if isinstance(event, Failed):
+                self._finish(call_id, at, outcome, None, event.cause.value, event.detail)
+            else:
+                self._finish(call_id, at, outcome, None)
 
     def _release_bound(self, index: int, call_id: str, at: float) -> None:
         """A preview call that reached no one: the agent is free again."""
@@ -845,7 +959,11 @@ class _Run:
         self._agent(index, AgentAction.FINISH_WRAP)
         self._agent_free(index, at)
 
-    def _on_hung_up(self, call_id: str, by: str, at: float) -> None:
+    def _on_hung_up(self, event: HungUp) -> None:
+        call_id = event.call_id
+        at = event.at_s
+        by = event.by
+        self.live_calls.discard(call_id)
         if self.ivr is not None and call_id in self.ivr_prompts:
             # The driver hears the hang-up first, so the interview is over by the time the
             # call's record is reported.
@@ -859,17 +977,19 @@ class _Run:
         index = self.call_agent.pop(call_id, None)
         if index is not None and index in self.on_call:
             started = self.on_call.pop(index)
+            self.talk_starts = None
             self.agent_call.pop(index, None)
             self.busy_time += at - started
             self.stats.record_talk(at, at - started)
             self._agent(index, AgentAction.HANG_UP)
             self.in_wrap[index] = at
+            self.wrap_starts = None
             wrap = self.scenario.wrap_time_s.sample(self.rng)
             self._schedule(at + wrap, _WRAP_END, index, "")
             return
         if call_id in self.ivr_prompts:
             del self.ivr_prompts[call_id]
-            if by == HangupParty.CALLEE:
+            if by is _CALLEE:
                 self.counts["broken_off"] += 1
             else:
                 self.counts["completed"] += 1
@@ -914,7 +1034,10 @@ class _Run:
         elif outcome == "broken_off":
             self.counts["broken_off"] += 1
 
-    def _on_message_end(self, call_id: str, message_id: str, at: float) -> None:
+    def _on_message_end(self, event: MessageFinished) -> None:
+        call_id = event.call_id
+        at = event.at_s
+        message_id = event.message_id
         if self.ivr is not None and call_id in self.ivr_prompts and call_id not in self.closing:
             turn = self.ivr_turns.get(call_id)
             if turn is not None and not turn.expect_dtmf:
@@ -923,13 +1046,14 @@ class _Run:
             return
         if call_id in self.closing or message_id == IVR_GOODBYE:
             self.closing.discard(call_id)
-            self.gateway.hang_up(call_id, now=at)
+            self._hang_up(call_id, at)
 
     # -- timers ---------------------------------------------------------------------------
 
     def _on_timer(self, kind: int, index: int, call_id: str, at: float) -> None:
         if kind == _WRAP_END:
             started = self.in_wrap.pop(index)
+            self.wrap_starts = None
             self.busy_time += at - started
             self.stats.record_wrap(at, at - started)
             self._agent(index, AgentAction.FINISH_WRAP)
@@ -944,7 +1068,7 @@ class _Run:
                 self.closing.add(call_id)
                 self.gateway.play_message(call_id, SAFE_HARBOUR_MESSAGE, now=at)
             else:
-                self.gateway.hang_up(call_id, now=at)
+                self._hang_up(call_id, at)
         elif kind == _PREVIEW_DIAL:
             self._originate(at, self.pending_preview.pop(index), index)
             self._agent(index, AgentAction.DIAL)

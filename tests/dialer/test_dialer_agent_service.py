@@ -165,6 +165,7 @@ def test_illegal_action_lists_allowed_and_writes_nothing(engine: Engine) -> None
         "dial",
         "internal_call",
         "sign_out",
+        "phone_lost",
     }
     with system_session(engine) as session:
         assert svc.get_agent(session=session, agent_id=agent_id).last_seq == 2

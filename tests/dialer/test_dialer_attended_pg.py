@@ -1,5 +1,9 @@
 """The attended live loop on real PostgreSQL, in fake time, with real agent seats.
 
+The last part is the telephony seam: failure causes keep their meaning, the safe-harbour
+clock starts at the network answer, and agents' phone legs decide who gets calls (a lost
+phone never leaves a call without a disposition).
+
 Agents are moved by small scripted "desks" through the agent service (as the agent API
 would), called from the loop's injected ``sleep`` while the fake clock advances; callees live
 on the simulated gateway.
@@ -16,7 +20,7 @@ from typing import Any
 import pytest
 from campaign_builders import make_campaign as make_campaign_row
 from campaign_builders import make_list
-from sqlmodel import col, select
+from sqlmodel import col, delete, select
 
 from campaigns.models import (
     AttemptStatus,
@@ -24,6 +28,8 @@ from campaigns.models import (
     CallAttempt,
     CampaignLead,
     CampaignStatus,
+    Disposition,
+    LeadState,
 )
 from campaigns.service import create_batch, transition_campaign
 from core.admin import create_client
@@ -37,9 +43,16 @@ from dialer.attended import (
     run_attended,
 )
 from dialer.distributions import Fixed, LogNormal
-from dialer.gateway import GatewayEvent, HangupParty, OriginateRequest
+from dialer.gateway import (
+    AgentLegEvent,
+    AgentLegState,
+    FailureCause,
+    GatewayEvent,
+    HangupParty,
+    OriginateRequest,
+)
 from dialer.leadership import LocalLeadership
-from dialer.models import AgentCreate, AgentEvent, AgentEventKind, AgentStateLog
+from dialer.models import AgentCreate, AgentEvent, AgentEventKind, AgentStateLog, AgentUpdate
 from dialer.pacing import PacingSnapshot
 from dialer.simgateway import GatewayProfile, ProbabilitySchedule, SimulatedGateway
 
@@ -665,3 +678,299 @@ def test_agent_api_in_another_process_drives_the_loop_through_the_database(
         ).one()
         assert row.applied_at is not None
         assert row.agent_code == "H001"
+
+
+# --------------------------------------------------------------------------- the seam
+
+
+def profiled(**overrides: object) -> RecordingGateway:
+    settings: dict[str, object] = {
+        "answer_probability": ProbabilitySchedule.constant(1.0),
+        "machine_probability": 0.0,
+        "busy_probability": 0.0,
+        "failure_probability": 0.0,
+        "ring_time": Fixed(2.0),
+        "talk_time": Fixed(3600.0),
+        "message_time": Fixed(4.0),
+        **overrides,
+    }
+    return RecordingGateway(SimulatedGateway(GatewayProfile(**settings), seed=1))  # type: ignore[arg-type]
+
+
+def failing(cause: FailureCause) -> RecordingGateway:
+    return profiled(
+        answer_probability=ProbabilitySchedule.constant(0.0),
+        failure_probability=1.0,
+        failure_causes=((cause, 1.0),),
+    )
+
+
+def lead_rows(client_id: uuid.UUID, campaign_id: uuid.UUID) -> list[CampaignLead]:
+    with tenant_session([client_id]) as session:
+        return list(
+            session.exec(select(CampaignLead).where(CampaignLead.campaign_id == campaign_id))
+        )
+
+
+# -- failure causes -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("cause", "disposition", "final"),
+    [
+        (FailureCause.INVALID_NUMBER, "invalid_number", True),
+        (FailureCause.CONGESTION, "network_failure", False),
+        (FailureCause.UNKNOWN, "network_failure", False),
+        (FailureCause.DECLINED, "declined", False),
+    ],
+)
+def test_a_failed_call_gets_the_disposition_of_its_cause(
+    live: None, cause: FailureCause, disposition: str, final: bool
+) -> None:
+    client_id, campaign_id = make_campaign(leads=3)
+    clock = FakeClock()
+    make_agent(client_id, clock)
+    result = run(client_id, campaign_id, clock, failing(cause), duration_s=120)
+
+    attempts = attempts_of(client_id, campaign_id)
+    assert len(attempts) == 3  # each lead once: the retries are far beyond two minutes
+    assert {a.disposition for a in attempts} == {disposition}
+    assert all(a.status is AttemptStatus.finished for a in attempts)
+    assert result.stopped_because == "end of the requested duration"
+    for lead in lead_rows(client_id, campaign_id):
+        if final:  # never retried
+            assert lead.state is LeadState.final
+            assert lead.final_disposition == "invalid_number"
+            assert lead.next_attempt_at is None
+        else:  # retried later, after the disposition's delay
+            assert lead.state is LeadState.scheduled
+            assert lead.final_disposition is None
+            assert lead.next_attempt_at is not None
+    if cause is FailureCause.DECLINED:
+        [attempt] = attempts[:1]
+        [lead] = [x for x in lead_rows(client_id, campaign_id) if x.lead_id == attempt.lead_id]
+        assert lead.next_attempt_at is not None
+        assert attempt.ended_at is not None
+        assert lead.next_attempt_at - attempt.ended_at >= timedelta(minutes=240)
+
+
+def test_a_campaign_without_the_declined_code_retries_declined_calls_as_network_failures(
+    live: None,
+) -> None:
+    client_id, campaign_id = make_campaign(leads=2)
+    with tenant_session([client_id]) as session:  # an old campaign's vocabulary
+        session.exec(  # type: ignore[call-overload]
+            delete(Disposition).where(
+                Disposition.campaign_id == campaign_id,  # type: ignore[arg-type]
+                Disposition.code == "declined",  # type: ignore[arg-type]
+            )
+        )
+    clock = FakeClock()
+    make_agent(client_id, clock)
+    run(client_id, campaign_id, clock, failing(FailureCause.DECLINED), duration_s=60)
+    attempts = attempts_of(client_id, campaign_id)
+    assert len(attempts) == 2
+    assert {a.disposition for a in attempts} == {"network_failure"}
+
+
+def test_a_refusing_trunk_stops_the_run_and_says_why(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=30, mode="power", pacing_params={"ratio": 2.0})
+    clock = FakeClock()
+    make_agent(client_id, clock)
+    gw = failing(FailureCause.TRUNK_REFUSED)
+    result = run(client_id, campaign_id, clock, gw, duration_s=600)
+
+    assert result.stopped_because == (
+        "trunk refused: SIP 403 Forbidden; check the trunk credentials"
+    )
+    attempts = attempts_of(client_id, campaign_id)
+    # only the calls of the first launch were dialed: no lead was burnt after the refusal
+    assert 1 <= len(attempts) <= 2
+    assert len(gw.originated) == len(attempts)
+    assert {a.disposition for a in attempts} == {"network_failure"}
+    leads = lead_rows(client_id, campaign_id)
+    assert all(lead.final_disposition is None for lead in leads)  # every lead can be retried
+    assert all(lead.lease_token is None for lead in leads)
+
+
+# -- the safe-harbour clock -----------------------------------------------------------------
+
+
+def test_the_grace_period_runs_from_the_network_answer_not_the_amd_verdict(live: None) -> None:
+    # Three lines per agent and a generous cap: some live answers wait and are abandoned.
+    # Answer detection takes 1.5 s, so the safe-harbour message starts 2 s after the network
+    # answer, 0.5 s after the verdict.
+    client_id, campaign_id = make_campaign(
+        leads=120, mode="power", cap=0.2, pacing_params={"ratio": 3.0}
+    )
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock)
+    clock.desks.append(Desk(seat_id, talk_s=None, wrap_s=0.5, disposition=None))
+    gw = profiled(amd_delay_s=1.5, talk_time=Fixed(15.0))
+    config = AttendedConfig(duration_s=300, default_disposition="refused")
+    result = run(client_id, campaign_id, clock, gw, config=config)
+
+    abandoned = [a for a in attempts_of(client_id, campaign_id) if a.abandoned]
+    assert result.abandoned == len(abandoned) > 0
+    assert sum(1 for _, m in gw.messages if m == SAFE_HARBOUR_MESSAGE) == len(abandoned)
+    for attempt in abandoned:
+        assert attempt.disposition == "abandoned"
+        assert attempt.answered_at is not None
+        assert attempt.ended_at is not None
+        # answered at the network answer (2 s of ringing after the dial), not at the verdict
+        ring_s = (attempt.answered_at - attempt.dialed_at).total_seconds()
+        assert ring_s == pytest.approx(2.0, abs=0.01)
+        # the grace period from that answer, then the 4-second message
+        after_answer_s = (attempt.ended_at - attempt.answered_at).total_seconds()
+        assert after_answer_s == pytest.approx(2.0 + 4.0, abs=0.01)
+
+
+# -- agents' phone legs ---------------------------------------------------------------------
+
+
+class LegGateway(RecordingGateway):
+    """The simulated gateway whose phones for ``unreachable`` agents never answer."""
+
+    def __init__(self, inner: SimulatedGateway, unreachable: set[str]) -> None:
+        super().__init__(inner)
+        self.unreachable = unreachable
+        self.phone_calls: list[tuple[str, str]] = []
+        self.released: list[str] = []
+        self.pending: list[GatewayEvent] = []
+
+    def connect_agent_phone(self, agent_id: str, address: str, *, now: float) -> None:
+        self.phone_calls.append((agent_id, address))
+        if agent_id in self.unreachable:
+            self.pending.append(
+                AgentLegEvent(agent_id, now, AgentLegState.UNREACHABLE, "SIP 480 Unavailable")
+            )
+            return
+        super().connect_agent_phone(agent_id, address, now=now)
+
+    def release_agent_phone(self, agent_id: str, *, now: float) -> None:
+        self.released.append(agent_id)
+        super().release_agent_phone(agent_id, now=now)
+
+    def next_event_time(self) -> float | None:
+        if self.pending:
+            return self.pending[0].at_s if isinstance(self.pending[0], AgentLegEvent) else 0.0
+        return super().next_event_time()
+
+    def poll(self, until: float) -> list[GatewayEvent]:
+        events, self.pending = self.pending, []
+        return events + super().poll(until)
+
+
+def test_only_agents_whose_phone_answered_get_calls_and_the_lost_one_sees_why(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=2)
+    clock = FakeClock()
+    reachable = make_agent(client_id, clock, code="P100")
+    lost = make_agent(client_id, clock, code="P200")
+    with system_session() as session:
+        svc.update_agent(
+            session=session,
+            agent_id=reachable,
+            agent_in=AgentUpdate(phone_uri="sip:100@pbx.example.com"),
+        )
+    desk = Desk(reachable, talk_s=5.0, wrap_s=1.0, disposition="sale")
+    clock.desks.append(desk)
+    gw = LegGateway(profiled(talk_time=Fixed(3600.0)).inner, unreachable={"P200"})
+    result = run(client_id, campaign_id, clock, gw, duration_s=60)
+
+    assert sorted(gw.phone_calls) == [("P100", "sip:100@pbx.example.com"), ("P200", "sim:P200")]
+    attempts = attempts_of(client_id, campaign_id)
+    assert len(attempts) == 2
+    assert {a.agent_id for a in attempts} == {"P100"}  # never the agent without a phone
+    assert result.phones_lost == 1
+    with system_session() as session:
+        seat = svc.get_agent(session=session, agent_id=lost)
+        assert seat.state is AgentState.PHONE_LOST
+        assert seat.state_reason == "phone unreachable: SIP 480 Unavailable"
+        public = svc.agent_public(seat)
+        assert A.RECONNECT_PHONE in public.allowed_actions
+        assert A.GO_READY not in public.allowed_actions
+    assert "P100" in gw.released  # the run's end releases the legs it holds
+
+
+def test_a_phone_lost_mid_call_finishes_the_call_and_the_agent_can_reconnect(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=3)
+    clock = FakeClock()
+    start = clock.now
+    seat_id = make_agent(client_id, clock, code="D100")
+    gw = profiled(talk_time=Fixed(3600.0))
+    inner = gw.inner
+    dropped: list[str] = []
+
+    def phone_drops_once(now: object) -> None:
+        with system_session() as session:
+            seat = svc.get_agent(session=session, agent_id=seat_id)
+            state, since = seat.state, seat.state_since
+        if state is AgentState.ON_CALL and not dropped:
+            at_s = (clock.now - start).total_seconds()
+            if (clock.now - since).total_seconds() >= 3.0:
+                dropped.append("D100")
+                inner.drop_agent_phone("D100", now=at_s, cause="SIP BYE from the phone")
+        elif state is AgentState.PHONE_LOST:
+            with system_session() as session:
+                svc.apply_agent_action(
+                    session=session, agent_id=seat_id, action=A.RECONNECT_PHONE, at=clock.now
+                )
+                svc.apply_agent_action(
+                    session=session, agent_id=seat_id, action=A.GO_READY, at=clock.now
+                )
+
+    clock.desks.append(phone_drops_once)
+    clock.desks.append(Desk(seat_id, talk_s=20.0, wrap_s=1.0, disposition="sale"))
+    result = run(client_id, campaign_id, clock, gw, duration_s=120)
+
+    attempts = attempts_of(client_id, campaign_id)
+    assert all(a.status is AttemptStatus.finished for a in attempts)  # none left open
+    first = attempts[0]
+    assert first.disposition == "callback_requested"  # a dropped contact: called again
+    assert first.hangup_cause == "system"
+    assert first.agent_id == "D100"
+    assert first.talk_s == pytest.approx(3.0, abs=1.5)
+    assert result.dropped_calls == 1
+    assert result.phones_lost == 1
+    # the callee's leg was hung up by the system, at once
+    assert (inner.agent_phones or {}) == {} or "D100" in inner.agent_phones
+    log = [(e.action, e.to_state, e.reason) for e in log_of(seat_id)]
+    assert (A.PHONE_LOST, AgentState.PHONE_LOST, "phone hung up: SIP BYE from the phone") in log
+    ended = [e for e in events_of(client_id, seat_id) if e.kind is AgentEventKind.CALL_ENDED]
+    assert ended  # the console heard the call end
+    # reconnected: the phone was called again and the agent took the next leads
+    later = [a for a in attempts[1:] if a.agent_id == "D100"]
+    assert later
+    assert later[0].disposition == "sale"
+    assert any(by is HangupParty.SYSTEM for _, by in gw.hang_ups)
+
+
+def test_signing_out_releases_the_agents_phone(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="R100")
+    gw = LegGateway(profiled().inner, unreachable=set())
+    signed_out: list[bool] = []
+
+    def sign_out_after_a_while(now: object) -> None:
+        if not signed_out and gw.phone_calls:
+            with system_session() as session:
+                seat = svc.get_agent(session=session, agent_id=seat_id)
+                if seat.state is AgentState.ON_CALL:
+                    svc.apply_agent_action(
+                        session=session, agent_id=seat_id, action=A.HANG_UP, at=clock.now
+                    )
+                if svc.get_agent(session=session, agent_id=seat_id).state is AgentState.WRAP_UP:
+                    svc.apply_agent_action(
+                        session=session, agent_id=seat_id, action=A.FINISH_WRAP, at=clock.now
+                    )
+                svc.apply_agent_action(
+                    session=session, agent_id=seat_id, action=A.SIGN_OUT, at=clock.now
+                )
+            signed_out.append(True)
+
+    clock.desks.append(sign_out_after_a_while)
+    run(client_id, campaign_id, clock, gw, duration_s=20)
+    assert gw.phone_calls == [("R100", "sim:R100")]
+    assert gw.released.count("R100") == 1
+    assert "R100" not in gw.inner.agent_phones

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from dialer.ivr import IvrDriver, IvrTurn, SurveyIvr
+from dialer.respondents import RespondentPrompt, RespondentReply
 from dialer.scenario import parse_scenario
-from dialer.simgateway import RespondentPrompt, RespondentReply
 from dialer.simulator import CallRecord, Simulation, SimulationResult
 from surveys.engine import InterviewEngine, InterviewMode, InterviewStatus
 from surveys.ivr import IvrInput

@@ -223,6 +223,7 @@ def test_live_snapshot_route_and_agent_list_visibility(tenant_a: Tenant) -> None
         "last_heartbeat": None,
         "last_holder": None,
         "healthy": False,
+        "stopped_because": None,
     }
     ops = {"Authorization": f"Bearer {operator_key(tenant_a.client_id)}"}
     listed = tenant_a.http.get(f"/campaigns/{campaign_id}/live", headers=ops).json()
