@@ -81,6 +81,20 @@ class Settings(BaseSettings):
         default=None, description="with recording_storage=directory: a directory all workers read"
     )
     recording_retention_days: int = Field(default=31, ge=1, le=3660)
+    # Telephony (dialer.gateway): which gateway live-agent runs dial through. "sip" takes the
+    # trunk from PILOTDIAL_SIP_TRUNK_HOST/_PORT/_TRANSPORT/_USERNAME/_PASSWORD (docs/sip.md).
+    gateway: Literal["simulated", "sip"] = "simulated"
+    sip_local_host: str = Field(
+        default="127.0.0.1", description="address the SIP gateway binds and puts in SDP"
+    )
+    sip_port: int = Field(default=5060, ge=0, le=65535, description="0: any free port (UDP)")
+    sip_rtp_port_min: int = Field(default=20000, ge=1024, le=65534)
+    sip_rtp_port_max: int = Field(default=30000, ge=1025, le=65535)
+    sip_messages_dir: Path | None = Field(
+        default=None,
+        description="8 kHz mono WAVs named by message id (safe_harbour.wav, "
+        "machine_message.wav); <dir>/<campaign id>/ overrides them for one campaign",
+    )
     db_pool_size: int = Field(default=10, ge=1, le=1000)
     db_max_overflow: int = Field(default=20, ge=0, le=1000)
     db_pool_timeout_s: float = Field(

@@ -30,7 +30,9 @@ What real telephony needs and the Protocol therefore carries:
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
@@ -52,6 +54,7 @@ __all__ = [
     "MessageFinished",
     "NoAnswer",
     "OriginateRequest",
+    "RealTimeClock",
     "Ringing",
     "TelephonyGateway",
     "with_agent",
@@ -256,6 +259,31 @@ GatewayEvent = CallEvent | AgentLegEvent
 def with_agent(params: CallParameters, agent_id: str, skill_group: str | None) -> CallParameters:
     """Call parameters once the call is bridged to an agent."""
     return replace(params, agent_id=agent_id, skill_group=skill_group or params.skill_group)
+
+
+class RealTimeClock:
+    """One wall clock for a real-time dial loop and its gateway.
+
+    The loop reads it as datetimes (its first reading is its start, its times are seconds
+    since then); a real gateway stamps its events with :meth:`seconds`, the same time line.
+    """
+
+    def __init__(self) -> None:
+        self._epoch: datetime | None = None
+        self._lock = threading.Lock()
+
+    def __call__(self) -> datetime:
+        now = datetime.now(UTC)
+        with self._lock:
+            if self._epoch is None:
+                self._epoch = now
+        return now
+
+    def seconds(self) -> float:
+        """Seconds since the loop's first reading (0 before it)."""
+        with self._lock:
+            epoch = self._epoch
+        return 0.0 if epoch is None else (datetime.now(UTC) - epoch).total_seconds()
 
 
 @runtime_checkable

@@ -35,7 +35,9 @@ import signal
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -46,13 +48,14 @@ from campaigns.models import Campaign
 from campaigns.service import transition_campaign
 from core.audit import Actor
 from core.db import system_session, tenant_session, utcnow
-from core.errors import Conflict, InvalidInput
+from core.errors import ConfigError, Conflict, InvalidInput
 from core.jobs import JobContext, run_job
 from core.models import JobRecord, JobStatus
 from core.queue import get_redis, start_long_running
 from core.settings import get_settings
 from dialer.attended import AgentsMode, check_live_campaign
 from dialer.dialing import TRUNK_REFUSED_PREFIX
+from dialer.gateway import RealTimeClock, TelephonyGateway
 from dialer.leadership import LocalLeadership, PacerLeadership, RedisLeadership
 from dialer.scenario import AmdPolicy
 
@@ -420,6 +423,57 @@ def _pace(
     return outcome
 
 
+def live_gateway(
+    campaign_id: uuid.UUID, settings: PacerSettings, clock: RealTimeClock
+) -> tuple[TelephonyGateway, Callable[[float], None], Callable[[], None]]:
+    """The gateway a live-agent run dials through (setting ``gateway``), the loop's sleep for
+    it and how to close it.
+
+    ``simulated``: the seeded simulated gateway on the wall clock (demos, tests). ``sip``: the
+    SIP trunk gateway (:mod:`dialer.sip.gateway`, docs/sip.md), trunk from the environment,
+    its events on ``clock``, messages from ``sip_messages_dir`` (the campaign's own folder
+    first); the loop's sleep wakes as soon as the network reports something.
+    """
+    app = get_settings()
+    if app.gateway == "sip":
+        from dialer.sip.gateway import SipGateway, SipGatewayConfig, SipTrunk
+
+        try:
+            trunk = SipTrunk.from_env()
+            sip = SipGateway(
+                SipGatewayConfig(
+                    trunk=trunk,
+                    local_host=app.sip_local_host,
+                    sip_port=app.sip_port,
+                    rtp_port_range=(app.sip_rtp_port_min, app.sip_rtp_port_max),
+                    messages=_sip_messages(app.sip_messages_dir, campaign_id),
+                ),
+                clock=clock.seconds,
+            )
+        except (ValueError, OSError) as exc:
+            raise ConfigError(f"the SIP gateway cannot start: {exc}") from exc
+        return sip, sip.wait, sip.close
+    from dialer.simgateway import GatewayProfile, ProbabilitySchedule, SimulatedGateway
+
+    simulated = SimulatedGateway(
+        GatewayProfile(
+            answer_probability=ProbabilitySchedule.constant(settings.answer_probability),
+            machine_probability=settings.machine_probability,
+        ),
+        seed=settings.seed,
+    )
+    return simulated, time.sleep, lambda: None
+
+
+def _sip_messages(folder: Path | None, campaign_id: uuid.UUID) -> dict[str, Path]:
+    """Message id -> WAV: ``<folder>/<campaign id>/<id>.wav`` over ``<folder>/<id>.wav``."""
+    if folder is None:
+        return {}
+    messages = {path.stem: path for path in sorted(folder.glob("*.wav"))}
+    messages.update({path.stem: path for path in sorted((folder / str(campaign_id)).glob("*.wav"))})
+    return messages
+
+
 def _pace_live(
     ctx: JobContext,
     campaign_id: uuid.UUID,
@@ -429,33 +483,32 @@ def _pace_live(
     acquire_timeout_s: float,
 ) -> dict[str, Any]:
     from dialer.attended import AttendedConfig, run_attended
-    from dialer.simgateway import GatewayProfile, ProbabilitySchedule, SimulatedGateway
 
     config = AttendedConfig(
         duration_s=settings.duration_s,
         amd_policy=settings.amd_policy,
         default_disposition=settings.default_disposition,
     )
-    gateway = SimulatedGateway(
-        GatewayProfile(
-            answer_probability=ProbabilitySchedule.constant(settings.answer_probability),
-            machine_probability=settings.machine_probability,
-        ),
-        seed=settings.seed,
-    )
+    clock = RealTimeClock()
+    gateway, sleep, close = live_gateway(campaign_id, settings, clock)
     redis_url = get_settings().redis_url
     redis = get_redis(redis_url) if redis_url else None
     journal_key = f"pilotdial:originates:{campaign_id}"
-    result = run_attended(
-        client_id=ctx.client_id,
-        campaign_id=campaign_id,
-        leadership=leadership,
-        gateway=gateway,
-        config=config,
-        journal=(lambda attempt_id: redis.rpush(journal_key, attempt_id)) if redis else None,
-        acquire_timeout_s=acquire_timeout_s,
-        progress=progress,
-    )
+    try:
+        result = run_attended(
+            client_id=ctx.client_id,
+            campaign_id=campaign_id,
+            leadership=leadership,
+            gateway=gateway,
+            config=config,
+            journal=(lambda attempt_id: redis.rpush(journal_key, attempt_id)) if redis else None,
+            acquire_timeout_s=acquire_timeout_s,
+            progress=progress,
+            clock=clock,
+            sleep=sleep,
+        )
+    finally:
+        close()
     return result.to_dict()
 
 

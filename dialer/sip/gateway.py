@@ -196,6 +196,7 @@ class SipGateway:
         self.clock = clock
         self._lock = threading.Lock()
         self._events: list[GatewayEvent] = []
+        self._arrived = threading.Event()  # set when an event is queued (see wait)
         self._calls: dict[str, _Lead] = {}
         self._agents: dict[str, _AgentLeg] = {}
         self._ports = PortPool(*config.rtp_port_range)
@@ -271,6 +272,13 @@ class SipGateway:
     def _emit(self, event: GatewayEvent) -> None:
         with self._lock:
             self._events.append(event)
+        self._arrived.set()
+
+    def wait(self, timeout_s: float) -> None:
+        """Sleep up to ``timeout_s``, waking as soon as an event arrives: the dial loop's
+        sleep, so an answer is routed at once instead of at the loop's next tick."""
+        if self._arrived.wait(max(0.0, timeout_s)):
+            self._arrived.clear()
 
     def _event(self, event_type: type[CallEvent], lead: _Lead, /, **extra: Any) -> None:
         request = lead.request

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from campaign_builders import make_campaign as make_campaign_row
 from campaign_builders import make_list
-from sip.sip_peers import Baresip, MakeGateway, StartSipp, tone, wait_for
+from sip.sip_peers import Baresip, MakeGateway, StartSipp, tone
 from sqlmodel import select
 
 from campaigns.models import AttemptStatus, BatchCreate, CallAttempt, CampaignStatus
@@ -24,7 +24,6 @@ from core.db import system_session, tenant_session
 from dialer import agent_service as svc
 from dialer.agents import AgentAction, AgentState
 from dialer.attended import AttendedConfig, run_attended
-from dialer.gateway import AgentLegEvent, AgentLegState
 from dialer.leadership import LocalLeadership
 from dialer.models import AgentCreate
 
@@ -85,7 +84,11 @@ def test_a_small_pilot_over_sip_gets_every_disposition_right(
         seat = svc.create_agent(
             session=session,
             agent_in=AgentCreate(
-                agent_code="S001", name="座席", skill_groups=["sales"], client_ids=[client_id]
+                agent_code="S001",
+                name="座席",
+                skill_groups=["sales"],
+                client_ids=[client_id],
+                phone_uri=baresip.address,  # called once by the loop when the run starts
             ),
         )
         seat_id = seat.id
@@ -101,11 +104,6 @@ def test_a_small_pilot_over_sip_gets_every_disposition_right(
     harbour = tone(tmp_path / "safe-harbour.wav", 440.0, 1.0)
     gw = make_gateway(peer.port, messages={"safe_harbour": harbour})
     gw.clock = clock.seconds  # stamp events on the loop's own time line
-    # sign-in: the agent's phone is called once (the loop itself ignores agent legs)
-    gw.connect_agent_phone("S001", baresip.address, now=0.0)
-    [leg] = wait_for(gw, lambda es: any(isinstance(e, AgentLegEvent) for e in es))
-    assert isinstance(leg, AgentLegEvent)
-    assert leg.state is AgentLegState.CONNECTED
 
     def desk() -> None:
         """The agent: hangs up 1.5 s into a call with "sale", finishes wrap-up after 0.5 s."""
@@ -152,8 +150,8 @@ def test_a_small_pilot_over_sip_gets_every_disposition_right(
     assert by_number[numbers[0]].agent_id == "S001"
     assert by_number[numbers[0]].hangup_cause == "caller"  # the agent hung up
     assert by_number[numbers[1]].disposition == "busy"
-    # the loop still files every Failed as a network failure (cause INVALID_NUMBER ignored)
-    assert by_number[numbers[2]].disposition == "network_failure"
+    # SIP 404: an invalid number, final (never retried), not a network failure
+    assert by_number[numbers[2]].disposition == "invalid_number"
     assert by_number[numbers[3]].disposition == "no_answer"
     callee_left = by_number[numbers[4]]
     assert callee_left.hangup_cause == "callee"
@@ -166,4 +164,4 @@ def test_a_small_pilot_over_sip_gets_every_disposition_right(
     assert result.dials == 5
     assert result.abandoned == 0
     assert peer.wait() == 0, peer.errors()  # every ACK and BYE where SIPp expected it
-    assert baresip.invites() == 1  # the agent's phone rang once, at sign-in
+    assert baresip.invites() == 1  # the agent's phone rang once, when the loop called it
