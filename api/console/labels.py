@@ -50,7 +50,7 @@ LABELS = (
     N_("sign_in"), N_("sign_out"), N_("go_ready"), N_("go_not_ready"), N_("hold"), N_("unhold"),
     N_("hang_up"), N_("finish_wrap"), N_("schedule_callback"),
     N_("break"), N_("lunch"), N_("training"), N_("meeting"), N_("wrap_timeout"),
-    N_("callee_hung_up"),
+    N_("callee_hung_up"), N_("phone_lost"), N_("reconnect_phone"),
     # statements: contracts and statuses
     N_("service"), N_("seat_lease"), N_("issued"), N_("confirmed"), N_("disputed"), N_("paid"),
     N_("superseded"),

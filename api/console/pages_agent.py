@@ -36,6 +36,7 @@ BUTTONS: list[tuple[AgentAction, str]] = [
     (AgentAction.UNHOLD, "u"),
     (AgentAction.HANG_UP, "e"),
     (AgentAction.FINISH_WRAP, "w"),
+    (AgentAction.RECONNECT_PHONE, "p"),
     (AgentAction.SIGN_OUT, "o"),
 ]
 NOT_READY_REASONS = ("break", "lunch", "training", "meeting")

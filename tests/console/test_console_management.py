@@ -338,3 +338,32 @@ def test_client_confirms_or_disputes_an_issued_statement(app: Any, alpha: Tenant
     olga = sign_in(app.app, "olga", make_user("olga", "operator", [alpha.client_id]))
     assert 'data-action="confirm"' not in olga.http.get("/console/statements").text
     assert olga.post(f"/console/statements/{first}/confirm").status_code == 403
+
+
+def test_an_agent_whose_phone_was_lost_sees_why_and_reconnects(app: Any, alpha: Tenant) -> None:
+    from datetime import UTC, datetime
+
+    from core.db import system_session
+    from dialer import agent_service
+    from dialer.agents import AgentAction, AgentState
+
+    agent_id = make_agent(alpha.client_id, code="P001")
+    ann = sign_in(app.app, "ann", make_user("ann", "agent", [alpha.client_id], agent_id=agent_id))
+    ann.post("/console/agent/action", {"action": "sign_in"})
+    ann.post("/console/agent/action", {"action": "go_ready"})
+    with system_session() as session:  # what the dial loop does on an AgentLegEvent
+        agent_service.apply_agent_action(
+            session=session,
+            agent_id=agent_id,
+            action=AgentAction.PHONE_LOST,
+            reason="phone hung up: BYE from the phone",
+            at=datetime.now(UTC),
+        )
+    page = ann.http.get("/console/agent")
+    assert page.status_code == 200
+    assert "data-agent-state>电话断线" in page.text  # the state, in the agent's language
+    assert "phone hung up: BYE from the phone" in page.text  # and why
+    assert 'data-action="reconnect_phone"' in page.text
+    assert 'data-action="go_ready"' not in page.text  # no calls until the phone is back
+    assert ann.post("/console/agent/action", {"action": "reconnect_phone"}).status_code == 200
+    assert _seat(agent_id).state is AgentState.SIGNED_IN  # the dialer calls the phone again
