@@ -7,6 +7,7 @@ and role rules as the API routes in :mod:`api.routes.campaigns`.
 
 from __future__ import annotations
 
+import re
 import uuid
 from datetime import datetime, timedelta
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Form, Query
 from fastapi.responses import RedirectResponse, Response
 from pydantic import ValidationError
+from sqlmodel import col, select
 
 from api.console.web import Console, ConsoleDep
 from api.routes.campaigns import _TRANSITION_ROLES as TRANSITION_ROLES
@@ -26,6 +28,7 @@ from campaigns.models import (
     AttemptStatus,
     BatchCreate,
     BatchKind,
+    CallAttempt,
     Campaign,
     CampaignStatus,
     CampaignUpdate,
@@ -39,6 +42,7 @@ from core.models import Role
 from core.security import require_role
 from core.users import UserRole
 from dialer import live as dialer_live
+from dialer.recordings import list_recordings
 from dialer.run_control import control_campaign
 
 router = APIRouter()
@@ -251,6 +255,31 @@ def campaign_batch(
         return _campaign_page(console, campaign.id, error=detail, status=422)
     service.create_batch(session=console.session, campaign=campaign, batch_in=batch_in)
     return RedirectResponse(f"/console/campaigns/{campaign.id}", status_code=303)
+
+
+@router.get("/campaigns/{campaign_id}/recordings")
+def recordings_page(console: ConsoleDep, campaign_id: uuid.UUID, month: str = "") -> Response:
+    """A month's call recordings, each playable and downloadable, and the month as one ZIP
+    (the API's audited downloads)."""
+    console.require(*STAFF, UserRole.client_user)
+    campaign = service.get_campaign(session=console.session, campaign_id=campaign_id)
+    chosen = month.strip() or utcnow().strftime("%Y-%m")
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", chosen):
+        raise InvalidInput(f"month {month!r} is not a month; write it as 2026-11")
+    recordings = list_recordings(session=console.session, campaign_id=campaign.id, month=chosen)
+    attempts = {
+        a.id: a
+        for a in console.session.exec(
+            select(CallAttempt).where(col(CallAttempt.id).in_([r.attempt_id for r in recordings]))
+        )
+    }
+    return console.render(
+        "recordings.html",
+        campaign=campaign,
+        month=chosen,
+        rows=[(r, attempts.get(r.attempt_id)) for r in recordings],
+        total_s=sum(r.duration_s for r in recordings),
+    )
 
 
 @router.get("/campaigns/{campaign_id}/attempts")
