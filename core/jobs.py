@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from redis.exceptions import RedisError
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
 from sqlmodel import Session
 
@@ -31,6 +33,8 @@ __all__ = ["JobContext", "run_job", "submit_job"]
 
 log = logging.getLogger(__name__)
 
+#: How long the end of a job is retried while the database is unreachable.
+FINISH_RETRY_S = 60.0
 ALLOWED_PACKAGES = ("core.", "campaigns.", "data_cleaning.", "dialer.", "feasibility.", "surveys.")
 
 
@@ -81,6 +85,7 @@ def submit_job(
             status=JobStatus.failed,
             error="the job queue was unavailable when this job was submitted; nothing ran, "
             "submit it again",
+            retry_s=0.0,  # a request is waiting: no retrying here
         )
         raise QueueUnavailable(
             "the job queue is unavailable, so nothing was queued; retry in a moment",
@@ -127,6 +132,35 @@ def _finish(
     status: JobStatus,
     result: dict[str, Any] | None = None,
     error: str | None = None,
+    retry_s: float = FINISH_RETRY_S,
+) -> None:
+    """Record how the job ended; a database blip is retried with backoff (up to
+    ``retry_s``), so a job that outlived an outage does not stay ``running``."""
+    deadline = time.monotonic() + retry_s
+    delay = 0.25
+    while True:
+        try:
+            _store_outcome(job_id, status=status, result=result, error=error)
+            return
+        except (sa_exc.OperationalError, sa_exc.TimeoutError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "could not record the end of job %s (%s); retrying in %.2f s",
+                job_id,
+                str(exc).splitlines()[0],
+                delay,
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 4.0)
+
+
+def _store_outcome(
+    job_id: uuid.UUID,
+    *,
+    status: JobStatus,
+    result: dict[str, Any] | None,
+    error: str | None,
 ) -> None:
     with system_session() as session:
         record = session.get(JobRecord, job_id)
