@@ -147,9 +147,7 @@ def test_a_redis_blip_shorter_than_the_lease_is_ridden_out(
     with redis_proxy.outage(2.0):
         pass
     dials_at_restore = redis.llen(journal_key(campaign_id))
-    wait_for(
-        lambda: redis.llen(journal_key(campaign_id)) > dials_at_restore + 3, "dialing on", 30
-    )
+    wait_for(lambda: redis.llen(journal_key(campaign_id)) > dials_at_restore + 3, "dialing on", 30)
     assert redis.get(pacer_key(campaign_id)) == holder
     audit = _stop_and_audit(redis, client_id, campaign_id, worker, "redis blip 2 s")
     runs = pacer_runs(campaign_id)
