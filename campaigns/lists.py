@@ -30,7 +30,7 @@ from campaigns.suppression import client_suppression_set
 from core.db import get_or_404, utcnow
 from core.errors import InvalidInput, PayloadTooLarge, QueueUnavailable
 from core.files import delete_file, materialise, save_file, save_path
-from core.jobs import JobContext, submit_job
+from core.jobs import JobContext, submit_job, when_lost
 from core.settings import get_settings
 from data_cleaning import (
     CleanedWriter,
@@ -247,6 +247,11 @@ def import_list_job(ctx: JobContext) -> dict[str, Any]:
     except Exception as exc:
         _fail(ctx, list_id, f"internal error while cleaning: {exc}")
         raise
+
+
+@when_lost("campaigns.lists:import_list_job")
+def _import_lost(ctx: JobContext, reason: str) -> None:
+    _fail(ctx, uuid.UUID(ctx.params["list_id"]), reason)
 
 
 def _fail(ctx: JobContext, list_id: uuid.UUID, reason: str) -> None:

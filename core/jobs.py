@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
@@ -29,7 +29,7 @@ from core.errors import InvalidInput, PilotdialError, QueueUnavailable
 from core.models import JobRecord, JobStatus
 from core.queue import _resolve, enqueue_call
 
-__all__ = ["JobContext", "run_job", "submit_job"]
+__all__ = ["JobContext", "job_lost", "run_job", "submit_job", "when_lost"]
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +124,45 @@ def run_job(job_id: str) -> dict[str, Any] | None:
         return None
     _finish(ctx.job_id, status=JobStatus.succeeded, result=result or {})
     return result
+
+
+#: A handler's clean-up when its job dies without a word (see :func:`when_lost`).
+LostHandler = Callable[[JobContext, str], None]
+_LostT = TypeVar("_LostT", bound=LostHandler)
+_lost_handlers: dict[str, LostHandler] = {}
+
+
+def when_lost(handler: str) -> Callable[[_LostT], _LostT]:
+    """Register what undoes a half-done job of ``handler`` (``module:function``) when the
+    process running it dies (kill -9, the OOM killer): its ``except`` never ran."""
+
+    def register(cleanup: _LostT) -> _LostT:
+        _lost_handlers[handler] = cleanup
+        return cleanup
+
+    return register
+
+
+def job_lost(job_id: str, reason: str) -> bool:
+    """A job whose process died mid-run: its handler's clean-up runs (registered with
+    :func:`when_lost`) and the record is marked failed, saying why. Called by the worker that
+    saw its work-horse die; False if the job had already ended."""
+    with system_session() as session:
+        record = session.get(JobRecord, uuid.UUID(job_id))
+        if record is None or record.status not in {JobStatus.queued, JobStatus.running}:
+            return False
+        ctx = JobContext(job_id=record.id, client_id=record.client_id, params=dict(record.params))
+        handler_path = record.handler
+    try:
+        _resolve(handler_path)  # imports the handler's module, which registers its clean-up
+        cleanup = _lost_handlers.get(handler_path)
+        if cleanup is not None:
+            cleanup(ctx, reason)
+    except Exception:
+        log.exception("the clean-up of lost job %s (%s) failed", job_id, handler_path)
+    log.error("job %s (%s) was lost: %s", job_id, handler_path, reason)
+    _finish(ctx.job_id, status=JobStatus.failed, error=reason)
+    return True
 
 
 def _finish(
