@@ -126,13 +126,16 @@ def create_list_from_upload(
         sheet=sheet,
         upload_file_id=stored.id,
         rows_done=0,
+        job_id=uuid.uuid4(),
     )
     session.add(lead_list)
     session.flush()
-    # The worker must find the list and its file: commit before the job is queued.
-    session.commit()
     try:
+        # The list, its file and its job are committed together before the job is queued: a
+        # database gone between them cannot leave a list "uploaded" with no job.
         job = submit_job(
+            session=session,
+            job_id=lead_list.job_id,
             client_id=client_id,
             kind="list_import",
             handler="campaigns.lists:import_list_job",

@@ -66,14 +66,31 @@ class JobContext:
 
 
 def submit_job(
-    *, client_id: uuid.UUID, kind: str, handler: str, params: dict[str, Any] | None = None
+    *,
+    client_id: uuid.UUID,
+    kind: str,
+    handler: str,
+    params: dict[str, Any] | None = None,
+    session: Session | None = None,
+    job_id: uuid.UUID | None = None,
 ) -> JobRecord:
-    """Record a job and queue it; returns the committed record."""
+    """Record a job and queue it; returns the committed record.
+
+    With ``session`` the record is committed in the caller's transaction, together with what
+    the job works on (a list and its cleaning job are stored both or neither, even if the
+    database goes away between them); ``job_id`` lets the caller link to it beforehand.
+    """
     if not handler.startswith(ALLOWED_PACKAGES) or ":" not in handler:
         raise InvalidInput(f"job handler {handler!r} is not a Pilotdial module:function")
-    with system_session() as session:
-        record = JobRecord(client_id=client_id, kind=kind, handler=handler, params=params or {})
+    record = JobRecord(client_id=client_id, kind=kind, handler=handler, params=params or {})
+    if job_id is not None:
+        record.id = job_id
+    if session is None:
+        with system_session() as own:
+            own.add(record)
+    else:
         session.add(record)
+        session.commit()  # the worker must find the record (and what it works on)
     try:
         enqueue_call("core.jobs.run_job", str(record.id), job_id=str(record.id))
     except RedisError as exc:

@@ -234,3 +234,53 @@ def test_a_redis_cut_answers_503_and_leaves_nothing_stuck(
     assert left["jobs queued but not on the queue"] == 0, left
     assert left["lists without a job"] == 0, left
     assert left["files without a list"] == 0, left
+
+
+def test_a_postgres_cut_right_after_the_list_is_stored_leaves_no_list_without_its_job(
+    served: Callable[..., str], pg_url: str, redis_url: str, pg_proxy: TcpProxy
+) -> None:
+    """The cut at the worst moment: right after the upload's first commit. Before, that
+    commit held the list alone, its job not yet recorded: the list stayed ``uploaded`` for
+    ever. Now the list and its job are committed together, or not at all."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from campaigns.models import LeadList
+
+    base = served(database_url=via(pg_proxy, pg_url), redis_url=redis_url)
+    armed = threading.Event()
+
+    def note_new_list(session: Session, _ctx: Any, _instances: Any) -> None:
+        if armed.is_set() and any(isinstance(obj, LeadList) for obj in session.new):
+            session.info["faults_new_list"] = True
+
+    def cut_after_commit(session: Session) -> None:
+        if session.info.pop("faults_new_list", False) and armed.is_set():
+            armed.clear()
+            pg_proxy.cut()
+
+    event.listen(Session, "before_flush", note_new_list)
+    event.listen(Session, "after_commit", cut_after_commit)
+    try:
+        with httpx.Client(base_url=base, timeout=PATIENCE_S) as http:
+            tenant = make_tenant(http, "alpha")
+            armed.set()
+            response = _upload(http, tenant, 1)
+            assert not armed.is_set(), "the cut did not happen"
+            pg_proxy.restore()
+            after = _upload(http, tenant, 2)
+    finally:
+        event.remove(Session, "before_flush", note_new_list)
+        event.remove(Session, "after_commit", cut_after_commit)
+        pg_proxy.restore()
+    print(f"\n[pg cut after the list commit] {response.status_code} {response.text[:200]}")
+    assert _problem_503(response) == "database-unavailable"
+    assert after.status_code == 202, after.text
+    _work_off(redis_url)
+    left = _leftovers(pg_url, Redis.from_url(redis_url))
+    print(f"[pg cut after the list commit] after the jobs ran: {left}")
+    # the 503's list was stored with its job (and cleaned) or not at all; never left waiting
+    assert set(left["lists"]) <= {"ready", "failed"}, left
+    assert left["lists without a job"] == 0, left
+    assert left["jobs queued but not on the queue"] == 0, left
+    assert left["files without a list"] == 0, left
