@@ -19,17 +19,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+from redis import Redis
 from redis.exceptions import RedisError
 from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.db import get_engine, system_session, tenant_session, utcnow
 from core.errors import InvalidInput, PilotdialError, QueueUnavailable
 from core.models import JobRecord, JobStatus
 from core.queue import _resolve, enqueue_call
 
-__all__ = ["JobContext", "job_lost", "run_job", "submit_job", "when_lost"]
+__all__ = ["JobContext", "job_lost", "reap_lost_jobs", "run_job", "submit_job", "when_lost"]
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,64 @@ def job_lost(job_id: str, reason: str) -> bool:
     log.error("job %s (%s) was lost: %s", job_id, handler_path, reason)
     _finish(ctx.job_id, status=JobStatus.failed, error=reason)
     return True
+
+
+def reap_lost_jobs(connection: Redis[bytes], *, skip_handlers: frozenset[str] = frozenset()) -> int:
+    """Mark failed (with their clean-up) the ``running`` jobs nobody runs any more: the RQ job
+    failed or vanished, or the work-horse that ran it on this machine is gone (its worker was
+    killed, taking the horse along). Run periodically by every worker; returns how many."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+    from rq.job import JobStatus as RQStatus
+    from rq.serializers import JSONSerializer
+
+    here = socket.gethostname()
+    with system_session() as session:
+        running = [
+            (job_id, worker or "", handler)
+            for job_id, worker, handler in session.execute(
+                select(col(JobRecord.id), col(JobRecord.worker), col(JobRecord.handler)).where(
+                    col(JobRecord.status) == JobStatus.running
+                )
+            ).all()
+        ]
+    reaped = 0
+    for job_id, worker, handler in running:
+        if handler in skip_handlers:
+            continue
+        reason = None
+        try:
+            rq_status = Job.fetch(
+                str(job_id), connection=connection, serializer=JSONSerializer
+            ).get_status()
+        except NoSuchJobError:
+            rq_status = None
+        host, _, pid = worker.rpartition(":")
+        if rq_status in (RQStatus.FAILED, RQStatus.STOPPED, RQStatus.CANCELED, None):
+            reason = "the worker running this job stopped before it finished"
+        elif host == here and pid.isdigit() and not _process_alive(int(pid)):
+            reason = (
+                "the worker running this job died before it finished (killed, or out of memory)"
+            )
+        if reason and job_lost(str(job_id), f"{reason}; nothing it did was kept: submit it again"):
+            reaped += 1
+    return reaped
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # not Linux: ask the kernel instead
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
 
 
 def _finish(

@@ -47,7 +47,7 @@ from campaigns.service import transition_campaign
 from core.audit import Actor
 from core.db import system_session, tenant_session, utcnow
 from core.errors import Conflict, InvalidInput
-from core.jobs import JobContext, run_job
+from core.jobs import JobContext, reap_lost_jobs, run_job
 from core.models import JobRecord, JobStatus
 from core.queue import get_redis, start_long_running
 from core.settings import get_settings
@@ -80,6 +80,8 @@ ADOPT_EVERY_S = 2.0
 FINISHED_REASONS = frozenset({"out of leads", "end of the requested duration"})
 #: How a run ends when its process shuts down (SIGTERM): another pacer continues.
 DRAINED = "the pacer's process shut down; calls in progress finished, another pacer continues"
+#: Seconds between two looks of a supervisor for jobs whose worker died.
+REAP_EVERY_S = 10.0
 #: How long a crashed run keeps trying to reconcile its calls while the database is away.
 RECONCILE_FOR_S = 60.0
 #: How the dial loops say their lease was not renewed (what a drain looks like to them).
@@ -683,7 +685,14 @@ def supervise(*, stop: threading.Event | None = None, adopt_every_s: float = ADO
     redis = get_redis(settings.redis_url)
     running: dict[uuid.UUID, threading.Thread] = {}
     log.info("pacer supervisor looks for campaigns without a pacer every %.0f s", adopt_every_s)
+    next_reap = 0.0
     while not stop.is_set():
+        if time.monotonic() >= next_reap:
+            next_reap = time.monotonic() + REAP_EVERY_S
+            try:  # the other jobs of a dead worker: marked failed, never `running` for ever
+                reap_lost_jobs(redis, skip_handlers=frozenset({PACER_HANDLER}))
+            except Exception:
+                log.exception("the pacer supervisor could not look for lost jobs; retrying")
         try:
             with system_session() as session:
                 campaigns = _dialing_campaigns(session)

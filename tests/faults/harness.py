@@ -9,6 +9,7 @@ these skip locally when PostgreSQL or Redis is missing and fail the run under ``
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import signal
@@ -97,9 +98,9 @@ class Worker:
         return [int(pid) for pid in path.read_text().split()] if path.exists() else []
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
+        with contextlib.suppress(ProcessLookupError):  # the group may be gone already
             os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
+        self.proc.wait(timeout=10)
         self._log.close()
 
 

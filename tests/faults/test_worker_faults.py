@@ -1,8 +1,10 @@
-"""kill -9 of a forking `pilotdial worker`'s work-horse in the middle of a list-cleaning job.
+"""kill -9 in the middle of a list-cleaning job: of a forking `pilotdial worker`'s work-horse,
+or of the worker itself (its horse and pacer supervisor die with it).
 
-Before: RQ saw its horse die and failed the RQ job, but the job record stayed ``running`` and
-the list ``processing`` for ever, half its leads stored. Now the worker marks the record failed
-saying why, the list failed with its partial leads removed, and goes on with the next job.
+Before: the job record stayed ``running`` and the list ``processing`` for ever, part of its
+leads stored. Now the worker that saw its horse die, or any other worker's reaper when the
+worker died too, marks the record failed saying why, and the list failed with its partial
+leads removed; the workers go on with the next job.
 """
 
 from __future__ import annotations
@@ -37,6 +39,71 @@ def _horse(worker: Worker) -> int | None:
         except FileNotFoundError:
             continue
     return None
+
+
+def _state(pg_engine: sa.Engine, list_id: str) -> tuple[str, str | None, int]:
+    with pg_engine.connect() as conn:
+        status, job_status = conn.execute(
+            sa.text(
+                "SELECT l.status, j.status FROM leadlist l JOIN jobrecord j "
+                "ON j.id = l.job_id WHERE l.id = :id"
+            ),
+            {"id": list_id},
+        ).one()
+        leads = conn.execute(
+            sa.text("SELECT count(*) FROM lead WHERE list_id = :id"), {"id": list_id}
+        ).scalar_one()
+    return str(status), job_status, int(leads)
+
+
+def _error(pg_engine: sa.Engine, job_id: str) -> str:
+    with pg_engine.connect() as conn:
+        return str(
+            conn.execute(
+                sa.text("SELECT error FROM jobrecord WHERE id = :id"), {"id": job_id}
+            ).scalar_one()
+        )
+
+
+def test_a_killed_worker_has_its_job_reaped_by_another_worker(
+    app_factory: Callable[..., Any],
+    pg_url: str,
+    pg_engine: sa.Engine,
+    redis_url: str,
+    spawn_worker: Callable[..., Worker],
+) -> None:
+    http = app_factory(pg_url, redis_url)
+    tenant = make_tenant(http, "alpha")
+    first = spawn_worker(database_url=pg_url, redis_url=redis_url, name="first")
+    response = http.post(
+        "/lists",
+        headers=tenant.headers(),
+        data={"name": "big"},
+        files={"file": ("big.csv", _big_csv(60_000), "text/csv")},
+    )
+    assert response.status_code == 202, response.text
+    lead_list = response.json()
+    wait_for(
+        lambda: _state(pg_engine, lead_list["id"])[1] == "running" and _horse(first),
+        "the horse to clean",
+        60,
+    )
+    time.sleep(0.5)
+    horse = _horse(first)
+    assert horse is not None
+    os.kill(first.proc.pid, signal.SIGKILL)  # the worker: its horse dies with it
+    first.proc.wait(timeout=10)
+    wait_for(lambda: not Path(f"/proc/{horse}").exists(), "the horse to die with its worker", 10)
+    assert _state(pg_engine, lead_list["id"])[1] == "running"  # nobody left to say otherwise
+    spawn_worker(database_url=pg_url, redis_url=redis_url, name="second")
+    reaped_s = wait_for(
+        lambda: _state(pg_engine, lead_list["id"])[1] != "running", "the reaper", 60
+    )
+    state = _state(pg_engine, lead_list["id"])
+    error = _error(pg_engine, lead_list["job_id"])
+    print(f"\n[worker kill -9] reaped after {reaped_s:.1f} s: {state} {error!r}")
+    assert state == ("failed", "failed", 0)
+    assert "died before it finished" in error
 
 
 def test_a_killed_work_horse_fails_its_job_and_list_and_the_worker_goes_on(
