@@ -30,7 +30,7 @@ from campaigns.suppression import client_suppression_set
 from core.db import get_or_404, utcnow
 from core.errors import InvalidInput, PayloadTooLarge, QueueUnavailable
 from core.files import delete_file, materialise, save_file, save_path
-from core.jobs import JobContext, submit_job
+from core.jobs import JobContext, submit_job, when_lost
 from core.settings import get_settings
 from data_cleaning import (
     CleanedWriter,
@@ -126,13 +126,16 @@ def create_list_from_upload(
         sheet=sheet,
         upload_file_id=stored.id,
         rows_done=0,
+        job_id=uuid.uuid4(),
     )
     session.add(lead_list)
     session.flush()
-    # The worker must find the list and its file: commit before the job is queued.
-    session.commit()
     try:
+        # The list, its file and its job are committed together before the job is queued: a
+        # database gone between them cannot leave a list "uploaded" with no job.
         job = submit_job(
+            session=session,
+            job_id=lead_list.job_id,
             client_id=client_id,
             kind="list_import",
             handler="campaigns.lists:import_list_job",
@@ -247,6 +250,11 @@ def import_list_job(ctx: JobContext) -> dict[str, Any]:
     except Exception as exc:
         _fail(ctx, list_id, f"internal error while cleaning: {exc}")
         raise
+
+
+@when_lost("campaigns.lists:import_list_job")
+def _import_lost(ctx: JobContext, reason: str) -> None:
+    _fail(ctx, uuid.UUID(ctx.params["list_id"]), reason)
 
 
 def _fail(ctx: JobContext, list_id: uuid.UUID, reason: str) -> None:

@@ -12,25 +12,30 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
+from redis import Redis
 from redis.exceptions import RedisError
+from sqlalchemy import exc as sa_exc
 from sqlalchemy import func, select
-from sqlmodel import Session
+from sqlmodel import Session, col
 
 from core.db import get_engine, system_session, tenant_session, utcnow
 from core.errors import InvalidInput, PilotdialError, QueueUnavailable
 from core.models import JobRecord, JobStatus
 from core.queue import _resolve, enqueue_call
 
-__all__ = ["JobContext", "run_job", "submit_job"]
+__all__ = ["JobContext", "job_lost", "reap_lost_jobs", "run_job", "submit_job", "when_lost"]
 
 log = logging.getLogger(__name__)
 
+#: How long the end of a job is retried while the database is unreachable.
+FINISH_RETRY_S = 60.0
 ALLOWED_PACKAGES = ("core.", "campaigns.", "data_cleaning.", "dialer.", "feasibility.", "surveys.")
 
 
@@ -62,14 +67,31 @@ class JobContext:
 
 
 def submit_job(
-    *, client_id: uuid.UUID, kind: str, handler: str, params: dict[str, Any] | None = None
+    *,
+    client_id: uuid.UUID,
+    kind: str,
+    handler: str,
+    params: dict[str, Any] | None = None,
+    session: Session | None = None,
+    job_id: uuid.UUID | None = None,
 ) -> JobRecord:
-    """Record a job and queue it; returns the committed record."""
+    """Record a job and queue it; returns the committed record.
+
+    With ``session`` the record is committed in the caller's transaction, together with what
+    the job works on (a list and its cleaning job are stored both or neither, even if the
+    database goes away between them); ``job_id`` lets the caller link to it beforehand.
+    """
     if not handler.startswith(ALLOWED_PACKAGES) or ":" not in handler:
         raise InvalidInput(f"job handler {handler!r} is not a Pilotdial module:function")
-    with system_session() as session:
-        record = JobRecord(client_id=client_id, kind=kind, handler=handler, params=params or {})
+    record = JobRecord(client_id=client_id, kind=kind, handler=handler, params=params or {})
+    if job_id is not None:
+        record.id = job_id
+    if session is None:
+        with system_session() as own:
+            own.add(record)
+    else:
         session.add(record)
+        session.commit()  # the worker must find the record (and what it works on)
     try:
         enqueue_call("core.jobs.run_job", str(record.id), job_id=str(record.id))
     except RedisError as exc:
@@ -81,6 +103,7 @@ def submit_job(
             status=JobStatus.failed,
             error="the job queue was unavailable when this job was submitted; nothing ran, "
             "submit it again",
+            retry_s=0.0,  # a request is waiting: no retrying here
         )
         raise QueueUnavailable(
             "the job queue is unavailable, so nothing was queued; retry in a moment",
@@ -121,12 +144,138 @@ def run_job(job_id: str) -> dict[str, Any] | None:
     return result
 
 
+#: A handler's clean-up when its job dies without a word (see :func:`when_lost`).
+LostHandler = Callable[[JobContext, str], None]
+_LostT = TypeVar("_LostT", bound=LostHandler)
+_lost_handlers: dict[str, LostHandler] = {}
+
+
+def when_lost(handler: str) -> Callable[[_LostT], _LostT]:
+    """Register what undoes a half-done job of ``handler`` (``module:function``) when the
+    process running it dies (kill -9, the OOM killer): its ``except`` never ran."""
+
+    def register(cleanup: _LostT) -> _LostT:
+        _lost_handlers[handler] = cleanup
+        return cleanup
+
+    return register
+
+
+def job_lost(job_id: str, reason: str) -> bool:
+    """A job whose process died mid-run: its handler's clean-up runs (registered with
+    :func:`when_lost`) and the record is marked failed, saying why. Called by the worker that
+    saw its work-horse die; False if the job had already ended."""
+    with system_session() as session:
+        record = session.get(JobRecord, uuid.UUID(job_id))
+        if record is None or record.status not in {JobStatus.queued, JobStatus.running}:
+            return False
+        ctx = JobContext(job_id=record.id, client_id=record.client_id, params=dict(record.params))
+        handler_path = record.handler
+    try:
+        _resolve(handler_path)  # imports the handler's module, which registers its clean-up
+        cleanup = _lost_handlers.get(handler_path)
+        if cleanup is not None:
+            cleanup(ctx, reason)
+    except Exception:
+        log.exception("the clean-up of lost job %s (%s) failed", job_id, handler_path)
+    log.error("job %s (%s) was lost: %s", job_id, handler_path, reason)
+    _finish(ctx.job_id, status=JobStatus.failed, error=reason)
+    return True
+
+
+def reap_lost_jobs(connection: Redis[bytes], *, skip_handlers: frozenset[str] = frozenset()) -> int:
+    """Mark failed (with their clean-up) the ``running`` jobs nobody runs any more: the RQ job
+    failed or vanished, or the work-horse that ran it on this machine is gone (its worker was
+    killed, taking the horse along). Run periodically by every worker; returns how many."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+    from rq.job import JobStatus as RQStatus
+    from rq.serializers import JSONSerializer
+
+    here = socket.gethostname()
+    with system_session() as session:
+        running = [
+            (job_id, worker or "", handler)
+            for job_id, worker, handler in session.execute(
+                select(col(JobRecord.id), col(JobRecord.worker), col(JobRecord.handler)).where(
+                    col(JobRecord.status) == JobStatus.running
+                )
+            ).all()
+        ]
+    reaped = 0
+    for job_id, worker, handler in running:
+        if handler in skip_handlers:
+            continue
+        reason = None
+        try:
+            rq_status = Job.fetch(
+                str(job_id), connection=connection, serializer=JSONSerializer
+            ).get_status()
+        except NoSuchJobError:
+            rq_status = None
+        host, _, pid = worker.rpartition(":")
+        if rq_status in (RQStatus.FAILED, RQStatus.STOPPED, RQStatus.CANCELED, None):
+            reason = "the worker running this job stopped before it finished"
+        elif host == here and pid.isdigit() and not _process_alive(int(pid)):
+            reason = (
+                "the worker running this job died before it finished (killed, or out of memory)"
+            )
+        if reason and job_lost(str(job_id), f"{reason}; nothing it did was kept: submit it again"):
+            reaped += 1
+    return reaped
+
+
+def _process_alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
+    except OSError:  # not Linux: ask the kernel instead
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return False
+        except PermissionError:
+            return True
+        return True
+
+
 def _finish(
     job_id: uuid.UUID,
     *,
     status: JobStatus,
     result: dict[str, Any] | None = None,
     error: str | None = None,
+    retry_s: float = FINISH_RETRY_S,
+) -> None:
+    """Record how the job ended; a database blip is retried with backoff (up to
+    ``retry_s``), so a job that outlived an outage does not stay ``running``."""
+    deadline = time.monotonic() + retry_s
+    delay = 0.25
+    while True:
+        try:
+            _store_outcome(job_id, status=status, result=result, error=error)
+            return
+        except (sa_exc.OperationalError, sa_exc.TimeoutError) as exc:
+            if time.monotonic() + delay > deadline:
+                raise
+            log.warning(
+                "could not record the end of job %s (%s); retrying in %.2f s",
+                job_id,
+                str(exc).splitlines()[0],
+                delay,
+            )
+            time.sleep(delay)
+            delay = min(delay * 2, 4.0)
+
+
+def _store_outcome(
+    job_id: uuid.UUID,
+    *,
+    status: JobStatus,
+    result: dict[str, Any] | None,
+    error: str | None,
 ) -> None:
     with system_session() as session:
         record = session.get(JobRecord, job_id)

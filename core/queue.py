@@ -164,6 +164,28 @@ class _HorseDiesWithWorker(Worker):
         super().setup_work_horse_signals()  # type: ignore[no-untyped-call]
         die_with_parent(self._pilotdial_worker_pid)
 
+    def handle_work_horse_killed(self, job: Any, retpid: int, ret_val: int, rusage: Any) -> None:
+        """The horse died mid-job (kill -9, OOM): RQ marks its RQ job failed, and this marks
+        the job record failed too (with the handler's clean-up), never ``running`` for ever."""
+        super().handle_work_horse_killed(job, retpid, ret_val, rusage)  # type: ignore[no-untyped-call]
+        if job.func_name != "core.jobs.run_job" or not job.args:
+            return
+        from core.jobs import job_lost
+
+        how = (
+            f"killed by signal {os.WTERMSIG(ret_val)}"
+            if ret_val and os.WIFSIGNALED(ret_val)
+            else "ended"
+        )
+        try:
+            job_lost(
+                str(job.args[0]),
+                f"the process running this job was {how} before it finished (out of memory, "
+                "or stopped by an operator); nothing it did was kept: submit it again",
+            )
+        except Exception:  # the database may be away too: the record stays as it was
+            log.exception("could not mark the lost job %s failed", job.args[0])
+
 
 def run_worker(
     settings: Settings | None = None, *, burst: bool = False, simple: bool = False

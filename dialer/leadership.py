@@ -12,9 +12,15 @@ Each successful acquire or renewal also stamps the campaign's heartbeat
 live metrics can say which worker paces a campaign and when it was last heard from, even after
 it died (:func:`pacer_health`).
 
-Redis unreachable counts as not holding the lease: ``acquire`` and ``renew`` answer False (the
-pacer stops launching, lets its calls finish and records them in the database), ``release``
-does nothing; when Redis is back, a supervisor adopts the campaign again.
+A Redis blip is ridden out: while Redis cannot be reached, ``renew`` answers True for as long
+as the lease last set is sure to hold (its time to live after the last renewal, less
+:data:`SAFETY_MARGIN_S`), since nobody else can take it before then; each later renewal
+retries (the pacer renews every couple of seconds, and the Redis client itself retries with
+backoff). When Redis answers again and the lease ran out meanwhile with nobody taking it, the
+pacer takes it back and dials on. An outage longer than the lease counts as not holding it:
+``renew`` answers False (the pacer stops launching, lets its calls finish and records them in
+the database), ``acquire`` answers False, ``release`` does nothing; when Redis is back, a
+supervisor adopts the campaign again.
 """
 
 from __future__ import annotations
@@ -40,6 +46,9 @@ __all__ = [
     "pacer_key",
 ]
 
+#: How long before the lease's end, as last set, a pacer that cannot reach Redis stops
+#: counting on it (clock drift between us and Redis, and the time a renewal takes).
+SAFETY_MARGIN_S = 1.0
 #: How long a heartbeat is remembered after the pacer stopped renewing it.
 HEARTBEAT_KEEP_S = 24 * 3600
 
@@ -133,12 +142,15 @@ class RedisLeadership:
         self.ttl_ms = int(ttl_s * 1000)
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
+        #: monotonic time until which the lease we last set surely holds (0: we hold none)
+        self._sure_until = 0.0
+        #: a renewal could not reach Redis since the lease was last confirmed
+        self._unreachable = False
 
     def acquire(self) -> bool:
         """Become the pacer if nobody is; True also if we already are."""
         try:
-            if self.redis.set(self.key, self.holder_id, nx=True, px=self.ttl_ms):
-                self._beat()
+            if self._set_if_free():
                 return True
         except RedisError as exc:
             log.warning("cannot reach Redis to lead %s: %s", self.key, exc)
@@ -147,15 +159,50 @@ class RedisLeadership:
 
     def renew(self) -> bool:
         """Extend our lease; False means we lost it (or cannot reach Redis to prove we hold
-        it) and must stop dialing at once."""
+        it, for longer than it surely holds) and must stop dialing at once."""
+        asked_at = time.monotonic()
         try:
             renewed = bool(self._renew(keys=[self.key], args=[self.holder_id, self.ttl_ms]))
+            if not renewed and self._unreachable:
+                # it ran out while Redis was away; if nobody took it, it is ours again
+                renewed = self._set_if_free()
+                if renewed:
+                    log.warning(
+                        "lease %s ran out while Redis was unreachable; taken back", self.key
+                    )
             if renewed:
+                self._confirmed(asked_at)
                 self._beat()
+            else:
+                self._sure_until = 0.0
         except RedisError as exc:
+            self._unreachable = True
+            left = self._sure_until - time.monotonic()
+            if left > 0:
+                log.warning(
+                    "cannot reach Redis to renew %s (%s); the lease holds %.1f s more, retrying",
+                    self.key,
+                    exc,
+                    left,
+                )
+                return True
             log.warning("cannot reach Redis to renew %s: %s", self.key, exc)
+            self._sure_until = 0.0
             return False
         return renewed
+
+    def _set_if_free(self) -> bool:
+        asked_at = time.monotonic()
+        if not self.redis.set(self.key, self.holder_id, nx=True, px=self.ttl_ms):
+            return False
+        self._confirmed(asked_at)
+        self._beat()
+        return True
+
+    def _confirmed(self, asked_at: float) -> None:
+        # Redis counts the time to live from when it ran the command, which is after we asked
+        self._sure_until = asked_at + self.ttl_ms / 1000 - SAFETY_MARGIN_S
+        self._unreachable = False
 
     def _beat(self) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -165,6 +212,7 @@ class RedisLeadership:
 
     def release(self) -> None:
         """Give the lease up (only if we still hold it); it expires by itself otherwise."""
+        self._sure_until = 0.0
         try:
             self._release(keys=[self.key], args=[self.holder_id])
         except RedisError as exc:

@@ -36,7 +36,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +49,7 @@ from campaigns.service import transition_campaign
 from core.audit import Actor
 from core.db import system_session, tenant_session, utcnow
 from core.errors import ConfigError, Conflict, InvalidInput
-from core.jobs import JobContext, run_job
+from core.jobs import JobContext, reap_lost_jobs, run_job
 from core.models import JobRecord, JobStatus
 from core.queue import get_redis, start_long_running
 from core.settings import get_settings
@@ -84,6 +84,10 @@ ADOPT_EVERY_S = 2.0
 FINISHED_REASONS = frozenset({"out of leads", "end of the requested duration"})
 #: How a run ends when its process shuts down (SIGTERM): another pacer continues.
 DRAINED = "the pacer's process shut down; calls in progress finished, another pacer continues"
+#: Seconds between two looks of a supervisor for jobs whose worker died.
+REAP_EVERY_S = 10.0
+#: How long a crashed run keeps trying to reconcile its calls while the database is away.
+RECONCILE_FOR_S = 60.0
 #: How the dial loops say their lease was not renewed (what a drain looks like to them).
 _LEADERSHIP_LOST = "leadership lost"
 
@@ -354,6 +358,12 @@ def pace_stored(ctx: JobContext) -> dict[str, Any]:
         outcome = _pace(ctx, campaign_id, settings, leadership)
     except _Drained:
         outcome = {"stopped_because": DRAINED}
+    except Exception:
+        # The dial loop crashed (a database outage mid-call): its calls died with it and will
+        # never be completed. Reconcile them now, not whenever a later pacer's clock passes
+        # their leases: the run fails, but leaves nothing `started` behind.
+        _reconcile_lost_calls(ctx.client_id, campaign_id, holder)
+        raise
     finally:
         with _runs_lock:
             _runs.discard(threading.current_thread())
@@ -512,6 +522,75 @@ def _pace_live(
     return result.to_dict()
 
 
+def _reconcile_lost_calls(client_id: uuid.UUID, campaign_id: uuid.UUID, holder: str) -> int:
+    """End the leases a crashed run of ``holder`` left on the campaign, as if they ran out now.
+
+    The hopper's one rule for a lease that ran out applies (``release_expired_leases``): an
+    attempt still ``started`` on it becomes ``expired`` (its outcome is unknown, it counts,
+    and the lead waits the unreported-call delay), an idle lease goes back to the hopper.
+    The crash was most likely the database going away, so this retries with backoff while it
+    is unreachable (for up to :data:`RECONCILE_FOR_S`); after that the leases simply run out.
+    Returns how many leases were ended.
+    """
+    from sqlalchemy.exc import OperationalError, TimeoutError
+
+    from campaigns.hopper import release_expired_leases
+    from campaigns.models import CampaignLead, LeadState
+
+    deadline = time.monotonic() + RECONCILE_FOR_S
+    delay = 0.25
+    while True:
+        try:
+            with tenant_session([client_id]) as session:
+                now = utcnow()
+                rows = session.exec(
+                    select(CampaignLead)
+                    .where(
+                        CampaignLead.campaign_id == campaign_id,
+                        col(CampaignLead.state) == LeadState.in_progress,
+                        CampaignLead.lease_owner == holder[:120],
+                    )
+                    .with_for_update()
+                ).all()
+                for row in rows:
+                    row.lease_expires_at = now  # they ran out when the run crashed
+                    session.add(row)
+                session.flush()
+                # Other pacers' leases are renewed on clocks at least as far on as this one
+                # (a run's clock starts at the wall time and runs at speed >= 1): only the
+                # leases ended here, or leases that really ran out, are released.
+                ended = (
+                    release_expired_leases(
+                        session=session,
+                        campaign_id=campaign_id,
+                        now=now + timedelta(microseconds=1),
+                    )
+                    if rows
+                    else 0
+                )
+            if ended:
+                log.warning(
+                    "run of %s crashed: %d lease(s) it held on campaign %s ended (calls in "
+                    "progress marked expired)",
+                    holder,
+                    ended,
+                    campaign_id,
+                )
+            return ended
+        except (OperationalError, TimeoutError) as exc:
+            if time.monotonic() + delay > deadline or _draining.is_set():
+                log.error(
+                    "could not reconcile the calls of %s on campaign %s (%s); their leases "
+                    "run out by themselves",
+                    holder,
+                    campaign_id,
+                    str(exc).splitlines()[0],
+                )
+                return 0
+            time.sleep(delay)
+            delay = min(delay * 2, 4.0)
+
+
 def _after_run(client_id: uuid.UUID, campaign_id: uuid.UUID, reason: str) -> None:
     """A finished run: out of leads or its duration over, it is not restarted; a change of
     settings starts the next run at once (embedded; with Redis a supervisor adopts it)."""
@@ -662,7 +741,14 @@ def supervise(*, stop: threading.Event | None = None, adopt_every_s: float = ADO
     redis = get_redis(settings.redis_url)
     running: dict[uuid.UUID, threading.Thread] = {}
     log.info("pacer supervisor looks for campaigns without a pacer every %.0f s", adopt_every_s)
+    next_reap = 0.0
     while not stop.is_set():
+        if time.monotonic() >= next_reap:
+            next_reap = time.monotonic() + REAP_EVERY_S
+            try:  # the other jobs of a dead worker: marked failed, never `running` for ever
+                reap_lost_jobs(redis, skip_handlers=frozenset({PACER_HANDLER}))
+            except Exception:
+                log.exception("the pacer supervisor could not look for lost jobs; retrying")
         try:
             with system_session() as session:
                 campaigns = _dialing_campaigns(session)

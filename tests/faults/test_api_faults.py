@@ -1,0 +1,286 @@
+"""The API while PostgreSQL or Redis goes away under it, through a loopback proxy.
+
+During the cut every request answers promptly (503 problem+json with Retry-After, never a 500
+or a hang); right after, the API is healthy again; afterwards nothing is half-stored: every
+list either exists with its cleaning job or is marked failed, no list is stuck ``uploaded``,
+no job is stuck ``queued`` without being on the queue, no uploaded file is left without its
+list. The test's own checks talk to the services directly.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from faults.harness import MARKS, via, wait_for
+from faults.proxy import TcpProxy
+from redis import Redis
+from rq import SimpleWorker
+from rq.serializers import JSONSerializer
+
+from helpers import Tenant, live_server, make_tenant
+
+pytestmark = MARKS
+
+#: An answer slower than this during an outage is a hang (the pool timeout is 5 s).
+PATIENCE_S = 15.0
+CSV = b"phone\n138 1234 5678\n139 1234 5678\n"
+
+
+@pytest.fixture
+def served(
+    configure: Callable[..., None], pg_url: str, pg_engine: Any
+) -> Iterator[Callable[..., str]]:
+    """serve(database_url=..., redis_url=...): the app on a live loopback server; its URL."""
+    from contextlib import ExitStack
+
+    from api.main import create_app
+
+    stack = ExitStack()
+
+    def _serve(*, database_url: str, redis_url: str) -> str:
+        configure(database_url=database_url, redis_url=redis_url)
+        return stack.enter_context(live_server(create_app()))
+
+    yield _serve
+    stack.close()
+
+
+def _problem_503(response: httpx.Response) -> str:
+    assert response.status_code == 503, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    assert int(response.headers["retry-after"]) > 0
+    body = response.json()
+    assert body["status"] == 503
+    return str(body["type"].rsplit("/", 1)[-1])
+
+
+def _upload(http: httpx.Client, tenant: Tenant, n: int) -> httpx.Response:
+    return http.post(
+        "/lists",
+        headers=tenant.headers(),
+        data={"name": f"list {n}"},
+        files={"file": (f"leads-{n}.csv", CSV, "text/csv")},
+    )
+
+
+class Traffic:
+    """Threads sending GET /campaigns and POST /lists in a loop; every answer kept."""
+
+    def __init__(self, base: str, tenant: Tenant, threads: int = 3) -> None:
+        self.stop = threading.Event()
+        self.answers: list[tuple[float, str, int | str, str]] = []
+        self.lock = threading.Lock()
+        self.threads = [
+            threading.Thread(target=self._run, args=(base, tenant, i), daemon=True)
+            for i in range(threads)
+        ]
+
+    def __enter__(self) -> Traffic:
+        for thread in self.threads:
+            thread.start()
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(timeout=PATIENCE_S * 2)
+
+    def _run(self, base: str, tenant: Tenant, index: int) -> None:
+        n = 0
+        with httpx.Client(base_url=base, timeout=PATIENCE_S) as http:
+            while not self.stop.is_set():
+                n += 1
+                began = time.monotonic()
+                route = "upload" if n % 2 else "campaigns"
+                try:
+                    if route == "upload":
+                        response = _upload(http, tenant, index * 10_000 + n)
+                    else:
+                        response = http.get("/campaigns", headers=tenant.headers())
+                    outcome: int | str = response.status_code
+                    kind = (
+                        _problem_503(response)
+                        if response.status_code == 503
+                        else response.headers.get("content-type", "")
+                    )
+                except httpx.HTTPError as exc:  # a hang past PATIENCE_S, or a dropped reply
+                    outcome, kind = type(exc).__name__, str(exc)
+                with self.lock:
+                    self.answers.append((time.monotonic() - began, route, outcome, kind))
+                time.sleep(0.05)
+
+    def outcomes(self) -> Counter[tuple[str, int | str]]:
+        with self.lock:
+            return Counter((route, outcome) for _, route, outcome, _ in self.answers)
+
+
+def _leftovers(pg_url: str, redis: Redis[bytes]) -> dict[str, Any]:
+    """What a cut could have left half-made."""
+    from core.db import get_engine
+    from core.queue import get_queue
+    from core.settings import get_settings
+
+    queued_on_redis = set(get_queue(get_settings(), redis).job_ids)
+    with get_engine(pg_url).connect() as conn:
+        lists = dict(
+            conn.execute(sa.text("SELECT status, count(*) FROM leadlist GROUP BY status")).all()
+        )
+        queued_jobs = {
+            str(row[0])
+            for row in conn.execute(sa.text("SELECT id FROM jobrecord WHERE status = 'queued'"))
+        }
+        lists_without_job = conn.execute(
+            sa.text("SELECT count(*) FROM leadlist WHERE job_id IS NULL AND status <> 'failed'")
+        ).scalar_one()
+        files_without_list = conn.execute(
+            sa.text(
+                "SELECT count(*) FROM storedfile f WHERE NOT EXISTS "
+                "(SELECT 1 FROM leadlist l WHERE f.id IN "
+                "(l.upload_file_id, l.cleaned_file_id, l.rejects_file_id))"
+            )
+        ).scalar_one()
+    return {
+        "lists": lists,
+        "jobs queued but not on the queue": len(queued_jobs - queued_on_redis),
+        "lists without a job": lists_without_job,
+        "files without a list": files_without_list,
+    }
+
+
+def _work_off(redis_url: str) -> None:
+    """Run every queued job (in process), so the lists reach their final state."""
+    from core.queue import get_queue
+    from core.settings import get_settings
+
+    connection = Redis.from_url(redis_url)
+    SimpleWorker(
+        [get_queue(get_settings(), connection)], connection=connection, serializer=JSONSerializer
+    ).work(burst=True)
+
+
+def test_a_postgres_cut_answers_503_and_leaves_nothing_half_stored(
+    served: Callable[..., str], pg_url: str, redis_url: str, pg_proxy: TcpProxy
+) -> None:
+    base = served(database_url=via(pg_proxy, pg_url), redis_url=redis_url)
+    with httpx.Client(base_url=base, timeout=PATIENCE_S) as http:
+        tenant = make_tenant(http, "alpha")
+        assert _upload(http, tenant, 0).status_code == 202
+        with Traffic(base, tenant) as traffic:
+            wait_for(lambda: len(traffic.answers) >= 6, "requests before the cut", 30)
+            with pg_proxy.outage(5.0):
+                cut_answers = len(traffic.answers)
+                during = [
+                    http.get("/campaigns", headers=tenant.headers()),
+                    _upload(http, tenant, 1),
+                ]
+            restored = len(traffic.answers)
+            wait_for(lambda: len(traffic.answers) >= restored + 6, "requests after the cut", 60)
+        answers = traffic.answers
+        assert {_problem_503(r) for r in during} == {"database-unavailable"}
+        after = [http.get("/campaigns", headers=tenant.headers()), _upload(http, tenant, 2)]
+        assert [r.status_code for r in after] == [200, 202], [r.text for r in after]
+    print(f"\n[pg cut, API] {dict(traffic.outcomes())}")
+    kinds = Counter(kind for _, _, outcome, kind in answers if outcome == 503)
+    print(f"[pg cut, API] 503 kinds {dict(kinds)}; slowest {max(a[0] for a in answers):.2f} s")
+    assert answers[cut_answers:restored], "no request was answered during the cut"
+    assert all(outcome in (200, 202, 503) for _, _, outcome, _ in answers), answers
+    _work_off(redis_url)
+    left = _leftovers(pg_url, Redis.from_url(redis_url))
+    print(f"[pg cut, API] after the jobs ran: {left}")
+    assert set(left["lists"]) <= {"ready", "failed"}, left
+    assert left["jobs queued but not on the queue"] == 0, left
+    assert left["lists without a job"] == 0, left
+    assert left["files without a list"] == 0, left
+
+
+def test_a_redis_cut_answers_503_and_leaves_nothing_stuck(
+    served: Callable[..., str], pg_url: str, redis_url: str, redis_proxy: TcpProxy
+) -> None:
+    base = served(database_url=pg_url, redis_url=via(redis_proxy, redis_url))
+    with httpx.Client(base_url=base, timeout=PATIENCE_S) as http:
+        tenant = make_tenant(http, "alpha")
+        assert _upload(http, tenant, 0).status_code == 202
+        with Traffic(base, tenant) as traffic:
+            wait_for(lambda: len(traffic.answers) >= 6, "requests before the cut", 30)
+            with redis_proxy.outage(5.0):
+                cut_answers = len(traffic.answers)
+                during = [
+                    _upload(http, tenant, 1),
+                    http.post("/jobs/summary", headers=tenant.headers()),
+                ]
+                listed = http.get("/campaigns", headers=tenant.headers())
+            restored = len(traffic.answers)
+            wait_for(lambda: len(traffic.answers) >= restored + 6, "requests after the cut", 60)
+        answers = traffic.answers
+        assert {_problem_503(r) for r in during} == {"queue-unavailable"}
+        assert listed.status_code == 200  # reads need no Redis
+        after = [_upload(http, tenant, 2), http.post("/jobs/summary", headers=tenant.headers())]
+        assert [r.status_code for r in after] == [202, 202], [r.text for r in after]
+    print(f"\n[redis cut, API] {dict(traffic.outcomes())}")
+    print(f"[redis cut, API] slowest answer {max(a[0] for a in answers):.2f} s")
+    assert answers[cut_answers:restored], "no request was answered during the cut"
+    assert all(outcome in (200, 202, 503) for _, _, outcome, _ in answers), answers
+    _work_off(redis_url)
+    left = _leftovers(pg_url, Redis.from_url(redis_url))
+    print(f"[redis cut, API] after the jobs ran: {left}")
+    assert set(left["lists"]) <= {"ready", "failed"}, left
+    assert left["jobs queued but not on the queue"] == 0, left
+    assert left["lists without a job"] == 0, left
+    assert left["files without a list"] == 0, left
+
+
+def test_a_postgres_cut_right_after_the_list_is_stored_leaves_no_list_without_its_job(
+    served: Callable[..., str], pg_url: str, redis_url: str, pg_proxy: TcpProxy
+) -> None:
+    """The cut at the worst moment: right after the upload's first commit. Before, that
+    commit held the list alone, its job not yet recorded: the list stayed ``uploaded`` for
+    ever. Now the list and its job are committed together, or not at all."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from campaigns.models import LeadList
+
+    base = served(database_url=via(pg_proxy, pg_url), redis_url=redis_url)
+    armed = threading.Event()
+
+    def note_new_list(session: Session, _ctx: Any, _instances: Any) -> None:
+        if armed.is_set() and any(isinstance(obj, LeadList) for obj in session.new):
+            session.info["faults_new_list"] = True
+
+    def cut_after_commit(session: Session) -> None:
+        if session.info.pop("faults_new_list", False) and armed.is_set():
+            armed.clear()
+            pg_proxy.cut()
+
+    event.listen(Session, "before_flush", note_new_list)
+    event.listen(Session, "after_commit", cut_after_commit)
+    try:
+        with httpx.Client(base_url=base, timeout=PATIENCE_S) as http:
+            tenant = make_tenant(http, "alpha")
+            armed.set()
+            response = _upload(http, tenant, 1)
+            assert not armed.is_set(), "the cut did not happen"
+            pg_proxy.restore()
+            after = _upload(http, tenant, 2)
+    finally:
+        event.remove(Session, "before_flush", note_new_list)
+        event.remove(Session, "after_commit", cut_after_commit)
+        pg_proxy.restore()
+    print(f"\n[pg cut after the list commit] {response.status_code} {response.text[:200]}")
+    assert _problem_503(response) == "database-unavailable"
+    assert after.status_code == 202, after.text
+    _work_off(redis_url)
+    left = _leftovers(pg_url, Redis.from_url(redis_url))
+    print(f"[pg cut after the list commit] after the jobs ran: {left}")
+    # the 503's list was stored with its job (and cleaned) or not at all; never left waiting
+    assert set(left["lists"]) <= {"ready", "failed"}, left
+    assert left["lists without a job"] == 0, left
+    assert left["jobs queued but not on the queue"] == 0, left
+    assert left["files without a list"] == 0, left
