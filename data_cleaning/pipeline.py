@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from data_cleaning.cells import ROW_REJECTED, per_chunk, split_column
 from data_cleaning.columns import detect_phone_column
 from data_cleaning.enrich import Enricher
 from data_cleaning.exceptions import RaggedRowsError
@@ -75,7 +76,14 @@ class _Engine:
         self.suppression = tuple(suppression)
 
     def process(self, phones: pa.Array, sizes: list[int]) -> list[PackedResult]:
-        return self.vector.process_chunks(phones, sizes, self.suppression)
+        # Cells holding several numbers are split first: the lead's number is normalised in
+        # the cell's place, exactly as a cell holding only it would be.
+        phones, split = split_column(phones, self.vector, self.suppression)
+        results = self.vector.process_chunks(phones, sizes, self.suppression)
+        if len(split):
+            for packed, part in zip(results, per_chunk(split, sizes), strict=True):
+                packed.split = part
+        return results
 
 
 _WORKER_ENGINE: _Engine | None = None
@@ -452,6 +460,18 @@ class CleaningRun:
             report.by_timezone, packed.zone_ids[kept], [_ZONE_JOIN(z) for z in packed.zone_table]
         )
         report.virtual_operator += int(np.count_nonzero(packed.virtual[kept]))
+        split = packed.split
+        if split is not None and len(split):
+            report.cells_split += len(split)
+            row_kept = (codes[split.rows] == 0).tolist()
+            for keep, alternates, dropped in zip(
+                row_kept, split.alternates, split.dropped, strict=True
+            ):
+                report.alternates_dropped.update(dropped)
+                if keep:
+                    report.alternates_kept += len(alternates)
+                elif alternates:
+                    report.alternates_dropped[ROW_REJECTED] += len(alternates)
         report.invalid = sum(by_reason[r.value] for r in INVALID_REASONS)
         report.duplicates = by_reason[RejectReason.DUPLICATE.value]
         report.dnc_suppressed = by_reason[RejectReason.DNC.value]
@@ -577,6 +597,13 @@ class ChunkColumns:
             return list(map(packed.carrier_table.__getitem__, packed.carrier_ids.tolist()))
         if name == "virtual_operator":
             return packed.virtual.tolist()
+        if name == "alternate_phones":
+            alternates: list[tuple[str, ...]] = [()] * len(self.numbers)
+            split = packed.split
+            if split is not None:
+                for row, found in zip(split.rows.tolist(), split.alternates, strict=True):
+                    alternates[row] = found
+            return alternates
         raise AttributeError(name)
 
 

@@ -78,6 +78,7 @@ def test_each_row_ends_in_exactly_one_place(write_text: WriteText) -> None:
         "by_type": {"fixed_line": 1, "mobile": 1},
         "by_region": {"Beijing": 2},
         "by_timezone": {"Asia/Shanghai": 2},
+        "multi_number_cells": {"cells_split": 0, "alternates_kept": 0, "alternates_dropped": {}},
         "elapsed_s": 0,
     }
     kept = results[-1]
@@ -263,9 +264,10 @@ def test_cleaned_writer_replaces_its_own_columns() -> None:
     CleanedWriter(stream, columns).write_chunk(chunk)
     lines = stream.getvalue().splitlines()
     assert lines[0] == (
-        "phone,name,phone_e164,phone_type,phone_region,phone_timezone,phone_extension,phone_carrier"
+        "phone,name,phone_e164,phone_type,phone_region,phone_timezone,phone_extension,phone_carrier,"
+        "phone_alternates"
     )
-    assert lines[1] == "13800138000,王,+8613800138000,mobile,China,Asia/Shanghai,,China Mobile"
+    assert lines[1] == "13800138000,王,+8613800138000,mobile,China,Asia/Shanghai,,China Mobile,"
 
 
 def test_worker_pool_ends_under_a_flag_only_sigterm_handler(tmp_path: Path) -> None:
