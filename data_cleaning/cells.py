@@ -8,7 +8,8 @@ number becomes the lead's number, the other valid ones its alternates.
 The rule never splits a single number: a cell is split only at the separators of
 :data:`SEPARATORS`, only when it gives at least two parts holding digits that each hold at least
 :data:`MIN_PART_DIGITS` digits (parts without any digit, such as ``无``, are ignored), and only
-when the whole cell is not a valid number while one of its parts is. ``138,0013,8000`` (parts of 3 and 4 digits), ``138 0013 8000
+when the whole cell is not a valid number (with an extension shorter than a number) while one
+of its parts is. ``138,0013,8000`` (parts of 3 and 4 digits), ``138 0013 8000
 ;ext=12`` and ``010-6552-9988, 转 21`` (an extension after the separator) stay whole and are
 normalised as today.
 
@@ -117,8 +118,9 @@ def split_column(
     """The phone column with each split cell replaced by its lead's number, and the splits.
 
     A cell is split when :func:`split_cell` gives parts, the whole cell is not a valid number
-    (so a valid cell is never altered) and one of the parts is; the lead's number is the
-    first valid part. The common case, no separator anywhere, costs one RE2 scan.
+    (so a valid cell is never altered; a "valid" one whose extension has a number's length is
+    not) and one of the parts is; the lead's number is the first valid part. The common case,
+    no separator anywhere, costs one RE2 scan.
     """
     if not len(phones):
         return phones, SplitCells()
@@ -149,6 +151,7 @@ def split_column(
     packed = engine.process(cells, suppression, enrich=False)
     valid = (packed.reasons == 0).tolist()
     e164 = packed.e164.to_pylist()
+    extensions = packed.extensions.to_pylist()
     suppressed = np.zeros(len(cells), dtype=np.bool_)
     for flags in packed.suppressed:
         suppressed |= flags
@@ -163,8 +166,10 @@ def split_column(
         whole, first, stop = at, at + 1, at + 1 + len(parts)
         at = stop
         lead = next((k for k in range(first, stop) if valid[k]), None)
-        if valid[whole] or lead is None:
-            continue  # a valid cell stays whole; so does one with no valid part
+        # A valid cell stays whole, unless its "extension" is a second number (libphonenumber
+        # reads "13800138000;13912345678" so); so does a cell with no valid part.
+        if lead is None or (valid[whole] and _digit_count(extensions[whole]) < MIN_PART_DIGITS):
+            continue
         kept: list[str] = []
         lost: list[str] = []
         for k in range(first, stop):
