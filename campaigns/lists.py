@@ -320,6 +320,7 @@ def _import(ctx: JobContext, list_id: uuid.UUID) -> dict[str, Any]:
             rejects_writer.write_chunk(chunk)
             rows = []
             now = utcnow()
+            alternates = chunk.alternate_phones
             for i, status in enumerate(chunk.statuses):
                 if status is not RowStatus.KEPT:
                     continue
@@ -338,6 +339,7 @@ def _import(ctx: JobContext, list_id: uuid.UUID) -> dict[str, Any]:
                         "phone_extension": chunk.extensions[i] or None,
                         "phone_carrier": chunk.carriers[i] or None,
                         "virtual_operator": chunk.virtual_operator[i],
+                        "alternate_phones": list(alternates[i]),
                         "attributes": dict(zip(chunk.columns, chunk.rows[i], strict=False)),
                         "created_at": now,
                     }
@@ -459,4 +461,6 @@ class LeadPublic(SQLModel):
     phone_extension: str | None
     phone_carrier: str | None
     virtual_operator: bool
+    #: Other numbers the row's phone cell held (E.164), e.g. "138… / 139…".
+    alternate_phones: list[str] = []
     attributes: dict[str, Any]
