@@ -296,8 +296,9 @@ def _import(ctx: JobContext, list_id: uuid.UUID) -> dict[str, Any]:
             sheet=lead_list.sheet,
             allow_ragged=bool(ctx.params.get("allow_ragged", False)),
             max_input_bytes=settings.max_upload_bytes,
-            # Forking worker processes from a threaded server is unsafe; RQ work horses may.
-            workers=1 if settings.embedded else None,
+            # The cleaner's own choice: a worker process only for inputs big enough to gain from
+            # one (a pool's start costs more than cleaning a small list; issue 19).
+            workers=None,
         )
         client_id = lead_list.client_id
 
