@@ -175,6 +175,7 @@ class CleaningRun:
         progress: ProgressCallback | None,
         clock: Callable[[], float],
         started: float,
+        precomputed: Iterator[PackedResult] | None = None,
     ) -> None:
         self.options = options
         self.phone_column = phone_column
@@ -198,6 +199,7 @@ class CleaningRun:
         self._seen_rows = np.zeros(0, dtype=np.int64)
         self._phone_index = reader.info.columns.index(phone_column)
         self._width = len(reader.info.columns)
+        self._precomputed = precomputed
         self._chunks: Generator[ChunkResult, None, None] = self._run()
 
     def __iter__(self) -> Iterator[ChunkResult]:
@@ -222,6 +224,28 @@ class CleaningRun:
         for _ in self:
             pass
         return self.report
+
+    def normalise_chunks(self, first: int, stop: int | None = None) -> Iterator[PackedResult]:
+        """The normalised chunks ``first`` to ``stop`` (exclusive; ``None``: the end), in order.
+
+        One part of a list cleaned by several processes or machines: each normalises its own
+        range of chunks (this run is used for nothing else), and :func:`clean_table` with
+        ``precomputed`` set to all the parts' chunks, in order, then finishes the list exactly
+        as a single run would (the per-row answers do not depend on who computed them).
+        """
+        options = self.options
+        engine = _Engine(
+            options.default_region, options.excluded_types, options.language, self._suppression
+        )
+        index = self._phone_index
+        try:
+            for number, raw in enumerate(self._raw_chunks(max(1, options.chunk_rows))):
+                if stop is not None and number >= stop:
+                    break
+                if number >= first:
+                    yield engine.process(raw.columns[index], [len(raw)])[0]
+        finally:
+            self._reader.close()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -292,7 +316,9 @@ class CleaningRun:
     def _run(self) -> Generator[ChunkResult, None, None]:
         options = self.options
         workers = options.workers
-        if workers is None:
+        if self._precomputed is not None:
+            workers = 0
+        elif workers is None:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
             big = self._reader.info.size_bytes >= _PARALLEL_MIN_BYTES
             # This process reads, deduplicates and counts, and normalises batches too whenever
@@ -333,7 +359,9 @@ class CleaningRun:
                 phones = raw.columns[index]
                 sizes = _chunk_sizes(len(raw), size)
                 handle: _Handle
-                if room():
+                if self._precomputed is not None:
+                    handle = _Done(self._next_precomputed(sizes))
+                elif room():
                     assert pool is not None
                     # A slice pickles with its whole parent buffer (all of a parse block): copy
                     # out just its cells first.
@@ -369,9 +397,26 @@ class CleaningRun:
                 pool.terminate()
                 pool.join()
             self._reader.close()
+        if self._precomputed is not None and next(self._precomputed, None) is not None:
+            raise RuntimeError(
+                "the normalised parts of the list hold more rows than the list; clean it again"
+            )
         if self.report.rows_in == 0:
             raise header_only_error(self._reader.info.sheet or "the input")
         self.report.elapsed_s = self._clock() - self._started
+
+    def _next_precomputed(self, sizes: list[int]) -> list[PackedResult]:
+        assert self._precomputed is not None
+        results = []
+        for size in sizes:
+            packed = next(self._precomputed, None)
+            if packed is None or len(packed.reasons) != size:
+                raise RuntimeError(
+                    "the normalised parts of the list do not match its rows (a part is missing "
+                    "or was made with other options); clean the list again"
+                )
+            results.append(packed)
+        return results
 
     def _dedupe(
         self, numbers: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]
@@ -636,8 +681,14 @@ def clean_table(
     prior_numbers: PriorNumbers | None = None,
     progress: ProgressCallback | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    precomputed: Iterable[PackedResult] | None = None,
 ) -> CleaningRun:
-    """Open and check a lead list and return the run that streams its cleaned chunks."""
+    """Open and check a lead list and return the run that streams its cleaned chunks.
+
+    ``precomputed``: the list's normalised chunks, in order, from
+    :meth:`CleaningRun.normalise_chunks` runs (a list cleaned in parts); only deduplication,
+    suppression and counting are then done here.
+    """
     options = options or CleaningOptions()
     started = clock()
     # Validate the region and types before touching the file.
@@ -671,5 +722,14 @@ def clean_table(
     else:
         sets = list(suppression)
     return CleaningRun(
-        reader, options, phone_column, sample, sets, prior_numbers, progress, clock, started
+        reader,
+        options,
+        phone_column,
+        sample,
+        sets,
+        prior_numbers,
+        progress,
+        clock,
+        started,
+        iter(precomputed) if precomputed is not None else None,
     )
