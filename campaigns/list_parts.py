@@ -37,11 +37,13 @@ from sqlmodel import col
 
 from campaigns.suppression import client_suppression_set
 from core.db import system_session, tenant_session
+from core.errors import InvalidInput
 from core.files import delete_file, materialise, save_path
 from core.models import JobRecord
 from core.queue import enqueue_call, get_redis
 from core.settings import get_settings
 from data_cleaning import CleaningOptions, NumberType, clean_table
+from data_cleaning.exceptions import DataCleaningError
 from data_cleaning.packed_io import read_packed, write_packed
 from data_cleaning.readers import TableInfo
 from data_cleaning.suppression import Suppression
@@ -187,7 +189,10 @@ def _wait(
     while True:
         failed = redis.get(keys["failed"])
         if failed is not None:
-            raise RuntimeError(f"cleaning the list in parts failed: {failed.decode()}")
+            problem = json.loads(failed)
+            if problem["input"]:  # the list's own fault, said as for a list cleaned at once
+                raise InvalidInput(problem["message"])
+            raise RuntimeError(f"cleaning the list in parts failed: {problem['message']}")
         done = redis.hgetall(keys["done"])
         if len(done) >= parts:
             return [uuid.UUID(done[str(part).encode()].decode()) for part in range(parts)]
@@ -276,7 +281,11 @@ def _do_part(
         for name in ("done", "by"):
             redis.expire(keys[name], _TTL_S)
     except Exception as exc:
-        redis.set(keys["failed"], f"part {part + 1} of {spec['parts']}: {exc}", ex=_TTL_S)
+        if isinstance(exc, DataCleaningError):
+            problem = {"input": True, "message": str(exc)}
+        else:
+            problem = {"input": False, "message": f"part {part + 1} of {spec['parts']}: {exc}"}
+        redis.set(keys["failed"], json.dumps(problem), ex=_TTL_S)
         raise
 
 

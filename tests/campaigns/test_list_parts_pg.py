@@ -194,3 +194,94 @@ def test_two_workers_clean_a_big_list_exactly_as_one_process(
         assert (job.progress_done, job.progress_unit) == (ROWS, "rows")
     # Nothing left behind: no part files, no Redis keys.
     assert not redis.keys("pilotdial:list-parts:*")
+
+
+def _small_upload(client_id: uuid.UUID, content: bytes) -> tuple[uuid.UUID, uuid.UUID | None]:
+    from campaigns.lists import create_list_from_upload
+    from core.db import tenant_session
+
+    with tenant_session([client_id]) as session:
+        lead_list = create_list_from_upload(
+            session=session,
+            client_id=client_id,
+            filename="parts.csv",
+            chunks=[content],
+            name="parts",
+            region="CN",
+        )
+        return lead_list.id, lead_list.job_id
+
+
+def test_with_no_other_worker_the_import_job_does_every_part(
+    pg_url: str, pg_engine: Any, redis_url: str, configure: Any, tmp_path: Path
+) -> None:
+    from campaigns.models import Lead, LeadList, ListStatus
+    from core.admin import create_client
+    from core.db import system_session, tenant_session
+    from core.models import JobRecord
+    from core.queue import run_worker
+    from core.settings import get_settings
+    from data_cleaning import CleaningOptions, RowStatus, clean_table
+
+    configure(database_url=pg_url, redis_url=redis_url, list_split_rows="1000")
+    content, _ = _messy(5000)
+    source = tmp_path / "leads.csv"
+    source.write_bytes(content)
+    reference = clean_table(source, CleaningOptions(chunk_rows=20_000, workers=0))
+    kept = [
+        (row.row_number, row.e164)
+        for chunk in reference
+        for row in chunk
+        if row.status is RowStatus.KEPT
+    ]
+    with system_session() as session:
+        client_id = create_client(session=session, name="Alone").id
+    list_id, job_id = _small_upload(client_id, content)
+    run_worker(get_settings(), burst=True, simple=True)  # this process is the only worker
+    with tenant_session([client_id]) as session:
+        lead_list = session.get(LeadList, list_id)
+        assert lead_list is not None
+        assert lead_list.status is ListStatus.ready, lead_list.error
+        assert lead_list.report is not None
+        assert lead_list.report | {"elapsed_s": 0} == (
+            reference.report.to_json_dict()
+            | {"elapsed_s": 0, "phone_column": "手机", "encoding": "utf-8"}
+            | {"ragged_rows": 0, "virtual_operator": reference.report.virtual_operator}
+        )
+        leads = session.exec(
+            select(Lead.row_number, Lead.phone_e164).where(Lead.list_id == list_id)
+        )
+        assert sorted(leads) == kept
+    with system_session() as session:
+        job = session.get(JobRecord, job_id)
+        assert job is not None
+        assert job.result is not None
+        assert len(job.result["parts"]) >= 5
+        assert len({part["worker"] for part in job.result["parts"]}) == 1
+
+
+def test_a_bad_row_in_a_later_part_fails_the_list_with_the_cleaners_message(
+    pg_url: str, pg_engine: Any, redis_url: str, configure: Any
+) -> None:
+    from campaigns.models import LeadList, ListStatus
+    from core.admin import create_client
+    from core.db import system_session, tenant_session
+    from core.queue import run_worker
+    from core.settings import get_settings
+
+    configure(database_url=pg_url, redis_url=redis_url, list_split_rows="1000")
+    lines = ["name,phone"] + [f"n{i},1380013{i:04d}" for i in range(4000)]
+    lines[3500] = "x,13900139000,surplus"
+    with system_session() as session:
+        client_id = create_client(session=session, name="Ragged").id
+    list_id, _ = _small_upload(client_id, ("\r\n".join(lines) + "\r\n").encode())
+    run_worker(get_settings(), burst=True, simple=True)
+    with tenant_session([client_id]) as session:
+        lead_list = session.get(LeadList, list_id)
+        assert lead_list is not None
+        assert lead_list.status is ListStatus.failed
+        assert lead_list.error is not None
+        assert "row 3501 has 3 cells" in lead_list.error
+        assert "allow_ragged field" in lead_list.error
+        assert session.exec(select(LeadList.rows_done).where(LeadList.id == list_id)).one() == 0
+    assert not Redis.from_url(redis_url).keys("pilotdial:list-parts:*")
