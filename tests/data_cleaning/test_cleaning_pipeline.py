@@ -366,3 +366,26 @@ def test_pool_refused_at_its_first_rows_on_a_job_thread_ends(tmp_path: Path) -> 
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "refused 5"
+
+
+@given(
+    chunks=st.lists(
+        st.lists(st.integers(1, 2**62), max_size=40).map(sorted), min_size=1, max_size=30
+    ),
+    bits=st.integers(1, 6),
+)
+@settings(max_examples=200, deadline=None)
+def test_seen_numbers_answer_like_a_dict(chunks: list[list[int]], bits: int) -> None:
+    """The dedupe set (a numpy hash table, tiny here so keys collide and it grows)."""
+    import numpy as np
+
+    seen = pipeline_module._SeenNumbers(bits)
+    model: dict[int, int] = {}
+    for number, chunk in enumerate(chunks, start=1):
+        keys = np.unique(np.array(chunk, dtype=np.int64))
+        known, origin = seen.find(keys)
+        assert known.tolist() == [int(k) in model for k in keys]
+        assert np.where(known, origin, 0).tolist() == [model.get(int(k), 0) for k in keys]
+        new = keys[~known]
+        seen.add(new, np.full(len(new), number, dtype=np.int64))
+        model.update((int(k), number) for k in new)
