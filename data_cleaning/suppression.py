@@ -311,9 +311,9 @@ class NumberSet:
         # chunk (0.5 s per chunk for 500,000 do-not-call numbers).
         held = self._numbers
         if not len(held):
-            return digits == -1
+            return np.asarray(digits == -1, dtype=np.bool_)
         at = np.minimum(np.searchsorted(held, digits), len(held) - 1)
-        found = held[at] == digits
+        found: npt.NDArray[np.bool_] = np.asarray(held[at] == digits, dtype=np.bool_)
         found[digits == -1] = True
         return found
 
