@@ -528,7 +528,8 @@ class _SeenNumbers:
     filled a whole chunk of keys at a time. One sorted array with ``np.insert`` copied the
     whole set for every chunk (quadratic: most of a 10M-row list's time); sorted runs merged
     like a binary counter need O(log n) cache-missing probes per key and run. Here a key takes
-    one or two probes; memory is 16 to 32 bytes per number (the table doubles when half full).
+    one or two probes; memory is 12 to 24 bytes per number (the table doubles when half full;
+    rows are stored as int32 until a list has more than 2**31 rows).
     """
 
     __slots__ = ("_count", "_keys", "_rows", "_shift")
@@ -538,7 +539,9 @@ class _SeenNumbers:
 
     def __init__(self, bits: int = 16) -> None:
         self._keys = np.full(1 << bits, self._EMPTY, dtype=np.int64)
-        self._rows = np.zeros(1 << bits, dtype=np.int64)
+        self._rows: npt.NDArray[np.int32] | npt.NDArray[np.int64] = np.zeros(
+            1 << bits, dtype=np.int32
+        )
         self._shift = np.uint64(64 - bits)
         self._count = 0
 
@@ -561,7 +564,7 @@ class _SeenNumbers:
             found = self._keys[slots]
             hit = found == keys[todo]
             known[todo[hit]] = True
-            origin[todo[hit]] = self._rows[slots[hit]]
+            origin[todo[hit]] = self._rows[slots[hit]]  # widened to int64
             going_on = ~hit & (found != self._EMPTY)
             todo = todo[going_on]
             slots = (slots[going_on] + 1) & mask
@@ -569,6 +572,8 @@ class _SeenNumbers:
 
     def add(self, keys: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> None:
         """Add distinct ``keys`` (positive), none seen before, first seen at ``rows``."""
+        if len(rows) and rows.max() > np.iinfo(self._rows.dtype).max:
+            self._rows = self._rows.astype(np.int64)
         if 2 * (self._count + len(keys)) > len(self._keys):
             self._grow(self._count + len(keys))
         self._place(keys, rows)
@@ -593,8 +598,11 @@ class _SeenNumbers:
         used = self._keys != self._EMPTY
         keys, rows = self._keys[used], self._rows[used]
         bits = (2 * wanted - 1).bit_length()
+        # The old table goes before the new one is made: only the numbers are held twice.
+        del used
+        self._keys = self._rows = np.zeros(0, dtype=np.int64)
         self._keys = np.full(1 << bits, self._EMPTY, dtype=np.int64)
-        self._rows = np.zeros(1 << bits, dtype=np.int64)
+        self._rows = np.zeros(1 << bits, dtype=rows.dtype)
         self._shift = np.uint64(64 - bits)
         self._place(keys, rows)
 

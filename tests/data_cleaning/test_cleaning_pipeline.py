@@ -389,3 +389,14 @@ def test_seen_numbers_answer_like_a_dict(chunks: list[list[int]], bits: int) -> 
         new = keys[~known]
         seen.add(new, np.full(len(new), number, dtype=np.int64))
         model.update((int(k), number) for k in new)
+
+
+def test_seen_numbers_keep_rows_past_int32() -> None:
+    import numpy as np
+
+    seen = pipeline_module._SeenNumbers(2)
+    seen.add(np.array([5, 7], dtype=np.int64), np.array([2, 3], dtype=np.int64))
+    seen.add(np.array([9], dtype=np.int64), np.array([2**40], dtype=np.int64))
+    known, origin = seen.find(np.array([5, 7, 9, 11], dtype=np.int64))
+    assert known.tolist() == [True, True, True, False]
+    assert origin.tolist()[:3] == [2, 3, 2**40]
