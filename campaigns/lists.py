@@ -11,6 +11,7 @@ nothing half-imported is ever usable.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import tempfile
 import uuid
@@ -25,6 +26,7 @@ import phonenumbers
 from sqlalchemy import insert
 from sqlmodel import Session, SQLModel, col, delete, select
 
+from campaigns.list_parts import estimate_rows, normalised_in_parts, part_count
 from campaigns.models import Lead, LeadList, ListStatus
 from campaigns.suppression import client_suppression_set
 from core.db import get_or_404, utcnow
@@ -304,58 +306,92 @@ def _import(ctx: JobContext, list_id: uuid.UUID) -> dict[str, Any]:
             sheet=lead_list.sheet,
             allow_ragged=bool(ctx.params.get("allow_ragged", False)),
             max_input_bytes=settings.max_upload_bytes,
-            # Forking worker processes from a threaded server is unsafe; RQ work horses may.
-            workers=1 if settings.embedded else None,
+            # The cleaner's own choice: a worker process only for inputs big enough to gain from
+            # one (a pool's start costs more than cleaning a small list; issue 19).
+            workers=None,
         )
         client_id = lead_list.client_id
+        upload_file_id = lead_list.upload_file_id
+    parts, rows_estimate = 1, 0
+    if not settings.embedded:
+        info = check_table(source, encoding=options.encoding, sheet=options.sheet)
+        rows_estimate = estimate_rows(source, info)
+        parts = part_count(rows_estimate, settings.list_split_rows)
 
     def on_progress(p: CleaningProgress) -> None:
         ctx.progress(p.rows_done, p.rows_total_estimate, unit="rows")
 
     cleaned_path, rejects_path = workdir / "cleaned.csv", workdir / "rejects.csv"
-    run = clean_table(
-        source, options, suppression, prior_numbers=prior or None, progress=on_progress
-    )
-    with (
-        run,
-        cleaned_path.open("w", encoding="utf-8", newline="") as cleaned_fh,
-        rejects_path.open("w", encoding="utf-8", newline="") as rejects_fh,
-    ):
-        cleaned_writer = CleanedWriter(cleaned_fh, run.columns, neutralise=True)
-        rejects_writer = RejectsWriter(rejects_fh, run.columns, neutralise=True)
-        for chunk in run:
-            cleaned_writer.write_chunk(chunk)
-            rejects_writer.write_chunk(chunk)
-            rows = []
-            now = utcnow()
-            for i, status in enumerate(chunk.statuses):
-                if status is not RowStatus.KEPT:
-                    continue
-                number_type = chunk.number_types[i]
-                rows.append(
-                    {
-                        "id": uuid.uuid4(),
-                        "client_id": client_id,
-                        "list_id": list_id,
-                        "row_number": chunk.row_numbers[i],
-                        "phone_e164": chunk.e164[i],
-                        "phone_type": number_type.value if number_type else "unknown",
-                        "phone_region": iso_region(chunk.e164[i] or ""),
-                        "phone_region_desc": chunk.regions[i] or "",
-                        "phone_timezones": list(chunk.time_zones[i]),
-                        "phone_extension": chunk.extensions[i] or None,
-                        "phone_carrier": chunk.carriers[i] or None,
-                        "virtual_operator": chunk.virtual_operator[i],
-                        "attributes": dict(zip(chunk.columns, chunk.rows[i], strict=False)),
-                        "created_at": now,
-                    }
+    part_workers: list[str] = []
+    with contextlib.ExitStack() as stack:
+        precomputed = None
+        if parts > 1:
+            # Normalised by several workers, then finished here exactly as in one run.
+            in_parts = stack.enter_context(
+                normalised_in_parts(
+                    job_id=ctx.job_id,
+                    client_id=client_id,
+                    upload_file_id=upload_file_id,
+                    source=source,
+                    options=options,
+                    suppression=suppression,
+                    parts=parts,
+                    rows_estimate=rows_estimate,
                 )
-            with ctx.session() as session:
-                if rows:
-                    session.execute(insert(Lead), rows)
-                lead_list = session.get(LeadList, list_id)  # type: ignore[assignment]
-                lead_list.rows_done = chunk.row_numbers[-1] if len(chunk) else lead_list.rows_done
-                session.add(lead_list)
+            )
+            precomputed, part_workers = in_parts.chunks, in_parts.workers
+        run = clean_table(
+            source,
+            options,
+            suppression,
+            prior_numbers=prior or None,
+            # In parts, the job's progress is the rows normalised across the workers.
+            progress=on_progress if parts == 1 else None,
+            precomputed=precomputed,
+        )
+        with (
+            run,
+            cleaned_path.open("w", encoding="utf-8", newline="") as cleaned_fh,
+            rejects_path.open("w", encoding="utf-8", newline="") as rejects_fh,
+        ):
+            cleaned_writer = CleanedWriter(cleaned_fh, run.columns, neutralise=True)
+            rejects_writer = RejectsWriter(rejects_fh, run.columns, neutralise=True)
+            for chunk in run:
+                cleaned_writer.write_chunk(chunk)
+                rejects_writer.write_chunk(chunk)
+                rows = []
+                now = utcnow()
+                alternates = chunk.alternate_phones
+                for i, status in enumerate(chunk.statuses):
+                    if status is not RowStatus.KEPT:
+                        continue
+                    number_type = chunk.number_types[i]
+                    rows.append(
+                        {
+                            "id": uuid.uuid4(),
+                            "client_id": client_id,
+                            "list_id": list_id,
+                            "row_number": chunk.row_numbers[i],
+                            "phone_e164": chunk.e164[i],
+                            "phone_type": number_type.value if number_type else "unknown",
+                            "phone_region": iso_region(chunk.e164[i] or ""),
+                            "phone_region_desc": chunk.regions[i] or "",
+                            "phone_timezones": list(chunk.time_zones[i]),
+                            "phone_extension": chunk.extensions[i] or None,
+                            "phone_carrier": chunk.carriers[i] or None,
+                            "virtual_operator": chunk.virtual_operator[i],
+                            "alternate_phones": list(alternates[i]),
+                            "attributes": dict(zip(chunk.columns, chunk.rows[i], strict=False)),
+                            "created_at": now,
+                        }
+                    )
+                with ctx.session() as session:
+                    if rows:
+                        session.execute(insert(Lead), rows)
+                    lead_list = session.get(LeadList, list_id)  # type: ignore[assignment]
+                    if len(chunk):
+                        lead_list.rows_done = chunk.row_numbers[-1]
+                    session.add(lead_list)
     report = run.report
     with ctx.session() as session:
         csv_type = "text/csv; charset=utf-8"
@@ -384,7 +420,10 @@ def _import(ctx: JobContext, list_id: uuid.UUID) -> dict[str, Any]:
         path.unlink(missing_ok=True)
     workdir.rmdir()
     ctx.progress(report.rows_in, report.rows_in, unit="rows")
-    return {"list_id": str(list_id), **report.to_json_dict()}
+    result = {"list_id": str(list_id), **report.to_json_dict()}
+    if part_workers:
+        result["parts"] = [{"part": k + 1, "worker": w} for k, w in enumerate(part_workers)]
+    return result
 
 
 @lru_cache(maxsize=4096)
@@ -467,4 +506,6 @@ class LeadPublic(SQLModel):
     phone_extension: str | None
     phone_carrier: str | None
     virtual_operator: bool
+    #: Other numbers the row's phone cell held (E.164), e.g. "138… / 139…".
+    alternate_phones: list[str] = []
     attributes: dict[str, Any]

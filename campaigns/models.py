@@ -120,6 +120,11 @@ class Lead(SQLModel, TenantScoped, table=True):
     phone_extension: str | None = Field(default=None, max_length=20)
     phone_carrier: str | None = Field(default=None, max_length=200)
     virtual_operator: bool = False
+    #: The other numbers of a phone cell that held several (E.164; not deduplicated across
+    #: leads, checked against the do-not-call lists at import).
+    alternate_phones: list[str] = Field(
+        default_factory=list, sa_column=Column(JSON, nullable=False, server_default="[]")
+    )
     attributes: dict[str, str] = Field(default_factory=dict, sa_column=Column(JSON, nullable=False))
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 

@@ -53,6 +53,11 @@ class Settings(BaseSettings):
     secret_key: str | None = Field(default=None, description="HMAC key for suppression hashes")
     queue_name: str = "pilotdial"
     max_upload_bytes: int = 200 * 1024 * 1024
+    list_split_rows: int = Field(
+        default=1_000_000,
+        ge=1000,
+        description="lists of more rows are cleaned in parts by several RQ workers (with Redis)",
+    )
     log_json: bool = False
     log_level: str = "INFO"
     api_host: str = "127.0.0.1"

@@ -120,6 +120,14 @@ def clean(
         f"({result.elapsed_s:.1f} s)",
         err=True,
     )
+    if result.cells_split:
+        dropped = sum(result.alternates_dropped.values())
+        typer.echo(
+            f"{result.cells_split} phone cell(s) held several numbers: the first valid one is "
+            f"the lead's, {result.alternates_kept} other(s) kept in phone_alternates, "
+            f"{dropped} dropped (see multi_number_cells in the report)",
+            err=True,
+        )
 
 
 def _run_with_progress(

@@ -89,6 +89,7 @@ ENRICHMENT_COLUMNS: tuple[str, ...] = (
     "phone_timezone",
     "phone_extension",
     "phone_carrier",
+    "phone_alternates",
 )
 
 #: Numbers already used elsewhere (earlier lists of the campaign): either a container of
@@ -155,6 +156,8 @@ class RowResult:
     extension: str
     carrier: str
     is_virtual_operator: bool
+    #: Other numbers of a phone cell that held several (E.164; see :mod:`data_cleaning.cells`).
+    alternate_phones: tuple[str, ...] = ()
 
 
 class _Field(Generic[_T]):
@@ -198,6 +201,7 @@ class ChunkResult:
     """
 
     __slots__ = (
+        "_alternate_phones",
         "_carriers",
         "_duplicate_of_rows",
         "_e164",
@@ -227,6 +231,7 @@ class ChunkResult:
     extensions: _Field[list[str]] = _Field()
     carriers: _Field[list[str]] = _Field()
     virtual_operator: _Field[list[bool]] = _Field()
+    alternate_phones: _Field[list[tuple[str, ...]]] = _Field()
 
     def __init__(
         self,
@@ -243,6 +248,7 @@ class ChunkResult:
         extensions: list[str],
         carriers: list[str],
         virtual_operator: list[bool],
+        alternate_phones: list[tuple[str, ...]] | None = None,
     ) -> None:
         self.columns = columns
         self._source: Any = None
@@ -258,6 +264,9 @@ class ChunkResult:
         self._extensions = extensions
         self._carriers = carriers
         self._virtual_operator = virtual_operator
+        self._alternate_phones = (
+            alternate_phones if alternate_phones is not None else [()] * len(row_numbers)
+        )
         self._edited = False
 
     @classmethod
@@ -300,6 +309,7 @@ class ChunkResult:
             extension=self.extensions[index],
             carrier=self.carriers[index],
             is_virtual_operator=self.virtual_operator[index],
+            alternate_phones=self.alternate_phones[index],
         )
 
     def __iter__(self) -> Iterator[RowResult]:
@@ -320,6 +330,10 @@ class CleaningReport:
     by_region: Counter[str] = field(default_factory=Counter)
     by_timezone: Counter[str] = field(default_factory=Counter)
     elapsed_s: float = 0.0
+    #: Phone cells split into several numbers, and what became of their other numbers.
+    cells_split: int = 0
+    alternates_kept: int = 0
+    alternates_dropped: Counter[str] = field(default_factory=Counter)
     # Facts about the input, not part of REPORT.json.
     columns: tuple[str, ...] = ()
     phone_column: str = ""
@@ -343,5 +357,10 @@ class CleaningReport:
             "by_type": dict(sorted(self.by_type.items())),
             "by_region": dict(self.by_region.most_common()),
             "by_timezone": dict(self.by_timezone.most_common()),
+            "multi_number_cells": {
+                "cells_split": self.cells_split,
+                "alternates_kept": self.alternates_kept,
+                "alternates_dropped": dict(sorted(self.alternates_dropped.items())),
+            },
             "elapsed_s": round(self.elapsed_s, 3),
         }

@@ -25,6 +25,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
+from data_cleaning.cells import ROW_REJECTED, per_chunk, split_column
 from data_cleaning.columns import detect_phone_column
 from data_cleaning.enrich import Enricher
 from data_cleaning.exceptions import RaggedRowsError
@@ -75,7 +76,14 @@ class _Engine:
         self.suppression = tuple(suppression)
 
     def process(self, phones: pa.Array, sizes: list[int]) -> list[PackedResult]:
-        return self.vector.process_chunks(phones, sizes, self.suppression)
+        # Cells holding several numbers are split first: the lead's number is normalised in
+        # the cell's place, exactly as a cell holding only it would be.
+        phones, split = split_column(phones, self.vector, self.suppression)
+        results = self.vector.process_chunks(phones, sizes, self.suppression)
+        if len(split):
+            for packed, part in zip(results, per_chunk(split, sizes), strict=True):
+                packed.split = part
+        return results
 
 
 _WORKER_ENGINE: _Engine | None = None
@@ -167,6 +175,7 @@ class CleaningRun:
         progress: ProgressCallback | None,
         clock: Callable[[], float],
         started: float,
+        precomputed: Iterator[PackedResult] | None = None,
     ) -> None:
         self.options = options
         self.phone_column = phone_column
@@ -185,11 +194,11 @@ class CleaningRun:
         self._progress = progress
         self._clock = clock
         self._started = started
-        # Numbers seen so far (sorted E.164 digits) and the row of their first sighting.
-        self._seen_keys = np.zeros(0, dtype=np.int64)
-        self._seen_rows = np.zeros(0, dtype=np.int64)
+        # Numbers seen so far (E.164 digits) and the row of their first sighting.
+        self._seen = _SeenNumbers()
         self._phone_index = reader.info.columns.index(phone_column)
         self._width = len(reader.info.columns)
+        self._precomputed = precomputed
         self._chunks: Generator[ChunkResult, None, None] = self._run()
 
     def __iter__(self) -> Iterator[ChunkResult]:
@@ -214,6 +223,28 @@ class CleaningRun:
         for _ in self:
             pass
         return self.report
+
+    def normalise_chunks(self, first: int, stop: int | None = None) -> Iterator[PackedResult]:
+        """The normalised chunks ``first`` to ``stop`` (exclusive; ``None``: the end), in order.
+
+        One part of a list cleaned by several processes or machines: each normalises its own
+        range of chunks (this run is used for nothing else), and :func:`clean_table` with
+        ``precomputed`` set to all the parts' chunks, in order, then finishes the list exactly
+        as a single run would (the per-row answers do not depend on who computed them).
+        """
+        options = self.options
+        engine = _Engine(
+            options.default_region, options.excluded_types, options.language, self._suppression
+        )
+        index = self._phone_index
+        try:
+            for number, raw in enumerate(self._raw_chunks(max(1, options.chunk_rows))):
+                if stop is not None and number >= stop:
+                    break
+                if number >= first:
+                    yield engine.process(raw.columns[index], [len(raw)])[0]
+        finally:
+            self._reader.close()
 
     # -- the loop ---------------------------------------------------------------------------
 
@@ -284,7 +315,9 @@ class CleaningRun:
     def _run(self) -> Generator[ChunkResult, None, None]:
         options = self.options
         workers = options.workers
-        if workers is None:
+        if self._precomputed is not None:
+            workers = 0
+        elif workers is None:
             cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
             big = self._reader.info.size_bytes >= _PARALLEL_MIN_BYTES
             # This process reads, deduplicates and counts, and normalises batches too whenever
@@ -325,7 +358,9 @@ class CleaningRun:
                 phones = raw.columns[index]
                 sizes = _chunk_sizes(len(raw), size)
                 handle: _Handle
-                if room():
+                if self._precomputed is not None:
+                    handle = _Done(self._next_precomputed(sizes))
+                elif room():
                     assert pool is not None
                     # A slice pickles with its whole parent buffer (all of a parse block): copy
                     # out just its cells first.
@@ -361,9 +396,26 @@ class CleaningRun:
                 pool.terminate()
                 pool.join()
             self._reader.close()
+        if self._precomputed is not None and next(self._precomputed, None) is not None:
+            raise RuntimeError(
+                "the normalised parts of the list hold more rows than the list; clean it again"
+            )
         if self.report.rows_in == 0:
             raise header_only_error(self._reader.info.sheet or "the input")
         self.report.elapsed_s = self._clock() - self._started
+
+    def _next_precomputed(self, sizes: list[int]) -> list[PackedResult]:
+        assert self._precomputed is not None
+        results = []
+        for size in sizes:
+            packed = next(self._precomputed, None)
+            if packed is None or len(packed.reasons) != size:
+                raise RuntimeError(
+                    "the normalised parts of the list do not match its rows (a part is missing "
+                    "or was made with other options); clean the list again"
+                )
+            results.append(packed)
+        return results
 
     def _dedupe(
         self, numbers: npt.NDArray[np.int64], keys: npt.NDArray[np.int64]
@@ -371,20 +423,11 @@ class CleaningRun:
         """First sightings among ``keys`` (positions) and, per key, the row it repeats (or 0)."""
         unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
-        seen_keys, seen_rows = self._seen_keys, self._seen_rows
-        at = np.searchsorted(seen_keys, unique)
-        if len(seen_keys):
-            clipped = np.minimum(at, len(seen_keys) - 1)
-            known = seen_keys[clipped] == unique
-            origin = np.where(known, seen_rows[clipped], 0).astype(np.int64)
-        else:
-            known = np.zeros(len(unique), dtype=np.bool_)
-            origin = np.zeros(len(unique), dtype=np.int64)
+        known, origin = self._seen.find(unique)
         new = ~known
         origin[new] = numbers[first[new]]
         if new.any():
-            self._seen_keys = np.insert(seen_keys, at[new], unique[new])
-            self._seen_rows = np.insert(seen_rows, at[new], numbers[first[new]])
+            self._seen.add(unique[new], numbers[first[new]])
         duplicate_of = origin[inverse]
         is_first = np.zeros(len(keys), dtype=np.bool_)
         is_first[first[new]] = True
@@ -452,6 +495,18 @@ class CleaningRun:
             report.by_timezone, packed.zone_ids[kept], [_ZONE_JOIN(z) for z in packed.zone_table]
         )
         report.virtual_operator += int(np.count_nonzero(packed.virtual[kept]))
+        split = packed.split
+        if split is not None and len(split):
+            report.cells_split += len(split)
+            row_kept = (codes[split.rows] == 0).tolist()
+            for keep, alternates, dropped in zip(
+                row_kept, split.alternates, split.dropped, strict=True
+            ):
+                report.alternates_dropped.update(dropped)
+                if keep:
+                    report.alternates_kept += len(alternates)
+                elif alternates:
+                    report.alternates_dropped[ROW_REJECTED] += len(alternates)
         report.invalid = sum(by_reason[r.value] for r in INVALID_REASONS)
         report.duplicates = by_reason[RejectReason.DUPLICATE.value]
         report.dnc_suppressed = by_reason[RejectReason.DNC.value]
@@ -464,6 +519,92 @@ class CleaningRun:
             self._progress(CleaningProgress(report.rows_in, estimate, fraction))
         source = ChunkColumns(raw.numbers, numbers, raw.columns, codes, duplicate_of, packed)
         return ChunkResult.from_source(self.columns, source, raw.rows)
+
+
+class _SeenNumbers:
+    """Numbers (positive int64 keys) and the row of their first sighting: a hash table.
+
+    Open addressing with linear probing in two numpy arrays, at most half full, searched and
+    filled a whole chunk of keys at a time. One sorted array with ``np.insert`` copied the
+    whole set for every chunk (quadratic: most of a 10M-row list's time); sorted runs merged
+    like a binary counter need O(log n) cache-missing probes per key and run. Here a key takes
+    one or two probes; memory is 12 to 24 bytes per number (the table doubles when half full;
+    rows are stored as int32 until a list has more than 2**31 rows).
+    """
+
+    __slots__ = ("_count", "_keys", "_rows", "_shift")
+
+    _EMPTY: Final = -1
+    _MULTIPLIER: Final = np.uint64(0x9E3779B97F4A7C15)  # Fibonacci hashing: 2**64 / phi
+
+    def __init__(self, bits: int = 16) -> None:
+        self._keys = np.full(1 << bits, self._EMPTY, dtype=np.int64)
+        self._rows: npt.NDArray[np.int32] | npt.NDArray[np.int64] = np.zeros(
+            1 << bits, dtype=np.int32
+        )
+        self._shift = np.uint64(64 - bits)
+        self._count = 0
+
+    def _slots(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+        hashed = (keys.astype(np.uint64) * self._MULTIPLIER) >> self._shift
+        return hashed.astype(np.int64)
+
+    def find(
+        self, keys: npt.NDArray[np.int64]
+    ) -> tuple[npt.NDArray[np.bool_], npt.NDArray[np.int64]]:
+        """For distinct ``keys``: which were seen, and the row each was first seen at."""
+        known = np.zeros(len(keys), dtype=np.bool_)
+        origin = np.zeros(len(keys), dtype=np.int64)
+        if not self._count:
+            return known, origin
+        mask = len(self._keys) - 1
+        todo = np.arange(len(keys))
+        slots = self._slots(keys)
+        while len(todo):
+            found = self._keys[slots]
+            hit = found == keys[todo]
+            known[todo[hit]] = True
+            origin[todo[hit]] = self._rows[slots[hit]]  # widened to int64
+            going_on = ~hit & (found != self._EMPTY)
+            todo = todo[going_on]
+            slots = (slots[going_on] + 1) & mask
+        return known, origin
+
+    def add(self, keys: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> None:
+        """Add distinct ``keys`` (positive), none seen before, first seen at ``rows``."""
+        if len(rows) and rows.max() > np.iinfo(self._rows.dtype).max:
+            self._rows = self._rows.astype(np.int64)
+        if 2 * (self._count + len(keys)) > len(self._keys):
+            self._grow(self._count + len(keys))
+        self._place(keys, rows)
+        self._count += len(keys)
+
+    def _place(self, keys: npt.NDArray[np.int64], rows: npt.NDArray[np.int64]) -> None:
+        mask = len(self._keys) - 1
+        todo = np.arange(len(keys))
+        slots = self._slots(keys)
+        while len(todo):
+            free = self._keys[slots] == self._EMPTY
+            # Keys wanting the same free slot: one of them lands there (numpy keeps one of the
+            # values written to one place), the others probe on.
+            self._keys[slots[free]] = keys[todo[free]]
+            landed = self._keys[slots] == keys[todo]
+            self._rows[slots[landed]] = rows[todo[landed]]
+            going_on = ~landed
+            todo = todo[going_on]
+            slots = (slots[going_on] + 1) & mask
+
+    def _grow(self, wanted: int) -> None:
+        used = self._keys != self._EMPTY
+        keys, rows = self._keys[used], self._rows[used]
+        bits = (2 * wanted - 1).bit_length()
+        # The old table goes before the new one is made: only the numbers are held twice.
+        del used
+        self._keys = self._rows = np.zeros(0, dtype=np.int64)
+        self._keys = np.full(1 << bits, self._EMPTY, dtype=np.int64)
+        self._rows = np.zeros(1 << bits, dtype=rows.dtype)
+        self._shift = np.uint64(64 - bits)
+        self._place(keys, rows)
 
 
 class _RawChunk:
@@ -577,6 +718,13 @@ class ChunkColumns:
             return list(map(packed.carrier_table.__getitem__, packed.carrier_ids.tolist()))
         if name == "virtual_operator":
             return packed.virtual.tolist()
+        if name == "alternate_phones":
+            alternates: list[tuple[str, ...]] = [()] * len(self.numbers)
+            split = packed.split
+            if split is not None:
+                for row, found in zip(split.rows.tolist(), split.alternates, strict=True):
+                    alternates[row] = found
+            return alternates
         raise AttributeError(name)
 
 
@@ -609,8 +757,14 @@ def clean_table(
     prior_numbers: PriorNumbers | None = None,
     progress: ProgressCallback | None = None,
     clock: Callable[[], float] = time.perf_counter,
+    precomputed: Iterable[PackedResult] | None = None,
 ) -> CleaningRun:
-    """Open and check a lead list and return the run that streams its cleaned chunks."""
+    """Open and check a lead list and return the run that streams its cleaned chunks.
+
+    ``precomputed``: the list's normalised chunks, in order, from
+    :meth:`CleaningRun.normalise_chunks` runs (a list cleaned in parts); only deduplication,
+    suppression and counting are then done here.
+    """
     options = options or CleaningOptions()
     started = clock()
     # Validate the region and types before touching the file.
@@ -644,5 +798,14 @@ def clean_table(
     else:
         sets = list(suppression)
     return CleaningRun(
-        reader, options, phone_column, sample, sets, prior_numbers, progress, clock, started
+        reader,
+        options,
+        phone_column,
+        sample,
+        sets,
+        prior_numbers,
+        progress,
+        clock,
+        started,
+        iter(precomputed) if precomputed is not None else None,
     )

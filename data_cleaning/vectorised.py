@@ -58,6 +58,7 @@ from data_cleaning.normalise import (
 )
 
 if TYPE_CHECKING:
+    from data_cleaning.cells import SplitCells
     from data_cleaning.suppression import Suppression
 
 __all__ = ["REASON_CODES", "TYPE_CODES", "PackedResult", "VectorEngine"]
@@ -135,6 +136,8 @@ class PackedResult:
     virtual: npt.NDArray[np.bool_]
     #: Per suppression set given to :meth:`VectorEngine.process`: which rows it holds.
     suppressed: list[npt.NDArray[np.bool_]]
+    #: Cells split into several numbers (set by the pipeline; see :mod:`data_cleaning.cells`).
+    split: SplitCells | None = None
 
 
 def _anchored(pattern: str) -> str:

@@ -25,6 +25,7 @@ import numpy.typing as npt
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from data_cleaning.cells import ALTERNATES_SEPARATOR, SplitCells
 from data_cleaning.models import (
     ENRICHMENT_COLUMNS,
     ChunkResult,
@@ -59,6 +60,7 @@ _FORMULA_BYTES: Final = np.isin(np.arange(256), [ord(c) for c in _FORMULA_STARTS
 _LINE_END: Final = "\r\n"
 _REASON_NAMES: Final = pa.array([r.value if r is not None else "" for r in REASON_CODES])
 _TYPE_NAMES: Final = pa.array([t.value if t is not None else "" for t in TYPE_CODES])
+_NO_ALTERNATES: Final = pa.array([""], pa.string())
 #: A column of cells, or ``(table, ids)``: the column ``table[ids]``.
 _Cells: TypeAlias = "pa.Array | tuple[pa.Array, npt.NDArray[Any]]"
 
@@ -145,6 +147,7 @@ class CleanedWriter(_TableWriter):
                 (pa.array(zones, pa.string()), packed.zone_ids[kept_rows]),
                 packed.extensions.take(index),
                 (pa.array(packed.carrier_table, pa.string()), packed.carrier_ids[kept_rows]),
+                _alternates_cells(packed.split, len(source.codes), kept_rows),
             ]
             self._write_columns(self._stream, source, kept_rows, added)
             return
@@ -161,21 +164,37 @@ class CleanedWriter(_TableWriter):
                 join(zones),
                 extension,
                 carrier,
+                ALTERNATES_SEPARATOR.join(alternates),
             ]
-            for status, row, e164, number_type, region, zones, extension, carrier in zip(
-                chunk.statuses,
-                chunk.rows,
-                chunk.e164,
-                chunk.number_types,
-                chunk.regions,
-                chunk.time_zones,
-                chunk.extensions,
-                chunk.carriers,
-                strict=True,
+            for status, row, e164, number_type, region, zones, extension, carrier, alternates in (
+                zip(
+                    chunk.statuses,
+                    chunk.rows,
+                    chunk.e164,
+                    chunk.number_types,
+                    chunk.regions,
+                    chunk.time_zones,
+                    chunk.extensions,
+                    chunk.carriers,
+                    chunk.alternate_phones,
+                    strict=True,
+                )
             )
             if status is kept
         ]
         self._write_many(rows)
+
+
+def _alternates_cells(
+    split: SplitCells | None, size: int, rows: npt.NDArray[np.intp]
+) -> tuple[pa.Array, npt.NDArray[np.int32]]:
+    """The ``phone_alternates`` cells of ``rows`` of a chunk of ``size`` rows, as (table, ids)."""
+    if split is None or not len(split):
+        return _NO_ALTERNATES, np.zeros(len(rows), dtype=np.int32)
+    table = ["", *map(ALTERNATES_SEPARATOR.join, split.alternates)]
+    ids = np.zeros(size, dtype=np.int32)
+    ids[split.rows] = np.arange(1, len(table), dtype=np.int32)
+    return pa.array(table, pa.string()), ids[rows]
 
 
 class RejectsWriter(_TableWriter):

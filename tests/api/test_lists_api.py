@@ -50,6 +50,35 @@ def _ready(tenant: Tenant, list_id: str) -> dict[str, Any]:
     return body
 
 
+def test_a_cell_with_several_numbers_gives_a_lead_with_alternates(
+    api: Any, tenant_a: Tenant
+) -> None:
+    added = tenant_a.http.post(
+        "/suppression", headers=tenant_a.headers(), json={"numbers": ["13700137000"]}
+    )
+    assert added.status_code == 200, added.text
+    rows = [
+        ("甲", "138 0013 8000 / 139 1234 5678、137 0013 7000", "北京"),  # 137… is suppressed
+        ("乙", "13600136000", "上海"),
+    ]
+    created = _upload(tenant_a, _gbk_csv(rows)).json()
+    lead_list = _ready(tenant_a, created["id"])
+    assert lead_list["status"] == "ready", lead_list
+    assert lead_list["report"]["multi_number_cells"] == {
+        "cells_split": 1,
+        "alternates_kept": 1,
+        "alternates_dropped": {"dnc": 1},
+    }
+    leads = tenant_a.http.get(f"/lists/{created['id']}/leads", headers=tenant_a.headers()).json()
+    assert [(lead["phone_e164"], lead["alternate_phones"]) for lead in leads] == [
+        ("+8613800138000", ["+8613912345678"]),
+        ("+8613600136000", []),
+    ]
+    cleaned = tenant_a.http.get(f"/lists/{created['id']}/cleaned.csv", headers=tenant_a.headers())
+    kept = list(csv.DictReader(io.StringIO(cleaned.text)))
+    assert [r["phone_alternates"] for r in kept] == ["+8613912345678", ""]
+
+
 def test_gbk_list_is_cleaned_and_every_row_accounted_for(api: Any, tenant_a: Tenant) -> None:
     added = tenant_a.http.post(
         "/suppression", headers=tenant_a.headers(), json={"numbers": ["136-0000-1111"]}
@@ -116,13 +145,14 @@ def test_gbk_list_is_cleaned_and_every_row_accounted_for(api: Any, tenant_a: Ten
     )
     assert for_excel.content == b"\xef\xbb\xbf" + cleaned.content
     header = next(csv.reader(io.StringIO(cleaned.text)))
-    assert header[-6:] == [
+    assert header[-7:] == [
         "phone_e164",
         "phone_type",
         "phone_region",
         "phone_timezone",
         "phone_extension",
         "phone_carrier",
+        "phone_alternates",
     ]
     audit = tenant_a.http.get("/audit", headers=tenant_a.headers()).json()
     actions = {a["action"] for a in audit if a["object_id"] == created["id"]}

@@ -65,6 +65,7 @@ def test_clean_gbk_csv_with_dnc(write_text: WriteText, tmp_path: Path) -> None:
         "phone_timezone",
         "phone_extension",
         "phone_carrier",
+        "phone_alternates",
     ]
     assert [(k["客户"], k["phone_e164"], k["phone_extension"]) for k in kept] == [
         ("王芳", "+8613800138000", ""),
@@ -90,6 +91,7 @@ def test_clean_gbk_csv_with_dnc(write_text: WriteText, tmp_path: Path) -> None:
         "by_type",
         "by_region",
         "by_timezone",
+        "multi_number_cells",
         "elapsed_s",
     ]
     assert (

@@ -78,6 +78,7 @@ def test_each_row_ends_in_exactly_one_place(write_text: WriteText) -> None:
         "by_type": {"fixed_line": 1, "mobile": 1},
         "by_region": {"Beijing": 2},
         "by_timezone": {"Asia/Shanghai": 2},
+        "multi_number_cells": {"cells_split": 0, "alternates_kept": 0, "alternates_dropped": {}},
         "elapsed_s": 0,
     }
     kept = results[-1]
@@ -263,9 +264,10 @@ def test_cleaned_writer_replaces_its_own_columns() -> None:
     CleanedWriter(stream, columns).write_chunk(chunk)
     lines = stream.getvalue().splitlines()
     assert lines[0] == (
-        "phone,name,phone_e164,phone_type,phone_region,phone_timezone,phone_extension,phone_carrier"
+        "phone,name,phone_e164,phone_type,phone_region,phone_timezone,phone_extension,phone_carrier,"
+        "phone_alternates"
     )
-    assert lines[1] == "13800138000,王,+8613800138000,mobile,China,Asia/Shanghai,,China Mobile"
+    assert lines[1] == "13800138000,王,+8613800138000,mobile,China,Asia/Shanghai,,China Mobile,"
 
 
 def test_worker_pool_ends_under_a_flag_only_sigterm_handler(tmp_path: Path) -> None:
@@ -364,3 +366,37 @@ def test_pool_refused_at_its_first_rows_on_a_job_thread_ends(tmp_path: Path) -> 
     )
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "refused 5"
+
+
+@given(
+    chunks=st.lists(
+        st.lists(st.integers(1, 2**62), max_size=40).map(sorted), min_size=1, max_size=30
+    ),
+    bits=st.integers(1, 6),
+)
+@settings(max_examples=200, deadline=None)
+def test_seen_numbers_answer_like_a_dict(chunks: list[list[int]], bits: int) -> None:
+    """The dedupe set (a numpy hash table, tiny here so keys collide and it grows)."""
+    import numpy as np
+
+    seen = pipeline_module._SeenNumbers(bits)
+    model: dict[int, int] = {}
+    for number, chunk in enumerate(chunks, start=1):
+        keys = np.unique(np.array(chunk, dtype=np.int64))
+        known, origin = seen.find(keys)
+        assert known.tolist() == [int(k) in model for k in keys]
+        assert np.where(known, origin, 0).tolist() == [model.get(int(k), 0) for k in keys]
+        new = keys[~known]
+        seen.add(new, np.full(len(new), number, dtype=np.int64))
+        model.update((int(k), number) for k in new)
+
+
+def test_seen_numbers_keep_rows_past_int32() -> None:
+    import numpy as np
+
+    seen = pipeline_module._SeenNumbers(2)
+    seen.add(np.array([5, 7], dtype=np.int64), np.array([2, 3], dtype=np.int64))
+    seen.add(np.array([9], dtype=np.int64), np.array([2**40], dtype=np.int64))
+    known, origin = seen.find(np.array([5, 7, 9, 11], dtype=np.int64))
+    assert known.tolist() == [True, True, True, False]
+    assert origin.tolist()[:3] == [2, 3, 2**40]

@@ -8,6 +8,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from data_cleaning import (
     SuppressionError,
@@ -164,3 +166,24 @@ def test_an_in_memory_number_set_suppresses_exactly_what_the_hashed_set_does(
             outcomes.append([(c.reject_reasons, c.e164) for c in run])
     assert outcomes[0] == outcomes[1]
     assert outcomes[1][0][0].count(RejectReason.DNC) == 3
+
+
+@given(
+    held=st.lists(st.integers(10**9, 10**13), max_size=60),
+    asked=st.lists(st.integers(10**9, 10**13), max_size=60),
+)
+@settings(max_examples=200, deadline=None)
+def test_number_set_look_ups_answer_like_a_set(held: list[int], asked: list[int]) -> None:
+    """The CLI's do-not-call set (a binary search in sorted integers) against a Python set."""
+    import numpy as np
+    import pyarrow as pa
+
+    from data_cleaning.suppression import NumberSet
+
+    numbers = NumberSet()
+    numbers.add_many([f"+{n}" for n in held])
+    queries = asked + held[:5]
+    found = numbers.contains_column(
+        np.array(queries, dtype=np.int64), pa.array([f"+{n}" for n in queries])
+    )
+    assert found.tolist() == [n in set(held) for n in queries]
