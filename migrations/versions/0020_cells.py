@@ -1,7 +1,7 @@
 """lead alternate phones: the other numbers of a phone cell that held several
 
 Revision ID: 0017_cells
-Revises: 0011_i15
+Revises: 0017_seam
 Create Date: 2026-12-02 16:50:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = "0017_cells"
-down_revision: str | None = "0011_i15"
+down_revision: str | None = "0017_seam"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
