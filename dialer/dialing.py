@@ -26,12 +26,15 @@ The compliance-critical rules live here and in :mod:`campaigns.hopper`, nowhere 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from sqlmodel import Session
 
 from campaigns.exceptions import CampaignNotDialing, LeaseExpired
@@ -94,6 +97,11 @@ def trunk_refused_reason(detail: str) -> str:
 
 log = logging.getLogger(__name__)
 
+#: A database that is away (connection refused or cut, pool exhausted): worth waiting for.
+DATABASE_AWAY = (OperationalError, PoolTimeout)
+#: Wall seconds between tries of a completion while the database is away (then give up).
+COMPLETE_RETRY_S = (0.2, 0.5, 1.0, 2.0, 4.0, 8.0)
+
 
 class DialCounters(Protocol):
     """Where a loop counts what its dial path did."""
@@ -142,15 +150,19 @@ class DialPath:
         """Up to ``n`` leads callable at ``now`` (windows, holidays, attempt limit applied)."""
         if n <= 0 or self.not_dialing:
             return []
-        with tenant_session([self.client_id]) as session:
-            return lease_leads(
-                session=session,
-                campaign_id=self.campaign_id,
-                now=now,
-                limit=n,
-                worker_id=self.worker_id,
-                lease_seconds=self.lease_seconds,
-            )
+        try:
+            with tenant_session([self.client_id]) as session:
+                return lease_leads(
+                    session=session,
+                    campaign_id=self.campaign_id,
+                    now=now,
+                    limit=n,
+                    worker_id=self.worker_id,
+                    lease_seconds=self.lease_seconds,
+                )
+        except DATABASE_AWAY:  # nothing was leased: dial nothing now, ask again next tick
+            log.warning("database away: campaign %s leases nothing this tick", self.campaign_id)
+            return []
 
     def start(self, leases: list[Lease], now: datetime) -> list[StartedAttempt]:
         """Write each lease's attempt row (committed) after re-checking the do-not-call list;
@@ -174,6 +186,10 @@ class DialPath:
             except CampaignNotDialing:
                 self.not_dialing = True
                 self.release(lease.lease_token, now)
+                continue
+            except DATABASE_AWAY:
+                # no attempt row, so no call: the lease runs out and the lead goes back
+                log.warning("database away: lease %s not dialed", lease.lease_token)
                 continue
             if not created:
                 continue  # this lease was already dialed: never twice
@@ -231,15 +247,28 @@ class DialPath:
     ) -> bool:
         """Record how the call ended (``also`` runs in the same transaction); False if the
         lease had expired, so the completion was refused and counted as late."""
+        for wait_s in (*COMPLETE_RETRY_S, None):
+            try:
+                with tenant_session([self.client_id]) as session:
+                    complete_attempt(
+                        session=session, attempt_id=attempt_id, outcome=outcome, now=now
+                    )
+                    if also is not None:
+                        also(session)
+                break
+            except LeaseExpired:
+                self.in_flight.pop(attempt_id, None)
+                self.counters.late_completions += 1
+                log.warning("attempt %s ended after its lease expired: not counted", attempt_id)
+                return False
+            except DATABASE_AWAY:
+                if wait_s is None:
+                    raise  # still away: the run ends and its calls are reconciled
+                # the call stays in flight (its lease renewed) until its end is stored
+                log.warning(
+                    "database away: the end of attempt %s is stored in %.1f s", attempt_id, wait_s
+                )
+                time.sleep(wait_s)
         self.in_flight.pop(attempt_id, None)
-        try:
-            with tenant_session([self.client_id]) as session:
-                complete_attempt(session=session, attempt_id=attempt_id, outcome=outcome, now=now)
-                if also is not None:
-                    also(session)
-        except LeaseExpired:
-            self.counters.late_completions += 1
-            log.warning("attempt %s ended after its lease expired: not counted", attempt_id)
-            return False
         self.counters.completed += 1
         return True
