@@ -82,6 +82,9 @@ def _phone_context(console: Console) -> dict[str, Any]:
     calls_today = sum(1 for e in log if e.action in (AgentAction.CONNECT, "connect"))
     return {
         "agent": public,
+        # the stream resumes after what this page shows: an event between the render and the
+        # stream's connection is replayed, not missed
+        "stream_after": seat.last_seq,
         "pop": pop,
         "buttons": [(a, key) for a, key in BUTTONS if a in allowed],
         "allowed": allowed,

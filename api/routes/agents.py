@@ -279,10 +279,10 @@ async def sse_stream(
 
 
 def _resume_point(last_event_id: str | None, after: int | None) -> int | None:
-    if after is not None:
-        return after
+    """Where a stream resumes: the browser's ``Last-Event-ID`` when it reconnects (the newest
+    it has), else ``?after=`` (the page's own starting point), else now."""
     if last_event_id is None or not last_event_id.strip():
-        return None
+        return after
     try:
         value = int(last_event_id.strip())
     except ValueError:

@@ -367,3 +367,25 @@ def test_an_agent_whose_phone_was_lost_sees_why_and_reconnects(app: Any, alpha: 
     assert 'data-action="go_ready"' not in page.text  # no calls until the phone is back
     assert ann.post("/console/agent/action", {"action": "reconnect_phone"}).status_code == 200
     assert _seat(agent_id).state is AgentState.SIGNED_IN  # the dialer calls the phone again
+
+
+def test_a_call_popped_before_the_agent_pages_stream_connects_is_not_missed(
+    app: Any, alpha: Tenant
+) -> None:
+    from console_builders import console_objects_for, pop_a_call
+
+    ids = console_objects_for(alpha.client_id, with_run=False)
+    agent_id = make_agent(alpha.client_id, code="R001")
+    ann = sign_in(app.app, "ann", make_user("ann", "agent", [alpha.client_id], agent_id=agent_id))
+    ann.post("/console/agent/action", {"action": "sign_in"})
+    page = ann.post("/console/agent/action", {"action": "go_ready"})
+    match = re.search(r'data-agent-stream="([^"]+)"', page.text)
+    assert match is not None
+    stream = match.group(1).replace("&amp;", "&")
+    assert "after=" in stream  # the page's own starting point
+    pop_a_call(alpha.client_id, agent_id, uuid.UUID(ids["campaign_id"]))  # before it connects
+    events = ann.http.get(stream + "&once=true")
+    assert events.status_code == 200
+    assert "event: call_connected" in events.text  # replayed: the page reloads its phone
+    again = ann.http.get(stream + "&once=true", headers={"Last-Event-ID": "999999"})
+    assert "event: call_connected" not in again.text  # a reconnect resumes where it was
