@@ -10,6 +10,10 @@ from sip.sip_peers import Baresip, Clock, Kamailio, Sipp, free_port, need, rtp_r
 
 from dialer.sip.gateway import SipGateway, SipGatewayConfig, SipTrunk
 
+#: Seconds of the agent phone's tone: baresip ends its call when its audio file runs out, so
+#: the file outlasts any test on a loaded machine (a 10 s tone once hung up the agent mid-run).
+AGENT_TONE_S = 180.0
+
 
 @pytest.fixture
 def sipp(tmp_path: Path) -> Iterator[Callable[..., Sipp]]:
@@ -72,7 +76,7 @@ def make_gateway(tmp_path: Path) -> Iterator[Callable[..., SipGateway]]:
 def baresip(tmp_path: Path) -> Iterator[Baresip]:
     """An auto-answering baresip agent phone playing a 600 Hz tone."""
     need("baresip", "baresip-core")
-    phone = Baresip(tmp_path, tone(tmp_path / "agent-600.wav", 600.0, 10.0)).start()
+    phone = Baresip(tmp_path, tone(tmp_path / "agent-600.wav", 600.0, AGENT_TONE_S)).start()
     yield phone
     phone.stop()
 
@@ -85,7 +89,7 @@ def registered_phone(tmp_path: Path) -> Iterator[Baresip]:
     proxy = Kamailio(tmp_path).start()
     phone_dir = tmp_path / "phone"
     phone_dir.mkdir()
-    source = tone(phone_dir / "agent-600.wav", 600.0, 10.0)
+    source = tone(phone_dir / "agent-600.wav", 600.0, AGENT_TONE_S)
     phone = Baresip(phone_dir, source, registrar=proxy.port).start()
     yield phone
     phone.stop()
