@@ -363,6 +363,8 @@ def cap_safe_launch(snapshot: PacingSnapshot, requested: int, *, agentless: bool
         len(snapshot.ringing_elapsed_s) - max(0, snapshot.ringing_bound) + snapshot.calls_waiting
     )
     free = snapshot.agents_ready - unbound  # ready agents no unbound call is covering
+    if requested <= free:  # what the rule below allows, without counting the budget
+        return requested
     budget = _exposure_budget(
         snapshot.abandoned_in_window, snapshot.live_answers_in_window, snapshot.abandon_cap
     )
@@ -385,7 +387,16 @@ class ProgressivePolicy:
 
     def calls_to_launch(self, snapshot: PacingSnapshot) -> int:
         """Ready agents minus calls already in flight for them."""
-        return _bounded(snapshot, _uncovered_ready_agents(snapshot))
+        # _bounded(snapshot, _uncovered_ready_agents(snapshot)), spelt out: it runs every tick.
+        if snapshot.agents_signed_in <= 0:
+            return 0
+        calls = snapshot.agents_ready - len(snapshot.ringing_elapsed_s) - snapshot.calls_waiting
+        if calls <= 0:
+            return 0
+        leads = snapshot.leads_available
+        if leads is not None and calls > leads:
+            return max(0, leads)
+        return calls
 
 
 @dataclass(slots=True)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import math
 from bisect import bisect_left
-from collections import Counter
 from enum import StrEnum
 from functools import reduce
 from operator import mul, sub
@@ -189,8 +188,9 @@ class RecentStats:
         counts = self._counts
         if head < len(times) and times[head] < oldest:
             end = _first_not_before(times, oldest, head)
-            for kind, gone in Counter(kinds[head:end]).items():
-                counts[kind] -= gone
+            gone = kinds[head:end]
+            for kind in counts:
+                counts[kind] -= gone.count(kind)
             head = end
         for moments in (self._ring, self._quick, self._talk, self._wrap):
             moments.prune(oldest)
@@ -214,9 +214,6 @@ class RecentStats:
         weight = self.prior_dials
         total = dials + weight
 
-        def rate(observed: int, prior_rate: float) -> float:
-            return (observed + weight * prior_rate) / total
-
         ring_mean, ring_sd = self._ring.blended(
             prior.ring_time_mean_s, prior.ring_time_sd_s, self.prior_durations
         )
@@ -227,17 +224,21 @@ class RecentStats:
         wrap_mean, wrap_sd = self._wrap.blended(
             prior.wrap_time_mean_s, prior.wrap_time_sd_s, self.prior_durations
         )
-        human_rate = rate(counts[DialOutcome.HUMAN], prior.human_answer_rate)
+        human_rate = (counts[DialOutcome.HUMAN] + weight * prior.human_answer_rate) / total
         upper = answer_rate_upper_bound(human_rate, total)
         if recent:
             short = answer_rate_upper_bound(self._recent_human / recent, recent)
             upper = max(upper, short)
         return PacingStats(
             human_answer_rate=human_rate,
-            machine_answer_rate=rate(counts[DialOutcome.MACHINE], prior.machine_answer_rate),
-            quick_fail_rate=rate(
-                counts[DialOutcome.BUSY] + counts[DialOutcome.FAILED], prior.quick_fail_rate
-            ),
+            machine_answer_rate=(counts[DialOutcome.MACHINE] + weight * prior.machine_answer_rate)
+            / total,
+            quick_fail_rate=(
+                counts[DialOutcome.BUSY]
+                + counts[DialOutcome.FAILED]
+                + weight * prior.quick_fail_rate
+            )
+            / total,
             ring_time_mean_s=ring_mean,
             ring_time_sd_s=ring_sd,
             quick_fail_time_s=quick_mean,
