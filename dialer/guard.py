@@ -52,7 +52,7 @@ the allowed count, so swapping one for the other is a one-line change.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from enum import StrEnum
 from typing import Any
 
@@ -76,6 +76,7 @@ __all__ = [
     "STATED_MARGIN",
     "STATED_SHARE",
     "AbandonGuard",
+    "guard_for",
     "guarded_launch",
     "parse_guard",
     "statistical_safe_launch",
@@ -127,6 +128,29 @@ def guarded_launch(
     if guard == AbandonGuard.STATISTICAL:
         return statistical_safe_launch(snapshot, requested, risk=risk, agentless=agentless)
     return cap_safe_launch(snapshot, requested, agentless=agentless)
+
+
+def guard_for(
+    guard: AbandonGuard | str = AbandonGuard.STRICT,
+    risk: float = DEFAULT_RISK,
+    *,
+    agentless: bool = False,
+) -> Callable[[PacingSnapshot, int], int]:
+    """The guard chosen once, as ``launch(snapshot, requested)``: what
+    :func:`guarded_launch` answers with these settings, without choosing at every tick."""
+    if guard == AbandonGuard.STATISTICAL:
+
+        def statistical(snapshot: PacingSnapshot, requested: int) -> int:
+            return statistical_safe_launch(snapshot, requested, risk=risk, agentless=agentless)
+
+        return statistical
+    if agentless:
+
+        def strict_agentless(snapshot: PacingSnapshot, requested: int) -> int:
+            return cap_safe_launch(snapshot, requested, agentless=True)
+
+        return strict_agentless
+    return cap_safe_launch
 
 
 def statistical_safe_launch(

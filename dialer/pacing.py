@@ -36,7 +36,7 @@ import functools
 import importlib
 import math
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from struct import pack as _pack
 from typing import Any, Protocol, overload, runtime_checkable
@@ -60,6 +60,7 @@ __all__ = [
     "ProgressivePolicy",
     "cap_safe_launch",
     "load_policy",
+    "make_snapshot",
     "policy_for_mode",
 ]
 
@@ -205,6 +206,77 @@ class PacingSnapshot:
         return self.abandoned_in_window / self.live_answers_in_window
 
 
+def _snapshot_maker() -> Any:
+    names = tuple(f.name for f in fields(PacingSnapshot))
+    expected = (
+        "now_s",
+        "agents_signed_in",
+        "agents_ready",
+        "talk_elapsed_s",
+        "wrap_elapsed_s",
+        "ringing_elapsed_s",
+        "calls_waiting",
+        "calls_in_ivr",
+        "agents_reserved",
+        "stats",
+        "live_answers_in_window",
+        "abandoned_in_window",
+        "abandon_cap",
+        "leads_available",
+        "ringing_bound",
+    )
+    if names != expected:
+        raise RuntimeError(f"PacingSnapshot has fields {names}; update make_snapshot")
+    (s0, s1, s2, s3, s4, s5, s6, s7, s8, s9, s10, s11, s12, s13, s14) = (
+        getattr(PacingSnapshot, name).__set__ for name in names
+    )
+    new = object.__new__
+
+    def make(
+        now_s: float,
+        agents_signed_in: int,
+        agents_ready: int,
+        talk_elapsed_s: Sequence[float],
+        wrap_elapsed_s: Sequence[float],
+        ringing_elapsed_s: Sequence[float],
+        calls_waiting: int,
+        calls_in_ivr: int,
+        agents_reserved: int,
+        stats: PacingStats,
+        live_answers_in_window: int,
+        abandoned_in_window: int,
+        abandon_cap: float,
+        leads_available: int | None,
+        ringing_bound: int,
+    ) -> PacingSnapshot:
+        snapshot: PacingSnapshot = new(PacingSnapshot)
+        s0(snapshot, now_s)
+        s1(snapshot, agents_signed_in)
+        s2(snapshot, agents_ready)
+        s3(snapshot, talk_elapsed_s)
+        s4(snapshot, wrap_elapsed_s)
+        s5(snapshot, ringing_elapsed_s)
+        s6(snapshot, calls_waiting)
+        s7(snapshot, calls_in_ivr)
+        s8(snapshot, agents_reserved)
+        s9(snapshot, stats)
+        s10(snapshot, live_answers_in_window)
+        s11(snapshot, abandoned_in_window)
+        s12(snapshot, abandon_cap)
+        s13(snapshot, leads_available)
+        s14(snapshot, ringing_bound)
+        return snapshot
+
+    return make
+
+
+make_snapshot = _snapshot_maker()
+"""``make_snapshot(*values)`` equals ``PacingSnapshot(*values)`` (every field, in order) and
+fills the slots directly: the simulator builds one per pacing tick, tens of thousands a day,
+and the frozen dataclass ``__init__`` costs twice as much. A change of the snapshot's fields
+stops the import here rather than build wrong snapshots."""
+
+
 @runtime_checkable
 class PacingPolicy(Protocol):
     """A pacing policy: ``calls_to_launch`` returns how many calls to place now (≥ 0)."""
@@ -291,6 +363,8 @@ def cap_safe_launch(snapshot: PacingSnapshot, requested: int, *, agentless: bool
         len(snapshot.ringing_elapsed_s) - max(0, snapshot.ringing_bound) + snapshot.calls_waiting
     )
     free = snapshot.agents_ready - unbound  # ready agents no unbound call is covering
+    if requested <= free:  # what the rule below allows, without counting the budget
+        return requested
     budget = _exposure_budget(
         snapshot.abandoned_in_window, snapshot.live_answers_in_window, snapshot.abandon_cap
     )
@@ -313,7 +387,16 @@ class ProgressivePolicy:
 
     def calls_to_launch(self, snapshot: PacingSnapshot) -> int:
         """Ready agents minus calls already in flight for them."""
-        return _bounded(snapshot, _uncovered_ready_agents(snapshot))
+        # _bounded(snapshot, _uncovered_ready_agents(snapshot)), spelt out: it runs every tick.
+        if snapshot.agents_signed_in <= 0:
+            return 0
+        calls = snapshot.agents_ready - len(snapshot.ringing_elapsed_s) - snapshot.calls_waiting
+        if calls <= 0:
+            return 0
+        leads = snapshot.leads_available
+        if leads is not None and calls > leads:
+            return max(0, leads)
+        return calls
 
 
 @dataclass(slots=True)

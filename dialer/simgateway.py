@@ -180,25 +180,33 @@ def _maker(cls: type[_Event], *extra: str) -> Callable[..., _Event]:
         raise RuntimeError(f"{cls.__name__} has fields {names}; update dialer.simgateway")
     s0, s1, s2, s3, s4, s5, *rest = (getattr(cls, name).__set__ for name in names)
     new = object.__new__
-
-    def base(call_id: str, at: float, head: _Head) -> Any:
-        params, campaign_id, lead_id, attempt_id = head
-        event = new(cls)
-        s0(event, call_id)
-        s1(event, at)
-        s2(event, params)
-        s3(event, campaign_id)
-        s4(event, lead_id)
-        s5(event, attempt_id)
-        return event
-
+    # One flat function per arity (no nested call): each event is one Python call.
     if not rest:
-        return base
+
+        def zero(call_id: str, at: float, head: _Head) -> Any:
+            params, campaign_id, lead_id, attempt_id = head
+            event = new(cls)
+            s0(event, call_id)
+            s1(event, at)
+            s2(event, params)
+            s3(event, campaign_id)
+            s4(event, lead_id)
+            s5(event, attempt_id)
+            return event
+
+        return zero
     if len(rest) == 1:
         (x1,) = rest
 
         def one(call_id: str, at: float, head: _Head, v1: object) -> Any:
-            event = base(call_id, at, head)
+            params, campaign_id, lead_id, attempt_id = head
+            event = new(cls)
+            s0(event, call_id)
+            s1(event, at)
+            s2(event, params)
+            s3(event, campaign_id)
+            s4(event, lead_id)
+            s5(event, attempt_id)
             x1(event, v1)
             return event
 
@@ -207,7 +215,14 @@ def _maker(cls: type[_Event], *extra: str) -> Callable[..., _Event]:
         x1, x2 = rest
 
         def two(call_id: str, at: float, head: _Head, v1: object, v2: object) -> Any:
-            event = base(call_id, at, head)
+            params, campaign_id, lead_id, attempt_id = head
+            event = new(cls)
+            s0(event, call_id)
+            s1(event, at)
+            s2(event, params)
+            s3(event, campaign_id)
+            s4(event, lead_id)
+            s5(event, attempt_id)
             x1(event, v1)
             x2(event, v2)
             return event
@@ -216,7 +231,14 @@ def _maker(cls: type[_Event], *extra: str) -> Callable[..., _Event]:
     x1, x2, x3 = rest
 
     def three(call_id: str, at: float, head: _Head, v1: object, v2: object, v3: object) -> Any:
-        event = base(call_id, at, head)
+        params, campaign_id, lead_id, attempt_id = head
+        event = new(cls)
+        s0(event, call_id)
+        s1(event, at)
+        s2(event, params)
+        s3(event, campaign_id)
+        s4(event, lead_id)
+        s5(event, attempt_id)
         x1(event, v1)
         x2(event, v2)
         x3(event, v3)

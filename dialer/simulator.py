@@ -62,13 +62,13 @@ from dialer.gateway import (
     Ringing,
     TelephonyGateway,
 )
-from dialer.guard import guarded_launch
+from dialer.guard import guard_for
 from dialer.pacing import (
     ElapsedTimes,
     PacingMode,
     PacingPolicy,
-    PacingSnapshot,
     PacingStats,
+    make_snapshot,
     policy_for_mode,
 )
 from dialer.respondents import RespondentPrompt, RespondentReply
@@ -465,8 +465,12 @@ class _Run:
             params=CallParameters(CALLER_NUMBER, "", None, SKILL_GROUP),
             timeout_s=sc.no_answer_timeout_s,
         )
-        # Calls originated and not over (for the gateway: ended, or hung up by us).
+        # Calls originated and not over (for the gateway: ended, or hung up by us), kept
+        # only for a run that may have to let them finish (a sink, or a stop).
+        self.track_live = self.sink is not None or sim.should_continue is not None
         self.live_calls: set[str] = set()
+        # The abandon guard, chosen once (dialer.guard.guarded_launch at every tick).
+        self.guard = guard_for(sc.abandon_guard, sc.abandon_risk, agentless=self.agentless)
         self.handlers: dict[type[GatewayEvent], Callable[[Any], None]] = {
             NoAnswer: self._on_unanswered,
             Busy: self._on_unanswered,
@@ -638,36 +642,46 @@ class _Run:
     def _tick(self, now: float) -> None:
         sc = self.scenario
         source = self.source
-        counts = self._window_counts(now)
+        if now < self.window_exact_until:
+            # The window is longer than the day, so nothing has left it yet: the running
+            # counts are its counts (and cost no allocation per tick).
+            live_answers, abandoned = self.window_live, self.window_abandoned
+        else:
+            live_answers, abandoned = self._window_counts(now)
         if self.preview:
             call_agent = self.call_agent
             bound = sum(1 for call_id in self.ringing if call_id in call_agent)
         else:
             bound = 0
-        snapshot = PacingSnapshot(
-            now_s=now,
-            agents_signed_in=sc.agents,
-            agents_ready=len(self.ready),
-            talk_elapsed_s=ElapsedTimes(now, self._talk_starts()),
-            wrap_elapsed_s=ElapsedTimes(now, self._wrap_starts()),
-            ringing_elapsed_s=ElapsedTimes(now, tuple(self.ringing.values())),
-            calls_waiting=len(self.waiting),
-            calls_in_ivr=len(self.ivr_prompts),
-            agents_reserved=len(self.reserved),
-            stats=self._pacing_stats(now),
-            live_answers_in_window=counts[0],
-            abandoned_in_window=counts[1],
-            abandon_cap=sc.abandon_target,
-            leads_available=None if source is not None else sc.leads - self.leads_used,
-            ringing_bound=bound,
+        # Summaries move slowly; recomputing them every few seconds is plenty.
+        cache = self.stats_cache
+        if cache is None or now - cache[0] >= 5.0:
+            cache = self.stats_cache = (now, self.stats.snapshot(now, sc.no_answer_timeout_s))
+        talk_starts = self.talk_starts
+        if talk_starts is None:
+            talk_starts = self.talk_starts = tuple(self.on_call.values())
+        wrap_starts = self.wrap_starts
+        if wrap_starts is None:
+            wrap_starts = self.wrap_starts = tuple(self.in_wrap.values())
+        # PacingSnapshot's fields, in order.
+        snapshot = make_snapshot(
+            now,
+            sc.agents,
+            len(self.ready),
+            ElapsedTimes(now, talk_starts),
+            ElapsedTimes(now, wrap_starts),
+            ElapsedTimes(now, tuple(self.ringing.values())),
+            len(self.waiting),
+            len(self.ivr_prompts),
+            len(self.reserved),
+            cache[1],
+            live_answers,
+            abandoned,
+            sc.abandon_target,
+            None if source is not None else sc.leads - self.leads_used,
+            bound,
         )
-        launch = guarded_launch(
-            snapshot,
-            self.policy.calls_to_launch(snapshot),
-            guard=sc.abandon_guard,
-            risk=sc.abandon_risk,
-            agentless=self.agentless,
-        )
+        launch = self.guard(snapshot, self.policy.calls_to_launch(snapshot))
         if source is None:
             launch = min(launch, sc.leads - self.leads_used)
         if launch <= 0:
@@ -692,32 +706,21 @@ class _Run:
             originate = self.gateway.originate
             request = self.anonymous
             ringing = self.ringing
-            live = self.live_calls
-            for _ in range(launch):
-                call_id = originate(request, now=now)
-                ringing[call_id] = now
-                live.add(call_id)
+            if self.track_live:
+                live = self.live_calls
+                for _ in range(launch):
+                    call_id = originate(request, now=now)
+                    ringing[call_id] = now
+                    live.add(call_id)
+            else:
+                for _ in range(launch):
+                    ringing[originate(request, now=now)] = now
             self.leads_used += launch
             self.counts["dials"] += launch
         else:
             for _ in range(launch):
                 self.leads_used += 1
                 self._originate(now, self.leads_used, None)
-
-    # Agents' talk and wrap-up start times change far less often than the pacer ticks: kept
-    # until they change (each mutation of ``on_call`` / ``in_wrap`` drops its copy).
-
-    def _talk_starts(self) -> tuple[float, ...]:
-        starts = self.talk_starts
-        if starts is None:
-            starts = self.talk_starts = tuple(self.on_call.values())
-        return starts
-
-    def _wrap_starts(self) -> tuple[float, ...]:
-        starts = self.wrap_starts
-        if starts is None:
-            starts = self.wrap_starts = tuple(self.in_wrap.values())
-        return starts
 
     def _targets(self, source: LeadSource, n: int, now: float) -> list[DialTarget]:
         targets = list(source.next_targets(n, now))
@@ -746,19 +749,7 @@ class _Run:
         wait = self.scenario.preview_time_s.sample(self.rng)
         self._schedule(now + wait, _PREVIEW_DIAL, index, "")
 
-    def _pacing_stats(self, now: float) -> PacingStats:
-        # Summaries move slowly; recomputing them every few seconds is plenty.
-        cache = self.stats_cache
-        if cache is None or now - cache[0] >= 5.0:
-            stats = self.stats.snapshot(now, self.scenario.no_answer_timeout_s)
-            self.stats_cache = cache = (now, stats)
-        return cache[1]
-
     def _window_counts(self, now: float) -> tuple[int, int]:
-        if now < self.window_exact_until:
-            # The window is longer than the day, so nothing has left it yet: the running
-            # counts are its counts (and cost no allocation per tick).
-            return self.window_live, self.window_abandoned
         counts = self.sim._window.counts(now)
         return counts.live_answers, counts.abandoned
 
@@ -795,7 +786,8 @@ class _Run:
             )
         call_id = self.gateway.originate(request, now=now)
         self.ringing[call_id] = now
-        self.live_calls.add(call_id)
+        if self.track_live:
+            self.live_calls.add(call_id)
         if agent_index is not None:
             self.call_agent[call_id] = agent_index
             self.agent_call[agent_index] = call_id
@@ -822,7 +814,8 @@ class _Run:
 
     def _hang_up(self, call_id: str, at: float) -> None:
         """End a call from our side; for the run it is over now (its HungUp may follow)."""
-        self.live_calls.discard(call_id)
+        if self.track_live:
+            self.live_calls.discard(call_id)
         self.gateway.hang_up(call_id, now=at)
 
     # -- gateway events -------------------------------------------------------------------
@@ -936,7 +929,8 @@ class _Run:
     def _on_unanswered(self, event: NoAnswer | Busy | Failed) -> None:
         call_id = event.call_id
         at = event.at_s
-        self.live_calls.discard(call_id)
+        if self.track_live:
+            self.live_calls.discard(call_id)
         started = self.ringing.pop(call_id, at)
         result, outcome = _UNANSWERED[type(event)]
         self.counts[outcome] += 1
@@ -963,7 +957,8 @@ class _Run:
         call_id = event.call_id
         at = event.at_s
         by = event.by
-        self.live_calls.discard(call_id)
+        if self.track_live:
+            self.live_calls.discard(call_id)
         if self.ivr is not None and call_id in self.ivr_prompts:
             # The driver hears the hang-up first, so the interview is over by the time the
             # call's record is reported.

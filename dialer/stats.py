@@ -16,8 +16,10 @@ of the window's ten).
 from __future__ import annotations
 
 import math
-from collections import deque
+from bisect import bisect_left
 from enum import StrEnum
+from functools import reduce
+from operator import mul, sub
 
 from dialer.pacing import PacingStats
 
@@ -47,30 +49,67 @@ class DialOutcome(StrEnum):
     FAILED = "failed"
 
 
-class _Moments:
-    """Count, sum and sum of squares of timestamped samples inside a sliding window."""
+_HUMAN = DialOutcome.HUMAN
 
-    __slots__ = ("count", "samples", "total", "total_sq")
+
+def _first_not_before(times: list[float], oldest: float, head: int) -> int:
+    """The index of the first of ``times[head:]`` that is not before ``oldest``: where a scan
+    that drops entries from the front while they are older stops. Found by bisection and
+    checked (every entry skipped is older), so times recorded out of order are scanned."""
+    end = bisect_left(times, oldest, head)
+    # bisect_left leaves times[end] ≥ oldest (or the end); the skipped ones must all be older.
+    if end > head and max(times[head:end]) >= oldest:
+        end, n = head, len(times)
+        while end < n and times[end] < oldest:
+            end += 1
+    return end
+
+
+# A window's dropped entries are kept until they are this many and half the list.
+_COMPACT_AT = 2048
+
+
+class _Moments:
+    """Count, sum and sum of squares of timestamped samples inside a sliding window.
+
+    The samples are two lists (times, values) read from ``head``; pruning finds where the
+    window starts by bisection and takes the leaving values off the sums one by one, in
+    order, as popping them would (the same floating-point sums), without a Python step each.
+    """
+
+    __slots__ = ("count", "head", "times", "total", "total_sq", "values")
 
     def __init__(self) -> None:
-        self.samples: deque[tuple[float, float]] = deque()
+        self.times: list[float] = []
+        self.values: list[float] = []
+        self.head = 0
         self.count = 0
         self.total = 0.0
         self.total_sq = 0.0
 
     def add(self, at: float, value: float) -> None:
-        self.samples.append((at, value))
+        self.times.append(at)
+        self.values.append(value)
         self.count += 1
         self.total += value
         self.total_sq += value * value
 
     def prune(self, oldest: float) -> None:
-        samples = self.samples
-        while samples and samples[0][0] < oldest:
-            _, value = samples.popleft()
-            self.count -= 1
-            self.total -= value
-            self.total_sq -= value * value
+        times = self.times
+        head = self.head
+        if head >= len(times) or not times[head] < oldest:
+            return
+        end = _first_not_before(times, oldest, head)
+        values = self.values
+        gone = values[head:end]
+        self.count -= end - head
+        self.total = reduce(sub, gone, self.total)
+        self.total_sq = reduce(sub, map(mul, gone, gone), self.total_sq)
+        if end >= _COMPACT_AT and 2 * end >= len(times):
+            del times[:end]
+            del values[:end]
+            end = 0
+        self.head = end
 
     def blended(self, prior_mean: float, prior_sd: float, weight: float) -> tuple[float, float]:
         """Mean and sd shrunk towards the prior with ``weight`` pseudo-samples."""
@@ -99,9 +138,12 @@ class RecentStats:
         self.prior_dials = prior_dials
         self.prior_durations = prior_durations
         self.short_window_s = short_window_s
-        self._outcomes: deque[tuple[float, DialOutcome]] = deque()
-        # The last short_window_s seconds of outcomes: (time, human?), and the running counts.
-        self._recent: deque[tuple[float, bool]] = deque()
+        # Every outcome's time and kind, read from ``_head`` (the window) and from
+        # ``_recent_head`` (the last short_window_s seconds), with the running counts.
+        self._times: list[float] = []
+        self._kinds: list[DialOutcome] = []
+        self._head = 0
+        self._recent_head = 0
         self._recent_human = 0
         self._counts: dict[DialOutcome, int] = dict.fromkeys(DialOutcome, 0)
         self._ring = _Moments()
@@ -120,11 +162,11 @@ class RecentStats:
 
     def record_outcome(self, at_s: float, outcome: DialOutcome, ring_time_s: float) -> None:
         """One dial ended (or was answered) at ``at_s`` after ringing ``ring_time_s``."""
-        self._outcomes.append((at_s, outcome))
+        self._times.append(at_s)
+        self._kinds.append(outcome)
         self._counts[outcome] += 1
-        human = outcome is DialOutcome.HUMAN
-        self._recent.append((at_s, human))
-        self._recent_human += human
+        if outcome is _HUMAN:
+            self._recent_human += 1
         moments = self._ring_times[outcome]
         if moments is not None:
             moments.add(at_s, ring_time_s)
@@ -140,23 +182,37 @@ class RecentStats:
     def snapshot(self, now_s: float, no_answer_timeout_s: float) -> PacingStats:
         """The window's statistics at ``now_s``, shrunk towards the prior."""
         oldest = now_s - self.window_s
-        outcomes = self._outcomes
+        times = self._times
+        kinds = self._kinds
+        head = self._head
         counts = self._counts
-        while outcomes and outcomes[0][0] < oldest:
-            counts[outcomes.popleft()[1]] -= 1
+        if head < len(times) and times[head] < oldest:
+            end = _first_not_before(times, oldest, head)
+            gone = kinds[head:end]
+            for kind in counts:
+                counts[kind] -= gone.count(kind)
+            head = end
         for moments in (self._ring, self._quick, self._talk, self._wrap):
             moments.prune(oldest)
-        recent = self._recent
+        recent_head = self._recent_head
         recent_oldest = now_s - self.short_window_s
-        while recent and recent[0][0] < recent_oldest:
-            self._recent_human -= recent.popleft()[1]
+        if recent_head < len(times) and times[recent_head] < recent_oldest:
+            end = _first_not_before(times, recent_oldest, recent_head)
+            self._recent_human -= kinds[recent_head:end].count(_HUMAN)
+            recent_head = end
+        cut = min(head, recent_head)  # what neither window reads any more
+        if cut >= _COMPACT_AT and 2 * cut >= len(times):
+            del times[:cut]
+            del kinds[:cut]
+            head -= cut
+            recent_head -= cut
+        self._head = head
+        self._recent_head = recent_head
+        recent = len(times) - recent_head
         prior = self.prior
-        dials = len(outcomes)
+        dials = len(times) - head
         weight = self.prior_dials
         total = dials + weight
-
-        def rate(observed: int, prior_rate: float) -> float:
-            return (observed + weight * prior_rate) / total
 
         ring_mean, ring_sd = self._ring.blended(
             prior.ring_time_mean_s, prior.ring_time_sd_s, self.prior_durations
@@ -168,17 +224,21 @@ class RecentStats:
         wrap_mean, wrap_sd = self._wrap.blended(
             prior.wrap_time_mean_s, prior.wrap_time_sd_s, self.prior_durations
         )
-        human_rate = rate(counts[DialOutcome.HUMAN], prior.human_answer_rate)
+        human_rate = (counts[DialOutcome.HUMAN] + weight * prior.human_answer_rate) / total
         upper = answer_rate_upper_bound(human_rate, total)
         if recent:
-            short = answer_rate_upper_bound(self._recent_human / len(recent), len(recent))
+            short = answer_rate_upper_bound(self._recent_human / recent, recent)
             upper = max(upper, short)
         return PacingStats(
             human_answer_rate=human_rate,
-            machine_answer_rate=rate(counts[DialOutcome.MACHINE], prior.machine_answer_rate),
-            quick_fail_rate=rate(
-                counts[DialOutcome.BUSY] + counts[DialOutcome.FAILED], prior.quick_fail_rate
-            ),
+            machine_answer_rate=(counts[DialOutcome.MACHINE] + weight * prior.machine_answer_rate)
+            / total,
+            quick_fail_rate=(
+                counts[DialOutcome.BUSY]
+                + counts[DialOutcome.FAILED]
+                + weight * prior.quick_fail_rate
+            )
+            / total,
             ring_time_mean_s=ring_mean,
             ring_time_sd_s=ring_sd,
             quick_fail_time_s=quick_mean,

@@ -132,3 +132,97 @@ def test_lognormal_keeps_its_value_semantics():
     assert repr(a) == "LogNormal(mean_s=12.0, sd_s=6.0)"
     assert pickle.loads(pickle.dumps(a)) == a
     assert dataclasses.replace(a, sd_s=3.0).log_params == LogNormal(12.0, 3.0).log_params
+
+
+# -- the tick's fast paths: snapshots, the guard chosen once, the stats window ------------
+
+
+def test_make_snapshot_equals_the_dataclass():
+    from dialer.pacing import PacingSnapshot, PacingStats, make_snapshot
+
+    values = [
+        12.0,
+        5,
+        2,
+        ElapsedTimes(12.0, (1.0, 3.0)),
+        (),
+        [4.0],
+        1,
+        0,
+        1,
+        PacingStats(samples=3),
+        40,
+        1,
+        0.03,
+        None,
+        0,
+    ]
+    assert make_snapshot(*values) == PacingSnapshot(*values)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        make_snapshot(*values).now_s = 1.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("guard", ["strict", "statistical"])
+@pytest.mark.parametrize("agentless", [False, True])
+def test_the_guard_chosen_once_answers_as_guarded_launch(guard, agentless):
+    from dialer.guard import guard_for, guarded_launch
+    from dialer.pacing import PacingStats
+
+    launch = guard_for(guard, 0.02, agentless=agentless)
+    for ready, ringing, live, abandoned in [(0, 5, 0, 0), (3, 1, 200, 2), (10, 30, 900, 30)]:
+        snapshot = PacingSnapshot(
+            now_s=100.0,
+            agents_signed_in=12,
+            agents_ready=ready,
+            talk_elapsed_s=[30.0] * (12 - ready),
+            ringing_elapsed_s=[3.0] * ringing,
+            stats=PacingStats(samples=500, human_answer_upper=0.3),
+            live_answers_in_window=live,
+            abandoned_in_window=abandoned,
+        )
+        for requested in (0, 1, 4, 40):
+            assert launch(snapshot, requested) == guarded_launch(
+                snapshot, requested, guard=guard, risk=0.02, agentless=agentless
+            )
+
+
+@pytest.mark.parametrize("shuffled", [False, True])
+def test_recent_stats_window_counts_as_a_plain_scan_would(shuffled):
+    import random
+
+    from dialer.stats import DialOutcome, RecentStats
+
+    rng = random.Random(5)
+    stats = RecentStats(window_s=60.0, short_window_s=20.0)
+    seen: list[tuple[float, DialOutcome]] = []
+    kinds = list(DialOutcome)
+    t = 0.0
+    for step in range(6000):
+        t += rng.random()
+        at = t - rng.random() * 30 if shuffled and step % 7 == 0 else t
+        kind = rng.choice(kinds)
+        stats.record_outcome(at, kind, 5.0)
+        seen.append((at, kind))
+        if step % 25 == 0:
+            snapshot = stats.snapshot(t, 25.0)
+
+            # What popping from the front while older leaves, for both windows.
+            def left(since: float) -> list[DialOutcome]:
+                start = 0
+                while start < len(seen) and seen[start][0] < since:
+                    start += 1
+                return [k for _, k in seen[start:]]
+
+            window = left(t - 60.0)
+            assert snapshot.samples == len(window)
+            humans = window.count(DialOutcome.HUMAN)
+            assert snapshot.human_answer_rate == (humans + 40.0 * 0.25) / (len(window) + 40.0)
+            recent = left(t - 20.0)
+            if recent:
+                from dialer.stats import answer_rate_upper_bound
+
+                short = answer_rate_upper_bound(
+                    recent.count(DialOutcome.HUMAN) / len(recent), len(recent)
+                )
+                assert snapshot.human_answer_upper is not None
+                assert snapshot.human_answer_upper >= short
