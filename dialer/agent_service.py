@@ -589,6 +589,7 @@ def apply_agent_action(
     number: str | None = None,
     client_scope: ClientScope = None,
     disposition: str | None = None,
+    callback_to_group: bool = False,
 ) -> ActionOutcome:
     """Apply one soft-phone action under the seat's row lock and log it.
 
@@ -696,6 +697,7 @@ def apply_agent_action(
             callback_at=None if callback is None else _dt(callback.callback_at_s),
             note=None if callback is None else callback.note or None,
             at_s=at_s,
+            callback_to_group=None if callback is None else callback_to_group,
         )
     entry = _log(session, seat, transition, client_id=call_client, details=details)
     events: list[AgentEvent] = []
@@ -802,6 +804,7 @@ def _store_disposition(
     callback_at: datetime | None,
     note: str | None,
     at_s: float,
+    callback_to_group: bool | None = None,
 ) -> AgentDisposition:
     event, attempt = dialer_call
     row = session.exec(
@@ -824,6 +827,8 @@ def _store_disposition(
         row.disposition = disposition
     if callback_at is not None:
         row.callback_at = callback_at
+    if callback_to_group is not None:
+        row.callback_to_group = callback_to_group
     if note is not None:
         row.note = note
     row.agent_seat_id = seat.id
@@ -842,6 +847,7 @@ def submit_disposition(
     note: str | None = None,
     at: datetime | None = None,
     client_scope: ClientScope = None,
+    callback_to_group: bool = False,
 ) -> AgentDisposition:
     """Disposition the dialer call the agent is on or wrapping up (the state does not change).
 
@@ -879,6 +885,7 @@ def submit_disposition(
         callback_at=callback_at,
         note=note,
         at_s=at_s,
+        callback_to_group=callback_to_group if callback_at is not None else None,
     )
     session.add(seat)
     session.flush()
@@ -893,6 +900,7 @@ def disposition_public(row: AgentDisposition) -> AgentDispositionPublic:
         agent_code=row.agent_code,
         disposition=row.disposition,
         callback_at=row.callback_at,
+        callback_to_group=row.callback_to_group,
         note=row.note,
         submitted_at=row.submitted_at,
         applied=row.applied_at is not None,

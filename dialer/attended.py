@@ -1018,7 +1018,8 @@ class _AttendedLoop:
             now,
             wrap_s=max(0.0, now - wrap_started),
             callback_at=callback_at,
-            callback_agent=None if row is None else row.agent_code,
+            # a callback for the group goes to whichever agent of it is free when it is due
+            callback_agent=None if row is None or row.callback_to_group else row.agent_code,
             applied=row,
         )
 

@@ -19,7 +19,7 @@ import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import field_validator
 from sqlalchemy import JSON, Column, Index, UniqueConstraint
@@ -154,6 +154,8 @@ class AgentDisposition(SQLModel, TenantScoped, table=True):
     call_id: str = Field(max_length=80)
     disposition: str | None = Field(default=None, max_length=40)
     callback_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
+    # a callback for the agent's skill group (any agent of it), not pinned to this agent
+    callback_to_group: bool = False
     note: str | None = Field(default=None, max_length=500)
     submitted_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
     applied_at: datetime | None = Field(default=None, sa_type=UTCDateTime)
@@ -263,6 +265,10 @@ class AgentActionRequest(SQLModel):
     callback_at: datetime | None = Field(
         default=None, description="schedule_callback: when, with a timezone"
     )
+    callback_to: Literal["me", "group"] = Field(
+        default="me",
+        description="schedule_callback: for this agent (me) or any agent of the skill group",
+    )
     disposition: str | None = Field(
         default=None,
         max_length=40,
@@ -283,6 +289,10 @@ class DispositionRequest(SQLModel):
         default=None,
         description="with a callback disposition (e.g. callback_requested): when, with a timezone",
     )
+    callback_to: Literal["me", "group"] = Field(
+        default="me",
+        description="the callback is for this agent (me) or any agent of the skill group",
+    )
     note: str | None = Field(default=None, max_length=500)
 
 
@@ -294,6 +304,7 @@ class AgentDispositionPublic(SQLModel):
     agent_code: str
     disposition: str | None
     callback_at: datetime | None
+    callback_to_group: bool
     note: str | None
     submitted_at: datetime
     applied: bool

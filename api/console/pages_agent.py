@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Form
 from fastapi.responses import RedirectResponse, Response
@@ -169,6 +169,7 @@ def agent_disposition(
     callback_at: Annotated[str, Form()] = "",
     note: Annotated[str, Form()] = "",
     then: Annotated[str, Form()] = "",
+    callback_to: Annotated[Literal["me", "group"], Form()] = "me",
 ) -> Response:
     """Disposition the call (optionally with a callback time), then hang up or finish wrap-up."""
     seat = _seat(console)
@@ -188,6 +189,7 @@ def agent_disposition(
         agent_id=seat.id,
         disposition=disposition,
         callback_at=when,
+        callback_to_group=callback_to == "group",
         note=note or None,
         client_scope=scope,
     )

@@ -143,6 +143,7 @@ def act(
         if body.transfer is None
         else TransferTarget(body.transfer.kind, body.transfer.target),
         callback_at=body.callback_at,
+        callback_to_group=body.callback_to == "group",
         call_id=body.call_id,
         lead_id=body.lead_id,
         client_id=body.client_id,
@@ -183,6 +184,7 @@ def disposition(
         agent_id=seat.id,
         disposition=body.disposition,
         callback_at=body.callback_at,
+        callback_to_group=body.callback_to == "group",
         note=body.note,
         client_scope=_scope(principal),
     )

@@ -974,3 +974,35 @@ def test_signing_out_releases_the_agents_phone(live: None) -> None:
     assert gw.phone_calls == [("R100", "sim:R100")]
     assert gw.released.count("R100") == 1
     assert "R100" not in gw.inner.agent_phones
+
+
+def test_a_callback_for_the_group_is_not_pinned_to_the_agent(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="G100")
+    wanted: list[datetime] = []
+
+    def schedule(seat: uuid.UUID, now: datetime) -> None:
+        callback_at = now + timedelta(hours=2)
+        wanted.append(callback_at)
+        with system_session() as session:
+            svc.apply_agent_action(
+                session=session,
+                agent_id=seat,
+                action=A.SCHEDULE_CALLBACK,
+                at=now,
+                callback_at=callback_at,
+                callback_to_group=True,
+                reason="any of us",
+            )
+
+    clock.desks.append(Desk(seat_id, disposition="callback_requested", on_call=schedule))
+    run(client_id, campaign_id, clock, gateway(), duration_s=30)
+
+    [first] = attempts_of(client_id, campaign_id)
+    assert first.disposition == "callback_requested"
+    with tenant_session([client_id]) as session:
+        lead = session.exec(select(CampaignLead).where(CampaignLead.lead_id == first.lead_id)).one()
+    assert lead.callback_at == wanted[0]
+    assert lead.next_attempt_at == wanted[0]
+    assert lead.callback_agent is None  # whichever agent of the group is free takes it
