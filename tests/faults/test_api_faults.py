@@ -121,30 +121,46 @@ class Traffic:
             return Counter((route, outcome) for _, route, outcome, _ in self.answers)
 
 
-def _leftovers(pg_url: str, redis: Redis[bytes]) -> dict[str, Any]:
-    """What a cut could have left half-made."""
+def _leftovers(pg_url: str, redis: Redis[bytes], client_id: Any) -> dict[str, Any]:
+    """What a cut could have left half-made, among this test's client's rows (the database
+    is shared with the other tests of the worker)."""
     from core.db import get_engine
     from core.queue import get_queue
     from core.settings import get_settings
 
     queued_on_redis = set(get_queue(get_settings(), redis).job_ids)
+    client = {"client": str(client_id)}
     with get_engine(pg_url).connect() as conn:
         lists = dict(
-            conn.execute(sa.text("SELECT status, count(*) FROM leadlist GROUP BY status")).all()
+            conn.execute(
+                sa.text(
+                    "SELECT status, count(*) FROM leadlist WHERE client_id = :client "
+                    "GROUP BY status"
+                ),
+                client,
+            ).all()
         )
         queued_jobs = {
             str(row[0])
-            for row in conn.execute(sa.text("SELECT id FROM jobrecord WHERE status = 'queued'"))
+            for row in conn.execute(
+                sa.text("SELECT id FROM jobrecord WHERE status = 'queued' AND client_id = :client"),
+                client,
+            )
         }
         lists_without_job = conn.execute(
-            sa.text("SELECT count(*) FROM leadlist WHERE job_id IS NULL AND status <> 'failed'")
+            sa.text(
+                "SELECT count(*) FROM leadlist WHERE job_id IS NULL AND status <> 'failed' "
+                "AND client_id = :client"
+            ),
+            client,
         ).scalar_one()
         files_without_list = conn.execute(
             sa.text(
-                "SELECT count(*) FROM storedfile f WHERE NOT EXISTS "
+                "SELECT count(*) FROM storedfile f WHERE f.client_id = :client AND NOT EXISTS "
                 "(SELECT 1 FROM leadlist l WHERE f.id IN "
                 "(l.upload_file_id, l.cleaned_file_id, l.rejects_file_id))"
-            )
+            ),
+            client,
         ).scalar_one()
     return {
         "lists": lists,
@@ -192,7 +208,7 @@ def test_a_postgres_cut_answers_503_and_leaves_nothing_half_stored(
     assert answers[cut_answers:restored], "no request was answered during the cut"
     assert all(outcome in (200, 202, 503) for _, _, outcome, _ in answers), answers
     _work_off(redis_url)
-    left = _leftovers(pg_url, Redis.from_url(redis_url))
+    left = _leftovers(pg_url, Redis.from_url(redis_url), tenant.client_id)
     print(f"[pg cut, API] after the jobs ran: {left}")
     assert set(left["lists"]) <= {"ready", "failed"}, left
     assert left["jobs queued but not on the queue"] == 0, left
@@ -228,7 +244,7 @@ def test_a_redis_cut_answers_503_and_leaves_nothing_stuck(
     assert answers[cut_answers:restored], "no request was answered during the cut"
     assert all(outcome in (200, 202, 503) for _, _, outcome, _ in answers), answers
     _work_off(redis_url)
-    left = _leftovers(pg_url, Redis.from_url(redis_url))
+    left = _leftovers(pg_url, Redis.from_url(redis_url), tenant.client_id)
     print(f"[redis cut, API] after the jobs ran: {left}")
     assert set(left["lists"]) <= {"ready", "failed"}, left
     assert left["jobs queued but not on the queue"] == 0, left
@@ -277,7 +293,7 @@ def test_a_postgres_cut_right_after_the_list_is_stored_leaves_no_list_without_it
     assert _problem_503(response) == "database-unavailable"
     assert after.status_code == 202, after.text
     _work_off(redis_url)
-    left = _leftovers(pg_url, Redis.from_url(redis_url))
+    left = _leftovers(pg_url, Redis.from_url(redis_url), tenant.client_id)
     print(f"[pg cut after the list commit] after the jobs ran: {left}")
     # the 503's list was stored with its job (and cleaned) or not at all; never left waiting
     assert set(left["lists"]) <= {"ready", "failed"}, left
