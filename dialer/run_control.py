@@ -198,7 +198,9 @@ def _store(campaign: Campaign, settings: PacerSettings, *, active: bool) -> None
     campaign.updated_at = utcnow()
 
 
-def _open_run(session: Session, campaign_id: uuid.UUID) -> JobRecord | None:
+def _open_runs(session: Session, campaign_id: uuid.UUID, *, lock: bool = False) -> list[JobRecord]:
+    """The campaign's pacer runs still queued or running, newest first (``lock``: those no
+    other supervisor holds, locked for this transaction)."""
     stmt = (
         select(JobRecord)
         .where(
@@ -208,10 +210,13 @@ def _open_run(session: Session, campaign_id: uuid.UUID) -> JobRecord | None:
         )
         .order_by(col(JobRecord.created_at).desc())
     )
-    for record in session.exec(stmt):
-        if record.params.get("campaign_id") == str(campaign_id):
-            return record
-    return None
+    if lock:
+        stmt = stmt.with_for_update(skip_locked=True)
+    return [r for r in session.exec(stmt) if r.params.get("campaign_id") == str(campaign_id)]
+
+
+def _open_run(session: Session, campaign_id: uuid.UUID) -> JobRecord | None:
+    return next(iter(_open_runs(session, campaign_id)), None)
 
 
 def _new_run(session: Session, campaign: Campaign, **params: Any) -> JobRecord:
@@ -654,16 +659,7 @@ def resume_embedded_pacers() -> list[uuid.UUID]:
             campaign = session.get(Campaign, campaign_id)
             if campaign is None:
                 continue
-            stale = session.exec(
-                select(JobRecord).where(
-                    JobRecord.kind == "pacer",
-                    JobRecord.handler == PACER_HANDLER,
-                    col(JobRecord.status).in_([JobStatus.queued, JobStatus.running]),
-                )
-            ).all()
-            for record in stale:
-                if record.params.get("campaign_id") != str(campaign_id):
-                    continue
+            for record in _open_runs(session, campaign_id):
                 record.status = JobStatus.failed
                 record.error = (
                     "the process that ran it stopped (Pilotdial restarted); "
@@ -703,15 +699,8 @@ def _claim_run(campaign_id: uuid.UUID, client_id: uuid.UUID, holder: str) -> uui
             return None
         if leads_left(session=session, campaign_id=campaign_id) == 0:
             return None
-        stmt = select(JobRecord).where(
-            JobRecord.kind == "pacer",
-            JobRecord.handler == PACER_HANDLER,
-            col(JobRecord.status).in_([JobStatus.queued, JobStatus.running]),
-        )
         claimed: JobRecord | None = None
-        for record in session.exec(stmt.with_for_update(skip_locked=True)):
-            if record.params.get("campaign_id") != str(campaign_id):
-                continue
+        for record in reversed(_open_runs(session, campaign_id, lock=True)):  # oldest first
             if record.status is JobStatus.running:
                 record.status = JobStatus.failed
                 record.error = (
