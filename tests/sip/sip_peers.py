@@ -15,9 +15,11 @@ import signal
 import socket
 import subprocess
 import time
+import uuid
 import wave
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -390,3 +392,82 @@ class Kamailio:
             except subprocess.TimeoutExpired:
                 self.proc.kill()
                 self.proc.wait()
+
+
+#: The pilot's numbers, in scenarios/pilot.xml's order: the agent's sale, busy, 404, 480,
+#: callee hangs up.
+PILOT_NUMBERS = [f"+861390000000{i}" for i in range(5)]
+
+
+def sip_pilot(phone_uri: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """A piloting campaign over :data:`PILOT_NUMBERS` and one ready agent (S001) whose phone
+    is ``phone_uri``: (client id, campaign id, agent seat id)."""
+    from campaign_builders import make_campaign, make_list
+
+    from campaigns.models import BatchCreate, CampaignStatus
+    from campaigns.service import create_batch, transition_campaign
+    from core.admin import create_client
+    from core.db import system_session, tenant_session
+    from dialer import agent_service as svc
+    from dialer.agents import AgentAction
+    from dialer.models import AgentCreate
+
+    with system_session() as session:
+        client_id = create_client(session=session, name=f"c{uuid.uuid4().hex[:6]}").id
+    with tenant_session([client_id]) as session:
+        lead_list, _ = make_list(session, client_id, numbers=PILOT_NUMBERS)
+        campaign = make_campaign(
+            session,
+            client_id,
+            [lead_list.id],
+            name="sip pilot",
+            max_attempts=3,
+            pacing_mode="progressive",
+            skill_group="sales",
+            caller_id="+862155550000",
+            max_ring_s=15,
+        )
+        create_batch(session=session, campaign=campaign, batch_in=BatchCreate(size=5, seed=1))
+        transition_campaign(session=session, campaign=campaign, target=CampaignStatus.piloting)
+        campaign_id = campaign.id
+    with system_session() as session:
+        seat_id = svc.create_agent(
+            session=session,
+            agent_in=AgentCreate(
+                agent_code="S001",
+                name="座席",
+                skill_groups=["sales"],
+                client_ids=[client_id],
+                phone_uri=phone_uri,  # called once by the loop when the run starts
+            ),
+        ).id
+        for action in (AgentAction.SIGN_IN, AgentAction.GO_READY):
+            svc.apply_agent_action(
+                session=session, agent_id=seat_id, action=action, at=datetime.now(UTC)
+            )
+    return client_id, campaign_id, seat_id
+
+
+def agent_desk(seat_id: uuid.UUID) -> None:
+    """The agent, looked at once: hangs up 3 s into a call with "sale", finishes wrap-up
+    after 0.5 s."""
+    from core.db import system_session
+    from dialer import agent_service as svc
+    from dialer.agents import AgentAction, AgentState
+
+    now = datetime.now(UTC)
+    with system_session() as session:
+        agent = svc.get_agent(session=session, agent_id=seat_id)
+        elapsed = (now - agent.state_since).total_seconds()
+        if agent.state is AgentState.ON_CALL and elapsed >= 3.0:
+            svc.apply_agent_action(
+                session=session,
+                agent_id=seat_id,
+                action=AgentAction.HANG_UP,
+                at=now,
+                disposition="sale",
+            )
+        elif agent.state is AgentState.WRAP_UP and elapsed >= 0.5:
+            svc.apply_agent_action(
+                session=session, agent_id=seat_id, action=AgentAction.FINISH_WRAP, at=now
+            )
