@@ -36,8 +36,8 @@ FAST = {"agents": 3, "speed": 120, "answer_probability": 0.5, "seed": 2}
 
 
 @pytest.fixture
-def op(app_factory: Callable[..., Any], pg_url: str) -> Tenant:
-    http = app_factory(pg_url)
+def op(app_factory: Callable[..., Any], pg_url: str, pg_engine: Any) -> Tenant:
+    http = app_factory(pg_url)  # pg_engine: the tables are emptied after the test
     tenant = make_tenant(http, "runs")
     with system_session() as session:
         _key, plain = issue_key(

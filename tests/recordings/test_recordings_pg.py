@@ -63,8 +63,8 @@ def _recorded_call(
 
 
 @pytest.fixture
-def pg_api(app_factory: Callable[..., Any], pg_url: str) -> Any:
-    return app_factory(pg_url)
+def pg_api(app_factory: Callable[..., Any], pg_url: str, pg_engine: Any) -> Any:
+    return app_factory(pg_url)  # pg_engine: the tables are emptied after the test
 
 
 def test_download_list_archive_and_scoping(pg_api: Any, tmp_path: Path) -> None:

@@ -42,20 +42,25 @@ def _unavailable(response: Any) -> dict[str, Any]:
     return body
 
 
-def _stuck(pg_url: str) -> dict[str, int]:
-    """Records waiting for a job that was never queued."""
+def _count(pg_url: str, table: str, tenant: Tenant, where: str = "TRUE") -> int:
+    """Rows of ``table`` that belong to this test's client.
+
+    Scoped to the client: the worker's database is shared with whatever other tests left
+    running, and only this test's own rows say anything about this test's request.
+    """
+    query = sa.text(f"SELECT count(*) FROM {table} WHERE client_id = :client AND {where}")
     with get_engine(pg_url).connect() as conn:
-        return {
-            "jobs queued": conn.execute(
-                sa.text("SELECT count(*) FROM jobrecord WHERE status = 'queued'")
-            ).scalar_one(),
-            "lists uploaded": conn.execute(
-                sa.text("SELECT count(*) FROM leadlist WHERE status = 'uploaded'")
-            ).scalar_one(),
-            "reports queued": conn.execute(
-                sa.text("SELECT count(*) FROM feasibilityrun WHERE status = 'queued'")
-            ).scalar_one(),
-        }
+        count: int = conn.execute(query, {"client": tenant.client_id}).scalar_one()
+    return count
+
+
+def _stuck(pg_url: str, tenant: Tenant) -> dict[str, int]:
+    """The client's records waiting for a job that was never queued."""
+    return {
+        "jobs queued": _count(pg_url, "jobrecord", tenant, "status = 'queued'"),
+        "lists uploaded": _count(pg_url, "leadlist", tenant, "status = 'uploaded'"),
+        "reports queued": _count(pg_url, "feasibilityrun", tenant, "status = 'queued'"),
+    }
 
 
 def test_summary_job_is_refused_and_recorded_failed(outage_api: Any, pg_url: str) -> None:
@@ -64,7 +69,7 @@ def test_summary_job_is_refused_and_recorded_failed(outage_api: Any, pg_url: str
     job = outage_api.get(f"/jobs/{body['job_id']}", headers=tenant.headers()).json()
     assert job["status"] == "failed"
     assert "queue was unavailable" in job["error"]
-    assert _stuck(pg_url) == {"jobs queued": 0, "lists uploaded": 0, "reports queued": 0}
+    assert _stuck(pg_url, tenant) == {"jobs queued": 0, "lists uploaded": 0, "reports queued": 0}
 
 
 def test_list_upload_is_refused_and_the_list_marked_failed(outage_api: Any, pg_url: str) -> None:
@@ -78,9 +83,8 @@ def test_list_upload_is_refused_and_the_list_marked_failed(outage_api: Any, pg_u
     (lead_list,) = outage_api.get("/lists", headers=tenant.headers()).json()
     assert lead_list["status"] == "failed"
     assert "upload it again" in lead_list["error"]
-    assert _stuck(pg_url) == {"jobs queued": 0, "lists uploaded": 0, "reports queued": 0}
-    with get_engine(pg_url).connect() as conn:  # the upload's bytes are not kept either
-        assert conn.execute(sa.text("SELECT count(*) FROM storedfile")).scalar_one() == 0
+    assert _stuck(pg_url, tenant) == {"jobs queued": 0, "lists uploaded": 0, "reports queued": 0}
+    assert _count(pg_url, "storedfile", tenant) == 0  # the upload's bytes are not kept either
 
 
 def test_feasibility_report_is_refused_and_marked_failed(outage_api: Any, pg_url: str) -> None:
@@ -98,4 +102,4 @@ def test_feasibility_report_is_refused_and_marked_failed(outage_api: Any, pg_url
     )
     runs = outage_api.get("/feasibility-reports", headers=sales.headers()).json()
     assert [r["status"] for r in runs] == ["failed", "failed"]
-    assert _stuck(pg_url) == {"jobs queued": 0, "lists uploaded": 0, "reports queued": 0}
+    assert _stuck(pg_url, sales) == {"jobs queued": 0, "lists uploaded": 0, "reports queued": 0}
