@@ -77,8 +77,12 @@ class Waiter:
         self.channels = channels
         self._loop = asyncio.get_running_loop()
         self._event = asyncio.Event()
+        #: ``time.monotonic()`` of the latest wake-up delivered (0.0 before any): a read
+        #: started after it sees the commit that sent it.
+        self.woken_at = 0.0
 
     def _wake(self) -> None:
+        self.woken_at = time.monotonic()
         with contextlib.suppress(RuntimeError):  # a closed loop: its stream is gone
             self._loop.call_soon_threadsafe(self._event.set)
 

@@ -4,13 +4,23 @@ The stream is woken by the commits that change the campaign (call attempts, lead
 campaign row, its client's agents: :mod:`core.wakeups`, Redis pub/sub or in process), sends
 at most one event per :data:`MIN_INTERVAL_S` and at least one per :data:`MAX_INTERVAL_S`.
 SSE framing is FastAPI's own (:mod:`fastapi.sse`). Opening a stream is audited.
+
+The open streams of one campaign share their reads (:class:`SharedSnapshots`): a viewer
+takes the event another viewer of the same campaign and view computed *after* the viewer's
+own wake-up (so it still sees the commit that woke it), else computes it under that
+campaign's lock while the others wait. N viewers woken by one commit cost one snapshot, not
+N. Access is checked per stream when it opens (``CampaignDep``: another client's campaign is
+404) before it can read any shared event; views differ by role (``agents.list``), so the
+cache is per (campaign, view).
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -43,6 +53,43 @@ AGENT_LIST_ROLES = frozenset({Role.admin, Role.operator})
 
 def _sees_agents(principal: Principal) -> bool:
     return principal.role in AGENT_LIST_ROLES
+
+
+#: Shared events older than this are dropped from the cache when another is stored.
+SHARED_KEEP_S = 10.0
+_ShareKey = tuple[uuid.UUID, bool]
+
+
+class SharedSnapshots:
+    """The latest stream event per (campaign, with agent list), shared by the process's
+    streams: each entry is (the monotonic time its computation started, the event)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._locks: dict[_ShareKey, threading.Lock] = {}
+        self._latest: dict[_ShareKey, tuple[float, bytes | None]] = {}
+
+    def get(
+        self, key: _ShareKey, fresh_after: float, compute: Callable[[], bytes | None]
+    ) -> bytes | None:
+        """An event computed after ``fresh_after`` (another viewer's, or computed now)."""
+        with self._lock:
+            key_lock = self._locks.setdefault(key, threading.Lock())
+        with key_lock:
+            latest = self._latest.get(key)
+            if latest is not None and latest[0] >= fresh_after:
+                return latest[1]
+            started = time.monotonic()
+            message = compute()
+            with self._lock:
+                self._latest[key] = (started, message)
+                for old in [k for k, v in self._latest.items() if v[0] < started - SHARED_KEEP_S]:
+                    del self._latest[old]
+                    self._locks.pop(old, None)
+            return message
+
+
+_shared = SharedSnapshots()
 
 
 @router.get("/{campaign_id}/live", response_model=LiveMetrics)
@@ -119,7 +166,7 @@ def stream_live(
     channels = live_channels(campaign)
     with_list = _sees_agents(principal)
 
-    def read() -> bytes | None:
+    def compute() -> bytes | None:
         # Each read has its own short session in the caller's scope: the request's session
         # is closed once the response starts.
         with tenant_session(scope, engine) as read_session:
@@ -135,10 +182,14 @@ def stream_live(
                 return None  # deleted meanwhile: the stream ends
         return format_sse_event(data_str=json.dumps(snapshot, ensure_ascii=False), event="live")
 
+    def read(fresh_after: float) -> bytes | None:
+        return _shared.get((campaign_id, with_list), fresh_after, compute)
+
     async def body() -> AsyncIterator[bytes]:
         with subscribe(channels) as waiter:
+            fresh_after = time.monotonic()
             while True:
-                message = await stream_reads(read)
+                message = await stream_reads(read, fresh_after)
                 if message is None:
                     return
                 yield message
@@ -146,6 +197,8 @@ def stream_live(
                 if once or await request.is_disconnected():
                     return
                 await anyio.sleep(max(0.0, sent + MIN_INTERVAL_S - time.monotonic()))
-                await waiter.wait(max(0.0, sent + MAX_INTERVAL_S - time.monotonic()))
+                woken = await waiter.wait(max(0.0, sent + MAX_INTERVAL_S - time.monotonic()))
+                # woken: a read started after the wake-up sees its commit; else a fresh one
+                fresh_after = waiter.woken_at if woken else time.monotonic()
 
     return EventSourceResponse(body())

@@ -34,6 +34,7 @@ from dialer.models import AgentCreate
 from helpers import Tenant, live_server, make_tenant
 
 READ_DEADLINE_S = 30.0
+MIN_INTERVAL_WAIT_S = 0.5
 
 
 def dialing_campaign(client_id: uuid.UUID, leads: int = 3) -> uuid.UUID:
@@ -331,3 +332,52 @@ def test_open_streams_do_not_take_the_admission_slots(
         for _ in range(5):
             answer = http.get(f"/campaigns/{campaign_id}/live", headers=tenant.headers())
             assert answer.status_code == 200, answer.text
+
+
+def test_viewers_of_one_campaign_share_one_snapshot_per_wake_up(
+    configure: Callable[..., None],
+    pg_url: str,
+    pg_engine: Any,
+    redis_url: str,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Two open streams of one campaign, woken by one commit, cost one snapshot between them
+    (before: one each); both still see the commit, and another client's key is still 404."""
+    from api.main import create_app
+    from api.routes import live
+
+    configure(database_url=pg_url, redis_url=redis_url)
+    monkeypatch.setattr(live, "MAX_INTERVAL_S", 120.0)
+    computed: list[uuid.UUID] = []
+    real_snapshot = live.live_snapshot
+
+    def counting_snapshot(**kwargs: Any) -> dict[str, Any]:
+        computed.append(kwargs["campaign_id"])
+        return real_snapshot(**kwargs)
+
+    monkeypatch.setattr(live, "live_snapshot", counting_snapshot)
+    tenant, other = make_tenant(None, "share-a"), make_tenant(None, "share-b")
+    campaign_id = dialing_campaign(tenant.client_id)
+    timeout = httpx.Timeout(10.0, read=READ_DEADLINE_S)
+    url = f"/campaigns/{campaign_id}/live/stream"
+    with (
+        live_server(create_app()) as base,
+        httpx.Client(base_url=base, timeout=timeout) as http,
+        http.stream("GET", url, headers=tenant.headers()) as first,
+        http.stream("GET", url, headers=tenant.headers()) as second,
+    ):
+        assert first.status_code == 200, first.read()
+        assert second.status_code == 200, second.read()
+        events = [sse_events(first), sse_events(second)]
+        assert [next(e)["data"]["calls"]["in_flight"] for e in events] == [0, 0]
+        wait_for(subscriber_listening(redis_url), "the wake-up subscriber")
+        # an earlier wake-up (the subscriber re-reads once subscribed) has been served
+        time.sleep(MIN_INTERVAL_WAIT_S)
+        computed.clear()
+        start_one_attempt(tenant.client_id, campaign_id)
+        for stream in events:
+            assert any(event["data"]["calls"]["in_flight"] == 1 for event in stream)
+        assert computed == [campaign_id]
+        stranger = http.get(f"{url}?once=1", headers=other.headers())
+        assert stranger.status_code == 404, stranger.text
+        assert computed == [campaign_id]
