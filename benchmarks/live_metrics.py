@@ -10,7 +10,9 @@ their agents' pops), ``--agents`` agent seats in every state. Then times, in the
 
 Each is the median of ``--repeat`` runs after one warm-up; the snapshot's ratio to the count
 is what to watch (a stream refreshes at most 4 times a second, so a snapshot well under
-100 ms keeps one stream's database load small). Run:
+100 ms keeps one stream's database load small). Last, ``--viewers`` streams of one campaign
+woken ``--wakeups`` times: snapshots computed and time per wake-up, each viewer computing its
+own (before) against the streams' shared cache (after). Run:
 ``python benchmarks/live_metrics.py [--database-url postgresql://postgres@127.0.0.1/postgres]``.
 """
 
@@ -253,6 +255,8 @@ def main() -> None:
     parser.add_argument("--agents", type=int, default=200)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--viewers", type=int, default=20)
+    parser.add_argument("--wakeups", type=int, default=5)
     args = parser.parse_args()
 
     with scratch_database(args.database_url) as url:
@@ -321,7 +325,49 @@ def main() -> None:
             f"answers in the window, {snap['hopper']['callable_now']:,} callable, "
             f"{len(snap['agents']['list'])} agents listed"
         )
+        _viewers_figure(snapshot, viewers=args.viewers, wakeups=args.wakeups)
         dispose_engines()
+
+
+def _viewers_figure(snapshot: Callable[[], None], *, viewers: int, wakeups: int) -> None:
+    """Snapshots computed per second with ``viewers`` streams of one campaign, each woken
+    ``wakeups`` times: every viewer computing its own (before) against the streams' shared
+    cache (:class:`api.routes.live.SharedSnapshots`), threads as the streams' readers."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from api.routes.live import SharedSnapshots
+    from core.settings import STREAM_READERS
+
+    computed = [0]
+
+    def compute() -> bytes:
+        computed[0] += 1
+        snapshot()
+        return b""
+
+    def run(shared: SharedSnapshots | None) -> tuple[int, float]:
+        computed[0] = 0
+        started = time.perf_counter()
+        with ThreadPoolExecutor(STREAM_READERS) as pool:
+            for _ in range(wakeups):
+                woken_at = time.monotonic()
+                reads = [
+                    pool.submit(
+                        compute if shared is None else shared.get,
+                        *(() if shared is None else ((uuid.UUID(int=1), False), woken_at, compute)),
+                    )
+                    for _ in range(viewers)
+                ]
+                for read in reads:
+                    read.result()
+        return computed[0], time.perf_counter() - started
+
+    for label, shared in (("each viewer its own", None), ("shared per wake-up", SharedSnapshots())):
+        count, seconds = run(shared)
+        print(
+            f"{viewers} viewers x {wakeups} wake-ups, {label:<20}: {count} snapshots, "
+            f"{count / seconds:.1f} snapshots/s, {seconds / wakeups * 1000:.0f} ms per wake-up"
+        )
 
 
 if __name__ == "__main__":
