@@ -9,9 +9,11 @@ and the sleep are injected, so tests run in fake time) it:
    on calls or in wrap-up, and builds the same :class:`dialer.pacing.PacingSnapshot` as the
    simulator (recent statistics from :class:`dialer.stats.RecentStats`, the compliance window
    from :class:`dialer.abandon.AbandonWindow`, seeded with the campaign's answered attempts);
-2. asks the campaign's policy and always clamps its answer with
-   :func:`dialer.pacing.cap_safe_launch`; nothing is launched while no agent is at work (ready,
-   on a call or in wrap-up: predictive pacing dials ahead for agents about to be free);
+2. asks the campaign's policy and always passes its answer through the campaign's abandon
+   guard (:mod:`dialer.guard`, ``abandon_guard``/``abandon_risk`` in its pacer settings:
+   :func:`dialer.pacing.cap_safe_launch` by default, or the statistical guard); nothing is
+   launched while no agent is at work (ready, on a call or in wrap-up: predictive pacing
+   dials ahead for agents about to be free);
 3. leases each lead from the hopper and writes its attempt row (idempotency key) before
    ``originate``; a number suppressed since it was leased is released, never dialed.
 
@@ -127,6 +129,7 @@ from dialer.gateway import (
     Ringing,
     TelephonyGateway,
 )
+from dialer.guard import DEFAULT_RISK, AbandonGuard, guard_for, parse_guard
 from dialer.leadership import PacerLeadership
 from dialer.models import AgentDisposition, AgentEventKind, AgentSeat
 from dialer.pacer import DISPOSITION_FOR, orphaned_attempts, stop_reason
@@ -134,7 +137,6 @@ from dialer.pacing import (
     PacingMode,
     PacingSnapshot,
     PacingStats,
-    cap_safe_launch,
     policy_for_mode,
 )
 from dialer.scenario import AmdPolicy
@@ -344,6 +346,8 @@ class _CampaignInfo:
     window_s: float
     codes: frozenset[str]
     script: dict[str, Any]
+    guard: AbandonGuard = AbandonGuard.STRICT
+    risk: float = DEFAULT_RISK
 
 
 def _utc_now() -> datetime:
@@ -451,7 +455,13 @@ class _AttendedLoop:
                 f"campaign's codes; use one of {', '.join(sorted(self.info.codes))}",
                 extra={"field": "default_disposition"},
             )
-        self.policy = policy_for_mode(self.info.mode, power_ratio=self.info.power_ratio)
+        self.policy = policy_for_mode(
+            self.info.mode,
+            power_ratio=self.info.power_ratio,
+            abandon_guard=self.info.guard,
+            abandon_risk=self.info.risk,
+        )
+        self.guard = guard_for(self.info.guard, self.info.risk)
         self.stats = RecentStats(prior=PacingStats(no_answer_timeout_s=self.info.max_ring_s))
         self.stats_cache: tuple[float, PacingStats] | None = None
         self.window = self._load_window()
@@ -513,6 +523,11 @@ class _AttendedLoop:
                 else ROLLING_30_DAYS_S
             )
             assert campaign.skill_group is not None  # checked above
+            stored = campaign.pacer_settings or {}
+            guard, risk = parse_guard(
+                stored.get("abandon_guard", AbandonGuard.STRICT.value),
+                stored.get("abandon_risk", DEFAULT_RISK),
+            )
             return _CampaignInfo(
                 name=campaign.name,
                 skill_group=campaign.skill_group,
@@ -524,6 +539,8 @@ class _AttendedLoop:
                 window_s=window_s,
                 codes=frozenset(_campaign_codes(session, campaign.id)),
                 script=script,
+                guard=guard,
+                risk=risk,
             )
 
     def _load_window(self) -> AbandonWindow:
@@ -1129,7 +1146,7 @@ class _AttendedLoop:
                 skill_group=self.info.skill_group,
             )
         snapshot = self.snapshot(now, staff)
-        launch = cap_safe_launch(snapshot, self.policy.calls_to_launch(snapshot))
+        launch = self.guard(snapshot, self.policy.calls_to_launch(snapshot))
         if snapshot.agents_signed_in <= 0:
             launch = 0  # attended dialing never launches with no agent at work
         if self.on_launch is not None:

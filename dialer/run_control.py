@@ -56,6 +56,7 @@ from core.settings import get_settings
 from dialer.attended import AgentsMode, check_live_campaign
 from dialer.dialing import TRUNK_REFUSED_PREFIX
 from dialer.gateway import RealTimeClock, TelephonyGateway
+from dialer.guard import DEFAULT_RISK, AbandonGuard
 from dialer.leadership import LocalLeadership, PacerLeadership, RedisLeadership
 from dialer.scenario import AmdPolicy
 
@@ -166,6 +167,16 @@ class PacerSettings(BaseModel):
             "live mode: the disposition of a connected call whose agent gave none before the "
             "wrap-up ended (one of the campaign's codes)"
         ),
+    )
+    abandon_guard: AbandonGuard = Field(
+        default=AbandonGuard.STRICT,
+        description=(
+            "the guard every launch goes through (dialer.guard): strict, the worst case (a "
+            "certainty), or statistical, launching while P(window above the cap) <= abandon_risk"
+        ),
+    )
+    abandon_risk: float = Field(
+        default=DEFAULT_RISK, gt=0, le=0.5, description="the statistical guard's risk per launch"
     )
 
 

@@ -26,6 +26,7 @@ from campaigns.models import (
     AttemptStatus,
     BatchCreate,
     CallAttempt,
+    Campaign,
     CampaignLead,
     CampaignStatus,
     Disposition,
@@ -1006,3 +1007,56 @@ def test_a_callback_for_the_group_is_not_pinned_to_the_agent(live: None) -> None
     assert lead.callback_at == wanted[0]
     assert lead.next_attempt_at == wanted[0]
     assert lead.callback_agent is None  # whichever agent of the group is free takes it
+
+
+def _guarded_run(guard: str | None, seed: int) -> tuple[list[tuple[int, int]], AttendedResult]:
+    """A power 3.0 run at a low answer rate under ``guard`` (None: nothing stored, today's
+    default); each decision's (ready agents not covered by calls in flight, launched)."""
+    cap = 0.03
+    client_id, campaign_id = make_campaign(
+        leads=150, mode="power", cap=cap, pacing_params={"ratio": 3.0}
+    )
+    if guard is not None:
+        with tenant_session([client_id]) as session:
+            campaign = session.get(Campaign, campaign_id)
+            assert campaign is not None
+            campaign.pacer_settings = {"abandon_guard": guard, "abandon_risk": 0.05}
+            session.add(campaign)
+            session.commit()
+    clock = FakeClock()
+    desks = [
+        Desk(make_agent(client_id, clock), talk_s=None, wrap_s=1.0, disposition=None)
+        for _ in range(3)
+    ]
+    clock.desks.extend(desks)
+    decisions: list[tuple[int, int]] = []
+
+    def check_launch(snapshot: PacingSnapshot, launched: int) -> None:
+        free = snapshot.agents_ready - len(snapshot.ringing_elapsed_s) - snapshot.calls_waiting
+        decisions.append((free, launched))
+
+    gw = gateway(answer=0.15, ring_s=4.0, talk=LogNormal(20.0, 10.0), seed=seed)
+    result = run(
+        client_id,
+        campaign_id,
+        clock,
+        gw,
+        config=AttendedConfig(duration_s=120, default_disposition="refused"),
+        on_launch=check_launch,
+    )
+    return decisions, result
+
+
+def test_the_campaigns_statistical_guard_dials_ahead_where_strict_does_not(live: None) -> None:
+    # At a low answer rate early in the window the strict clamp has no room for a call no
+    # free agent waits for; the statistical guard (stored in the campaign's pacer settings)
+    # launches such calls while the risk of ending above the cap stays small.
+    strict, strict_result = _guarded_run("strict", seed=3)
+    default, default_result = _guarded_run(None, seed=3)
+    assert default == strict
+    statistical, stat_result = _guarded_run("statistical", seed=3)
+    assert default_result.dials == strict_result.dials
+    assert all(launched <= max(0, free) for free, launched in strict)
+    assert any(launched > max(0, free) for free, launched in statistical)
+    assert stat_result.dials > strict_result.dials
+    assert stat_result.abandoned <= 0.03 * stat_result.live_answers + 1e-9
