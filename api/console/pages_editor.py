@@ -1,9 +1,12 @@
 """Questionnaire editing for researchers: a draft's questions (name, type, label in each
-language, required, skip logic ``relevant``, ``constraint``, choice list), its choice lists,
-or the whole document as YAML; published versions are shown read-only.
+language, required, skip logic ``relevant``, ``constraint``, choice list, the group it sits
+in), its choice lists, or the whole document as YAML; published versions are shown read-only.
 
-The form rewrites only those keys of each question and choice and keeps every other one
-(hints, groups' nested questions, quotas…) as stored. The result goes through
+Questions inside groups are rows of the same form: the question tree is shown depth first,
+each row naming the group it belongs to (by the group's row, so renaming a group keeps its
+questions) and its position there; moving a question is choosing another group. The form
+rewrites only those keys of each question and choice and keeps every other one (hints,
+calculations, quotas…) as stored. The result goes through
 ``surveys.service.update_draft`` exactly like ``PUT /questionnaire-versions/{id}``: a document
 the schema refuses is not saved and its errors are shown at the question or list they name;
 a saved draft's validation problems are shown at their question.
@@ -14,7 +17,7 @@ from __future__ import annotations
 import copy
 import re
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, NamedTuple
 
 import yaml
 from fastapi import APIRouter, Depends, Form, Request
@@ -35,7 +38,68 @@ router = APIRouter()
 
 #: Fields of a question the form edits (the rest of a question is kept as stored).
 EXPRESSIONS = ("relevant", "constraint")
-_QUESTION_AT = re.compile(r"^questions\[(\d+)\]")
+#: The question path a schema error starts with: 'questions[2] (name=g).questions[0] (name=q)'.
+_QUESTION_PATH = re.compile(r"^(?:\.?questions\[\d+\](?: \((?:name|value)=[^)]*\))?)+")
+_INDEX = re.compile(r"questions\[(\d+)\]")
+#: How deep groups may nest in the form (the schema's own limit is checked when saving).
+MAX_DEPTH = 20
+
+Path = tuple[int, ...]
+
+
+class Row(NamedTuple):
+    """One question of the tree as a row of the form."""
+
+    path: Path  # where it is in the document: (2,) or (2, 0) for the first of group 2
+    question: dict[str, Any]
+    parent: int | None  # the row of its group, None at the top level
+    position: int  # 1-based place among its group's questions
+
+
+def flatten(questions: list[dict[str, Any]]) -> list[Row]:
+    """The question tree depth first: every question, groups before their questions."""
+    rows: list[Row] = []
+
+    def walk(nodes: Any, prefix: Path, parent: int | None) -> None:
+        if not isinstance(nodes, list):
+            return
+        for k, node in enumerate(nodes):
+            if not isinstance(node, dict):
+                continue
+            row = len(rows)
+            rows.append(Row((*prefix, k), node, parent, k + 1))
+            if len(prefix) < MAX_DEPTH:
+                walk(node.get("questions"), (*prefix, k), row)
+
+    walk(questions, (), None)
+    return rows
+
+
+def _is_group(question: dict[str, Any]) -> bool:
+    return question.get("type") == QuestionType.GROUP.value or bool(question.get("questions"))
+
+
+def _at_path(questions: list[dict[str, Any]], path: Path) -> dict[str, Any] | None:
+    node: Any = {"questions": questions}
+    for index in path:
+        children = node.get("questions") if isinstance(node, dict) else None
+        if not isinstance(children, list) or not 0 <= index < len(children):
+            return None
+        node = children[index]
+    return node if isinstance(node, dict) else None
+
+
+def _path_text(path: Path) -> str:
+    return ".".join(str(i) for i in path)
+
+
+def _path_of(raw: str) -> Path | None:
+    parts = raw.split(".") if raw else []
+    if not parts or len(parts) > MAX_DEPTH + 1 or not all(p.isdigit() for p in parts):
+        return None
+    return tuple(int(p) for p in parts)
+
+
 _LIST_AT = re.compile(r"^choice_lists\.([^\[.\s]+)")
 
 
@@ -75,7 +139,9 @@ def _errors_at(
     problems: list[dict[str, Any]], questions: list[dict[str, Any]]
 ) -> tuple[dict[int, list[str]], dict[str, list[str]], list[dict[str, Any]]]:
     """Problems by question row, by choice list, and the rest (shown above the form)."""
-    by_name = {q.get("name"): i for i, q in enumerate(questions)}
+    rows = flatten(questions)
+    by_path = {row.path: i for i, row in enumerate(rows)}
+    by_name = {row.question.get("name"): i for i, row in enumerate(rows)}
     at_row: dict[int, list[str]] = {}
     at_list: dict[str, list[str]] = {}
     rest: list[dict[str, Any]] = []
@@ -84,9 +150,13 @@ def _errors_at(
         if problem.get("code") == "schema":
             # one schema error names its place first: 'questions[2] (name=q3).type: ...'
             for part in str(problem.get("message", "")).split("; "):
-                if found := _QUESTION_AT.match(part):
-                    at_row.setdefault(int(found.group(1)), []).append(part)
-                    placed = True
+                if found := _QUESTION_PATH.match(part):
+                    path = tuple(int(i) for i in _INDEX.findall(found.group(0)))
+                    while path and path not in by_path:
+                        path = path[:-1]  # the deepest question the form shows
+                    if path:
+                        at_row.setdefault(by_path[path], []).append(part)
+                        placed = True
                 elif found := _LIST_AT.match(part):
                     at_list.setdefault(found.group(1), []).append(part)
                     placed = True
@@ -120,8 +190,9 @@ def _render(
     in the stored document; by default the rows are the stored ones)."""
     questions = list(content.get("questions", []))
     lists = dict(content.get("choice_lists", {}))
+    rows = flatten(questions)
     origins = dict(origins or {})
-    origins.setdefault("questions", list(range(len(questions))))
+    origins.setdefault("questions", [_path_text(row.path) for row in rows])
     for name, choices in lists.items():
         origins.setdefault(f"c.{name}", list(range(len(choices))))
     at_row, at_list, rest = _errors_at(
@@ -136,7 +207,8 @@ def _render(
         ),
         editable=version.status is VersionStatus.DRAFT,
         languages=list(content.get("languages", [])),
-        questions=questions,
+        rows=rows,
+        groups=[i for i, row in enumerate(rows) if _is_group(row.question)],
         choice_lists=lists,
         origins=origins,
         types=[t.value for t in QuestionType],
@@ -173,23 +245,38 @@ def _set(target: dict[str, Any], key: str, value: Any) -> None:
         target[key] = value
 
 
-Origins = dict[str, list[int | None]]
+#: Where each row of a refused form came from in the stored document: question rows by
+#: path ("2.0"), choices by index; None for a new row.
+Origins = dict[str, list[Any]]
+
+
+class _FormRow(NamedTuple):
+    order: float
+    row: int
+    origin: Path | None
+    question: dict[str, Any]
+    parent: int | None
 
 
 def _questions_from(
     form: FormData, stored: list[dict[str, Any]], languages: list[str]
-) -> tuple[list[dict[str, Any]], list[int | None]]:
-    """The questions as the form has them, and each one's index in ``stored`` (None: new)."""
-    rows: list[tuple[float, int, int | None, dict[str, Any]]] = []
-    count = int(str(form.get("question_rows", "0")) or 0)
-    for i in range(min(count, 1000)):
+) -> tuple[list[dict[str, Any]], list[str | None]]:
+    """The question tree as the form has it, and where each of its rows (depth first) came
+    from in ``stored`` (None: new)."""
+    count = min(int(str(form.get("question_rows", "0")) or 0), 1000)
+    kept: dict[int, _FormRow] = {}
+    for i in range(count):
         prefix = f"q{i}"
         name = str(form.get(f"{prefix}.name", "")).strip()
         orig_raw = str(form.get(f"{prefix}.orig", ""))
         if form.get(f"{prefix}.delete") or (not name and not orig_raw):
             continue  # deleted, or the blank new-question row left empty
-        orig = int(orig_raw) if orig_raw.isdigit() and int(orig_raw) < len(stored) else None
-        question = copy.deepcopy(stored[orig]) if orig is not None else {}
+        origin = _path_of(orig_raw)
+        found = _at_path(stored, origin) if origin is not None else None
+        if found is None:
+            origin = None
+        question = copy.deepcopy(found) if found is not None else {}
+        question.pop("questions", None)  # a group's questions are the rows that name it
         question["name"] = name
         question["type"] = str(form.get(f"{prefix}.type", "")).strip()
         _set(question, "label", _localized(form, f"{prefix}.label", languages))
@@ -200,9 +287,49 @@ def _questions_from(
             order = float(str(form.get(f"{prefix}.order", "")) or i + 1)
         except ValueError as exc:
             raise InvalidInput(f"question {name!r}: the position is a number") from exc
-        rows.append((order, i, orig, question))
-    rows.sort(key=lambda r: (r[0], r[1]))
-    return [r[3] for r in rows], [r[2] for r in rows]
+        group_raw = str(form.get(f"{prefix}.group", "")).strip()
+        parent = int(group_raw) if group_raw.isdigit() and int(group_raw) < count else None
+        if group_raw and parent is None:
+            raise InvalidInput(f"question {name!r}: choose its group from the list")
+        kept[i] = _FormRow(order, i, origin, question, parent)
+    for row in kept.values():
+        _check_group(row, kept)
+    children: dict[int | None, list[_FormRow]] = {}
+    for row in kept.values():
+        children.setdefault(row.parent, []).append(row)
+    origins: list[str | None] = []
+
+    def build(parent: int | None) -> list[dict[str, Any]]:
+        built = []
+        for row in sorted(children.get(parent, []), key=lambda r: (r.order, r.row)):
+            origins.append(None if row.origin is None else _path_text(row.origin))
+            if row.row in children:
+                row.question["questions"] = build(row.row)
+            built.append(row.question)
+        return built
+
+    return build(None), origins
+
+
+def _check_group(row: _FormRow, kept: dict[int, _FormRow]) -> None:
+    """The group a row names exists on the form, and no group ends up inside itself."""
+    name = row.question["name"]
+    seen = {row.row}
+    parent = row.parent
+    while parent is not None:
+        group = kept.get(parent)
+        if group is None:
+            raise InvalidInput(
+                f"question {name!r} is in a group that is deleted or left empty on the form: "
+                "choose another group for it, or delete it too"
+            )
+        if parent in seen:
+            raise InvalidInput(
+                f"group {group.question['name']!r} cannot be inside itself: "
+                f"choose another group for {name!r}"
+            )
+        seen.add(parent)
+        parent = group.parent
 
 
 def _choices_from(
@@ -268,9 +395,13 @@ def editor_save(console: ConsoleDep, version_id: uuid.UUID, form: FormDep) -> Re
     version = _draft(console, version_id)
     content = copy.deepcopy(version.content)
     languages = list(content.get("languages", []))
-    content["questions"], question_origins = _questions_from(
-        form, list(content.get("questions", [])), languages
-    )
+    try:
+        content["questions"], question_origins = _questions_from(
+            form, list(content.get("questions", [])), languages
+        )
+    except InvalidInput as exc:
+        return _render(console, version, copy.deepcopy(version.content), error=exc.message,
+                       status=422)  # fmt: skip
     lists, choice_origins = _choices_from(form, dict(content.get("choice_lists", {})), languages)
     _set(content, "choice_lists", lists)
     origins = {"questions": question_origins, **{f"c.{k}": v for k, v in choice_origins.items()}}

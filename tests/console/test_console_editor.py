@@ -194,3 +194,119 @@ def test_a_published_version_is_read_only(app: Any, alpha: Tenant) -> None:
     assert f"/console/versions/{published['id']}/edit" not in str(new.url)
     carl = sign_in(app.app, "carl", make_user("carl", "sales", [alpha.client_id]))
     assert carl.http.get(f"/console/versions/{published['id']}/edit").status_code == 403
+
+
+def _grouped(tenant: Tenant) -> dict[str, Any]:
+    document = {
+        "id": "tea2",
+        "title": {"zh-Hans": "饮茶调查", "en": "Tea survey"},
+        "languages": ["zh-Hans", "en"],
+        "questions": [
+            {"name": "intro", "type": "note", "label": {"zh-Hans": "您好", "en": "Hello"}},
+            {
+                "name": "habits",
+                "type": "group",
+                "label": {"zh-Hans": "习惯", "en": "Habits"},
+                "relevant": "1 = 1",
+                "questions": [
+                    {"name": "cups", "type": "integer", "label": {"en": "Cups?"},
+                     "hint": {"en": "a day"}},
+                    {"name": "brand", "type": "text", "label": {"en": "Brand?"}},
+                ],
+            },
+            {"name": "age", "type": "integer", "label": {"en": "Age?"}},
+        ],
+    }  # fmt: skip
+    created = tenant.http.post(
+        "/questionnaires", json={"content": document}, headers=tenant.headers()
+    )
+    assert created.status_code == 201, created.text
+    body: dict[str, Any] = created.json()
+    return body
+
+
+def _rows(page: str) -> list[str]:
+    return re.findall(r'<fieldset class="grid question[^"]*" data-question="([^"]+)"', page)
+
+
+def test_questions_inside_groups_are_edited_moved_and_regrouped_in_the_form(
+    app: Any, alpha: Tenant
+) -> None:
+    import html
+
+    version = _grouped(alpha)
+    rita = sign_in(app.app, "rita", make_user("rita", "researcher", [alpha.client_id]))
+    url = f"/console/versions/{version['id']}/edit"
+    page = rita.http.get(url)
+    assert "edit them in the YAML" not in page.text
+    # the tree depth first: the group's questions are rows of the form, naming their group
+    assert _rows(page.text) == ["intro", "habits", "cups", "brand", "age"]
+    form = {k: html.unescape(v) for k, v in _form(page.text).items()}
+    assert form["q2.group"] == "1"
+    assert form["q3.group"] == "1"
+    assert form["q4.group"] == ""
+    assert form["q2.label.en"] == "Cups?"
+    # edit a question in the group, rename the group, move brand out and age in (first)
+    form["q2.label.en"] = "How many cups?"
+    form["q1.name"] = "tea_habits"
+    form["q3.group"] = ""
+    form["q3.order"] = "1.5"
+    form["q4.group"] = "1"
+    form["q4.order"] = "0"
+    saved = rita.post(url, form)
+    assert saved.status_code == 200, re.findall(r'class="error[^>]*>(.*?)</', saved.text, re.S)
+    content = _content(version["id"])
+    assert [q["name"] for q in content["questions"]] == ["intro", "brand", "tea_habits"]
+    group = content["questions"][2]
+    assert group["relevant"] == "1 = 1"  # what the form does not show is kept
+    assert [q["name"] for q in group["questions"]] == ["age", "cups"]
+    assert group["questions"][1]["label"]["en"] == "How many cups?"
+    assert group["questions"][1]["hint"] == {"en": "a day"}
+    assert _rows(saved.text) == ["intro", "brand", "tea_habits", "age", "cups"]
+
+    # a new group made in one save with a question moved into it
+    form = {k: html.unescape(v) for k, v in _form(saved.text).items()}
+    form.update({"q5.name": "about_you", "q5.type": "group", "q5.label.en": "About you",
+                 "q5.order": "9", "q1.group": "5"})  # fmt: skip
+    saved = rita.post(url, form)
+    assert saved.status_code == 200, re.findall(r'class="error[^>]*>(.*?)</', saved.text, re.S)
+    content = _content(version["id"])
+    assert [q["name"] for q in content["questions"]] == ["intro", "tea_habits", "about_you"]
+    assert [q["name"] for q in content["questions"][2]["questions"]] == ["brand"]
+
+
+def test_group_mistakes_are_refused_and_nothing_is_saved(app: Any, alpha: Tenant) -> None:
+    import html
+
+    version = _grouped(alpha)
+    before = _content(version["id"])
+    rita = sign_in(app.app, "rita", make_user("rita", "researcher", [alpha.client_id]))
+    url = f"/console/versions/{version['id']}/edit"
+    form = {k: html.unescape(v) for k, v in _form(rita.http.get(url).text).items()}
+    # deleting a group that still holds questions: say what to do, keep everything
+    deleted = rita.post(url, {**form, "q1.delete": "1"})
+    assert deleted.status_code == 422
+    assert "cups" in deleted.text
+    assert "choose another group" in deleted.text
+    assert _content(version["id"]) == before
+    # a group inside itself (through one of its own questions turned into a group)
+    cycle = rita.post(url, {**form, "q2.type": "group", "q1.group": "2"})
+    assert cycle.status_code == 422
+    assert "inside itself" in cycle.text
+    assert _content(version["id"]) == before
+    # a schema error inside the group is shown at that question's row
+    refused = rita.post(url, {**form, "q3.type": "no_such_type"})
+    assert refused.status_code == 422
+    brand = re.search(r'data-question="brand"(.*?)</fieldset>', refused.text, re.S)
+    assert brand
+    assert "field-error" in brand.group(1)
+    cups = re.search(r'data-question="cups"(.*?)</fieldset>', refused.text, re.S)
+    assert cups
+    assert "field-error" not in cups.group(1)
+    # emptying a group: the schema's own rule, shown at the group
+    empty = rita.post(url, {**form, "q2.group": "", "q3.group": ""})
+    assert empty.status_code == 422
+    habits = re.search(r'data-question="habits"(.*?)</fieldset>', empty.text, re.S)
+    assert habits
+    assert "field-error" in habits.group(1)
+    assert _content(version["id"]) == before
