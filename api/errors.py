@@ -64,7 +64,7 @@ def problem(
     ):
         from api.console.web import error_page
 
-        return error_page(request, status=status, title=title, detail=detail)
+        return error_page(request, status=status, title=title, detail=detail, code=code)
     body = {
         "type": PROBLEM_BASE + code,
         "title": title,

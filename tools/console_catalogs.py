@@ -15,7 +15,11 @@ from babel.messages.pofile import read_po, write_po
 
 ROOT = Path(__file__).resolve().parent.parent / "api" / "console"
 LOCALES = {"zh_Hans": "zh_Hans_CN", "zh_Hant": "zh_Hant_TW", "en": "en_US"}
-METHODS = [("**/templates/**.html", "jinja2"), ("**/labels.py", "python")]
+METHODS = [
+    ("**/templates/**.html", "jinja2"),
+    ("**/labels.py", "python"),
+    ("**/problems.py", "python"),
+]
 OPTIONS = {
     "**/templates/**.html": {
         "extensions": "jinja2.ext.i18n",

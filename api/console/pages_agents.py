@@ -133,7 +133,7 @@ def agent_create(
         message = f"agent code {agent_code!r} is already taken; choose another 工號"
         return _agents_page(console, errors={"agent_code": message}, form=form, status=409)
     except InvalidInput as exc:
-        return _agents_page(console, errors={"form": exc.message}, form=form, status=422)
+        return _agents_page(console, errors={"form": console.describe(exc)}, form=form, status=422)
     return RedirectResponse("/console/agents", status_code=303)
 
 
@@ -200,7 +200,7 @@ def agent_update(
     except ValidationError as exc:
         return _agent_page(console, seat, errors=_problems(exc), status=422)
     except InvalidInput as exc:
-        return _agent_page(console, seat, errors={"form": exc.message}, status=422)
+        return _agent_page(console, seat, errors={"form": console.describe(exc)}, status=422)
     return RedirectResponse(f"/console/agents/{seat.id}", status_code=303)
 
 
@@ -215,7 +215,7 @@ def agent_deactivate(console: ConsoleDep, agent_id: uuid.UUID) -> Response:
                 client_scope=_scope(console),
             )  # fmt: skip
     except agent_service.AgentBusy as exc:
-        return _agent_page(console, seat, errors={"form": exc.message}, status=409)
+        return _agent_page(console, seat, errors={"form": console.describe(exc)}, status=409)
     return RedirectResponse(f"/console/agents/{seat.id}", status_code=303)
 
 

@@ -151,7 +151,9 @@ def password_change(
     try:
         change_password(session=console.session, user=console.user, current=current, new=new)
     except InvalidInput as exc:
-        return console.render("password.html", status_code=422, error=exc.message, done=False)
+        return console.render(
+            "password.html", status_code=422, error=console.describe(exc), done=False
+        )
     return console.render("password.html", error=None, done=True)
 
 
@@ -229,7 +231,7 @@ def users_create(
                 locale=locale,
             )
     except PilotdialError as exc:
-        return _users_page(console, error=exc.message, status=422)
+        return _users_page(console, error=console.describe(exc), status=422)
     return RedirectResponse("/console/admin/users", status_code=303)
 
 

@@ -94,7 +94,7 @@ def lists_upload(
         )
     except (InvalidInput, PayloadTooLarge) as exc:
         console.session.rollback()
-        return _lists_page(console, error=exc.message, status=422)
+        return _lists_page(console, error=console.describe(exc), status=422)
     return RedirectResponse(f"/console/lists/{lead_list.id}", status_code=303)
 
 
@@ -200,7 +200,7 @@ def statement_confirm(console: ConsoleDep, statement_id: uuid.UUID) -> Response:
         with console.session.begin_nested():
             confirm_statement(session=console.session, statement=statement, actor=console.actor)
     except StatementTransition as exc:
-        return _statements_page(console, error=exc.message, status=409)
+        return _statements_page(console, error=console.describe(exc), status=409)
     return RedirectResponse("/console/statements", status_code=303)
 
 
@@ -221,5 +221,5 @@ def statement_dispute(
                 session=console.session, statement=statement, reason=reason, actor=console.actor
             )
     except StatementTransition as exc:
-        return _statements_page(console, error=exc.message, status=409)
+        return _statements_page(console, error=console.describe(exc), status=409)
     return RedirectResponse("/console/statements", status_code=303)

@@ -383,7 +383,7 @@ def _save(
     except (QuestionnaireRejected, SurveyInputError) as exc:
         problems = exc.extra.get("problems") or [{"severity": "error", "message": exc.message}]
         return _render(
-            console, version, content, problems=problems, error=exc.message, status=422,
+            console, version, content, problems=problems, error=console.describe(exc), status=422,
             source=source, origins=origins,
         )  # fmt: skip
     return None
@@ -400,8 +400,8 @@ def editor_save(console: ConsoleDep, version_id: uuid.UUID, form: FormDep) -> Re
             form, list(content.get("questions", [])), languages
         )
     except InvalidInput as exc:
-        return _render(console, version, copy.deepcopy(version.content), error=exc.message,
-                       status=422)  # fmt: skip
+        stored = copy.deepcopy(version.content)
+        return _render(console, version, stored, error=console.describe(exc), status=422)
     lists, choice_origins = _choices_from(form, dict(content.get("choice_lists", {})), languages)
     _set(content, "choice_lists", lists)
     origins = {"questions": question_origins, **{f"c.{k}": v for k, v in choice_origins.items()}}
@@ -410,7 +410,7 @@ def editor_save(console: ConsoleDep, version_id: uuid.UUID, form: FormDep) -> Re
     except (QuestionnaireRejected, SurveyInputError) as exc:
         problems = exc.extra.get("problems") or []
         return _render(
-            console, version, content, problems=problems, error=exc.message, status=422,
+            console, version, content, problems=problems, error=console.describe(exc), status=422,
             origins=origins,
         )  # fmt: skip
     refused = _save(console, version, content, document, origins=origins)
@@ -431,7 +431,7 @@ def editor_source(
     except (QuestionnaireRejected, SurveyInputError) as exc:
         problems = exc.extra.get("problems") or []
         return _render(
-            console, version, content, problems=problems, error=exc.message, status=422,
+            console, version, content, problems=problems, error=console.describe(exc), status=422,
             source=source,
         )  # fmt: skip
     refused = _save(console, version, content, document, source=source)

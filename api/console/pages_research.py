@@ -70,7 +70,9 @@ def questionnaire_upload(
             )
     except PilotdialError as exc:
         problems = exc.extra.get("problems") or []
-        return _questionnaires_page(console, problems=problems, error=exc.message, status=422)
+        return _questionnaires_page(
+            console, problems=problems, error=console.describe(exc), status=422
+        )
     return RedirectResponse(f"/console/versions/{version.id}", status_code=303)
 
 
@@ -118,7 +120,7 @@ def _refused(console: Console, version_id: uuid.UUID, exc: PilotdialError) -> Re
     if exc.code == "not-found":
         raise exc
     return _version_page(
-        console, version_id, error=exc.message, status=422,
+        console, version_id, error=console.describe(exc), status=422,
         problems=exc.extra.get("problems") or [],
     )  # fmt: skip
 
@@ -250,7 +252,7 @@ def crosstab_page(
         except PilotdialError as exc:
             if exc.code == "not-found":
                 raise
-            error = exc.message
+            error = console.describe(exc)
         if table is not None and table.total:
             shares = table.row_percents()
             chart = stacked_bar_chart(

@@ -195,7 +195,7 @@ def feasibility_quote(
     except PilotdialError as exc:
         if exc.code == "not-found":
             raise
-        return _feasibility_page(console, run_id, error=exc.message, status=409)
+        return _feasibility_page(console, run_id, error=console.describe(exc), status=409)
     return RedirectResponse(
         f"/console/feasibility/{run_id}?quoted={quote.quote_number}", status_code=303
     )

@@ -21,7 +21,8 @@ from fastapi import Depends, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlmodel import Session
 
-from api.console.i18n import environment, pick_locale
+from api.console.i18n import environment, pick_locale, translations
+from api.console.problems import explanation, status_of
 from core.audit import Actor
 from core.db import scope_session, system_session
 from core.errors import PermissionDenied, PilotdialError
@@ -43,6 +44,7 @@ __all__ = [
     "ConsoleDep",
     "CsrfRejected",
     "SignInRequired",
+    "describe",
     "error_page",
     "sign_in_redirect",
 ]
@@ -119,6 +121,11 @@ class Console:
             return chosen
         return self.principal.acting_client()
 
+    def describe(self, exc: PilotdialError) -> str:
+        """A refused request in the user's language: what went wrong and what to do, then the
+        service's own English sentence as the details (English users see that sentence)."""
+        return describe(self.locale, exc.code, exc.message, status_of(exc))
+
     def render(self, template: str, status_code: int = 200, **context: Any) -> HTMLResponse:
         """Render a template in the user's language."""
         html = environment(self.locale).get_template(template).render(console=self, **context)
@@ -161,12 +168,24 @@ def sign_in_redirect(request: Request) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
-def error_page(request: Request, *, status: int, title: str, detail: str) -> HTMLResponse:
+def describe(locale: str, code: str | None, detail: str, status: int | None = None) -> str:
+    """``detail`` led by the translated sentence for ``code`` (English: ``detail`` alone)."""
+    sentence = explanation(code, status)
+    if locale == "en" or sentence is None:
+        return detail
+    gettext = translations(locale).gettext
+    return f"{gettext(sentence)} {gettext('Details:')} {detail}"
+
+
+def error_page(
+    request: Request, *, status: int, title: str, detail: str, code: str | None = None
+) -> HTMLResponse:
     """An error as a page in the visitor's language (the language cookie; no database)."""
     locale = pick_locale(request.cookies.get(LANG_COOKIE))
+    sentence = explanation(code, status)
     html = (
         environment(locale)
         .get_template("error.html")
-        .render(console=None, status=status, title=title, detail=detail)
+        .render(console=None, status=status, title=title, detail=detail, explanation=sentence)
     )
     return HTMLResponse(html, status_code=status)

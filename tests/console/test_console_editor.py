@@ -310,3 +310,64 @@ def test_group_mistakes_are_refused_and_nothing_is_saved(app: Any, alpha: Tenant
     assert habits
     assert "field-error" in habits.group(1)
     assert _content(version["id"]) == before
+
+
+def test_refusals_are_explained_in_the_users_language(app: Any, alpha: Tenant) -> None:
+    from survey_builders import publish_via_api
+
+    published = publish_via_api(alpha)
+    draft = _draft(alpha)
+    hans = sign_in(app.app, "rita", make_user("rita", "researcher", [alpha.client_id]))
+    hant = sign_in(
+        app.app, "mei", make_user("mei", "researcher", [alpha.client_id], locale="zh-Hant")
+    )
+    english = sign_in(
+        app.app, "ruth", make_user("ruth", "researcher", [alpha.client_id], locale="en")
+    )
+    # an error page (409: a published version is read-only)
+    url = f"/console/versions/{published['id']}/source"
+    page = hans.post(url, {"source": "x"})
+    assert page.status_code == 409
+    assert "已发布的版本不能修改" in page.text
+    assert "详情（英文）：" in page.text  # the service's own sentence follows as the details
+    page = hant.post(url, {"source": "x"})
+    assert "已發佈的版本不能修改" in page.text
+    page = english.post(url, {"source": "x"})
+    assert page.status_code == 409
+    assert "已发布" not in page.text
+    assert "Details:" not in page.text
+    # an error shown inside the page (422: the document is refused)
+    url = f"/console/versions/{draft['id']}/source"
+    refused = hans.post(url, {"source": "id: tea\nquestions: 3\n"})
+    assert refused.status_code == 422
+    shown = re.search(r'id="editor-error">(.*?)</p>', refused.text, re.S)
+    assert shown
+    assert "问卷有错误" in shown.group(1)
+    assert "questions" in shown.group(1)  # what exactly is wrong, from the service
+
+
+def test_every_problem_code_has_a_sentence_in_every_language() -> None:
+    import importlib
+    import inspect
+    import pkgutil
+
+    from api.console.i18n import translations
+    from api.console.problems import PROBLEM_TEXT
+    from core.errors import PilotdialError
+
+    codes: set[str] = set()
+    for package in ("core", "api", "campaigns", "dialer", "surveys", "reports"):
+        root = importlib.import_module(package)
+        for info in pkgutil.walk_packages(root.__path__, package + "."):
+            if ".sip" in info.name or info.name.endswith("__main__"):
+                continue
+            module = importlib.import_module(info.name)
+            for _name, cls in inspect.getmembers(module, inspect.isclass):
+                if issubclass(cls, PilotdialError) and cls.code not in ("error", "dialer"):
+                    codes.add(cls.code)
+    missing = sorted(codes - set(PROBLEM_TEXT) - {"sign-in-required", "internal"})
+    assert not missing, f"add a sentence to api/console/problems.py for: {missing}"
+    for locale in ("zh-Hans", "zh-Hant"):
+        catalog = translations(locale)
+        untranslated = [c for c, text in PROBLEM_TEXT.items() if catalog.gettext(text) == text]
+        assert not untranslated, (locale, untranslated)
