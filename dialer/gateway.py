@@ -305,9 +305,20 @@ class TelephonyGateway(Protocol):
         ...
 
     def play_message(
-        self, call_id: str, message_id: str, *, now: float, expect_dtmf: bool = False
+        self,
+        call_id: str,
+        message_id: str,
+        *,
+        now: float,
+        expect_dtmf: bool = False,
+        text: str | None = None,
+        language: str | None = None,
     ) -> None:
-        """Play a recorded message; with ``expect_dtmf`` collect the callee's keyed answer."""
+        """Play a recorded message; with ``expect_dtmf`` collect the callee's keyed answer.
+
+        ``text`` is what the message says, in ``language`` (a tag such as ``zh-Hans``): a
+        gateway with no recording for ``message_id`` speaks it (text-to-speech), so an IVR
+        question needs no recording made in advance."""
         ...
 
     def send_dtmf(self, call_id: str, digits: str, *, now: float) -> None:

@@ -70,8 +70,12 @@ class IvrTurn:
 
     message_id: str
     text: str = ""
+    language: str = ""  # of ``text``: the interview's language
     expect_dtmf: bool = False
     keys: Mapping[str, str] = field(default_factory=dict)
+    # how a caller keying digit by digit ends the answer (dialer.ivr_calls collects them)
+    max_digits: int = 1
+    terminator: str | None = None
     over: bool = False
     outcome: IvrOutcome | None = None
 
@@ -321,8 +325,11 @@ class SurveyIvr:
         return IvrTurn(
             message_id=f"ivr-{prompt.question}{suffix}",
             text=text,
+            language=state.language,
             expect_dtmf=True,
             keys=dict(prompt.keys),
+            max_digits=prompt.max_digits,
+            terminator=prompt.terminator,
         )
 
     def _finish(self, call_id: str, live: _Live, at_s: float) -> IvrTurn:
@@ -345,4 +352,10 @@ class SurveyIvr:
         if self.on_finished is not None:
             self.on_finished(done)
         goodbye = self.engine.closing_message(state) if outcome != "broken_off" else ""
-        return IvrTurn(message_id="ivr-goodbye", text=goodbye, over=True, outcome=outcome)
+        return IvrTurn(
+            message_id="ivr-goodbye",
+            text=goodbye,
+            language=state.language,
+            over=True,
+            outcome=outcome,
+        )

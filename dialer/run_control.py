@@ -463,6 +463,7 @@ def live_gateway(
     app = get_settings()
     if app.gateway == "sip":
         from dialer.sip.gateway import SipGateway, SipGatewayConfig, SipTrunk
+        from dialer.sip.speech import Speech
 
         try:
             trunk = SipTrunk.from_env()
@@ -473,6 +474,7 @@ def live_gateway(
                     sip_port=app.sip_port,
                     rtp_port_range=(app.sip_rtp_port_min, app.sip_rtp_port_max),
                     messages=_sip_messages(app.sip_messages_dir, campaign_id),
+                    speech=Speech(cache_dir=app.data_dir / "speech"),
                 ),
                 clock=clock.seconds,
             )

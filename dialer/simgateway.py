@@ -417,9 +417,17 @@ class SimulatedGateway:
             self._ready.append(_connected(call_id, now, call.head))
 
     def play_message(
-        self, call_id: str, message_id: str, *, now: float, expect_dtmf: bool = False
+        self,
+        call_id: str,
+        message_id: str,
+        *,
+        now: float,
+        expect_dtmf: bool = False,
+        text: str | None = None,
+        language: str | None = None,
     ) -> None:
-        """Play a message; with ``expect_dtmf`` the respondent callback answers it."""
+        """Play a message; with ``expect_dtmf`` the respondent callback answers it. Its
+        length is the profile's message time whatever ``text`` says."""
         call = self._live(call_id)
         if call.state is _State.RINGING:
             raise GatewayError(f"call {call_id} is still ringing; play messages once answered")

@@ -1007,7 +1007,14 @@ class _Run:
         if turn.over:
             self.ivr_over[call_id] = turn.outcome
             self.closing.add(call_id)
-        self.gateway.play_message(call_id, turn.message_id, now=at, expect_dtmf=turn.expect_dtmf)
+        self.gateway.play_message(
+            call_id,
+            turn.message_id,
+            now=at,
+            expect_dtmf=turn.expect_dtmf,
+            text=turn.text or None,
+            language=turn.language or None,
+        )
 
     def _on_ivr_dtmf(self, call_id: str, digits: str, at: float) -> None:
         ivr = self.ivr

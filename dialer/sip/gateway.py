@@ -60,6 +60,7 @@ from dialer.gateway import (
 )
 from dialer.sip._ua import SipEndpoint, UacCall, UacHandlers
 from dialer.sip.rtp import CODECS, PortPool, RtpLeg, check_wav
+from dialer.sip.speech import Speech, SpeechError
 
 __all__ = ["SipGateway", "SipGatewayConfig", "SipTrunk", "outcome_for"]
 
@@ -127,6 +128,8 @@ class SipGatewayConfig:
     # no RTP from an agent's phone for this long: the leg is lost (None: never checked)
     agent_media_timeout_s: float | None = None
     record_dir: Path | None = None  # callee audio of each call, <call_id>.wav
+    # speaks a message that has a text but no WAV (IVR questions); None: WAVs only
+    speech: Speech | None = field(default_factory=Speech)
 
     def __post_init__(self) -> None:
         for message_id, path in self.messages.items():
@@ -384,16 +387,30 @@ class SipGateway:
         self._loop.call_soon_threadsafe(self._bridge, lead, agent)
 
     def play_message(
-        self, call_id: str, message_id: str, *, now: float, expect_dtmf: bool = False
+        self,
+        call_id: str,
+        message_id: str,
+        *,
+        now: float,
+        expect_dtmf: bool = False,
+        text: str | None = None,
+        language: str | None = None,
     ) -> None:
-        """Play the WAV configured for ``message_id``; :class:`MessageFinished` at its end."""
+        """Play the WAV configured for ``message_id``, else speak ``text`` in ``language``
+        (:mod:`dialer.sip.speech`); :class:`MessageFinished` at its end. The callee's keys
+        arrive as :class:`DtmfReceived` events whether or not ``expect_dtmf`` is set."""
         lead = self._answered(call_id, "play messages")
         path = self.config.messages.get(message_id)
+        if path is None and text and self.config.speech is not None:
+            try:
+                path = self.config.speech.render(text, language)
+            except SpeechError as exc:
+                raise GatewayError(f"message {message_id!r}: {exc}") from exc
         if path is None:
             known = ", ".join(sorted(self.config.messages)) or "none"
             raise GatewayError(
-                f"no WAV configured for message {message_id!r} (configured: {known}); add it "
-                "to SipGatewayConfig.messages"
+                f"no WAV configured for message {message_id!r} (configured: {known}) and no "
+                "text to speak; add it to SipGatewayConfig.messages"
             )
         self._loop.call_soon_threadsafe(self._play, lead, message_id, Path(path))
 

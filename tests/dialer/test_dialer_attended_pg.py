@@ -112,10 +112,19 @@ class RecordingGateway:
         self.inner.connect_to_agent(call_id, agent_id=agent_id, skill_group=skill_group, now=now)
 
     def play_message(
-        self, call_id: str, message_id: str, *, now: float, expect_dtmf: bool = False
+        self,
+        call_id: str,
+        message_id: str,
+        *,
+        now: float,
+        expect_dtmf: bool = False,
+        text: str | None = None,
+        language: str | None = None,
     ) -> None:
         self.messages.append((call_id, message_id))
-        self.inner.play_message(call_id, message_id, now=now, expect_dtmf=expect_dtmf)
+        self.inner.play_message(
+            call_id, message_id, now=now, expect_dtmf=expect_dtmf, text=text, language=language
+        )
 
     def send_dtmf(self, call_id: str, digits: str, *, now: float) -> None:
         self.inner.send_dtmf(call_id, digits, now=now)
