@@ -12,6 +12,13 @@ row is written before the number is dialed, keyed by an idempotency key, so a re
 never dials twice) and :func:`complete_attempt` when the call ends. A lease that runs out
 returns the lead to the hopper, and a late completion on it is refused (``LeaseExpired``): the
 attempt was counted when it started and is not counted again.
+
+A lead whose cell held several numbers (``Lead.alternate_phones``) is dialed on its main
+number first; when a call proves that number does not work (a disposition whose outcome is
+``invalid_number``: non-working, fax), the lead moves on to its next alternate that is not on a
+do-not-call list instead of being closed, callable at once, with the attempts it has left (the
+attempt limit is the lead's, not the number's). Each attempt row keeps the number it dialed.
+A number on a do-not-call list still closes the lead: it may be the person's own request.
 """
 
 from __future__ import annotations
@@ -40,7 +47,9 @@ from campaigns.models import (
     Campaign,
     CampaignLead,
     Disposition,
+    Lead,
     LeadState,
+    OutcomeClass,
     SuppressionSource,
 )
 from campaigns.rules import (
@@ -50,6 +59,7 @@ from campaigns.rules import (
     is_callable_at,
     parse_holidays,
     parse_windows,
+    zones_key,
 )
 from core.errors import Conflict, InvalidInput, NotFound
 
@@ -564,7 +574,19 @@ def apply_outcome(
         ofcom=campaign.abandon_window is AbandonWindow.ofcom_24h,
         callback_at=callback_at,
     )
-    if decision.final:
+    if (
+        decision.final
+        and disposition.outcome is OutcomeClass.invalid_number
+        and row.attempts < campaign.max_attempts
+        and _next_number(session, row)
+    ):
+        row.state = LeadState.scheduled
+        row.next_attempt_at = ended_at  # another number: no retry delay
+        row.callback_at = None
+        row.callback_agent = None
+        _clear_lease(row)
+        row.updated_at = now
+    elif decision.final:
         _finalise(row, disposition.code, decision.reason, now)
     else:
         row.state = LeadState.scheduled
@@ -582,6 +604,43 @@ def apply_outcome(
             source=SuppressionSource.dnc_request.value,
             reason=f"do-not-call request during campaign {campaign.name!r}",
         )
+
+
+def _next_number(session: Session, row: CampaignLead) -> bool:
+    """Move ``row`` on to its lead's next alternate number that no do-not-call list holds;
+    False (nothing changed) when there is none."""
+    lead = session.get(Lead, row.lead_id)
+    alternates = list(lead.alternate_phones or []) if lead is not None else []
+    candidates = [
+        (index, number)
+        for index, number in enumerate(alternates, start=1)
+        if index > row.phone_index and number != row.phone_e164
+    ]
+    if not candidates:
+        return False
+    blocked = suppressed_numbers(
+        session=session, client_id=row.client_id, numbers=[n for _, n in candidates]
+    )
+    for index, number in candidates:
+        if number in blocked:
+            continue
+        row.phone_index = index
+        row.phone_e164 = number
+        row.zones_key = zones_key(_zones_of(number))
+        return True
+    return False
+
+
+def _zones_of(e164: str) -> list[str]:
+    """The time zones of a number (libphonenumber's), for its calling window."""
+    import phonenumbers
+    from phonenumbers import timezone as pn_timezone
+
+    try:
+        parsed = phonenumbers.parse(e164, None)
+    except phonenumbers.NumberParseException:
+        return []
+    return [z for z in pn_timezone.time_zones_for_number(parsed) if "/" in z]
 
 
 def record_answer(*, session: Session, attempt_id: uuid.UUID, answered_at: datetime) -> bool:

@@ -497,7 +497,10 @@ class CampaignLead(SQLModel, TenantScoped, table=True):
         default=None, foreign_key="batch.id", index=True, ondelete="SET NULL"
     )
     in_pilot: bool = False
+    #: The number being dialed: the lead's own (``phone_index`` 0) or, after that one proved
+    #: not to work, its ``phone_index``-th alternate (:func:`campaigns.hopper.apply_outcome`).
     phone_e164: str = Field(max_length=32)
+    phone_index: int = Field(default=0, sa_column_kwargs={"server_default": "0"})
     zones_key: str = Field(default="", max_length=400)
     state: LeadState = Field(default=LeadState.new, sa_type=str_enum(LeadState))
     priority: int = 0

@@ -285,3 +285,85 @@ def test_a_stopping_pacer_gives_back_only_its_idle_leases(pg_engine: Engine) -> 
     assert all(states[lease.lead_id][1] is None for lease in mine[1:])
     assert all(states[lease.lead_id][0] is not LeadState.in_progress for lease in mine[1:])
     assert states[theirs[0].lead_id] == (LeadState.in_progress, "v")  # another pacer's lease
+
+
+def _dial(s: Session, campaign_id: uuid.UUID, now: datetime, disposition: str) -> str:
+    """Lease the one callable lead, dial it, end the call; returns the number dialed."""
+    (lease,) = lease_leads(session=s, campaign_id=campaign_id, now=now, limit=1, worker_id="w")
+    attempt, _ = record_attempt_start(
+        session=s, lease_token=lease.lease_token, idempotency_key=f"k-{now}", now=now
+    )
+    complete_attempt(
+        session=s,
+        attempt_id=attempt.id,
+        outcome=AttemptOutcome(disposition=disposition, ended_at=now + timedelta(seconds=5)),
+        now=now + timedelta(seconds=6),
+    )
+    return attempt.number_dialed
+
+
+def test_a_non_working_number_moves_the_lead_on_to_its_next_alternate(pg_engine: Engine) -> None:
+    from campaigns.compliance import suppress_number
+
+    with Session(pg_engine, expire_on_commit=False) as s:
+        client_id = make_client(s)
+        lead_list, [lead] = make_list(s, client_id, numbers=["+8613800000001"])
+        # a Beijing landline, one on the do-not-call list, and a Hong Kong mobile
+        lead.alternate_phones = ["+861012345678", "+8613900000002", "+85291234567"]
+        s.add(lead)
+        suppress_number(session=s, client_id=client_id, e164="+861012345678", source="api")
+        campaign = make_campaign(s, client_id, [lead_list.id], max_attempts=4)
+        run_campaign(s, campaign)
+        s.commit()
+        campaign_id = campaign.id
+    with Session(pg_engine, expire_on_commit=False) as s:
+        assert _dial(s, campaign_id, T0, "invalid_number") == "+8613800000001"
+        s.commit()
+        row = s.exec(select(CampaignLead)).one()
+        # not closed: the next alternate (the suppressed landline skipped), callable at once
+        assert row.state is LeadState.scheduled
+        assert row.phone_e164 == "+8613900000002"
+        assert row.phone_index == 2
+        assert _dial(s, campaign_id, T0 + timedelta(minutes=1), "no_answer") == "+8613900000002"
+        s.commit()
+    with Session(pg_engine, expire_on_commit=False) as s:
+        later = T0 + timedelta(hours=3)
+        assert _dial(s, campaign_id, later, "fax_modem") == "+8613900000002"
+        s.commit()
+        row = s.exec(select(CampaignLead)).one()
+        assert row.phone_e164 == "+85291234567"
+        assert row.zones_key == "Asia/Hong_Kong"  # its own calling window from now on
+        assert _dial(s, campaign_id, later + timedelta(minutes=1), "invalid_number") == (
+            "+85291234567"
+        )
+        s.commit()
+        row = s.exec(select(CampaignLead)).one()
+        assert row.state is LeadState.final  # no number left
+        assert row.final_disposition == "invalid_number"
+        dialed = [
+            a.number_dialed for a in s.exec(select(CallAttempt).order_by(CallAttempt.dialed_at))
+        ]
+    assert dialed == ["+8613800000001", "+8613900000002", "+8613900000002", "+85291234567"]
+    assert "+861012345678" not in dialed  # never a suppressed number
+
+
+def test_the_attempt_limit_is_the_leads_not_each_numbers(pg_engine: Engine) -> None:
+    with Session(pg_engine, expire_on_commit=False) as s:
+        client_id = make_client(s)
+        lead_list, [lead] = make_list(s, client_id, numbers=["+8613800000001"])
+        lead.alternate_phones = ["+8613900000002"]
+        s.add(lead)
+        campaign = make_campaign(s, client_id, [lead_list.id], max_attempts=1)
+        run_campaign(s, campaign)
+        s.commit()
+        campaign_id = campaign.id
+    with Session(pg_engine, expire_on_commit=False) as s:
+        _dial(s, campaign_id, T0, "invalid_number")
+        s.commit()
+        row = s.exec(select(CampaignLead)).one()
+        assert row.state is LeadState.final
+        assert row.phone_e164 == "+8613800000001"
+        later = T0 + timedelta(hours=1)
+        assert (
+            lease_leads(session=s, campaign_id=campaign_id, now=later, limit=5, worker_id="w") == []
+        )
