@@ -24,6 +24,8 @@ What real telephony needs and the Protocol therefore carries:
   (:meth:`TelephonyGateway.connect_agent_phone`); what happens to it arrives as
   :class:`AgentLegEvent` values in the same :meth:`TelephonyGateway.poll` stream (the phone
   answered, failed, was unreachable or hung up).
+* The soft-phone functions on a bridged call go through the gateway too: hold with music,
+  transfer to another agent (the call parameters follow the call), a three-way call.
 * The caller id presented (主叫) is the campaign's, in every :class:`OriginateRequest`; a
   gateway refuses an empty one instead of sending "anonymous".
 """
@@ -323,6 +325,28 @@ class TelephonyGateway(Protocol):
 
     def send_dtmf(self, call_id: str, digits: str, *, now: float) -> None:
         """Send DTMF digits down an answered call."""
+        ...
+
+    def hold(self, call_id: str, *, now: float) -> None:
+        """Put a bridged call on hold: the callee hears music, the agents hear nothing."""
+        ...
+
+    def unhold(self, call_id: str, *, now: float) -> None:
+        """Take a held call off hold: the callee and its agents hear each other again."""
+        ...
+
+    def transfer_to_agent(
+        self, call_id: str, *, agent_id: str, skill_group: str | None, now: float
+    ) -> None:
+        """Move a bridged call to another agent's connected phone leg (a blind transfer, or
+        the end of an attended one): the agents who had it are free again. A
+        :class:`ConnectedToAgent` with the new agent's call parameters follows (the callee
+        and caller numbers stay: the call's 被叫/主叫 follow it across the transfer)."""
+        ...
+
+    def conference(self, call_id: str, *, agent_id: str, now: float) -> None:
+        """Add another agent to a bridged call: the callee and every agent on it hear each
+        other (a three-way call). :meth:`transfer_to_agent` leaves it with one agent."""
         ...
 
     def connect_agent_phone(self, agent_id: str, address: str, *, now: float) -> None:

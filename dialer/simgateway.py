@@ -284,7 +284,10 @@ class _Call:
     """One simulated call; ``head`` is what every event of it carries after its id and time:
     ``(params, campaign_id, lead_id, attempt_id)``."""
 
-    __slots__ = ("agent_id", "answered_at", "epoch", "head", "prompts", "ring_time", "state")
+    __slots__ = (
+        "agent_id", "answered_at", "epoch", "head", "held", "others", "prompts", "ring_time",
+        "state",
+    )  # fmt: skip
 
     def __init__(self, head: tuple[CallParameters, str, str, str]) -> None:
         self.head = head
@@ -293,6 +296,8 @@ class _Call:
         self.answered_at = 0.0
         self.prompts = 0
         self.agent_id: str | None = None
+        self.held = False
+        self.others: tuple[str, ...] = ()  # further agents on a three-way call
         # Bumped whenever the call changes phase, so stale scheduled actions are skipped.
         self.epoch = 0
 
@@ -454,6 +459,61 @@ class SimulatedGateway:
             raise GatewayError(f"call {call_id} is still ringing; send DTMF once answered")
         if not digits or any(d not in "0123456789*#ABCD" for d in digits):
             raise GatewayError(f"DTMF digits must be 0-9, *, # or A-D, got {digits!r}")
+
+    # -- soft-phone functions on a bridged call (state only: the simulated callee talks on)
+
+    def _bridged_call(self, call_id: str, doing: str) -> _Call:
+        call = self._live(call_id)
+        if call.state is not _State.CONNECTED:
+            raise GatewayError(
+                f"call {call_id} is {call.state.value}, not connected to an agent; {doing} "
+                "once an agent has it"
+            )
+        return call
+
+    def _agent_free(self, agent_id: str, call_id: str) -> None:
+        if self._agent_phones and agent_id not in self._agent_phones:
+            raise GatewayError(f"agent {agent_id!r} has no connected phone leg")
+        for other_id, other in self._calls.items():
+            if (
+                other_id != call_id
+                and other.state is _State.CONNECTED
+                and (other.agent_id == agent_id or agent_id in other.others)
+            ):
+                raise GatewayError(f"agent {agent_id!r} is already on call {other_id}")
+
+    def hold(self, call_id: str, *, now: float) -> None:
+        """Put a bridged call on hold."""
+        self._bridged_call(call_id, "put it on hold").held = True
+
+    def unhold(self, call_id: str, *, now: float) -> None:
+        """Take a call off hold."""
+        self._bridged_call(call_id, "take it off hold").held = False
+
+    def transfer_to_agent(
+        self, call_id: str, *, agent_id: str, skill_group: str | None, now: float
+    ) -> None:
+        """Move the call to another agent: :class:`ConnectedToAgent` with its parameters."""
+        call = self._bridged_call(call_id, "transfer it")
+        if agent_id == call.agent_id and not call.others:
+            raise GatewayError(f"call {call_id} is already with agent {agent_id!r}")
+        if agent_id not in call.others:
+            self._agent_free(agent_id, call_id)
+        call.agent_id = agent_id
+        call.others = ()
+        call.held = False
+        params, campaign_id, lead_id, attempt_id = call.head
+        call.head = (self._bridged(params, agent_id, skill_group), campaign_id, lead_id, attempt_id)
+        self._ready.append(_connected(call_id, now, call.head))
+
+    def conference(self, call_id: str, *, agent_id: str, now: float) -> None:
+        """Add an agent to the call (three-way)."""
+        call = self._bridged_call(call_id, "add an agent to it")
+        if agent_id == call.agent_id or agent_id in call.others:
+            raise GatewayError(f"agent {agent_id!r} is already on call {call_id}")
+        self._agent_free(agent_id, call_id)
+        call.others = (*call.others, agent_id)
+        call.held = False
 
     def connect_agent_phone(self, agent_id: str, address: str, *, now: float) -> None:
         """The simulated phone answers at once: :class:`AgentLegEvent` ``CONNECTED``."""

@@ -26,6 +26,7 @@ import contextlib
 import itertools
 import logging
 import os
+import tempfile
 import threading
 import time
 import uuid
@@ -59,7 +60,7 @@ from dialer.gateway import (
     with_agent,
 )
 from dialer.sip._ua import SipEndpoint, UacCall, UacHandlers
-from dialer.sip.rtp import CODECS, PortPool, RtpLeg, check_wav
+from dialer.sip.rtp import CODECS, Mixer, PortPool, RtpLeg, check_wav
 from dialer.sip.speech import Speech, SpeechError
 
 __all__ = ["SipGateway", "SipGatewayConfig", "SipTrunk", "outcome_for"]
@@ -130,6 +131,7 @@ class SipGatewayConfig:
     record_dir: Path | None = None  # callee audio of each call, <call_id>.wav
     # speaks a message that has a text but no WAV (IVR questions); None: WAVs only
     speech: Speech | None = field(default_factory=Speech)
+    hold_music: Path | None = None  # what a held callee hears (None: a soft two-note chime)
 
     def __post_init__(self) -> None:
         for message_id, path in self.messages.items():
@@ -137,6 +139,29 @@ class SipGatewayConfig:
                 check_wav(Path(path))
             except ValueError as exc:
                 raise ValueError(f"message {message_id!r}: {exc}") from exc
+
+
+def _write_chime(path: Path) -> Path:
+    """A soft two-note chime every two seconds (8 kHz mono), the default music on hold."""
+    import wave
+
+    import numpy as np
+
+    rate = 8000
+    t = np.arange(int(0.4 * rate)) / rate
+    fade = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.05)
+    notes = [np.sin(2 * np.pi * f * t) * fade for f in (523.25, 392.0)]
+    gap = np.zeros(int(0.6 * rate))
+    signal = np.concatenate([notes[0], gap[: rate // 10], notes[1], gap, gap])
+    samples = (signal * 0.15 * 32767).astype("<i2")
+    staged = path.with_suffix(f".{os.getpid()}.part")
+    with wave.open(str(staged), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(2)
+        wav.setframerate(rate)
+        wav.writeframes(samples.tobytes())
+    staged.replace(path)
+    return path
 
 
 def outcome_for(
@@ -177,6 +202,9 @@ class _Lead:
     hung_up_by: HangupParty | None = None  # hang_up() before the answer
     agent_id: str | None = None
     timer: asyncio.TimerHandle | None = None
+    others: list[str] = field(default_factory=list)  # further agents on a three-way call
+    held: bool = False
+    mixer: Mixer | None = None
 
 
 @dataclass
@@ -202,6 +230,7 @@ class SipGateway:
         self._arrived = threading.Event()  # set when an event is queued (see wait)
         self._calls: dict[str, _Lead] = {}
         self._agents: dict[str, _AgentLeg] = {}
+        self._chime: Path | None = None
         self._ports = PortPool(*config.rtp_port_range)
         self._seq = itertools.count(1)
         self._prefix = uuid.uuid4().hex[:8]
@@ -421,6 +450,126 @@ class SipGateway:
             raise GatewayError(f"DTMF digits must be 0-9, *, # or A-D, got {digits!r}")
         self._loop.call_soon_threadsafe(lead.leg.send_dtmf, digits)
 
+    # -- soft-phone functions on a bridged call ------------------------------------------------
+
+    def _bridged_lead(self, call_id: str, doing: str) -> _Lead:
+        lead = self._answered(call_id, doing)
+        if lead.agent_id is None:
+            raise GatewayError(
+                f"call {call_id} is not connected to an agent; {doing} once an agent has it"
+            )
+        return lead
+
+    def _free_agent(self, agent_id: str, call_id: str) -> _AgentLeg:
+        """The agent's connected leg, free or already on ``call_id`` (caller holds the lock)."""
+        agent = self._agents.get(agent_id)
+        if agent is None or agent.state != "connected":
+            raise GatewayError(
+                f"agent {agent_id!r} has no connected phone leg; call connect_agent_phone "
+                "at sign-in and wait for its CONNECTED event"
+            )
+        if agent.call_id is not None and agent.call_id != call_id:
+            raise GatewayError(f"agent {agent_id!r} is already bridged to call {agent.call_id}")
+        return agent
+
+    def hold(self, call_id: str, *, now: float) -> None:
+        """The callee hears the hold music; the agents' phones hear nothing from the callee
+        and send nothing to it."""
+        lead = self._bridged_lead(call_id, "put it on hold")
+        self._loop.call_soon_threadsafe(self._hold, lead)
+
+    def unhold(self, call_id: str, *, now: float) -> None:
+        """Stop the music; the callee and the call's agents hear each other again."""
+        lead = self._bridged_lead(call_id, "take it off hold")
+        self._loop.call_soon_threadsafe(self._unhold, lead)
+
+    def transfer_to_agent(
+        self, call_id: str, *, agent_id: str, skill_group: str | None, now: float
+    ) -> None:
+        """Relay the call to another agent's leg; the agents who had it are free again."""
+        lead = self._bridged_lead(call_id, "transfer it")
+        with self._lock:
+            if agent_id == lead.agent_id and not lead.others:
+                raise GatewayError(f"call {call_id} is already with agent {agent_id!r}")
+            agent = self._free_agent(agent_id, call_id)
+            for old_id in [lead.agent_id, *lead.others]:
+                old = self._agents.get(old_id) if old_id else None
+                if old is not None and old_id != agent_id and old.call_id == call_id:
+                    old.call_id = None
+                    old_leg = old.leg
+                    self._loop.call_soon_threadsafe(setattr, old_leg, "relay", None)
+            agent.call_id = call_id
+            lead.agent_id = agent_id
+            lead.others = []
+            lead.params = with_agent(lead.params, agent_id, skill_group)
+        self._loop.call_soon_threadsafe(self._reroute, lead, True)
+
+    def conference(self, call_id: str, *, agent_id: str, now: float) -> None:
+        """Mix another agent into the call: a three-way call."""
+        lead = self._bridged_lead(call_id, "add an agent to it")
+        with self._lock:
+            if agent_id == lead.agent_id or agent_id in lead.others:
+                raise GatewayError(f"agent {agent_id!r} is already on call {call_id}")
+            agent = self._free_agent(agent_id, call_id)
+            agent.call_id = call_id
+            lead.others.append(agent_id)
+        self._loop.call_soon_threadsafe(self._reroute, lead, False)
+
+    def _call_agents(self, lead: _Lead) -> list[_AgentLeg]:
+        with self._lock:
+            found = [self._agents.get(a) for a in [lead.agent_id, *lead.others] if a]
+        return [a for a in found if a is not None and a.call_id == lead.call_id]
+
+    def _unroute(self, lead: _Lead) -> None:
+        if lead.mixer is not None:
+            lead.mixer.stop()
+            lead.mixer = None
+        lead.leg.relay = None
+        for agent in self._call_agents(lead):
+            agent.leg.relay = None
+
+    def _route(self, lead: _Lead) -> None:
+        agents = [a for a in self._call_agents(lead) if a.state == "connected"]
+        if lead.held or lead.state != "answered" or not agents:
+            return
+        if len(agents) == 1:
+            lead.leg.relay = agents[0].leg
+            agents[0].leg.relay = lead.leg
+        else:
+            lead.mixer = Mixer([lead.leg, *(a.leg for a in agents)])
+            lead.mixer.start()
+
+    def _hold(self, lead: _Lead) -> None:
+        if lead.state != "answered" or lead.held:
+            return
+        lead.held = True
+        self._unroute(lead)
+        lead.leg.play(self._music(), lambda: None, loop=True)
+
+    def _unhold(self, lead: _Lead) -> None:
+        if lead.state != "answered" or not lead.held:
+            return
+        lead.held = False
+        lead.leg.stop_playing()
+        self._route(lead)
+
+    def _reroute(self, lead: _Lead, announce: bool) -> None:
+        if lead.state != "answered":
+            return
+        lead.held = False
+        lead.leg.stop_playing()
+        self._unroute(lead)
+        self._route(lead)
+        if announce:
+            self._event(ConnectedToAgent, lead)
+
+    def _music(self) -> Path:
+        if self.config.hold_music is not None:
+            return self.config.hold_music
+        if self._chime is None:
+            self._chime = _write_chime(Path(tempfile.gettempdir()) / "pilotdial-hold-chime.wav")
+        return self._chime
+
     def connect_agent_phone(self, agent_id: str, address: str, *, now: float) -> None:
         """INVITE the agent's phone (a SIP URI) once; the outcome is an AgentLegEvent."""
         address = address.strip()
@@ -628,11 +777,15 @@ class SipGateway:
             else:
                 lead.ua.cancel()
         lead.state = "ended"
+        if lead.mixer is not None:
+            lead.mixer.stop()
+            lead.mixer = None
         with self._lock:
-            agent = self._agents.get(lead.agent_id) if lead.agent_id else None
-        if agent is not None and agent.call_id == lead.call_id:
-            agent.call_id = None
-            agent.leg.relay = None
+            agents = [self._agents.get(a) for a in [lead.agent_id, *lead.others] if a]
+        for agent in agents:
+            if agent is not None and agent.call_id == lead.call_id:
+                agent.call_id = None
+                agent.leg.relay = None
         self._release(lead)
 
     def _release(self, lead: _Lead) -> None:

@@ -6,7 +6,8 @@ negotiated payload type (PCMA 8 or PCMU 0). A leg can
 
 * play a WAV file (8 kHz, mono, 16-bit) to the far end, paced at 20 ms a frame,
 * relay what it receives to another leg (the callee ↔ agent bridge; G.711 is decoded and
-  re-encoded, so the two legs may use different laws),
+  re-encoded, so the two legs may use different laws) or into a :class:`Mixer` (a three-way
+  call: each leg hears the sum of the others),
 * write what it receives to a WAV file, and
 * report RFC 4733 digits and when it last heard a packet.
 
@@ -21,12 +22,22 @@ import asyncio
 import contextlib
 import time
 import wave
+from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Protocol
 
+import numpy as np
 from aiortp import RTPSession
 
-__all__ = ["CODECS", "FRAME_SAMPLES", "PortPool", "RtpLeg", "check_wav"]
+__all__ = ["CODECS", "FRAME_SAMPLES", "Mixer", "PcmSink", "PortPool", "RtpLeg", "check_wav"]
+
+
+class PcmSink(Protocol):
+    """Where a leg relays the 16-bit PCM frames it receives."""
+
+    def send_pcm(self, pcm: bytes) -> None: ...
+
 
 CODECS = {8: "PCMA", 0: "PCMU"}
 """G.711 payload types we offer, in our order of preference (European/Chinese trunks: PCMA)."""
@@ -86,7 +97,7 @@ class RtpLeg:
         self.session: RTPSession | None = None
         self.payload_type: int | None = None
         self.on_dtmf: Callable[[str], None] | None = None
-        self.relay: RtpLeg | None = None
+        self.relay: PcmSink | None = None
         self.first_sent_at: float | None = None  # time.monotonic() of the first packet sent
         self.last_received_at: float | None = None
         self.received_frames = 0
@@ -144,11 +155,12 @@ class RtpLeg:
         for digit in digits:
             self.session.send_dtmf(digit)
 
-    def play(self, path: Path, done: Callable[[], None]) -> None:
+    def play(self, path: Path, done: Callable[[], None], *, loop: bool = False) -> None:
         """Play a WAV file to the far end (replacing a message already playing); ``done``
-        runs when the last frame is sent or the leg closes."""
+        runs when the last frame is sent or the leg closes. With ``loop`` it starts again
+        at its end until :meth:`stop_playing` (music on hold)."""
         self.stop_playing()
-        self._player = asyncio.get_running_loop().create_task(self._play(path, done))
+        self._player = asyncio.get_running_loop().create_task(self._play(path, done, loop))
 
     def stop_playing(self) -> None:
         """Stop the message being played, if any."""
@@ -156,13 +168,16 @@ class RtpLeg:
             self._player.cancel()
             self._player = None
 
-    async def _play(self, path: Path, done: Callable[[], None]) -> None:
+    async def _play(self, path: Path, done: Callable[[], None], loop: bool = False) -> None:
         try:
             with wave.open(str(path), "rb") as wav:
                 start = time.monotonic()
                 sent = 0
                 while True:
                     frame = wav.readframes(FRAME_SAMPLES)
+                    if not frame and loop and sent:
+                        wav.rewind()
+                        continue
                     if not frame:
                         break
                     if len(frame) < 2 * FRAME_SAMPLES:
@@ -196,3 +211,71 @@ class RtpLeg:
             session, self.session = self.session, None
             with contextlib.suppress(OSError, RuntimeError):
                 await session.close()
+
+
+class Mixer:
+    """A conference of legs: every 20 ms each leg is sent the sum of what the others sent
+    (clipped to 16 bits), so on a three-way call everyone hears everyone but themselves.
+    Each leg's relay is its own input of the mixer; runs on the gateway's event loop."""
+
+    def __init__(self, legs: list[RtpLeg]) -> None:
+        self.legs = list(legs)
+        self._inputs: dict[int, deque[bytes]] = {}
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        for leg in self.legs:
+            self._join(leg)
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    def add(self, leg: RtpLeg) -> None:
+        """Another leg joins the conference."""
+        self.legs.append(leg)
+        self._join(leg)
+
+    def _join(self, leg: RtpLeg) -> None:
+        frames: deque[bytes] = deque(maxlen=5)  # at most 100 ms behind
+        self._inputs[id(leg)] = frames
+        leg.relay = _MixerInput(frames)
+
+    def stop(self) -> None:
+        """End the conference: the legs relay nothing until bridged again."""
+        if self._task is not None:
+            self._task.cancel()
+            self._task = None
+        for leg in self.legs:
+            if isinstance(leg.relay, _MixerInput):
+                leg.relay = None
+        self._inputs.clear()
+
+    async def _run(self) -> None:
+        start = time.monotonic()
+        ticks = 0
+        silence = np.zeros(FRAME_SAMPLES, dtype=np.int32)
+        while True:
+            frames = {
+                key: (
+                    np.frombuffer(queue.popleft(), dtype="<i2").astype(np.int32)
+                    if queue
+                    else silence
+                )
+                for key, queue in self._inputs.items()
+            }
+            total = sum(frames.values(), silence)
+            for leg in self.legs:
+                own = frames.get(id(leg), silence)
+                mixed = np.clip(total - own, -32768, 32767).astype("<i2")
+                leg.send_pcm(mixed.tobytes())
+            ticks += 1
+            await asyncio.sleep(max(0.0, start + ticks * _FRAME_S - time.monotonic()))
+
+
+class _MixerInput:
+    def __init__(self, frames: deque[bytes]) -> None:
+        self.frames = frames
+
+    def send_pcm(self, pcm: bytes) -> None:
+        size = 2 * FRAME_SAMPLES
+        if len(pcm) != size:  # a far end with another packet time: one 20 ms frame of it
+            pcm = pcm[:size].ljust(size, b"\x00")
+        self.frames.append(pcm)

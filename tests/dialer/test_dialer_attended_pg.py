@@ -129,6 +129,20 @@ class RecordingGateway:
     def send_dtmf(self, call_id: str, digits: str, *, now: float) -> None:
         self.inner.send_dtmf(call_id, digits, now=now)
 
+    def hold(self, call_id: str, *, now: float) -> None:
+        self.inner.hold(call_id, now=now)
+
+    def unhold(self, call_id: str, *, now: float) -> None:
+        self.inner.unhold(call_id, now=now)
+
+    def transfer_to_agent(
+        self, call_id: str, *, agent_id: str, skill_group: str | None, now: float
+    ) -> None:
+        self.inner.transfer_to_agent(call_id, agent_id=agent_id, skill_group=skill_group, now=now)
+
+    def conference(self, call_id: str, *, agent_id: str, now: float) -> None:
+        self.inner.conference(call_id, agent_id=agent_id, now=now)
+
     def next_event_time(self) -> float | None:
         return self.inner.next_event_time()
 

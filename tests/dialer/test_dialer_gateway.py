@@ -188,3 +188,34 @@ def test_answer_probability_schedule_steps():
     assert schedule.at(14400.0) == 0.15
     with pytest.raises(ValueError, match="sum to at most 1"):
         GatewayProfile(answer_probability=ProbabilitySchedule.constant(0.9))
+
+
+def test_hold_transfer_and_three_way_on_the_simulated_gateway():
+    gateway = SimulatedGateway(always("human"), seed=1)
+    for agent in ("a1", "a2", "a3"):
+        gateway.connect_agent_phone(agent, f"sim:{agent}", now=0.0)
+    first = gateway.originate(request(1), now=0.0)
+    other = gateway.originate(request(2), now=0.0)
+    gateway.poll(10.0)
+    with pytest.raises(GatewayError, match="not connected to an agent"):
+        gateway.hold(first, now=10.0)  # answered but with nobody yet
+    gateway.connect_to_agent(first, agent_id="a1", skill_group="sales", now=10.0)
+    gateway.connect_to_agent(other, agent_id="a3", skill_group="sales", now=10.0)
+    gateway.poll(10.0)
+    gateway.hold(first, now=11.0)
+    gateway.unhold(first, now=12.0)
+    with pytest.raises(GatewayError, match="already on call"):
+        gateway.conference(first, agent_id="a3", now=12.0)  # a3 has the other call
+    gateway.conference(first, agent_id="a2", now=13.0)
+    with pytest.raises(GatewayError, match="already on call"):
+        gateway.conference(first, agent_id="a2", now=13.0)
+    gateway.transfer_to_agent(first, agent_id="a2", skill_group="support", now=14.0)
+    [moved] = gateway.poll(14.0)
+    assert isinstance(moved, ConnectedToAgent)
+    assert (moved.agent_id, moved.skill_group) == ("a2", "support")
+    assert moved.callee_number == PARAMS.callee_number  # the call's 被叫 follows it
+    with pytest.raises(GatewayError, match="already with agent"):
+        gateway.transfer_to_agent(first, agent_id="a2", skill_group="support", now=15.0)
+    # the callee's hang-up names the agent who has the call now
+    hung = [e for e in gateway.poll(1000.0) if isinstance(e, HungUp) and e.call_id == first]
+    assert hung[0].agent_id == "a2"

@@ -169,6 +169,24 @@ class ProtocolOnly:
     def send_dtmf(self, call_id: str, digits: str, *, now: float) -> None:
         self._inner.send_dtmf(call_id, digits, now=now)
 
+    def hold(self, call_id: str, *, now: float) -> None:
+        self._count("hold")
+        self._inner.hold(call_id, now=now)
+
+    def unhold(self, call_id: str, *, now: float) -> None:
+        self._count("unhold")
+        self._inner.unhold(call_id, now=now)
+
+    def transfer_to_agent(
+        self, call_id: str, *, agent_id: str, skill_group: str | None, now: float
+    ) -> None:
+        self._count("transfer_to_agent")
+        self._inner.transfer_to_agent(call_id, agent_id=agent_id, skill_group=skill_group, now=now)
+
+    def conference(self, call_id: str, *, agent_id: str, now: float) -> None:
+        self._count("conference")
+        self._inner.conference(call_id, agent_id=agent_id, now=now)
+
     def connect_agent_phone(self, agent_id: str, address: str, *, now: float) -> None:
         self._count("connect_agent_phone")
         self._inner.connect_agent_phone(agent_id, address, now=now)
