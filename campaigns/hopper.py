@@ -640,7 +640,7 @@ def _zones_of(e164: str) -> list[str]:
         parsed = phonenumbers.parse(e164, None)
     except phonenumbers.NumberParseException:
         return []
-    return [z for z in pn_timezone.time_zones_for_number(parsed) if "/" in z]
+    return list(pn_timezone.time_zones_for_number(parsed))
 
 
 def record_answer(*, session: Session, attempt_id: uuid.UUID, answered_at: datetime) -> bool:

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Literal, Protocol, runtime_checkable
 
 from dialer.distributions import LogNormal, TimeDistribution
+from dialer.gateway import TelephonyGateway
 from dialer.respondents import RespondentPrompt, RespondentReply
 from surveys.engine import InterviewEngine, InterviewMode, InterviewState, InterviewStatus
 from surveys.exceptions import SurveyError
@@ -40,6 +41,7 @@ __all__ = [
     "IvrRespondent",
     "IvrTurn",
     "SurveyIvr",
+    "play_turn",
 ]
 
 IvrOutcome = Literal["completed", "not_eligible", "quota_full", "broken_off", "not_started"]
@@ -78,6 +80,19 @@ class IvrTurn:
     terminator: str | None = None
     over: bool = False
     outcome: IvrOutcome | None = None
+
+
+def play_turn(gateway: TelephonyGateway, call_id: str, turn: IvrTurn, now: float) -> None:
+    """Play what ``turn`` says on the call (the gateway speaks its text when it has no
+    recording of the message)."""
+    gateway.play_message(
+        call_id,
+        turn.message_id,
+        now=now,
+        expect_dtmf=turn.expect_dtmf,
+        text=turn.text or None,
+        language=turn.language or None,
+    )
 
 
 @runtime_checkable

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from dialer.exceptions import GatewayError
 from dialer.gateway import (
+    CallEvent,
     DtmfReceived,
     GatewayEvent,
     HangupParty,
@@ -28,7 +29,7 @@ from dialer.gateway import (
     MessageFinished,
     TelephonyGateway,
 )
-from dialer.ivr import IvrDriver, IvrTurn
+from dialer.ivr import IvrDriver, IvrTurn, play_turn
 
 __all__ = ["IvrCalls"]
 
@@ -38,7 +39,6 @@ class _Call:
     turn: IvrTurn
     keys: str = ""
     last_key_s: float | None = None
-    hung_up: bool = False
 
 
 @dataclass
@@ -54,16 +54,14 @@ class IvrCalls:
         """Interview the (answered) call: its first prompt is played now."""
         self._play(call_id, self.driver.start(call_id, lead_id, attempt_id, now), now)
 
-    def __contains__(self, call_id: object) -> bool:
-        return call_id in self._calls
-
     def handle(self, event: GatewayEvent, now: float) -> bool:
         """Apply a gateway event; True when it belonged to an IVR call."""
-        call_id = getattr(event, "call_id", None)
-        call = self._calls.get(call_id) if isinstance(call_id, str) else None
+        if not isinstance(event, CallEvent):
+            return False  # an agent-leg event
+        call_id = event.call_id
+        call = self._calls.get(call_id)
         if call is None:
             return False
-        assert isinstance(call_id, str)
         if isinstance(event, HungUp):
             self._calls.pop(call_id, None)
             if not call.turn.over:
@@ -114,14 +112,7 @@ class IvrCalls:
     def _play(self, call_id: str, turn: IvrTurn, now: float) -> None:
         self._calls[call_id] = _Call(turn)
         try:
-            self.gateway.play_message(
-                call_id,
-                turn.message_id,
-                now=now,
-                expect_dtmf=turn.expect_dtmf,
-                text=turn.text or None,
-                language=turn.language or None,
-            )
+            play_turn(self.gateway, call_id, turn, now)
         except GatewayError:
             if not turn.over or turn.text:
                 raise

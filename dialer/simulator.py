@@ -1007,14 +1007,9 @@ class _Run:
         if turn.over:
             self.ivr_over[call_id] = turn.outcome
             self.closing.add(call_id)
-        self.gateway.play_message(
-            call_id,
-            turn.message_id,
-            now=at,
-            expect_dtmf=turn.expect_dtmf,
-            text=turn.text or None,
-            language=turn.language or None,
-        )
+        from dialer.ivr import play_turn  # loaded already: the IVR driver comes from there
+
+        play_turn(self.gateway, call_id, turn, at)
 
     def _on_ivr_dtmf(self, call_id: str, digits: str, at: float) -> None:
         ivr = self.ivr

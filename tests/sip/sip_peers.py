@@ -65,10 +65,23 @@ def free_port(kind: int = socket.SOCK_DGRAM, pair: bool = False) -> int:
     raise RuntimeError("no free port found")
 
 
-def rtp_range() -> tuple[int, int]:
-    """A small range of free even RTP ports for one gateway."""
-    base = free_port(pair=True)
-    return (base, base + 4)
+def rtp_range(legs: int = 2) -> tuple[int, int]:
+    """A range of free even RTP ports for a gateway with ``legs`` call legs at once."""
+    for _ in range(50):
+        base = free_port(pair=True)  # base .. base+3 are free
+        socks: list[socket.socket] = []
+        try:
+            for port in range(base + 4, base + 2 * legs):
+                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+        return (base, base + 2 * max(legs, 2))
+    raise RuntimeError("no free RTP port range")
 
 
 @dataclass

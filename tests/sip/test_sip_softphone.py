@@ -17,10 +17,10 @@ from sip.sip_peers import (
     MakeGateway,
     StartSipp,
     energy_at,
-    free_port,
     need,
     read_wav,
     request,
+    rtp_range,
     tone,
     wait_for,
 )
@@ -72,7 +72,7 @@ def test_hold_three_way_and_transfer_on_a_real_call(
         peer = sipp("answer_echo.xml", calls=2)
         music = tone(tmp_path / "music.wav", TONES["music"], 3.0)
         gw = make_gateway(
-            peer.port, record_dir=tmp_path, hold_music=music, rtp_port_range=_rtp_ports(4)
+            peer.port, record_dir=tmp_path, hold_music=music, rtp_port_range=rtp_range(4)
         )
         for name, phone in phones.items():
             gw.connect_agent_phone(name, phone.address, now=0.0)
@@ -126,27 +126,6 @@ def test_hold_three_way_and_transfer_on_a_real_call(
     # on the three-way call each phone heard the other one
     assert any(energy_at(c, TONES["A"]) > 0.2 for c in _chunks(phones["B"].heard()))
     assert any(energy_at(c, TONES["B"]) > 0.2 for c in _chunks(phones["A"].heard()))
-
-
-def _rtp_ports(legs: int) -> tuple[int, int]:
-    """A range of free RTP port pairs for ``legs`` legs."""
-    import socket
-
-    for _ in range(50):
-        base = free_port(pair=True)
-        try:
-            socks = []
-            for port in range(base, base + 2 * legs):
-                s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-                socks.append(s)
-                s.bind(("127.0.0.1", port))
-        except OSError:
-            continue
-        finally:
-            for s in socks:
-                s.close()
-        return (base, base + 2 * legs)
-    raise AssertionError("no free RTP port range")
 
 
 def _chunks(samples: list[int], size: int = 1600) -> list[list[int]]:
