@@ -9,10 +9,11 @@ from typing import Annotated
 
 from fastapi import Depends, Header, HTTPException, Request
 from sqlmodel import Session
+from starlette.concurrency import run_in_threadpool
 
 from core.audit import Actor
 from core.db import scope_session, system_session
-from core.security import FailureThrottle, Principal, authenticate, key_prefix
+from core.security import FailureThrottle, Principal, authenticate, key_prefix, remembered
 from core.settings import Settings
 
 __all__ = ["AuthThrottle", "CurrentActor", "CurrentPrincipal", "SessionDep"]
@@ -78,7 +79,7 @@ def _cookie_principal(
     return principal_for(session=session, user=user, selected_client=selected_client)
 
 
-def get_principal(
+async def get_principal(
     request: Request,
     session: _RequestSession,
     # documented as the OpenAPI security schemes (api/openapi.py), not as parameters
@@ -87,11 +88,38 @@ def get_principal(
     x_pilotdial_client: Annotated[uuid.UUID | None, Header()] = None,
 ) -> Principal:
     """Authenticate ``Authorization: Bearer <key>`` (or ``X-API-Key``; a console session
-    cookie for reads)."""
+    cookie for reads).
+
+    Async so that a key verified moments ago (:func:`core.security.remembered`) costs no
+    thread; anything that needs the database runs in the threadpool.
+    """
     key = x_api_key
     if authorization and authorization.lower().startswith("bearer "):
         key = authorization[7:]
-    if not key and (user := _cookie_principal(request, session, x_pilotdial_client)):
+    remembered_principal = (
+        remembered(key, selected_client=x_pilotdial_client)
+        if key and not _address_throttled(request)
+        else None
+    )
+    if remembered_principal is not None:
+        scope_session(session, remembered_principal.scope)
+        return remembered_principal
+    return await run_in_threadpool(_principal, request, session, key, x_pilotdial_client)
+
+
+def _address(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def _address_throttled(request: Request) -> float:
+    throttle: AuthThrottle = request.app.state.auth_throttle
+    return throttle.by_address.retry_after(_address(request))
+
+
+def _principal(
+    request: Request, session: Session, key: str | None, selected_client: uuid.UUID | None
+) -> Principal:
+    if not key and (user := _cookie_principal(request, session, selected_client)):
         scope_session(session, user.scope)
         return user
     if not key:
@@ -101,15 +129,15 @@ def get_principal(
             headers={"WWW-Authenticate": "Bearer"},
         )
     throttle: AuthThrottle = request.app.state.auth_throttle
-    address = request.client.host if request.client else "unknown"
+    address = _address(request)
     prefix = key_prefix(key)
-    if wait := throttle.by_address.retry_after(address):
+    if wait := _address_throttled(request):
         raise _too_many(wait)
     prefix_wait = throttle.by_prefix.retry_after(prefix) if prefix else 0.0
     principal = authenticate(
         session=session,
         plain_key=key,
-        selected_client=x_pilotdial_client,
+        selected_client=selected_client,
         slow_allowed=not prefix_wait,
     )
     if principal is None:
@@ -128,7 +156,7 @@ def get_principal(
 CurrentPrincipal = Annotated[Principal, Depends(get_principal)]
 
 
-def get_session(session: _RequestSession, principal: CurrentPrincipal) -> Session:
+async def get_session(session: _RequestSession, principal: CurrentPrincipal) -> Session:
     """The request's session, which sees only the caller's clients."""
     return session
 
@@ -136,7 +164,7 @@ def get_session(session: _RequestSession, principal: CurrentPrincipal) -> Sessio
 SessionDep = Annotated[Session, Depends(get_session)]
 
 
-def get_actor(principal: CurrentPrincipal) -> Actor:
+async def get_actor(principal: CurrentPrincipal) -> Actor:
     """The caller as recorded in the audit log."""
     return Actor(name=principal.name, key_id=principal.key_id)
 

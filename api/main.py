@@ -20,7 +20,7 @@ from core.db import get_engine
 from core.migrate import check_schema_current, import_all_models
 from core.settings import Settings, get_settings
 
-__all__ = ["ROUTER_MODULES", "create_app"]
+__all__ = ["ROUTER_MODULES", "create_app", "serve_app"]
 
 # Each module exposes ``router``; a domain adds its module here when it gains routes.
 ROUTER_MODULES = (
@@ -38,6 +38,16 @@ ROUTER_MODULES = (
     "api.routes.reports",
     "api.routes.recordings",
 )
+
+
+def serve_app() -> FastAPI:
+    """The app of one of ``pilotdial serve --workers N``'s processes (settings from the
+    environment; production, so no process runs embedded pacers)."""
+    from core.logging import configure_logging
+
+    settings = get_settings()
+    configure_logging(level=settings.log_level, json_lines=settings.log_json)
+    return create_app(settings, own_pacers=True)
 
 
 def create_app(

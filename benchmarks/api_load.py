@@ -10,7 +10,12 @@ list and detail routes (lists, one list, a page of leads, campaigns, one campaig
 
 Printed: requests, errors by kind (any non-200, timeouts, resets), throughput, p50/p99 for
 both phases and their ratio. Issue 18 target: 0 errors, p99 < 500 ms, healthy at once after.
-Run: ``python benchmarks/api_load.py --duration 20`` (PostgreSQL from
+
+The load comes from ``wrk`` (Debian package ``wrk``: C, so the client's CPU does not compete
+with the server's on a small machine) when it is installed, else from an httpx asyncio client
+(``--client httpx``). ``--workers N`` serves with N uvicorn processes (what
+``pilotdial serve --workers N`` runs).
+Run: ``python benchmarks/api_load.py --duration 20 --workers 2`` (PostgreSQL from
 ``PILOTDIAL_TEST_DATABASE_URL`` or postgres@127.0.0.1:5432).
 """
 
@@ -20,6 +25,8 @@ import argparse
 import asyncio
 import collections
 import os
+import re
+import shutil
 import socket
 import statistics
 import subprocess
@@ -94,7 +101,7 @@ def _fill(url: str, leads: int) -> tuple[str, list[str]]:
     return plain, paths
 
 
-def _start_server(url: str, port: int, data_dir: Path) -> subprocess.Popen[bytes]:
+def _start_server(url: str, port: int, data_dir: Path, workers: int = 1) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "PILOTDIAL_DATABASE_URL": url,
@@ -117,6 +124,8 @@ def _start_server(url: str, port: int, data_dir: Path) -> subprocess.Popen[bytes
         "--log-level",
         "warning",
         "--no-access-log",
+        "--workers",
+        str(workers),
     ]
     return subprocess.Popen(command, cwd=ROOT, env=env)
 
@@ -165,47 +174,110 @@ async def _phase(
     return latencies, outcomes
 
 
+_WRK_SCRIPT = """
+local paths = {}
+for p in string.gmatch(os.getenv("LOAD_PATHS"), "[^,]+") do table.insert(paths, p) end
+local i = math.random(#paths)
+wrk.headers["Authorization"] = os.getenv("LOAD_AUTHORIZATION")
+request = function()
+  i = i + 1
+  return wrk.format("GET", paths[(i % #paths) + 1])
+end
+"""
+_UNITS = {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}
+
+
+def _seconds(text: str) -> float:
+    number, unit = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text).groups()  # type: ignore[union-attr]
+    return float(number) * _UNITS[unit]
+
+
+def _wrk_phase(
+    base: str, headers: dict[str, str], paths: list[str], concurrency: int, seconds: float
+) -> dict[str, Any]:
+    """One wrk run: its request count, p50/p99 (its latency histogram) and errors by kind."""
+    script = Path(f"/tmp/pilotdial_load_{os.getpid()}.lua")
+    script.write_text(_WRK_SCRIPT)
+    env = {
+        **os.environ,
+        "LOAD_PATHS": ",".join(paths),
+        "LOAD_AUTHORIZATION": headers["Authorization"],
+    }
+    threads = max(1, min(2, concurrency))
+    command = ["wrk", f"-t{threads}", f"-c{concurrency}", f"-d{seconds:g}s", "--latency"]
+    command += ["--timeout", "30s", "-s", str(script), base]
+    out = subprocess.run(command, env=env, capture_output=True, text=True, check=True).stdout
+    script.unlink()
+    pct = dict(re.findall(r"^\s+(50|99)%\s+(\S+)", out, re.M))
+    errors: collections.Counter[str] = collections.Counter()
+    if found := re.search(r"Non-2xx or 3xx responses: (\d+)", out):
+        errors["non-2xx"] = int(found[1])
+    if found := re.search(
+        r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out
+    ):
+        for kind, n in zip(("connect", "read", "write", "timeout"), found.groups(), strict=True):
+            if int(n):
+                errors[kind] = int(n)
+    return {
+        "requests": int(re.search(r"(\d+) requests in", out)[1]),  # type: ignore[index]
+        "p50": _seconds(pct["50"]),
+        "p99": _seconds(pct["99"]),
+        "errors": errors,
+    }
+
+
 def _pct(values: list[float], q: float) -> float:
     if len(values) < 2:
         return values[0] if values else float("nan")
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-def _report(
-    name: str, latencies: list[float], outcomes: collections.Counter[str], seconds: float
-) -> None:
-    errors = sum(n for k, n in outcomes.items() if k != "200")
-    rate = len(latencies) / seconds
-    print(
-        f"{name:<9} {len(latencies):>7} req  {rate:>7.1f} req/s  errors {errors:>5}"
-        f"  p50 {_pct(latencies, 50) * 1000:>7.1f} ms  p99 {_pct(latencies, 99) * 1000:>7.1f} ms"
-        f"  {dict(outcomes)}"
-    )
-
-
 async def _run(args: argparse.Namespace, base: str, key: str, paths: list[str]) -> int:
     headers = {"Authorization": f"Bearer {key}"}
     await _wait_healthy(base, 60)
-    await _phase(base, headers, paths, 4, 1.0)  # warm-up: imports, first connections
-    base_lat, base_out = await _phase(base, headers, paths, 1, args.baseline)
-    load_lat, load_out = await _phase(base, headers, paths, args.concurrency, args.duration)
+    await _phase(base, headers, paths, 4 * args.workers, 2.0)  # warm-up: imports, connections
+    if args.client == "wrk":
+        base_run = _wrk_phase(base, headers, paths, 1, args.baseline)
+        load_run = _wrk_phase(base, headers, paths, args.concurrency, args.duration)
+    else:
+        base_run = _httpx_run(await _phase(base, headers, paths, 1, args.baseline))
+        load_run = _httpx_run(await _phase(base, headers, paths, args.concurrency, args.duration))
     health_s = await _wait_healthy(base, 600)
     route_s = await _wait_healthy(base, 600, path=paths[0], headers=headers)
     print(f"routes: {', '.join(paths)}")
-    _report("baseline", base_lat, base_out, args.baseline)
-    _report(f"load x{args.concurrency}", load_lat, load_out, args.duration)
-    ratio50 = _pct(load_lat, 50) / _pct(base_lat, 50)
-    ratio99 = _pct(load_lat, 99) / _pct(base_lat, 99)
+    print(f"server: {args.workers} uvicorn process(es); load from {args.client}")
+    for name, run, seconds in (
+        ("baseline", base_run, args.baseline),
+        (f"load x{args.concurrency}", load_run, args.duration),
+    ):
+        errors = sum(run["errors"].values())
+        print(
+            f"{name:<9} {run['requests']:>7} req  {run['requests'] / seconds:>7.1f} req/s"
+            f"  errors {errors:>5}  p50 {run['p50'] * 1000:>7.1f} ms"
+            f"  p99 {run['p99'] * 1000:>7.1f} ms  {dict(run['errors'])}"
+        )
+    ratio50 = load_run["p50"] / base_run["p50"]
+    ratio99 = load_run["p99"] / base_run["p99"]
     print(f"load/baseline: p50 x{ratio50:.1f}, p99 x{ratio99:.1f}")
     print(
         f"after the load: /healthz 200 in {health_s * 1000:.0f} ms, {paths[0]} 200 in "
         f"{route_s * 1000:.0f} ms"
     )
-    errors = sum(n for k, n in load_out.items() if k != "200")
-    p99_ms = _pct(load_lat, 99) * 1000
+    errors = sum(load_run["errors"].values())
+    p99_ms = load_run["p99"] * 1000
     verdict = "met" if errors == 0 and p99_ms < 500 and health_s < 1 else "NOT met"
     print(f"target (0 errors, p99 < 500 ms, healthy within 1 s): {verdict}")
     return 0
+
+
+def _httpx_run(phase: tuple[list[float], collections.Counter[str]]) -> dict[str, Any]:
+    latencies, outcomes = phase
+    return {
+        "requests": len(latencies),
+        "p50": _pct(latencies, 50),
+        "p99": _pct(latencies, 99),
+        "errors": collections.Counter({k: n for k, n in outcomes.items() if k != "200"}),
+    }
 
 
 def main() -> int:
@@ -214,6 +286,13 @@ def main() -> int:
     parser.add_argument("--baseline", type=float, default=10.0, help="baseline seconds (10)")
     parser.add_argument("--concurrency", type=int, default=200)
     parser.add_argument("--leads", type=int, default=2000, help="leads in the list (2000)")
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn processes (1)")
+    parser.add_argument(
+        "--client",
+        choices=["wrk", "httpx"],
+        default="wrk" if shutil.which("wrk") else "httpx",
+        help="load generator (wrk when installed)",
+    )
     args = parser.parse_args()
 
     server: subprocess.Popen[bytes] | None = None
@@ -222,7 +301,7 @@ def main() -> int:
             key, paths = _fill(url, args.leads)
             port = _free_port()
             data_dir = Path(f"/tmp/{make_url(url).database}")
-            server = _start_server(url, port, data_dir)
+            server = _start_server(url, port, data_dir, args.workers)
             return asyncio.run(_run(args, f"http://127.0.0.1:{port}", key, paths))
         finally:
             if server is not None:

@@ -9,7 +9,7 @@ from sqlmodel import Session, select
 
 from core.errors import Conflict, InvalidInput, NotFound
 from core.models import ApiKey, Client, Role
-from core.security import create_api_key
+from core.security import create_api_key, forget_verified_keys
 
 __all__ = ["create_client", "find_client", "issue_key", "revoke_key"]
 
@@ -34,6 +34,7 @@ def create_client(
     )
     session.add(client)
     session.flush()
+    forget_verified_keys()  # all-client keys remembered without it see it at once
     return client
 
 
@@ -73,4 +74,5 @@ def revoke_key(*, session: Session, prefix: str) -> ApiKey:
         raise NotFound(f"no key with prefix {prefix!r}")
     key.revoked_at = utcnow()
     session.add(key)
+    forget_verified_keys()
     return key

@@ -308,12 +308,20 @@ def users_list() -> None:
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address")] = None,
     port: Annotated[int | None, typer.Option(help="Port")] = None,
+    workers: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="API processes sharing the port (more than 1 needs PostgreSQL and Redis)",
+        ),
+    ] = 1,
 ) -> None:
     """Run the API with uvicorn (refuses to start on an out-of-date schema)."""
     import uvicorn
 
     from api.main import create_app
-    from core.db import get_engine
+    from core.db import dispose_engines, get_engine
     from core.logging import configure_logging
     from core.migrate import check_schema_current
     from core.settings import get_settings
@@ -321,12 +329,22 @@ def serve(
     settings = get_settings()
     settings.check_production()
     configure_logging(level=settings.log_level, json_lines=settings.log_json)
+    if workers > 1 and (
+        not settings.redis_url or settings.sqlalchemy_url().get_backend_name() != "postgresql"
+    ):
+        raise _fail(
+            f"--workers {workers} needs PILOTDIAL_DATABASE_URL (PostgreSQL) and "
+            "PILOTDIAL_REDIS_URL: on the embedded default one API process runs the pacers "
+            "and the SQLite file; use --workers 1 or configure production"
+        )
     check_schema_current(get_engine())
+    host, port = host or settings.api_host, port or settings.api_port
+    if workers == 1:
+        uvicorn.run(create_app(settings, own_pacers=True), host=host, port=port, log_config=None)
+        return
+    dispose_engines()  # each process opens its own connections
     uvicorn.run(
-        create_app(settings, own_pacers=True),
-        host=host or settings.api_host,
-        port=port or settings.api_port,
-        log_config=None,
+        "api.main:serve_app", factory=True, workers=workers, host=host, port=port, log_config=None
     )
 
 

@@ -229,17 +229,36 @@ def _add_tenant_criteria(state: ORMExecuteState) -> None:
         return
     if state.is_column_load or state.is_relationship_load:
         return
-    ids = tuple(scope)
-    options = [
-        with_loader_criteria(
-            model,
-            lambda cls: cls.client_id.in_(ids),
-            include_aliases=True,
-            track_closure_variables=False,
+    state.statement = state.statement.options(*_tenant_options(scope))
+
+
+_options_cache: dict[tuple[tuple[type[Any], ...], frozenset[uuid.UUID]], tuple[Any, ...]] = {}
+
+
+def _tenant_options(scope: frozenset[uuid.UUID]) -> tuple[Any, ...]:
+    """The loader criteria restricting every tenant table to ``scope``.
+
+    Built once per scope and model set, not per query: an option is immutable, so every
+    request of a client shares them.
+    """
+    models = tenant_models()
+    cache_key = (models, scope)
+    options = _options_cache.get(cache_key)
+    if options is None:
+        ids = tuple(scope)
+        options = tuple(
+            with_loader_criteria(
+                model,
+                lambda cls: cls.client_id.in_(ids),
+                include_aliases=True,
+                track_closure_variables=False,
+            )
+            for model in models
         )
-        for model in tenant_models()
-    ]
-    state.statement = state.statement.options(*options)
+        if len(_options_cache) >= 1024:
+            _options_cache.clear()
+        _options_cache[cache_key] = options
+    return options
 
 
 _tenant_cache: tuple[int, tuple[type[Any], ...]] = (-1, ())

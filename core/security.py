@@ -7,6 +7,12 @@ one, and a wrong secret for a real prefix costs exactly what an unknown prefix c
 comparison against a dummy digest): no timing signal, no argon2 CPU to burn. Keys made before
 the SHA-256 column existed are verified once with argon2 and gain their SHA-256 then.
 
+A verified key is remembered for :data:`KEY_CACHE_SECONDS` (by its SHA-256, never the key
+itself), so a busy client costs no key query per request. Revoking a key, creating a client or
+granting one forgets every remembered key in that process at once; other API processes stop
+accepting a revoked key within :data:`KEY_CACHE_SECONDS`. A client a remembered key does not
+name is always looked up again before the request is refused.
+
 :class:`FailureThrottle` counts failed authentications per address and per key prefix in a
 sliding window (per process: with N API processes the limits are N times looser).
 """
@@ -37,7 +43,9 @@ __all__ = [
     "Principal",
     "authenticate",
     "create_api_key",
+    "forget_verified_keys",
     "key_prefix",
+    "remembered",
     "require_role",
     "suppression_key",
 ]
@@ -46,6 +54,8 @@ _hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
 _KEY_RE = re.compile(r"^pd_([A-Za-z0-9]{12})_([A-Za-z0-9_-]{32,64})$")
 _DUMMY_DIGEST = hashlib.sha256(b"pilotdial: no key has this digest").hexdigest()
 _TOUCH_SECONDS = 60.0  # last_used_at is written at most once a minute per key
+KEY_CACHE_SECONDS = 2.0  # how long another process may still accept a revoked key
+_KEY_CACHE_SIZE = 4096
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,37 @@ class Principal:
         raise InvalidInput(
             "this key can act for several clients; choose one with the X-Pilotdial-Client header"
         )
+
+
+@dataclass(frozen=True)
+class _Verified:
+    key_id: uuid.UUID
+    name: str
+    role: Role
+    granted: frozenset[uuid.UUID]
+    all_clients: bool
+    until: float  # time.monotonic() after which the key is checked again
+
+
+_verified: dict[str, _Verified] = {}
+_verified_lock = threading.Lock()
+
+
+def forget_verified_keys() -> None:
+    """Check every key against the database again (a key, client or grant changed)."""
+    with _verified_lock:
+        _verified.clear()
+
+
+def _remember(digest: str, verified: _Verified) -> None:
+    with _verified_lock:
+        if len(_verified) >= _KEY_CACHE_SIZE:
+            now = time.monotonic()
+            for stale in [d for d, v in _verified.items() if v.until <= now]:
+                del _verified[stale]
+            if len(_verified) >= _KEY_CACHE_SIZE:
+                _verified.clear()
+        _verified[digest] = verified
 
 
 def create_api_key(
@@ -106,6 +147,7 @@ def create_api_key(
     for client_id in client_ids:
         session.add(ApiKeyGrant(api_key_id=key.id, client_id=client_id))
     session.flush()
+    forget_verified_keys()
     return key, plain
 
 
@@ -150,7 +192,59 @@ def authenticate(
     match = _KEY_RE.match(plain_key)
     if not match:
         return None
-    key = session.exec(select(ApiKey).where(ApiKey.prefix == match.group(1))).first()
+    digest = _digest(plain_key)
+    verified = _verified.get(digest)
+    if not _fresh(verified, selected_client):
+        verified = _verify(session, match.group(1), plain_key, slow_allowed=slow_allowed)
+        if verified is None:
+            return None
+        _remember(digest, verified)
+    assert verified is not None
+    return _principal(verified, selected_client)
+
+
+def remembered(plain_key: str, *, selected_client: uuid.UUID | None = None) -> Principal | None:
+    """The principal of a key verified within :data:`KEY_CACHE_SECONDS`, without the database.
+
+    None means "not known": call :func:`authenticate`, which decides.
+    """
+    verified = _verified.get(_digest(plain_key.strip()))
+    if not _fresh(verified, selected_client):
+        return None
+    assert verified is not None
+    return _principal(verified, selected_client)
+
+
+def _fresh(verified: _Verified | None, selected_client: uuid.UUID | None) -> bool:
+    return (
+        verified is not None
+        and verified.until > time.monotonic()
+        and (selected_client is None or selected_client in verified.granted)
+    )
+
+
+def _principal(verified: _Verified, selected_client: uuid.UUID | None) -> Principal:
+    scope = verified.granted
+    if selected_client is not None:
+        # Choosing a client you have no access to looks exactly like an unknown client.
+        if selected_client not in verified.granted:
+            raise NotFound(f"client {selected_client} does not exist")
+        scope = frozenset({selected_client})
+    return Principal(
+        key_id=verified.key_id,
+        name=verified.name,
+        role=verified.role,
+        client_ids=verified.granted,
+        all_clients=verified.all_clients,
+        scope=scope,
+    )
+
+
+def _verify(
+    session: Session, prefix: str, plain_key: str, *, slow_allowed: bool
+) -> _Verified | None:
+    """The key row's verdict on a presented key (one lookup by its public prefix)."""
+    key = session.exec(select(ApiKey).where(ApiKey.prefix == prefix)).first()
     if key is None or key.revoked_at is not None:
         hmac.compare_digest(_DUMMY_DIGEST, _digest(plain_key))  # the same work as a real key
         return None
@@ -168,19 +262,13 @@ def authenticate(
         granted = frozenset(
             session.exec(select(ApiKeyGrant.client_id).where(ApiKeyGrant.api_key_id == key.id))
         )
-    scope = granted
-    if selected_client is not None:
-        # Choosing a client you have no access to looks exactly like an unknown client.
-        if selected_client not in granted:
-            raise NotFound(f"client {selected_client} does not exist")
-        scope = frozenset({selected_client})
-    return Principal(
+    return _Verified(
         key_id=key.id,
         name=key.name,
         role=key.role,
-        client_ids=granted,
+        granted=granted,
         all_clients=key.all_clients,
-        scope=scope,
+        until=time.monotonic() + KEY_CACHE_SECONDS,
     )
 
 

@@ -182,3 +182,59 @@ def test_staff_roles_are_throttled_too(api: Any) -> None:
     for _ in range(10):
         assert api.get("/clients", headers=wrong).status_code == 401
     _too_many(api.get("/clients", headers=wrong))
+
+
+# ------------------------------------------------------------------ remembered keys
+
+
+def test_a_key_revoked_by_another_process_stops_working_within_the_cache_bound(
+    api: Any, tenant_a: Tenant, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert api.get("/jobs", headers=tenant_a.headers()).status_code == 200
+    prefix = tenant_a.key.split("_")[1]
+    with system_session() as s:  # what another API process's revoke leaves: the row only
+        key = s.exec(select(ApiKey).where(ApiKey.prefix == prefix)).one()
+        key.revoked_at = key.created_at
+        s.add(key)
+    later = security.time.monotonic() + security.KEY_CACHE_SECONDS + 0.01
+    monkeypatch.setattr(security.time, "monotonic", lambda: later)
+    assert api.get("/jobs", headers=tenant_a.headers()).status_code == 401
+
+
+def test_revoking_in_this_process_takes_effect_at_once(api: Any, tenant_a: Tenant) -> None:
+    from core.admin import revoke_key
+
+    assert api.get("/lists", headers=tenant_a.headers()).status_code == 200
+    with system_session() as s:
+        revoke_key(session=s, prefix=tenant_a.key.split("_")[1])
+    assert api.get("/lists", headers=tenant_a.headers()).status_code == 401
+
+
+def test_a_remembered_all_clients_key_reaches_a_client_made_elsewhere(api: Any) -> None:
+    from core.models import Client
+
+    with system_session() as s:
+        _key, plain = issue_key(
+            session=s, name="root", role=Role.admin, client_refs=[], all_clients=True
+        )
+    headers = {"Authorization": f"Bearer {plain}"}
+    assert api.get("/lists", headers=headers).status_code == 200  # remembered now
+    with system_session() as s:  # another process's create: no cache of ours is told
+        client = Client(name="Late", slug="late-client", default_region="CN")
+        s.add(client)
+        s.flush()
+        client_id = client.id
+    chosen = {**headers, "X-Pilotdial-Client": str(client_id)}
+    assert api.get("/lists", headers=chosen).status_code == 200
+    unknown = {**headers, "X-Pilotdial-Client": "00000000-0000-0000-0000-000000000001"}
+    assert api.get("/lists", headers=unknown).status_code == 404
+
+
+def test_a_remembered_key_still_waits_out_its_addresss_throttle(
+    api: Any, tenant_a: Tenant
+) -> None:
+    assert api.get("/lists", headers=tenant_a.headers()).status_code == 200
+    for i in range(30):
+        bad = {"Authorization": f"Bearer pd_{i:012d}_{'z' * 43}"}
+        assert api.get("/lists", headers=bad).status_code == 401
+    _too_many(api.get("/lists", headers=tenant_a.headers()))

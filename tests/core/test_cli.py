@@ -204,3 +204,14 @@ def test_a_lazy_command_runs_and_a_bad_role_is_one_line(tmp_path: Path) -> None:
     assert bad.returncode == 2
     assert "use one of admin" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_several_api_processes_are_refused_on_the_embedded_default(tmp_path: Path) -> None:
+    env = {"PILOTDIAL_DATA_DIR": str(tmp_path / "var")}
+    assert _run(["db", "upgrade"], env, tmp_path).returncode == 0
+    result = _run(["serve", "--workers", "2", "--port", "1"], env, tmp_path)
+    assert result.returncode == 2
+    assert "--workers 2 needs PILOTDIAL_DATABASE_URL (PostgreSQL) and PILOTDIAL_REDIS_URL" in (
+        result.stderr
+    )
+    assert "Traceback" not in result.stderr
