@@ -61,13 +61,16 @@ Limits: preview and agentless campaigns are not dialed here (refused by
 :func:`check_live_campaign`); a transfer or a hand-over to the IVR is treated as the agent
 hanging up, so the callee is disconnected (the gateway protocol has no transfer; holds,
 consultations and conferences keep the call);
-an agent who goes not ready while a call launched for them rings can cause an abandon the
-clamp did not foresee (it counts ready agents as free); an agent serving several running
+an agent who goes not ready while a call launched for them rings leaves that call without an
+agent: the loop hangs such surplus ringing calls up once they have rung
+``surplus_min_ring_s`` (15 s), but one answered sooner waits out the grace period and gets
+the safe-harbour message, an abandon the guard did not foresee; an agent serving several running
 campaigns is counted by each campaign's loop (the pop's row lock decides who gets it).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -162,6 +165,8 @@ _CALL_STATES = frozenset(
      AgentState.CONFERENCE}
 )  # fmt: skip
 # As the simulated loop records them: our side's agent is the caller.
+#: The hang-up cause of an attempt cancelled ringing because no agent would be free for it.
+SURPLUS_CAUSE = "dialer: no agent free (cancelled ringing)"
 _HANGUP_CAUSE = {
     HangupParty.AGENT: "caller",
     HangupParty.CALLEE: "callee",
@@ -197,6 +202,11 @@ class AttendedConfig:
     check_s: float = 2.0
     drain_limit_s: float = 300.0
     hopper_backoff_s: float = 30.0
+    #: A ringing call no agent would be free for (an agent went not ready or signed out after
+    #: it was launched) is hung up once it has rung this long, unanswered, rather than risk an
+    #: abandon; 15 s is the US minimum before disconnecting an unanswered call (47 CFR
+    #: 64.1200(a)(6): 15 seconds or four rings). None: never cancel.
+    surplus_min_ring_s: float | None = 15.0
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> AttendedConfig:
@@ -224,6 +234,8 @@ class AttendedResult:
     default_dispositions: int = 0
     phones_lost: int = 0
     dropped_calls: int = 0
+    #: ringing calls hung up because no agent would be free for them (attempts: no answer)
+    surplus_cancelled: int = 0
     stopped_because: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -323,6 +335,7 @@ class _Call:
     hangup_by: HangupParty | None = None
     abandoned: bool = False
     agent_left: bool = False  # the agent hung up; the gateway's hang-up is under way
+    surplus: bool = False  # hung up ringing: no agent would have been free for it
 
     @property
     def agent_call_id(self) -> str:
@@ -1082,7 +1095,13 @@ class _AttendedLoop:
             wrap_s=None if wrap_s is None else round(wrap_s, 1),
             abandoned=call.abandoned,
             amd_result=amd,
-            hangup_cause=None if call.hangup_by is None else _HANGUP_CAUSE[call.hangup_by],
+            hangup_cause=(
+                SURPLUS_CAUSE
+                if call.surplus
+                else None
+                if call.hangup_by is None
+                else _HANGUP_CAUSE[call.hangup_by]
+            ),
             agent_id=call.agent_code,
             callback_at=callback_at,
             callback_agent=callback_agent,
@@ -1146,6 +1165,8 @@ class _AttendedLoop:
                 skill_group=self.info.skill_group,
             )
         snapshot = self.snapshot(now, staff)
+        if self._cancel_surplus(snapshot, now):
+            return  # the next tick launches from the smaller exposure
         launch = self.guard(snapshot, self.policy.calls_to_launch(snapshot))
         if snapshot.agents_signed_in <= 0:
             launch = 0  # attended dialing never launches with no agent at work
@@ -1153,6 +1174,50 @@ class _AttendedLoop:
             self.on_launch(snapshot, launch)
         if launch > 0 and now >= self.quiet_until_s:
             self._dial(launch, now)
+
+    def _cancel_surplus(self, snapshot: PacingSnapshot, now: float) -> int:
+        """Hang up ringing calls beyond what the guard would launch now; returns how many.
+
+        The guard let each call launch for the agents it counted then. When fewer will be free
+        (an agent went not ready, signed out or lost their phone), the guard is asked how
+        many fresh calls it would allow in flight with the agents there are now; ringing
+        calls beyond that are hung up, longest ringing first, once they have rung
+        ``surplus_min_ring_s``. A call already ringing is less likely to be answered than a
+        fresh one, so this cancels no more than the surplus. An unanswered call hung up is a
+        no-answer attempt (it counts: the person's phone rang), never an abandon.
+        """
+        min_ring = self.config.surplus_min_ring_s
+        ringing = [c for c in self.calls.values() if c.phase is _Phase.RINGING]
+        if min_ring is None or not ringing:
+            return 0
+        room = self.guard(dataclasses.replace(snapshot, ringing_elapsed_s=()), len(ringing))
+        surplus = len(ringing) - room
+        if surplus <= 0:
+            return 0
+
+        def rung(call: _Call) -> float:
+            return now - (call.ringing_s if call.ringing_s is not None else call.originated_s)
+
+        cancelled = 0
+        for call in sorted(ringing, key=rung, reverse=True)[:surplus]:
+            if rung(call) < min_ring:
+                break
+            if not self._hang_up(call, now, HangupParty.SYSTEM):
+                continue
+            # a ringing call hung up reports nothing (the Protocol): complete it here
+            call.surplus = True
+            call.ended_s = now
+            call.hangup_by = HangupParty.SYSTEM
+            self._complete(call, DISPOSITION_FOR["no_answer"], now)
+            cancelled += 1
+        if cancelled:
+            self.result.surplus_cancelled += cancelled
+            log.info(
+                "campaign %s: hung up %d ringing call(s) no agent would be free for",
+                self.campaign_id,
+                cancelled,
+            )
+        return cancelled
 
     def _dial(self, n: int, now: float) -> None:
         moment = self.at(now)

@@ -1083,3 +1083,63 @@ def test_the_campaigns_statistical_guard_dials_ahead_where_strict_does_not(live:
     assert any(launched > max(0, free) for free, launched in statistical)
     assert stat_result.dials > strict_result.dials
     assert stat_result.abandoned <= 0.03 * stat_result.live_answers + 1e-9
+
+
+# ------------------------------------------------------ an agent leaves while their call rings
+
+
+@pytest.mark.parametrize("cancel", [True, False])
+def test_a_call_left_without_its_agent_is_hung_up_ringing_not_abandoned(
+    live: None, cancel: bool
+) -> None:
+    """Two agents ready, two calls launched; one agent takes a break while both ring.
+
+    Without the surplus rule the second answer found nobody: an abandon (50 % of the
+    campaign's live answers, issue 18). With it the call no agent would be free for is hung
+    up after 15 s of ringing, before the callee answers at 18 s: a no-answer attempt.
+    """
+    from dialer.attended import SURPLUS_CAUSE
+
+    client_id, campaign_id = make_campaign(leads=2)
+    clock = FakeClock()
+    stays = make_agent(client_id, clock, code="S001")
+    leaves = make_agent(client_id, clock, code="S002")
+    started = clock.now
+
+    def takes_a_break(now: datetime) -> None:
+        if now - started >= timedelta(seconds=3) and not getattr(takes_a_break, "done", False):
+            takes_a_break.done = True  # type: ignore[attr-defined]
+            with system_session() as session:
+                svc.apply_agent_action(
+                    session=session, agent_id=leaves, action=A.GO_NOT_READY, at=now, reason="break"
+                )
+
+    clock.desks[:] = [takes_a_break, Desk(stays, talk_s=5.0, disposition="sale")]
+    config = AttendedConfig(duration_s=60, surplus_min_ring_s=15.0 if cancel else None)
+    gw = gateway(ring_s=18.0)
+    result = run(client_id, campaign_id, clock, gw, config=config)
+
+    attempts = attempts_of(client_id, campaign_id)
+    assert result.dials == len(attempts) == 2
+    if not cancel:  # the defect, kept visible: the test fails if the rule stops working
+        assert result.abandoned == 1
+        assert [m for _, m in gw.messages] == [SAFE_HARBOUR_MESSAGE]
+        return
+    assert result.abandoned == 0
+    assert result.surplus_cancelled == 1
+    assert gw.messages == []
+    by_cause = {a.hangup_cause: a for a in attempts}
+    cancelled = by_cause[SURPLUS_CAUSE]
+    assert cancelled.disposition == "no_answer"
+    assert cancelled.answered_at is None
+    assert cancelled.abandoned is False
+    assert cancelled.ended_at is not None and cancelled.dialed_at is not None
+    assert (cancelled.ended_at - cancelled.dialed_at).total_seconds() >= 15.0
+    served = next(a for a in attempts if a is not cancelled)
+    assert (served.agent_id, served.disposition) == ("S001", "sale")
+    with tenant_session([client_id]) as session:
+        lead = session.exec(
+            select(CampaignLead).where(CampaignLead.lead_id == cancelled.lead_id)
+        ).one()
+    assert lead.state is LeadState.scheduled  # called again later, one attempt used
+    assert lead.attempts == 1
