@@ -13,7 +13,9 @@ and the sleep are injected, so tests run in fake time) it:
    guard (:mod:`dialer.guard`, ``abandon_guard``/``abandon_risk`` in its pacer settings:
    :func:`dialer.pacing.cap_safe_launch` by default, or the statistical guard); nothing is
    launched while no agent is at work (ready, on a call or in wrap-up: predictive pacing
-   dials ahead for agents about to be free);
+   dials ahead for agents about to be free); ringing calls beyond what the guard would allow
+   with the agents there are now (one went not ready after they were launched) are hung up
+   once they have rung ``surplus_min_ring_s`` (15 s), as no-answer attempts;
 3. leases each lead from the hopper and writes its attempt row (idempotency key) before
    ``originate``; a number suppressed since it was leased is released, never dialed.
 

@@ -230,9 +230,7 @@ def test_a_remembered_all_clients_key_reaches_a_client_made_elsewhere(api: Any) 
     assert api.get("/lists", headers=unknown).status_code == 404
 
 
-def test_a_remembered_key_still_waits_out_its_addresss_throttle(
-    api: Any, tenant_a: Tenant
-) -> None:
+def test_a_remembered_key_still_waits_out_its_addresss_throttle(api: Any, tenant_a: Tenant) -> None:
     assert api.get("/lists", headers=tenant_a.headers()).status_code == 200
     for i in range(30):
         bad = {"Authorization": f"Bearer pd_{i:012d}_{'z' * 43}"}

@@ -1133,7 +1133,8 @@ def test_a_call_left_without_its_agent_is_hung_up_ringing_not_abandoned(
     assert cancelled.disposition == "no_answer"
     assert cancelled.answered_at is None
     assert cancelled.abandoned is False
-    assert cancelled.ended_at is not None and cancelled.dialed_at is not None
+    assert cancelled.ended_at is not None
+    assert cancelled.dialed_at is not None
     assert (cancelled.ended_at - cancelled.dialed_at).total_seconds() >= 15.0
     served = next(a for a in attempts if a is not cancelled)
     assert (served.agent_id, served.disposition) == ("S001", "sale")

@@ -345,3 +345,31 @@ def test_shutdown_drains_and_a_restart_resumes_dialing(op: Tenant) -> None:
     if ours:
         _wait(lambda: _finished(str(ours[0])), "the resumed run to stop")
     _all_disposed(op, campaign_id)
+
+
+def test_a_bad_abandon_guard_or_risk_is_refused_naming_it(op: Tenant) -> None:
+    campaign_id = _campaign(op, phase="pilot", leads=5)
+    path = f"/campaigns/{campaign_id}/pacer"
+    for change, field in [
+        ({"abandon_guard": "reckless"}, "abandon_guard"),
+        ({"abandon_guard": None}, "abandon_guard"),
+        ({"abandon_risk": 0}, "abandon_risk"),
+        ({"abandon_risk": 0.9}, "abandon_risk"),
+        ({"abandon_risk": "often"}, "abandon_risk"),
+        ({"abandon_guard": "statistical", "abandon_risk": -0.01}, "abandon_risk"),
+    ]:
+        bad = op.http.patch(path, json=change, headers=op.headers())
+        assert bad.status_code == 422, (change, bad.text)
+        assert bad.headers["content-type"] == "application/problem+json"
+        assert bad.json()["field"] == field, (change, bad.json())
+        assert field in bad.json()["detail"]
+    stored = op.http.get(path, headers=op.headers()).json()
+    assert stored["settings"] is None  # nothing half stored
+
+    good = op.http.patch(
+        path, json={"abandon_guard": "statistical", "abandon_risk": 0.02}, headers=op.headers()
+    )
+    assert good.status_code == 200, good.text
+    settings = op.http.get(path, headers=op.headers()).json()["settings"]
+    assert (settings["abandon_guard"], settings["abandon_risk"]) == ("statistical", 0.02)
+    assert op.http.get(path, headers=op.headers()).json()["active"] is False
