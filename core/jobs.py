@@ -113,6 +113,23 @@ def submit_job(
     return record
 
 
+#: What to do instead of a job this version no longer runs (queued by an older version).
+RETIRED_HANDLERS = {
+    "dialer.jobs:pace_campaign": "start the campaign's pacer with POST /campaigns/{id}/pacer",
+    "dialer.jobs:pace_live": "start the campaign's pacer with POST /campaigns/{id}/pacer "
+    '(agents_mode "live")',
+}
+
+
+def retired_handler_error(handler_path: str) -> str:
+    """The failure of a job whose handler this version does not have."""
+    instead = RETIRED_HANDLERS.get(handler_path, "submit it again")
+    return (
+        f"this job was queued for {handler_path}, which this version of Pilotdial no longer "
+        f"has (it was queued by an older version); nothing ran: {instead}"
+    )
+
+
 def run_job(job_id: str) -> dict[str, Any] | None:
     """Worker entry point: run one recorded job and store its outcome."""
     with system_session() as session:
@@ -132,6 +149,17 @@ def run_job(job_id: str) -> dict[str, Any] | None:
     ctx = JobContext(job_id=uuid.UUID(job_id), client_id=client_id, params=params)
     try:
         handler: Callable[[JobContext], dict[str, Any] | None] = _resolve(handler_path)
+    except (ImportError, AttributeError) as exc:
+        module_name = handler_path.partition(":")[0]
+        gone = handler_path in RETIRED_HANDLERS or (
+            isinstance(exc, ModuleNotFoundError) and exc.name == module_name
+        )
+        error = retired_handler_error(handler_path) if gone else f"internal error: {exc}"
+        if not gone:
+            log.exception("job %s (%s) could not load its handler", job_id, handler_path)
+        _finish(ctx.job_id, status=JobStatus.failed, error=error)
+        return None
+    try:
         result = handler(ctx)
     except PilotdialError as exc:
         _finish(ctx.job_id, status=JobStatus.failed, error=exc.message)
@@ -172,7 +200,8 @@ def job_lost(job_id: str, reason: str) -> bool:
         ctx = JobContext(job_id=record.id, client_id=record.client_id, params=dict(record.params))
         handler_path = record.handler
     try:
-        _resolve(handler_path)  # imports the handler's module, which registers its clean-up
+        if handler_path not in RETIRED_HANDLERS:
+            _resolve(handler_path)  # imports the handler's module: it registers its clean-up
         cleanup = _lost_handlers.get(handler_path)
         if cleanup is not None:
             cleanup(ctx, reason)

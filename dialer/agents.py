@@ -55,6 +55,24 @@ class AgentState(StrEnum):
     PHONE_LOST = "phone_lost"
 
 
+#: The live panel's bucket of each soft-phone state (dialer.live, and simulated agents).
+AGENT_BUCKETS: dict[AgentState, str] = {
+    AgentState.READY: "ready",
+    AgentState.PREVIEWING: "talking",
+    AgentState.DIALING: "talking",
+    AgentState.ON_CALL: "talking",
+    AgentState.ON_HOLD: "talking",
+    AgentState.CONSULTING: "talking",
+    AgentState.CONFERENCE: "talking",
+    AgentState.WRAP_UP: "wrap_up",
+    AgentState.NOT_READY: "not_ready",
+    AgentState.SIGNED_IN: "not_ready",
+    AgentState.SIGNED_OUT: "signed_out",
+    AgentState.PHONE_LOST: "not_ready",
+}
+AGENT_BUCKET_NAMES = ("ready", "talking", "wrap_up", "not_ready", "signed_out")
+
+
 class AgentAction(StrEnum):
     """What can happen to an agent (by the agent's hand or the dialer's)."""
 

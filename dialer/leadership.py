@@ -25,7 +25,10 @@ supervisor adopts the campaign again.
 
 from __future__ import annotations
 
+import json
 import logging
+import os
+import socket
 import threading
 import time
 import uuid
@@ -44,6 +47,7 @@ __all__ = [
     "heartbeat_key",
     "pacer_health",
     "pacer_key",
+    "worker_identity",
 ]
 
 #: How long before the lease's end, as last set, a pacer that cannot reach Redis stops
@@ -68,6 +72,11 @@ return 0
 """
 
 
+def worker_identity() -> str:
+    """A unique id for a pacer: host, process and a random suffix."""
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
 def pacer_key(campaign_id: uuid.UUID | str) -> str:
     """The Redis key holding a campaign's pacer lease."""
     return f"pilotdial:pacer:{campaign_id}"
@@ -85,6 +94,9 @@ class PacerHealth:
     leader: str | None
     last_heartbeat: datetime | None
     last_holder: str | None
+    #: A pacer with simulated agents reports their soft-phone buckets (ready, talking,
+    #: wrap_up, not_ready, signed_out) with its heartbeat; None for real seats.
+    simulated_agents: dict[str, int] | None = None
 
     @property
     def healthy(self) -> bool:
@@ -103,11 +115,23 @@ def pacer_health(redis: Redis[bytes] | None, campaign_id: uuid.UUID | str) -> Pa
     holder, beat = pipe.execute()
     at = beat.get(b"at") if beat else None
     last_holder = beat.get(b"holder") if beat else None
+    agents = beat.get(b"agents") if beat else None
     return PacerHealth(
         leader=holder.decode() if holder is not None else None,
         last_heartbeat=None if at is None else datetime.fromtimestamp(float(at), UTC),
         last_holder=None if last_holder is None else last_holder.decode(),
+        simulated_agents=None if agents is None else _agents_from(agents.decode()),
     )
+
+
+def _agents_from(text: str) -> dict[str, int] | None:
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(value, dict):
+        return None
+    return {str(k): int(v) for k, v in value.items() if isinstance(v, int)}
 
 
 class PacerLeadership(Protocol):
@@ -122,6 +146,10 @@ class PacerLeadership(Protocol):
     def release(self) -> None: ...
 
     def current_holder(self) -> str | None: ...
+
+    def report_agents(self, counts: dict[str, int]) -> None:
+        """Publish the simulated agents' buckets with the heartbeat (live metrics show them)."""
+        ...
 
 
 class RedisLeadership:
@@ -210,6 +238,15 @@ class RedisLeadership:
         pipe.expire(self.heartbeat, HEARTBEAT_KEEP_S)
         pipe.execute()
 
+    def report_agents(self, counts: dict[str, int]) -> None:
+        try:
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.hset(self.heartbeat, "agents", json.dumps(counts))
+            pipe.expire(self.heartbeat, HEARTBEAT_KEEP_S)
+            pipe.execute()
+        except RedisError as exc:  # a figure for the live panel: never worth failing the run
+            log.warning("cannot report the simulated agents of %s: %s", self.key, exc)
+
     def release(self) -> None:
         """Give the lease up (only if we still hold it); it expires by itself otherwise."""
         self._sure_until = 0.0
@@ -228,6 +265,7 @@ class LocalLeadership:
 
     _holders: ClassVar[dict[str, tuple[str, float]]] = {}
     _heartbeats: ClassVar[dict[str, tuple[str, float]]] = {}  # key -> (holder, wall time)
+    _agents: ClassVar[dict[str, dict[str, int]]] = {}  # key -> simulated agents' buckets
     _lock: ClassVar[threading.Lock] = threading.Lock()
 
     def __init__(self, campaign_id: uuid.UUID | str, holder_id: str, *, ttl_s: float = 6.0) -> None:
@@ -264,6 +302,10 @@ class LocalLeadership:
             holder = self._holders.get(self.key)
             return holder[0] if holder and holder[1] >= time.monotonic() else None
 
+    def report_agents(self, counts: dict[str, int]) -> None:
+        with self._lock:
+            self._agents[self.key] = dict(counts)
+
     @classmethod
     def health(cls, campaign_id: uuid.UUID | str) -> PacerHealth:
         """The lease holder and last heartbeat of a campaign in this process."""
@@ -271,9 +313,11 @@ class LocalLeadership:
         with cls._lock:
             holder = cls._holders.get(key)
             beat = cls._heartbeats.get(key)
+            agents = cls._agents.get(key)
         alive = holder is not None and holder[1] >= time.monotonic()
         return PacerHealth(
             leader=holder[0] if holder is not None and alive else None,
             last_heartbeat=None if beat is None else datetime.fromtimestamp(beat[1], UTC),
             last_holder=None if beat is None else beat[0],
+            simulated_agents=None if agents is None else dict(agents),
         )

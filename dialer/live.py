@@ -14,7 +14,9 @@ this process, embedded). Definitions:
   bucket (the agent is, under ``wrap_up``).
 - **agents** are the seats of the campaign's skill group that serve its client (none without
   a skill group), by soft-phone state: talking = previewing, dialing, on a call, on hold,
-  consulting or in a conference; not_ready includes signed in but not yet ready.
+  consulting or in a conference; not_ready includes signed in but not yet ready. While a run
+  with simulated agents leads (``agents_mode`` simulated), they are its simulated agents as
+  it reports them with its heartbeat (``simulated``: true, no list).
 - **pacing**: the campaign's mode; *dial_level* = calls in flight ÷ agents at work (ready,
   talking or wrapping up), null with no agent at work; *dial_ratio_setting* = the lines per
   agent the mode is set to (progressive 1, power its ``ratio``, default 2; predictive and the
@@ -69,7 +71,7 @@ from core.models import JobRecord
 from core.wakeups import channel
 from dialer.abandon import ROLLING_24_HOURS_S, ROLLING_30_DAYS_S
 from dialer.agent_service import list_agents
-from dialer.agents import AgentState
+from dialer.agents import AGENT_BUCKET_NAMES, AGENT_BUCKETS, AgentState
 from dialer.leadership import PacerHealth, pacer_health
 from dialer.models import AgentEvent, AgentEventKind, AgentSeat
 from reports.models import ReportProfile
@@ -89,20 +91,6 @@ DEFAULT_VALID_CALL_S = 15
 
 _S = AgentState
 #: Soft-phone state -> the bucket the live view counts it in.
-AGENT_BUCKETS: dict[AgentState, str] = {
-    _S.READY: "ready",
-    _S.PREVIEWING: "talking",
-    _S.DIALING: "talking",
-    _S.ON_CALL: "talking",
-    _S.ON_HOLD: "talking",
-    _S.CONSULTING: "talking",
-    _S.CONFERENCE: "talking",
-    _S.WRAP_UP: "wrap_up",
-    _S.NOT_READY: "not_ready",
-    _S.SIGNED_IN: "not_ready",
-    _S.SIGNED_OUT: "signed_out",
-    _S.PHONE_LOST: "not_ready",
-}
 _AT_WORK = ("ready", "talking", "wrap_up")
 
 HealthReader = Callable[[uuid.UUID], PacerHealth]
@@ -142,6 +130,10 @@ class LiveAgents(BaseModel):
     not_ready: int
     signed_out: int
     list: builtins.list[LiveAgent] = Field(description="empty for keys that may not see agents")
+    simulated: bool = Field(
+        default=False,
+        description="the counts are the simulated agents the running pacer reported (no list)",
+    )
 
 
 class LiveAbandon(BaseModel):
@@ -285,7 +277,7 @@ def _calls(session: Session, campaign_id: uuid.UUID) -> dict[str, int]:
 def _agents(
     session: Session, campaign: Campaign, now: datetime, *, with_list: bool
 ) -> dict[str, Any]:
-    counts = dict.fromkeys(("ready", "talking", "wrap_up", "not_ready", "signed_out"), 0)
+    counts = dict.fromkeys(AGENT_BUCKET_NAMES, 0)
     listed: list[dict[str, Any]] = []
     seats: list[AgentSeat] = []
     if campaign.skill_group is not None:
@@ -308,7 +300,7 @@ def _agents(
                     "seconds_in_state": max(0, int((now - seat.state_since).total_seconds())),
                 }
             )
-    return {**counts, "list": listed}
+    return {**counts, "list": listed, "simulated": False}
 
 
 def _abandon(
@@ -433,10 +425,20 @@ def live_snapshot(
     zone, valid_s = _profile(session, client_id)
     day = _local_day(now, zone)
     calls = _calls(session, campaign.id)
-    agents = _agents(session, campaign, now, with_list=with_agent_list)
-    at_work = sum(agents[bucket] for bucket in _AT_WORK)
-    today = _today(session, campaign.id, day, valid_s)
     pacer = (health or _default_health)(campaign.id)
+    agents: dict[str, Any]
+    if pacer.healthy and pacer.simulated_agents is not None:
+        # a run with simulated agents: its agents, as it reported them with its heartbeat
+        agents = {
+            **dict.fromkeys(AGENT_BUCKET_NAMES, 0),
+            **{k: v for k, v in pacer.simulated_agents.items() if k in AGENT_BUCKET_NAMES},
+            "list": [],
+            "simulated": True,
+        }
+    else:
+        agents = _agents(session, campaign, now, with_list=with_agent_list)
+    at_work: int = sum(agents[bucket] for bucket in _AT_WORK)
+    today = _today(session, campaign.id, day, valid_s)
     return {
         "campaign_id": str(campaign.id),
         "state": campaign.status.value,

@@ -580,6 +580,7 @@ def run_pacer(
             stop: str = ""
 
         state = LoopState()
+        running: list[Simulation] = []  # the simulation, once built (its agents' states)
 
         def check(at_s: float) -> None:
             """Every couple of wall seconds: keep the lease, look at the campaign."""
@@ -590,6 +591,8 @@ def run_pacer(
             if state.leading and not leadership.renew():
                 state.leading = False
                 state.stop = state.stop or "leadership lost"
+            if state.leading and running and mode is not PacingMode.AGENTLESS:
+                leadership.report_agents(running[0].agent_buckets())  # for the live panel
             if state.stop:
                 return
             with tenant_session([client_id]) as session:
@@ -657,6 +660,7 @@ def run_pacer(
                 )
             },
         )
+        running.append(simulation)
         outcome = simulation.run()
         result.simulation = outcome.to_dict()
         clock_for_release = clock(state.last_s)

@@ -57,7 +57,7 @@ from dialer.attended import AgentsMode, check_live_campaign
 from dialer.dialing import TRUNK_REFUSED_PREFIX
 from dialer.gateway import RealTimeClock, TelephonyGateway
 from dialer.guard import DEFAULT_RISK, AbandonGuard
-from dialer.leadership import LocalLeadership, PacerLeadership, RedisLeadership
+from dialer.leadership import LocalLeadership, PacerLeadership, RedisLeadership, worker_identity
 from dialer.scenario import AmdPolicy
 
 __all__ = [
@@ -127,6 +127,9 @@ class _Drainable:
 
     def current_holder(self) -> str | None:
         return self.inner.current_holder()
+
+    def report_agents(self, counts: dict[str, int]) -> None:
+        self.inner.report_agents(counts)
 
 
 class PacerSettings(BaseModel):
@@ -358,7 +361,6 @@ def _leadership(campaign_id: uuid.UUID, holder: str) -> PacerLeadership:
 
 def pace_stored(ctx: JobContext) -> dict[str, Any]:
     """Job handler: one run of a campaign's pacer with its stored settings."""
-    from dialer.jobs import worker_identity
 
     campaign_id = uuid.UUID(ctx.params["campaign_id"])
     with tenant_session([ctx.client_id]) as session:
@@ -734,7 +736,6 @@ def _claim_run(campaign_id: uuid.UUID, client_id: uuid.UUID, holder: str) -> uui
 
 def supervise(*, stop: threading.Event | None = None, adopt_every_s: float = ADOPT_EVERY_S) -> None:
     """Adopt every dialing campaign without a pacer, until ``stop`` is set (worker side)."""
-    from dialer.jobs import worker_identity
 
     stop = stop or threading.Event()
     settings = get_settings()

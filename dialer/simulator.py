@@ -42,7 +42,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any, Literal, Protocol, runtime_checkable
 
 from dialer.abandon import AbandonWindow
-from dialer.agents import AgentAction, AgentState, next_state
+from dialer.agents import AGENT_BUCKET_NAMES, AGENT_BUCKETS, AgentAction, AgentState, next_state
 from dialer.distributions import Fixed
 from dialer.gateway import (
     AgentLegEvent,
@@ -400,7 +400,20 @@ class Simulation:
         if self._ran:
             raise RuntimeError("a Simulation runs once; build a new one to run again")
         self._ran = True
-        return _Run(self, progress).execute()
+        self._run = _Run(self, progress)
+        return self._run.execute()
+
+    def agent_buckets(self) -> dict[str, int]:
+        """The simulated agents by live-panel bucket now (ready, talking, wrap_up,
+        not_ready, signed_out): for the hooks, while :meth:`run` runs; all signed out before."""
+        counts = dict.fromkeys(AGENT_BUCKET_NAMES, 0)
+        run: _Run | None = getattr(self, "_run", None)
+        if run is None:
+            counts["signed_out"] = self.scenario.agents
+            return counts
+        for state in run.agent_states:
+            counts[AGENT_BUCKETS[state]] += 1
+        return counts
 
 
 def simulate(scenario: Scenario, policy: PacingPolicy | None = None) -> SimulationResult:

@@ -307,7 +307,8 @@ def check(snap: dict[str, Any], want: dict[str, Any], now: datetime) -> None:
     assert snap["at"] == now.isoformat().replace("+00:00", "Z")
     assert snap["state"] == "piloting"
     assert snap["calls"] == want["calls"]
-    agents = {k: v for k, v in snap["agents"].items() if k != "list"}
+    assert snap["agents"]["simulated"] is False  # real seats
+    agents = {k: v for k, v in snap["agents"].items() if k not in ("list", "simulated")}
     assert agents == want["agents"]
     assert len(snap["agents"]["list"]) == sum(want["agents"].values())
     assert snap["pacing"] == {

@@ -38,7 +38,13 @@ def _wait(predicate: Callable[[], Any], what: str, timeout_s: float = 60.0) -> f
 def test_a_live_worker_adopts_a_campaign_whose_pacer_died(
     pg_url: str, pg_engine: Any, redis_url: str, configure: Any, tmp_path: Path
 ) -> None:
-    from campaigns.models import AttemptStatus, BatchCreate, CallAttempt, CampaignStatus
+    from campaigns.models import (
+        AttemptStatus,
+        BatchCreate,
+        CallAttempt,
+        Campaign,
+        CampaignStatus,
+    )
     from campaigns.service import create_batch, transition_campaign
     from core.admin import create_client
     from core.db import system_session, tenant_session
@@ -143,6 +149,16 @@ def test_a_live_worker_adopts_a_campaign_whose_pacer_died(
     by_b = [attempts[i] for i in journal[dials_at_kill:]]
     assert by_b
     assert all(a.status is AttemptStatus.finished and a.disposition for a in by_b)
+    # per lead: attempts numbered without gaps and within the limit, across both pacers
+    with system_session() as session:
+        limit = session.get(Campaign, campaign_id).max_attempts  # type: ignore[union-attr]
+    per_lead: dict[uuid.UUID, list[CallAttempt]] = {}
+    for attempt in attempts.values():
+        per_lead.setdefault(attempt.lead_id, []).append(attempt)
+    for lead_attempts in per_lead.values():
+        numbers = sorted(a.attempt_no for a in lead_attempts)
+        assert numbers == list(range(1, len(lead_attempts) + 1))
+        assert len(lead_attempts) <= limit
 
 
 def test_sigterm_drains_a_workers_pacers(
