@@ -61,8 +61,9 @@ expire and the hopper reschedules them after the "outcome unknown" delay.
 
 Limits: preview and agentless campaigns are not dialed here (refused by
 :func:`check_live_campaign`); a transfer or a hand-over to the IVR is treated as the agent
-hanging up, so the callee is disconnected (the gateway protocol has no transfer; holds,
-consultations and conferences keep the call);
+hanging up, so the callee is disconnected (the loop does not yet use the gateway's transfer
+and conference); a hold or a consultation puts the callee on hold at the gateway (music) at
+the next tick, and taking the call back takes them off it;
 an agent who goes not ready while a call launched for them rings leaves that call without an
 agent: the loop hangs such surplus ringing calls up once they have rung
 ``surplus_min_ring_s`` (15 s), but one answered sooner waits out the grace period and gets
@@ -169,6 +170,8 @@ _CALL_STATES = frozenset(
 # As the simulated loop records them: our side's agent is the caller.
 #: The hang-up cause of an attempt cancelled ringing because no agent would be free for it.
 SURPLUS_CAUSE = "dialer: no agent free (cancelled ringing)"
+#: Agent states in which the callee is on hold (hold music at the gateway).
+_HELD_STATES = frozenset({AgentState.ON_HOLD, AgentState.CONSULTING})
 _HANGUP_CAUSE = {
     HangupParty.AGENT: "caller",
     HangupParty.CALLEE: "callee",
@@ -338,6 +341,7 @@ class _Call:
     abandoned: bool = False
     agent_left: bool = False  # the agent hung up; the gateway's hang-up is under way
     surplus: bool = False  # hung up ringing: no agent would have been free for it
+    held: bool = False  # on hold at the gateway (the agent holds or consults)
 
     @property
     def agent_call_id(self) -> str:
@@ -1025,10 +1029,26 @@ class _AttendedLoop:
                     call.agent_left = True
                     if not self._hang_up(call, now, HangupParty.AGENT):
                         self._conversation_over(call, now, HangupParty.AGENT)
+                elif not left and agent is not None:
+                    self._sync_hold(call, agent.state in _HELD_STATES, now)
                 continue
             row = given.get(call.attempt_id)
             if (row is not None and row.disposition is not None) or not on_this_call:
                 self._complete_wrap(call, row, now)
+
+    def _sync_hold(self, call: _Call, held: bool, now: float) -> None:
+        """Put the callee on hold (music) while the agent holds or consults, and back."""
+        if held == call.held:
+            return
+        try:
+            if held:
+                self.gateway.hold(call.call_id, now=now)
+            else:
+                self.gateway.unhold(call.call_id, now=now)
+        except GatewayError as exc:  # the callee left meanwhile: its hang-up event follows
+            log.warning("could not %s call %s: %s", "hold" if held else "unhold", call.call_id, exc)
+            return
+        call.held = held
 
     def _complete_wrap(self, call: _Call, row: AgentDisposition | None, now: float) -> None:
         callback_at = None if row is None else row.callback_at

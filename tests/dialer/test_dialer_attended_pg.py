@@ -92,6 +92,7 @@ class RecordingGateway:
         self.originated: list[str] = []
         self.messages: list[tuple[str, str]] = []
         self.hang_ups: list[tuple[str, HangupParty]] = []
+        self.holds: list[tuple[str, str, float]] = []  # (hold or unhold, call id, when)
 
     def originate(self, request: OriginateRequest, *, now: float) -> str:
         with system_session() as session:
@@ -130,9 +131,11 @@ class RecordingGateway:
         self.inner.send_dtmf(call_id, digits, now=now)
 
     def hold(self, call_id: str, *, now: float) -> None:
+        self.holds.append(("hold", call_id, now))
         self.inner.hold(call_id, now=now)
 
     def unhold(self, call_id: str, *, now: float) -> None:
+        self.holds.append(("unhold", call_id, now))
         self.inner.unhold(call_id, now=now)
 
     def transfer_to_agent(
@@ -1144,3 +1147,53 @@ def test_a_call_left_without_its_agent_is_hung_up_ringing_not_abandoned(
         ).one()
     assert lead.state is LeadState.scheduled  # called again later, one attempt used
     assert lead.attempts == 1
+
+
+def test_holding_or_consulting_puts_the_callee_on_hold_at_the_gateway(live: None) -> None:
+    """The agent holds, takes the call back, consults a colleague, cancels the consultation
+    and takes the call back: the callee hears hold music exactly while held or consulting."""
+    from dialer.agents import TransferKind, TransferTarget
+
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="H001")
+    make_agent(client_id, clock, code="H002", ready=False)  # the colleague consulted
+    steps = [
+        (A.HOLD, {}),
+        (A.UNHOLD, {}),
+        (A.INTERNAL_CALL, {"transfer": TransferTarget(TransferKind.AGENT, "H002")}),
+        (A.CANCEL_CONSULT, {}),
+        (A.UNHOLD, {}),
+        (A.HANG_UP, {"disposition": "sale"}),
+    ]
+    done: list[tuple[AgentAction, datetime]] = []
+
+    def desk(now: datetime) -> None:
+        with system_session() as session:
+            seat = svc.get_agent(session=session, agent_id=seat_id)
+        if seat.state not in (AgentState.ON_CALL, AgentState.ON_HOLD, AgentState.CONSULTING):
+            return
+        if len(done) == len(steps) or (done and (now - done[-1][1]).total_seconds() < 3):
+            return
+        action, extra = steps[len(done)]
+        with system_session() as session:
+            svc.apply_agent_action(
+                session=session, agent_id=seat_id, action=action, at=now, **extra
+            )
+        done.append((action, now))
+
+    clock.desks[:] = [desk]
+    gw = gateway()
+    loop_start = clock.now  # the loop's second 0
+    run(client_id, campaign_id, clock, gw, duration_s=40)
+
+    assert [a for a, _ in done] == [a for a, _ in steps]
+    assert [kind for kind, _, _ in gw.holds] == ["hold", "unhold", "hold", "unhold"]
+    assert len({call for _, call, _ in gw.holds}) == 1
+    # each within a tick of the agent's action: hold, unhold, consult (hold), back (unhold)
+    moments = [done[0][1], done[1][1], done[2][1], done[4][1]]
+    for (_, _, at_s), acted in zip(gw.holds, moments, strict=True):
+        lag = at_s - (acted - loop_start).total_seconds()
+        assert -0.01 <= lag <= 1.5, (at_s, acted)
+    (attempt,) = attempts_of(client_id, campaign_id)
+    assert (attempt.disposition, attempt.agent_id) == ("sale", "H001")
