@@ -59,11 +59,17 @@ or when ``duration_s`` is over; calls in progress then finish (waiting at most
 ``drain_limit_s`` for agents' dispositions). A crash leaves attempts ``started``; their leases
 expire and the hopper reschedules them after the "outcome unknown" delay.
 
+A ``transfer`` to another agent (by 工號) who is ready and serves the campaign moves the call
+to them: a pop on their soft-phone, the gateway's bridge moved (``transfer_to_agent``), and
+the attempt is completed with the disposition given when *their* wrap-up ends (the first agent
+wraps up on their own).
+
 Limits: preview and agentless campaigns are not dialed here (refused by
-:func:`check_live_campaign`); a transfer or a hand-over to the IVR is treated as the agent
-hanging up, so the callee is disconnected (the loop does not yet use the gateway's transfer
-and conference); a hold or a consultation puts the callee on hold at the gateway (music) at
-the next tick, and taking the call back takes them off it;
+:func:`check_live_campaign`); a transfer to an agent who is not ready, to a skill group or
+an outside number, or a hand-over to the IVR is treated as the agent hanging up, so the
+callee is disconnected (three-way calls do not yet reach the gateway either); a hold or a
+consultation puts the callee on hold at the gateway (music) at the next tick, and taking the
+call back takes them off it;
 an agent who goes not ready while a call launched for them rings leaves that call without an
 agent: the loop hangs such surplus ringing calls up once they have rung
 ``surplus_min_ring_s`` (15 s), but one answered sooner waits out the grace period and gets
@@ -114,7 +120,7 @@ from dialer.agent_service import (
     post_event,
     ready_agents,
 )
-from dialer.agents import AgentState
+from dialer.agents import AgentAction, AgentState, TransferKind
 from dialer.dialing import DialPath, failure_disposition, trunk_refused_reason
 from dialer.exceptions import AgentError, DialerError, GatewayError
 from dialer.gateway import (
@@ -137,7 +143,7 @@ from dialer.gateway import (
 )
 from dialer.guard import DEFAULT_RISK, AbandonGuard, guard_for, parse_guard
 from dialer.leadership import PacerLeadership
-from dialer.models import AgentDisposition, AgentEventKind, AgentSeat
+from dialer.models import AgentDisposition, AgentEventKind, AgentSeat, AgentStateLog
 from dialer.pacer import DISPOSITION_FOR, orphaned_attempts, stop_reason
 from dialer.pacing import (
     PacingMode,
@@ -241,6 +247,8 @@ class AttendedResult:
     dropped_calls: int = 0
     #: ringing calls hung up because no agent would be free for them (attempts: no answer)
     surplus_cancelled: int = 0
+    #: connected calls an agent handed to another agent
+    transfers: int = 0
     stopped_because: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -1025,7 +1033,10 @@ class _AttendedLoop:
             if call.phase is _Phase.CONNECTED:
                 left = not (on_this_call and agent is not None and agent.state in _CALL_STATES)
                 if left and not call.agent_left:
-                    # the agent hung up (or transferred) through the agent API
+                    target = self._transfer_target(call) if seat is not None else None
+                    if target is not None and self._transfer(call, target, now):
+                        continue  # the call is the new agent's now
+                    # the agent hung up (or transferred nowhere we can reach) through the API
                     call.agent_left = True
                     if not self._hang_up(call, now, HangupParty.AGENT):
                         self._conversation_over(call, now, HangupParty.AGENT)
@@ -1033,8 +1044,76 @@ class _AttendedLoop:
                     self._sync_hold(call, agent.state in _HELD_STATES, now)
                 continue
             row = given.get(call.attempt_id)
+            if row is not None and row.agent_code != call.agent_code:
+                row = None  # given by the agent who transferred the call: the new one decides
             if (row is not None and row.disposition is not None) or not on_this_call:
                 self._complete_wrap(call, row, now)
+
+    def _transfer_target(self, call: _Call) -> str | None:
+        """The agent code the call's agent transferred it to, if that is how they left it."""
+        assert call.seat_id is not None
+        with self._session() as session:
+            last = session.exec(
+                select(AgentStateLog)
+                .where(
+                    AgentStateLog.agent_seat_id == call.seat_id,
+                    AgentStateLog.call_id == call.agent_call_id,
+                )
+                .order_by(col(AgentStateLog.seq).desc())
+                .limit(1)
+            ).first()
+        if last is None or last.action is not AgentAction.TRANSFER:
+            return None
+        target = last.details.get("target") or {}
+        if target.get("kind") != TransferKind.AGENT.value:
+            return None  # skill groups and outside numbers: not through this loop yet
+        code = target.get("target")
+        return code if isinstance(code, str) else None
+
+    def _transfer(self, call: _Call, code: str, now: float) -> bool:
+        """Hand a connected call to agent ``code`` (ready, serving the client and group):
+        pop it to them, move the gateway's bridge, and follow them from now on. False (the
+        call is then hung up as before) when they cannot take it."""
+        if not self._routable(code):
+            return False
+        with self._session() as session:
+            seat = session.exec(select(AgentSeat).where(AgentSeat.agent_code == code)).first()
+        if seat is None or seat.state is not AgentState.READY:
+            log.info("call %s: transfer target %s is not ready; hanging up", call.call_id, code)
+            return False
+        params = CallParameters(self.info.caller, call.phone, code, self.info.skill_group)
+        try:
+            with self._session() as session:
+                pop_call(
+                    session=session,
+                    agent_id=seat.id,
+                    client_id=self.client_id,
+                    attempt_id=call.attempt_id,
+                    lead=call.lead,
+                    params=params,
+                    script=self.info.script,
+                    at=self.at(now),
+                    call_id=call.agent_call_id,
+                )
+        except AgentError as exc:
+            log.info("call %s: agent %s cannot take the transfer: %s", call.call_id, code, exc)
+            return False
+        try:
+            self.gateway.transfer_to_agent(
+                call.call_id, agent_id=code, skill_group=self.info.skill_group, now=now
+            )
+        except GatewayError as exc:
+            log.warning("could not transfer call %s to agent %s: %s", call.call_id, code, exc)
+            with self._session() as session:  # the new agent wraps up the empty pop
+                far_end_hung_up(
+                    session=session, agent_id=seat.id, call_id=call.agent_call_id, at=self.at(now)
+                )
+            return False
+        call.seat_id = seat.id
+        call.agent_code = code
+        call.held = False
+        self.result.transfers += 1
+        return True
 
     def _sync_hold(self, call: _Call, held: bool, now: float) -> None:
         """Put the callee on hold (music) while the agent holds or consults, and back."""

@@ -1197,3 +1197,88 @@ def test_holding_or_consulting_puts_the_callee_on_hold_at_the_gateway(live: None
         assert -0.01 <= lag <= 1.5, (at_s, acted)
     (attempt,) = attempts_of(client_id, campaign_id)
     assert (attempt.disposition, attempt.agent_id) == ("sale", "H001")
+
+
+def test_a_transfer_to_a_ready_colleague_moves_the_call_and_their_disposition_counts(
+    live: None,
+) -> None:
+    from dialer.agents import TransferKind, TransferTarget
+
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    first = make_agent(client_id, clock, code="T001")
+    colleague = make_agent(client_id, clock, code="T002", ready=False)
+    transferred: list[datetime] = []
+
+    def desk_first(now: datetime) -> None:
+        with system_session() as session:
+            seat = svc.get_agent(session=session, agent_id=first)
+        if seat.state is AgentState.ON_CALL and not transferred:
+            if (now - seat.state_since).total_seconds() < 3:
+                return
+            with system_session() as session:  # the colleague gets ready, then the transfer
+                svc.apply_agent_action(
+                    session=session, agent_id=colleague, action=A.GO_READY, at=now
+                )
+                svc.apply_agent_action(
+                    session=session,
+                    agent_id=first,
+                    action=A.TRANSFER,
+                    at=now,
+                    transfer=TransferTarget(TransferKind.AGENT, "T002"),
+                )
+            transferred.append(now)
+        elif seat.state is AgentState.WRAP_UP and transferred:
+            with system_session() as session:  # the first agent wraps up on their own
+                svc.apply_agent_action(
+                    session=session, agent_id=first, action=A.FINISH_WRAP, at=now
+                )
+
+    clock.desks[:] = [desk_first, Desk(colleague, talk_s=4.0, disposition="sale")]
+    gw = gateway()
+    result = run(client_id, campaign_id, clock, gw, duration_s=40)
+
+    assert transferred
+    assert result.transfers == 1
+    assert result.abandoned == 0
+    (attempt,) = attempts_of(client_id, campaign_id)
+    assert attempt.status is AttemptStatus.finished
+    assert (attempt.agent_id, attempt.disposition) == ("T002", "sale")
+    # the callee was not hung up at the transfer: one hang-up, by the colleague at the end
+    assert [by for _, by in gw.hang_ups] == [HangupParty.AGENT]
+    kinds = [e.kind for e in events_of(client_id, colleague)]
+    assert AgentEventKind.CALL_CONNECTED in kinds
+    with system_session() as session:
+        assert svc.get_agent(session=session, agent_id=first).state is AgentState.READY
+
+
+def test_a_transfer_to_a_colleague_who_is_not_ready_ends_the_call_as_before(live: None) -> None:
+    from dialer.agents import TransferKind, TransferTarget
+
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    first = make_agent(client_id, clock, code="U001")
+    make_agent(client_id, clock, code="U002", ready=False)
+    done: list[bool] = []
+
+    def desk(now: datetime) -> None:
+        with system_session() as session:
+            seat = svc.get_agent(session=session, agent_id=first)
+        if seat.state is AgentState.ON_CALL and not done:
+            with system_session() as session:
+                svc.apply_agent_action(
+                    session=session,
+                    agent_id=first,
+                    action=A.TRANSFER,
+                    at=now,
+                    transfer=TransferTarget(TransferKind.AGENT, "U002"),
+                )
+            done.append(True)
+
+    clock.desks[:] = [desk]
+    gw = gateway()
+    result = run(client_id, campaign_id, clock, gw, duration_s=30)
+    assert result.transfers == 0
+    assert [by for _, by in gw.hang_ups] == [HangupParty.AGENT]
+    (attempt,) = attempts_of(client_id, campaign_id)
+    assert attempt.agent_id == "U001"
