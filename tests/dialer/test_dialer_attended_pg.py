@@ -1199,11 +1199,23 @@ def test_holding_or_consulting_puts_the_callee_on_hold_at_the_gateway(live: None
     assert (attempt.disposition, attempt.agent_id) == ("sale", "H001")
 
 
+def transfer_call(seat_id: uuid.UUID, code: str, now: datetime) -> None:
+    """The agent transfers their call to the agent with 工號 ``code``."""
+    from dialer.agents import TransferKind, TransferTarget
+
+    with system_session() as session:
+        svc.apply_agent_action(
+            session=session,
+            agent_id=seat_id,
+            action=A.TRANSFER,
+            at=now,
+            transfer=TransferTarget(TransferKind.AGENT, code),
+        )
+
+
 def test_a_transfer_to_a_ready_colleague_moves_the_call_and_their_disposition_counts(
     live: None,
 ) -> None:
-    from dialer.agents import TransferKind, TransferTarget
-
     client_id, campaign_id = make_campaign(leads=1)
     clock = FakeClock()
     first = make_agent(client_id, clock, code="T001")
@@ -1220,13 +1232,7 @@ def test_a_transfer_to_a_ready_colleague_moves_the_call_and_their_disposition_co
                 svc.apply_agent_action(
                     session=session, agent_id=colleague, action=A.GO_READY, at=now
                 )
-                svc.apply_agent_action(
-                    session=session,
-                    agent_id=first,
-                    action=A.TRANSFER,
-                    at=now,
-                    transfer=TransferTarget(TransferKind.AGENT, "T002"),
-                )
+            transfer_call(first, "T002", now)
             transferred.append(now)
         elif seat.state is AgentState.WRAP_UP and transferred:
             with system_session() as session:  # the first agent wraps up on their own
@@ -1253,8 +1259,6 @@ def test_a_transfer_to_a_ready_colleague_moves_the_call_and_their_disposition_co
 
 
 def test_a_transfer_to_a_colleague_who_is_not_ready_ends_the_call_as_before(live: None) -> None:
-    from dialer.agents import TransferKind, TransferTarget
-
     client_id, campaign_id = make_campaign(leads=1)
     clock = FakeClock()
     first = make_agent(client_id, clock, code="U001")
@@ -1265,14 +1269,7 @@ def test_a_transfer_to_a_colleague_who_is_not_ready_ends_the_call_as_before(live
         with system_session() as session:
             seat = svc.get_agent(session=session, agent_id=first)
         if seat.state is AgentState.ON_CALL and not done:
-            with system_session() as session:
-                svc.apply_agent_action(
-                    session=session,
-                    agent_id=first,
-                    action=A.TRANSFER,
-                    at=now,
-                    transfer=TransferTarget(TransferKind.AGENT, "U002"),
-                )
+            transfer_call(first, "U002", now)
             done.append(True)
 
     clock.desks[:] = [desk]
