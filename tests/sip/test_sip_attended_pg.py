@@ -1,4 +1,4 @@
-"""The attended live loop (dialer/attended.py) driving the SIP gateway end to end, on real
+"""The attended live loop (dialer/attended/) driving the SIP gateway end to end, on real
 PostgreSQL, in real time: a five-lead pilot against SIPp callees (the number decides what each
 does, scenarios/pilot.xml) with one agent whose phone is a baresip softphone."""
 

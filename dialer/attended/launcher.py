@@ -1,0 +1,261 @@
+"""Launching in an attended run: the pacing decision, the abandon guard, and originating.
+
+Every tick :class:`Launcher` builds the same :class:`dialer.pacing.PacingSnapshot` as the
+simulator from the campaign's seats and the run's calls, asks the campaign's policy how many
+calls to launch and passes the answer through the abandon guard; it hangs up ringing calls
+no agent would be free for, and dials the rest through the one dial path (lease, attempt row
+before ``originate``, suppression re-checked at dial time).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+from collections.abc import Callable, Collection
+from datetime import datetime
+from typing import Any
+
+from sqlmodel import col, select
+
+from campaigns.models import Lead
+from dialer.agent_service import list_agents, post_event
+from dialer.agents import AgentState
+from dialer.attended.calls import CallHandler
+from dialer.attended.desk import CALL_STATES
+from dialer.attended.phones import AgentPhones
+from dialer.attended.state import LiveCall, Phase, RunContext
+from dialer.exceptions import AgentError, GatewayError
+from dialer.gateway import CallParameters, HangupParty, OriginateRequest
+from dialer.guard import guard_for
+from dialer.models import AgentEventKind, AgentSeat
+from dialer.pacer import DISPOSITION_FOR
+from dialer.pacing import PacingSnapshot, PacingStats, policy_for_mode
+
+__all__ = ["Launcher"]
+
+log = logging.getLogger("dialer.attended")
+
+
+class Launcher:
+    """Decides each tick how many calls to launch, and launches them."""
+
+    def __init__(
+        self,
+        ctx: RunContext,
+        calls: CallHandler,
+        phones: AgentPhones,
+        *,
+        check: Callable[[float], None],
+        on_launch: Callable[[PacingSnapshot, int], None] | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.calls = calls
+        self.phones = phones
+        self.check = check  # the loop's leadership and campaign-status check
+        self.on_launch = on_launch
+        info = ctx.info
+        self.policy = policy_for_mode(
+            info.mode,
+            power_ratio=info.power_ratio,
+            abandon_guard=info.guard,
+            abandon_risk=info.risk,
+        )
+        self.guard = guard_for(info.guard, info.risk)
+        self.stats_cache: tuple[float, PacingStats] | None = None
+        self.quiet_until_s = -1.0
+
+    def _pacing_stats(self, now: float) -> PacingStats:
+        ctx = self.ctx
+        if self.stats_cache is None or now - self.stats_cache[0] >= 5.0:
+            self.stats_cache = (now, ctx.stats.snapshot(now, ctx.info.max_ring_s))
+        return self.stats_cache[1]
+
+    def snapshot(self, now: float, staff: Collection[AgentSeat]) -> PacingSnapshot:
+        """The pacing snapshot for the agents ``staff`` (the skill group serving the client)."""
+        ctx = self.ctx
+        moment = ctx.at(now)
+        by_seat = {c.seat_id: c for c in ctx.in_phase(Phase.CONNECTED)}
+        ready = [
+            s for s in staff if s.state is AgentState.READY and self.phones.routable(s.agent_code)
+        ]
+        talking: list[float] = []
+        wrapping: list[float] = []
+        for seat in staff:
+            if seat.state in CALL_STATES:
+                ours = by_seat.get(seat.id)
+                if ours is not None and ours.connected_s is not None:
+                    talking.append(max(0.0, now - ours.connected_s))
+                else:
+                    talking.append(max(0.0, (moment - seat.state_since).total_seconds()))
+            elif seat.state is AgentState.WRAP_UP:
+                wrapping.append(max(0.0, (moment - seat.state_since).total_seconds()))
+        counts = ctx.window.counts(now)
+        return PacingSnapshot(
+            now_s=now,
+            agents_signed_in=len(ready) + len(talking) + len(wrapping),
+            agents_ready=len(ready),
+            talk_elapsed_s=talking,
+            wrap_elapsed_s=wrapping,
+            ringing_elapsed_s=[now - c.originated_s for c in ctx.in_phase(Phase.RINGING)],
+            calls_waiting=len(ctx.in_phase(Phase.WAITING)),
+            stats=self._pacing_stats(now),
+            live_answers_in_window=counts.live_answers,
+            abandoned_in_window=counts.abandoned,
+            abandon_cap=ctx.info.cap,
+        )
+
+    def launch(self, now: float) -> None:
+        """One pacing decision: cancel surplus ringing calls, or launch what the guard allows."""
+        ctx = self.ctx
+        with ctx.session() as session:
+            staff = list_agents(
+                session=session, client_scope=[ctx.client_id], skill_group=ctx.info.skill_group
+            )
+        snapshot = self.snapshot(now, staff)
+        if self._cancel_surplus(snapshot, now):
+            return  # the next tick launches from the smaller exposure
+        launch = self.guard(snapshot, self.policy.calls_to_launch(snapshot))
+        if snapshot.agents_signed_in <= 0:
+            launch = 0  # attended dialing never launches with no agent at work
+        if self.on_launch is not None:
+            self.on_launch(snapshot, launch)
+        if launch > 0 and now >= self.quiet_until_s:
+            self._dial(launch, now)
+
+    def _cancel_surplus(self, snapshot: PacingSnapshot, now: float) -> int:
+        """Hang up ringing calls beyond what the guard would launch now; returns how many.
+
+        The guard let each call launch for the agents it counted then. When fewer will be free
+        (an agent went not ready, signed out or lost their phone), the guard is asked how
+        many fresh calls it would allow in flight with the agents there are now; ringing
+        calls beyond that are hung up, longest ringing first, once they have rung
+        ``surplus_min_ring_s``. A call already ringing is less likely to be answered than a
+        fresh one, so this cancels no more than the surplus. An unanswered call hung up is a
+        no-answer attempt (it counts: the person's phone rang), never an abandon.
+        """
+        ctx = self.ctx
+        min_ring = ctx.config.surplus_min_ring_s
+        ringing = ctx.in_phase(Phase.RINGING)
+        if min_ring is None or not ringing:
+            return 0
+        room = self.guard(dataclasses.replace(snapshot, ringing_elapsed_s=()), len(ringing))
+        surplus = len(ringing) - room
+        if surplus <= 0:
+            return 0
+
+        def rung(call: LiveCall) -> float:
+            return now - (call.ringing_s if call.ringing_s is not None else call.originated_s)
+
+        cancelled = 0
+        for call in sorted(ringing, key=rung, reverse=True)[:surplus]:
+            if rung(call) < min_ring:
+                break
+            if not self.calls.hang_up(call, now, HangupParty.SYSTEM):
+                continue
+            # a ringing call hung up reports nothing (the Protocol): complete it here
+            call.surplus = True
+            call.ended_s = now
+            call.hangup_by = HangupParty.SYSTEM
+            self.calls.complete(call, DISPOSITION_FOR["no_answer"], now)
+            cancelled += 1
+        if cancelled:
+            ctx.result.surplus_cancelled += cancelled
+            log.info(
+                "campaign %s: hung up %d ringing call(s) no agent would be free for",
+                ctx.campaign_id,
+                cancelled,
+            )
+        return cancelled
+
+    def _dial(self, n: int, now: float) -> None:
+        ctx = self.ctx
+        moment = ctx.at(now)
+        leases = ctx.path.lease(n, moment)
+        with ctx.session() as session:
+            leads = {
+                lead.id: lead
+                for lead in session.exec(
+                    select(Lead).where(col(Lead.id).in_([lease.lead_id for lease in leases]))
+                )
+            }
+        if len(leases) < n:
+            # the hopper is (nearly) empty right now: ask again in a while, not every tick
+            self.quiet_until_s = now + ctx.config.hopper_backoff_s
+        started = ctx.path.start(leases, moment)
+        if ctx.path.not_dialing:
+            self.check(now)  # stop, saying why (paused, stopped, ...)
+            ctx.halt("campaign no longer dialing", now)
+        for begun in started:
+            lease, attempt_id = begun.lease, begun.attempt_id
+            lead = leads.get(lease.lead_id)
+            lead_data: dict[str, Any] = {
+                "id": str(lease.lead_id),
+                "phone": lease.phone_e164,
+                "attempt_no": lease.attempt_no,
+                "callback_at": None if lease.callback_at is None else lease.callback_at.isoformat(),
+            }
+            if lead is not None:
+                lead_data.update(
+                    phone_type=lead.phone_type,
+                    region=lead.phone_region_desc or lead.phone_region,
+                    carrier=lead.phone_carrier,
+                    attributes=dict(lead.attributes),
+                )
+            call = LiveCall(
+                call_id="",
+                attempt_id=attempt_id,
+                lease_token=lease.lease_token,
+                lead=lead_data,
+                phone=lease.phone_e164,
+                originated_s=now,
+                callback_agent=lease.callback_agent,
+            )
+            request = OriginateRequest(
+                campaign_id=str(ctx.campaign_id),
+                lead_id=str(lease.lead_id),
+                attempt_id=str(attempt_id),
+                params=CallParameters(
+                    ctx.info.caller, lease.phone_e164, None, ctx.info.skill_group
+                ),
+                timeout_s=ctx.info.max_ring_s,
+            )
+            try:
+                call.call_id = ctx.gateway.originate(request, now=now)
+            except GatewayError as exc:
+                log.warning("could not originate attempt %s: %s", attempt_id, exc)
+                call.call_id = f"failed-{attempt_id.hex}"
+                call.ended_s = now
+                self.calls.complete(call, DISPOSITION_FOR["failed"], now)
+                continue
+            ctx.calls[call.call_id] = call
+            if lease.callback_agent is not None and lease.callback_at is not None:
+                self._callback_due(call, lease.callback_agent, lease.callback_at)
+
+    def _callback_due(self, call: LiveCall, agent_code: str, callback_at: datetime) -> None:
+        """Tell the agent who scheduled the callback that its lead is being called."""
+        ctx = self.ctx
+        try:
+            with ctx.session() as session:
+                seat_id = session.exec(
+                    select(AgentSeat.id).where(AgentSeat.agent_code == agent_code)
+                ).first()
+                if seat_id is None:
+                    return
+                post_event(
+                    session=session,
+                    agent_id=seat_id,
+                    client_id=ctx.client_id,
+                    kind=AgentEventKind.CALLBACK_DUE,
+                    call_id=call.agent_call_id,
+                    attempt_id=call.attempt_id,
+                    payload={
+                        "call_id": call.agent_call_id,
+                        "attempt_id": str(call.attempt_id),
+                        "lead": call.lead,
+                        "callback_at": callback_at.isoformat(),
+                    },
+                )
+        except AgentError as exc:
+            log.info(
+                "callback agent %s not told about attempt %s: %s", agent_code, call.attempt_id, exc
+            )
