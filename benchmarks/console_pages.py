@@ -57,8 +57,7 @@ def _populate(*, agents: int, leads: int, campaigns: int = 0) -> dict[str, Any]:
     from core.admin import create_client
     from core.db import system_session
     from core.users import UserRole, create_user
-    from dialer.agent_service import apply_agent_action, create_agent
-    from dialer.agents import AgentAction
+    from dialer.agent_service import GoNotReady, GoReady, SignIn, apply_agent_action, create_agent
     from dialer.models import AgentCreate
 
     always = {d: [["00:00", "24:00"]] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
@@ -97,8 +96,7 @@ def _populate(*, agents: int, leads: int, campaigns: int = 0) -> dict[str, Any]:
             size = min(100, leads)
             create_batch(session=session, campaign=extra, batch_in=BatchCreate(size=size, seed=n))
             transition_campaign(session=session, campaign=extra, target=CampaignStatus.piloting)
-        plans = [[], [AgentAction.SIGN_IN, AgentAction.GO_READY],
-                 [AgentAction.SIGN_IN, AgentAction.GO_NOT_READY]]  # fmt: skip
+        plans = [[], [SignIn(), GoReady()], [SignIn(), GoNotReady(reason="break")]]
         first_agent = None
         for i in range(agents):
             seat = create_agent(
@@ -107,9 +105,8 @@ def _populate(*, agents: int, leads: int, campaigns: int = 0) -> dict[str, Any]:
                                      skill_groups=["survey"], client_ids=[client.id]),
             )  # fmt: skip
             first_agent = first_agent or seat.id
-            for action in plans[i % 3]:
-                apply_agent_action(session=session, agent_id=seat.id, action=action, reason="break"
-                                   if action is AgentAction.GO_NOT_READY else None)  # fmt: skip
+            for command in plans[i % 3]:
+                apply_agent_action(session=session, agent_id=seat.id, command=command)
         create_user(session=session, username="bench-op", password=PASSWORD,
                     role=UserRole.operator, client_ids=[client.id])  # fmt: skip
         create_user(session=session, username="bench-agent", password=PASSWORD,

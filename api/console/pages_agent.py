@@ -122,8 +122,7 @@ def agent_action(
     agent_service.apply_agent_action(
         session=console.session,
         agent_id=seat.id,
-        action=action,
-        reason=reason or None,
+        command=agent_service.command_for(action, reason=reason or None),
         client_scope=None if console.principal.all_clients else console.principal.scope,
     )
     return RedirectResponse("/console/agent", status_code=303)
@@ -197,7 +196,7 @@ def agent_disposition(
         agent_service.apply_agent_action(
             session=console.session,
             agent_id=seat.id,
-            action=AgentAction(then),
+            command=agent_service.COMMANDS[AgentAction(then)](),
             client_scope=scope,
         )
     return RedirectResponse("/console/agent", status_code=303)

@@ -31,7 +31,8 @@ from core.models import Role
 from core.security import Principal, require_role
 from core.wakeups import channel, subscribe
 from dialer import agent_service as service
-from dialer.agents import AgentState, TransferTarget
+from dialer.agents import AgentState, TransferTarget, next_state
+from dialer.exceptions import AgentError
 from dialer.models import (
     AgentActionRequest,
     AgentActionResult,
@@ -126,7 +127,8 @@ def update_agent(
 def act(
     seat: SeatDep, body: AgentActionRequest, session: SessionDep, principal: CurrentPrincipal
 ) -> AgentActionResult:
-    """Apply a soft-phone action; 409 with ``allowed`` when the agent's state forbids it.
+    """Apply a soft-phone action; 409 with ``allowed`` when the agent's state forbids it, 422
+    naming the field for a detail the action does not take (e.g. ``transfer`` with hold).
 
     On a dialer call, ``disposition`` (with hang_up, finish_wrap, go_not_ready or
     schedule_callback) records the call's outcome: one of the campaign's codes (422 naming
@@ -134,22 +136,28 @@ def act(
     when the dial loop completes the call.
     """
     scope = _scope(principal)
+    try:
+        command = service.command_for(
+            body.action,
+            reason=body.reason,
+            target=None
+            if body.transfer is None
+            else TransferTarget(body.transfer.kind, body.transfer.target),
+            callback_at=body.callback_at,
+            to_group=body.callback_to == "group",
+            call_id=body.call_id,
+            lead_id=body.lead_id,
+            client_id=body.client_id,
+            number=body.number,
+            disposition=body.disposition,
+        )
+    except AgentError:
+        # An action the agent's state forbids answers with the allowed ones first, whatever
+        # details it carries (422 for a detail only once the action itself is possible).
+        next_state(seat.state, body.action, agent_id=seat.agent_code)
+        raise
     outcome = service.apply_agent_action(
-        session=session,
-        agent_id=seat.id,
-        action=body.action,
-        reason=body.reason,
-        transfer=None
-        if body.transfer is None
-        else TransferTarget(body.transfer.kind, body.transfer.target),
-        callback_at=body.callback_at,
-        callback_to_group=body.callback_to == "group",
-        call_id=body.call_id,
-        lead_id=body.lead_id,
-        client_id=body.client_id,
-        number=body.number,
-        client_scope=scope,
-        disposition=body.disposition,
+        session=session, agent_id=seat.id, command=command, client_scope=scope
     )
     return AgentActionResult(
         agent=service.agent_public(outcome.seat, scope),

@@ -121,8 +121,7 @@ def _recorded_attempt(
 def _agent_for(tenant: Tenant) -> dict[str, str]:
     """An agent serving only this client, on one of its calls (the pop holds its lead data)."""
     from core.db import system_session
-    from dialer.agent_service import apply_agent_action, create_agent, pop_call
-    from dialer.agents import AgentAction
+    from dialer.agent_service import GoReady, SignIn, apply_agent_action, create_agent, pop_call
     from dialer.gateway import CallParameters
     from dialer.models import AgentCreate
 
@@ -136,8 +135,8 @@ def _agent_for(tenant: Tenant) -> dict[str, str]:
                 client_ids=[tenant.client_id],
             ),
         )
-        for action in (AgentAction.SIGN_IN, AgentAction.GO_READY):
-            apply_agent_action(session=session, agent_id=seat.id, action=action)
+        for command in (SignIn(), GoReady()):
+            apply_agent_action(session=session, agent_id=seat.id, command=command)
         pop_call(
             session=session,
             agent_id=seat.id,

@@ -37,8 +37,7 @@ def _clients() -> tuple[uuid.UUID, uuid.UUID]:
 def _staff_the_floor(client_id: uuid.UUID) -> None:
     """Three agents serving the client: two ready, one on a break."""
     from core.db import system_session
-    from dialer.agent_service import apply_agent_action
-    from dialer.agents import AgentAction
+    from dialer.agent_service import GoNotReady, GoReady, SignIn, apply_agent_action
 
     for code, name, last in (
         ("A001", "李娜", None),
@@ -47,9 +46,9 @@ def _staff_the_floor(client_id: uuid.UUID) -> None:
     ):
         agent_id = make_agent(client_id, code=code, name=name)
         with system_session() as session:
-            apply_agent_action(session=session, agent_id=agent_id, action=AgentAction.SIGN_IN)
-            action = AgentAction.GO_NOT_READY if last else AgentAction.GO_READY
-            apply_agent_action(session=session, agent_id=agent_id, action=action, reason=last)
+            apply_agent_action(session=session, agent_id=agent_id, command=SignIn())
+            command = GoNotReady(reason=last) if last else GoReady()
+            apply_agent_action(session=session, agent_id=agent_id, command=command)
 
 
 def _lease(campaign_id: str, count: int) -> None:

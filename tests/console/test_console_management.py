@@ -345,7 +345,7 @@ def test_an_agent_whose_phone_was_lost_sees_why_and_reconnects(app: Any, alpha: 
 
     from core.db import system_session
     from dialer import agent_service
-    from dialer.agents import AgentAction, AgentState
+    from dialer.agents import AgentState
 
     agent_id = make_agent(alpha.client_id, code="P001")
     ann = sign_in(app.app, "ann", make_user("ann", "agent", [alpha.client_id], agent_id=agent_id))
@@ -355,8 +355,7 @@ def test_an_agent_whose_phone_was_lost_sees_why_and_reconnects(app: Any, alpha: 
         agent_service.apply_agent_action(
             session=session,
             agent_id=agent_id,
-            action=AgentAction.PHONE_LOST,
-            reason="phone hung up: BYE from the phone",
+            command=agent_service.PhoneLost(reason="phone hung up: BYE from the phone"),
             at=datetime.now(UTC),
         )
     page = ann.http.get("/console/agent")

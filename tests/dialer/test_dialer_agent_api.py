@@ -196,6 +196,49 @@ def test_lifecycle_over_rest_and_illegal_action_is_409_with_allowed(tenant_a: Te
     assert naive.status_code == 422
 
 
+def test_a_detail_the_action_does_not_take_is_422_once_the_action_is_possible(
+    tenant_a: Tenant,
+) -> None:
+    op = operator_for(tenant_a)
+    agent = create_agent(op, [tenant_a.client_id])
+    make_ready(op, agent["id"])
+    target = {"kind": "external", "target": "+861012345"}
+
+    # hold is not possible while ready: the state's answer comes first, as without the detail
+    response = action(op, agent["id"], "hold", transfer=target)
+    assert response.status_code == 409
+    assert "hold" not in response.json()["allowed"]
+    assert action(op, agent["id"], "transfer").status_code == 409  # no target, not on a call
+
+    pop(agent["id"], tenant_a.client_id)
+    response = action(op, agent["id"], "hold", transfer=target)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    problem = response.json()
+    assert problem["type"].endswith("/invalid-agent-action")
+    assert problem["field"] == "transfer"
+    assert "internal_call, transfer" in problem["detail"]
+    assert "'hold'" in problem["detail"]
+    for name, body in (
+        ("hold", {"number": "+8613812345678"}),
+        ("hang_up", {"callback_at": (datetime.now(UTC) + timedelta(days=1)).isoformat()}),
+        ("hang_up", {"callback_to": "group"}),
+        ("hang_up", {"call_id": "other-call"}),
+    ):
+        problem = action(op, agent["id"], name, **body).json()
+        assert problem["status"] == 422, (name, body)
+        assert problem["field"] == next(iter(body)), problem
+    response = action(op, agent["id"], "transfer")  # on a call now: the missing target
+    assert response.status_code == 422
+    assert response.json()["field"] == "transfer"
+    assert op.http.get(f"/agents/{agent['id']}", headers=op.headers()).json()["state"] == "on_call"
+
+    # what the action does not use but every action carries, or a default, is accepted
+    result = action(op, agent["id"], "hold", reason="customer asked", callback_to="me")
+    assert result.status_code == 200, result.text
+    assert result.json()["transition"]["reason"] == "customer asked"
+
+
 def test_stream_pops_lead_params_and_script_and_resumes_after_last_event_id(
     tenant_a: Tenant,
 ) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -65,20 +66,16 @@ def make_agent(
             ),
         )
         if ready_at is not None:
-            svc.apply_agent_action(
-                session=session, agent_id=seat.id, action=A.SIGN_IN, at=at(ready_at)
-            )
-            svc.apply_agent_action(
-                session=session, agent_id=seat.id, action=A.GO_READY, at=at(ready_at)
-            )
+            for command in (svc.SignIn(), svc.GoReady()):
+                svc.apply_agent_action(
+                    session=session, agent_id=seat.id, command=command, at=at(ready_at)
+                )
         return seat.id
 
 
-def act(engine: Engine, agent_id: uuid.UUID, action: AgentAction, t: float, **kw: Any) -> Any:
+def act(engine: Engine, agent_id: uuid.UUID, command: svc.AgentCommand, t: float) -> Any:
     with system_session(engine) as session:
-        return svc.apply_agent_action(
-            session=session, agent_id=agent_id, action=action, at=at(t), **kw
-        )
+        return svc.apply_agent_action(session=session, agent_id=agent_id, command=command, at=at(t))
 
 
 def pop(engine: Engine, agent_id: uuid.UUID, client_id: uuid.UUID, t: float, **kw: Any) -> str:
@@ -111,10 +108,10 @@ def test_call_cycle_is_persisted_with_log_events_and_contiguous_sequence(engine:
     (client,) = make_clients(engine, "alpha")
     agent_id = make_agent(engine, [client])
     call_id = pop(engine, agent_id, client, 10)
-    act(engine, agent_id, A.HOLD, 20)
-    act(engine, agent_id, A.UNHOLD, 25)
-    act(engine, agent_id, A.HANG_UP, 40)
-    act(engine, agent_id, A.FINISH_WRAP, 55)
+    act(engine, agent_id, svc.Hold(), 20)
+    act(engine, agent_id, svc.Unhold(), 25)
+    act(engine, agent_id, svc.HangUp(), 40)
+    act(engine, agent_id, svc.FinishWrap(), 55)
 
     with system_session(engine) as session:
         seat = svc.get_agent(session=session, agent_id=agent_id)
@@ -156,7 +153,7 @@ def test_illegal_action_lists_allowed_and_writes_nothing(engine: Engine) -> None
     (client,) = make_clients(engine, "alpha")
     agent_id = make_agent(engine, [client])
     with pytest.raises(IllegalTransition) as info:
-        act(engine, agent_id, A.HOLD, 5)
+        act(engine, agent_id, svc.Hold(), 5)
     assert info.value.state == "ready"
     assert set(info.value.allowed) == {
         "go_not_ready",
@@ -176,8 +173,8 @@ def test_not_ready_needs_reason_and_records_it(engine: Engine) -> None:
     (client,) = make_clients(engine, "alpha")
     agent_id = make_agent(engine, [client])
     with pytest.raises(AgentError, match="reason"):
-        act(engine, agent_id, A.GO_NOT_READY, 5)
-    act(engine, agent_id, A.GO_NOT_READY, 6, reason="lunch")
+        act(engine, agent_id, svc.GoNotReady(), 5)
+    act(engine, agent_id, svc.GoNotReady(reason="lunch"), 6)
     with system_session(engine) as session:
         seat = svc.get_agent(session=session, agent_id=agent_id)
     assert (seat.state, seat.state_reason, seat.state_since) == (
@@ -192,7 +189,7 @@ def test_timed_wrap_up_expires_at_its_deadline_and_agent_becomes_ready(engine: E
     (client,) = make_clients(engine, "alpha")
     agent_id = make_agent(engine, [client], wrap_limit_s=30)
     pop(engine, agent_id, client, 10)
-    act(engine, agent_id, A.HANG_UP, 40)
+    act(engine, agent_id, svc.HangUp(), 40)
     with system_session(engine) as session:
         assert svc.ready_agents(session=session, skill_group="sales", now=at(69)) == []
     with system_session(engine) as session:
@@ -245,12 +242,12 @@ def test_manual_dial_gets_the_checks_every_dial_gets(engine: Engine) -> None:
         suppress_number(session=session, client_id=alpha, e164="+8613912345678", source="manual")
     for written in ("+86 139 1234 5678", "139-1234-5678", "(0086) 13912345678"):
         with pytest.raises(ManualDialRefused, match="do-not-call"):
-            act(engine, agent_id, A.DIAL, 5, number=written)
+            act(engine, agent_id, svc.Dial(number=written), 5)
     with pytest.raises(InvalidInput, match="not a phone number"):
-        act(engine, agent_id, A.DIAL, 5, number="12")
+        act(engine, agent_id, svc.Dial(number="12"), 5)
     with system_session(engine) as session:
         assert svc.get_agent(session=session, agent_id=agent_id).state is AgentState.READY
-    outcome = act(engine, agent_id, A.DIAL, 6, number="+86 138 1234 5678")
+    outcome = act(engine, agent_id, svc.Dial(number="+86 138 1234 5678"), 6)
     assert outcome.seat.state is AgentState.DIALING
     assert outcome.log.details["number"] == "+8613812345678"
 
@@ -259,10 +256,10 @@ def test_manual_call_needs_a_number_and_a_served_client(engine: Engine) -> None:
     alpha, bravo = make_clients(engine, "alpha", "bravo")
     agent_id = make_agent(engine, [alpha, bravo])
     with pytest.raises(AgentError, match="say which client"):
-        act(engine, agent_id, A.DIAL, 5, number="13812345678")
+        act(engine, agent_id, svc.Dial(number="13812345678"), 5)
     with pytest.raises(AgentError, match="number"):
-        act(engine, agent_id, A.DIAL, 5, client_id=alpha)
-    outcome = act(engine, agent_id, A.DIAL, 5, client_id=alpha, number="13812345678")
+        act(engine, agent_id, svc.Dial(client_id=alpha), 5)
+    outcome = act(engine, agent_id, svc.Dial(client_id=alpha, number="13812345678"), 5)
     assert outcome.seat.state is AgentState.DIALING
     assert outcome.client_id == alpha
     assert outcome.log.details["number"] == "+8613812345678"  # stored as the cleaner reads it
@@ -288,7 +285,7 @@ def test_preview_then_dial_then_connect(engine: Engine) -> None:
             at=at(3),
         )
         assert event.kind is AgentEventKind.PREVIEW_OFFERED
-    act(engine, agent_id, A.DIAL, 10)
+    act(engine, agent_id, svc.Dial(), 10)
     pop(engine, agent_id, client, 15)
     with system_session(engine) as session:
         seat = svc.get_agent(session=session, agent_id=agent_id)
@@ -304,26 +301,23 @@ def test_transfer_targets_are_checked_and_callbacks_returned(engine: Engine) -> 
     outcome = act(
         engine,
         agent_id,
-        A.SCHEDULE_CALLBACK,
+        svc.ScheduleCallback(callback_at=at(3600), reason="call after lunch"),
         20,
-        callback_at=at(3600),
-        reason="call after lunch",
     )
     assert outcome.callback.lead_id == "lead-1"
     assert outcome.callback_public().callback_at == at(3600)
     assert outcome.callback_public().client_id == client
     with pytest.raises(AgentError, match="no agent has"):
-        act(engine, agent_id, A.TRANSFER, 30, transfer=TransferTarget(TransferKind.AGENT, "X9"))
+        act(engine, agent_id, svc.Transfer(target=TransferTarget(TransferKind.AGENT, "X9")), 30)
     with pytest.raises(AgentError, match="not a phone number"):
         act(
             engine,
             agent_id,
-            A.TRANSFER,
+            svc.Transfer(target=TransferTarget(TransferKind.EXTERNAL, "hello")),
             30,
-            transfer=TransferTarget(TransferKind.EXTERNAL, "hello"),
         )
     done = act(
-        engine, agent_id, A.TRANSFER, 30, transfer=TransferTarget(TransferKind.AGENT, "B002")
+        engine, agent_id, svc.Transfer(target=TransferTarget(TransferKind.AGENT, "B002")), 30
     )
     assert done.seat.state is AgentState.WRAP_UP
     assert done.log.details["target"] == {"kind": "agent", "target": "B002"}
@@ -334,8 +328,8 @@ def test_events_after_hides_other_clients_pops_and_call_ids(engine: Engine) -> N
     alpha, bravo = make_clients(engine, "alpha", "bravo")
     agent_id = make_agent(engine, [alpha, bravo])
     pop(engine, agent_id, alpha, 10, lead={"id": "alpha-lead"})
-    act(engine, agent_id, A.HANG_UP, 20)
-    act(engine, agent_id, A.FINISH_WRAP, 21)
+    act(engine, agent_id, svc.HangUp(), 20)
+    act(engine, agent_id, svc.FinishWrap(), 21)
     bravo_call = pop(engine, agent_id, bravo, 30, lead={"id": "bravo-lead", "secret": "B"})
 
     with tenant_session([alpha], engine) as session:
@@ -380,7 +374,7 @@ def test_concurrent_actions_serialise_on_postgres(pg_engine: Engine) -> None:
     order, with gap-free sequence numbers (no lost update, no duplicate seq)."""
     (client,) = make_clients(pg_engine, "alpha")
     agent_id = make_agent(pg_engine, [client])
-    act(pg_engine, agent_id, A.GO_NOT_READY, 1, reason="start")
+    act(pg_engine, agent_id, svc.GoNotReady(reason="start"), 1)
     threads_n, per_thread = 6, 8
     barrier = threading.Barrier(threads_n)
     errors: list[BaseException] = []
@@ -393,8 +387,7 @@ def test_concurrent_actions_serialise_on_postgres(pg_engine: Engine) -> None:
                     svc.apply_agent_action(
                         session=session,
                         agent_id=agent_id,
-                        action=A.GO_NOT_READY,
-                        reason=f"t{n}-{i}",
+                        command=svc.GoNotReady(reason=f"t{n}-{i}"),
                     )
         except BaseException as exc:  # pragma: no cover - reported below
             errors.append(exc)
@@ -460,29 +453,34 @@ def test_stored_agent_matches_the_pure_machine(sqlite_url: str, steps: Any) -> N
     outcomes = []
     for action, gap in steps:
         t += gap
-        kwargs: dict[str, Any] = {
+        # every detail some command takes; each action's command takes its own
+        offered: dict[str, Any] = {
             "reason": "r",
             "call_id": "c1",
             "lead_id": "L1",
-            "transfer": TransferTarget(TransferKind.SKILL_GROUP, "g"),
+            "target": TransferTarget(TransferKind.SKILL_GROUP, "g"),
+            "callback_at": datetime.fromtimestamp(t + 60, UTC),
+            "client_id": client,
+            "number": "13812345678",
         }
+        cls = svc.COMMANDS[action]
+        taken = {f.name: offered[f.name] for f in dataclasses.fields(cls) if f.name in offered}
         try:
-            expected = pure.apply(action, at_s=t, callback_at_s=t + 60, **kwargs).agent
+            expected = pure.apply(
+                action,
+                at_s=t,
+                reason=taken["reason"],
+                call_id=taken.get("call_id"),
+                lead_id=taken.get("lead_id"),
+                transfer=taken.get("target"),
+                callback_at_s=t + 60 if "callback_at" in taken else None,
+            ).agent
         except AgentError as exc:
             expected_error: type[Exception] | None = type(exc)
         else:
             expected_error = None
         try:
-            act(
-                engine,
-                agent_id,
-                action,
-                t - T0.timestamp(),
-                callback_at=datetime.fromtimestamp(t + 60, UTC),
-                client_id=client,
-                number="13812345678",
-                **kwargs,
-            )
+            act(engine, agent_id, cls(**taken), t - T0.timestamp())
         except AgentError as exc:
             refused: type[Exception] | None = type(exc)
         else:
@@ -536,9 +534,8 @@ def test_manual_calls_take_no_disposition(engine: Engine) -> None:
         outcome = svc.apply_agent_action(
             session=session,
             agent_id=agent_id,
-            action=A.SCHEDULE_CALLBACK,
+            command=svc.ScheduleCallback(callback_at=at(3600)),
             at=at(12),
-            callback_at=at(3600),
         )
         assert outcome.callback is not None
         assert outcome.disposition is None

@@ -228,10 +228,12 @@ def make_agent(
                 wrap_limit_s=wrap_limit_s,
             ),
         )
-        svc.apply_agent_action(session=session, agent_id=seat.id, action=A.SIGN_IN, at=clock.now)
+        svc.apply_agent_action(
+            session=session, agent_id=seat.id, command=svc.SignIn(), at=clock.now
+        )
         if ready:
             svc.apply_agent_action(
-                session=session, agent_id=seat.id, action=A.GO_READY, at=clock.now
+                session=session, agent_id=seat.id, command=svc.GoReady(), at=clock.now
             )
         return seat.id
 
@@ -266,14 +268,13 @@ class Desk:
                 svc.apply_agent_action(
                     session=session,
                     agent_id=self.seat_id,
-                    action=A.HANG_UP,
+                    command=svc.HangUp(disposition=self.disposition),
                     at=now,
-                    disposition=self.disposition,
                 )
         elif state is AgentState.WRAP_UP and self.wrap_s is not None and elapsed >= self.wrap_s:
             with system_session() as session:
                 svc.apply_agent_action(
-                    session=session, agent_id=self.seat_id, action=A.FINISH_WRAP, at=now
+                    session=session, agent_id=self.seat_id, command=svc.FinishWrap(), at=now
                 )
 
 
@@ -397,10 +398,8 @@ def test_callback_scheduled_by_the_agent_lands_on_the_campaign_lead_and_comes_ba
             svc.apply_agent_action(
                 session=session,
                 agent_id=seat,
-                action=A.SCHEDULE_CALLBACK,
+                command=svc.ScheduleCallback(callback_at=callback_at, reason="after 3 pm"),
                 at=now,
-                callback_at=callback_at,
-                reason="after 3 pm",
             )
 
     # S100 takes the first call and asks for a callback; S200 stays idle
@@ -423,17 +422,19 @@ def test_callback_scheduled_by_the_agent_lands_on_the_campaign_lead_and_comes_ba
             agent = svc.get_agent(session=session, agent_id=seat)
             if agent.state is not AgentState.READY:
                 svc.apply_agent_action(
-                    session=session, agent_id=seat, action=A.FINISH_WRAP, at=clock.now
+                    session=session, agent_id=seat, command=svc.FinishWrap(), at=clock.now
                 )
         svc.apply_agent_action(
-            session=session, agent_id=seat_id, action=A.GO_NOT_READY, at=clock.now, reason="x"
+            session=session, agent_id=seat_id, command=svc.GoNotReady(reason="x"), at=clock.now
         )
-        svc.apply_agent_action(session=session, agent_id=seat_id, action=A.GO_READY, at=clock.now)
+        svc.apply_agent_action(
+            session=session, agent_id=seat_id, command=svc.GoReady(), at=clock.now
+        )
         clock.now += timedelta(seconds=1)
         svc.apply_agent_action(
-            session=session, agent_id=other, action=A.GO_NOT_READY, at=clock.now, reason="x"
+            session=session, agent_id=other, command=svc.GoNotReady(reason="x"), at=clock.now
         )
-        svc.apply_agent_action(session=session, agent_id=other, action=A.GO_READY, at=clock.now)
+        svc.apply_agent_action(session=session, agent_id=other, command=svc.GoReady(), at=clock.now)
     clock.desks[:] = [Desk(other, disposition="sale")]
     run(client_id, campaign_id, clock, gateway(), duration_s=30)
 
@@ -940,10 +941,10 @@ def test_a_phone_lost_mid_call_finishes_the_call_and_the_agent_can_reconnect(liv
         elif state is AgentState.PHONE_LOST:
             with system_session() as session:
                 svc.apply_agent_action(
-                    session=session, agent_id=seat_id, action=A.RECONNECT_PHONE, at=clock.now
+                    session=session, agent_id=seat_id, command=svc.ReconnectPhone(), at=clock.now
                 )
                 svc.apply_agent_action(
-                    session=session, agent_id=seat_id, action=A.GO_READY, at=clock.now
+                    session=session, agent_id=seat_id, command=svc.GoReady(), at=clock.now
                 )
 
     clock.desks.append(phone_drops_once)
@@ -985,14 +986,14 @@ def test_signing_out_releases_the_agents_phone(live: None) -> None:
                 seat = svc.get_agent(session=session, agent_id=seat_id)
                 if seat.state is AgentState.ON_CALL:
                     svc.apply_agent_action(
-                        session=session, agent_id=seat_id, action=A.HANG_UP, at=clock.now
+                        session=session, agent_id=seat_id, command=svc.HangUp(), at=clock.now
                     )
                 if svc.get_agent(session=session, agent_id=seat_id).state is AgentState.WRAP_UP:
                     svc.apply_agent_action(
-                        session=session, agent_id=seat_id, action=A.FINISH_WRAP, at=clock.now
+                        session=session, agent_id=seat_id, command=svc.FinishWrap(), at=clock.now
                     )
                 svc.apply_agent_action(
-                    session=session, agent_id=seat_id, action=A.SIGN_OUT, at=clock.now
+                    session=session, agent_id=seat_id, command=svc.SignOut(), at=clock.now
                 )
             signed_out.append(True)
 
@@ -1016,11 +1017,10 @@ def test_a_callback_for_the_group_is_not_pinned_to_the_agent(live: None) -> None
             svc.apply_agent_action(
                 session=session,
                 agent_id=seat,
-                action=A.SCHEDULE_CALLBACK,
+                command=svc.ScheduleCallback(
+                    callback_at=callback_at, to_group=True, reason="any of us"
+                ),
                 at=now,
-                callback_at=callback_at,
-                callback_to_group=True,
-                reason="any of us",
             )
 
     clock.desks.append(Desk(seat_id, disposition="callback_requested", on_call=schedule))
@@ -1114,7 +1114,7 @@ def test_a_call_left_without_its_agent_is_hung_up_ringing_not_abandoned(
             takes_a_break.done = True  # type: ignore[attr-defined]
             with system_session() as session:
                 svc.apply_agent_action(
-                    session=session, agent_id=leaves, action=A.GO_NOT_READY, at=now, reason="break"
+                    session=session, agent_id=leaves, command=svc.GoNotReady(reason="break"), at=now
                 )
 
     clock.desks[:] = [takes_a_break, Desk(stays, talk_s=5.0, disposition="sale")]
@@ -1178,7 +1178,12 @@ def test_holding_or_consulting_puts_the_callee_on_hold_at_the_gateway(live: None
         action, extra = steps[len(done)]
         with system_session() as session:
             svc.apply_agent_action(
-                session=session, agent_id=seat_id, action=action, at=now, **extra
+                session=session,
+                agent_id=seat_id,
+                command=svc.command_for(
+                    action, target=extra.get("transfer"), disposition=extra.get("disposition")
+                ),
+                at=now,
             )
         done.append((action, now))
 
@@ -1207,9 +1212,8 @@ def transfer_call(seat_id: uuid.UUID, code: str, now: datetime) -> None:
         svc.apply_agent_action(
             session=session,
             agent_id=seat_id,
-            action=A.TRANSFER,
+            command=svc.Transfer(target=TransferTarget(TransferKind.AGENT, code)),
             at=now,
-            transfer=TransferTarget(TransferKind.AGENT, code),
         )
 
 
@@ -1230,14 +1234,14 @@ def test_a_transfer_to_a_ready_colleague_moves_the_call_and_their_disposition_co
                 return
             with system_session() as session:  # the colleague gets ready, then the transfer
                 svc.apply_agent_action(
-                    session=session, agent_id=colleague, action=A.GO_READY, at=now
+                    session=session, agent_id=colleague, command=svc.GoReady(), at=now
                 )
             transfer_call(first, "T002", now)
             transferred.append(now)
         elif seat.state is AgentState.WRAP_UP and transferred:
             with system_session() as session:  # the first agent wraps up on their own
                 svc.apply_agent_action(
-                    session=session, agent_id=first, action=A.FINISH_WRAP, at=now
+                    session=session, agent_id=first, command=svc.FinishWrap(), at=now
                 )
 
     clock.desks[:] = [desk_first, Desk(colleague, talk_s=4.0, disposition="sale")]

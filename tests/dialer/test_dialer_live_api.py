@@ -28,7 +28,6 @@ from core.admin import issue_key
 from core.db import system_session, tenant_session
 from core.models import AuditEvent, Role
 from dialer import agent_service as svc
-from dialer.agents import AgentAction
 from dialer.models import AgentCreate
 
 from helpers import Tenant, live_server, make_tenant
@@ -73,8 +72,8 @@ def make_agent(client_id: uuid.UUID) -> uuid.UUID:
                 client_ids=[client_id],
             ),
         )
-        for action in (AgentAction.SIGN_IN, AgentAction.GO_READY):
-            svc.apply_agent_action(session=session, agent_id=seat.id, action=action)
+        for command in (svc.SignIn(), svc.GoReady()):
+            svc.apply_agent_action(session=session, agent_id=seat.id, command=command)
         return seat.id
 
 
@@ -195,7 +194,7 @@ def test_agent_stream_is_woken_by_the_agents_action(server: tuple[str, str | Non
 
         with system_session() as session:
             svc.apply_agent_action(
-                session=session, agent_id=seat_id, action=AgentAction.GO_NOT_READY, reason="break"
+                session=session, agent_id=seat_id, command=svc.GoNotReady(reason="break")
             )
 
         changed = next(events)

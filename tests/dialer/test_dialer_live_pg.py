@@ -25,7 +25,7 @@ from campaigns.service import create_batch, transition_campaign
 from core.admin import create_client
 from core.db import get_engine, system_session, tenant_session
 from dialer import agent_service as svc
-from dialer.agents import AgentAction, AgentState
+from dialer.agents import AgentState
 from dialer.attended import AttendedConfig, run_attended
 from dialer.distributions import Fixed
 from dialer.leadership import LocalLeadership
@@ -33,7 +33,6 @@ from dialer.live import live_snapshot
 from dialer.models import AgentCreate
 from dialer.simgateway import GatewayProfile, ProbabilitySchedule, SimulatedGateway
 
-A = AgentAction
 TALK_STATES = ("previewing", "dialing", "on_call", "on_hold", "consulting", "conference")
 
 
@@ -74,13 +73,12 @@ class Desk:
                 svc.apply_agent_action(
                     session=session,
                     agent_id=self.seat_id,
-                    action=A.HANG_UP,
+                    command=svc.HangUp(disposition="sale"),
                     at=now,
-                    disposition="sale",
                 )
             elif seat.state is AgentState.WRAP_UP and elapsed >= self.wrap_s:
                 svc.apply_agent_action(
-                    session=session, agent_id=self.seat_id, action=A.FINISH_WRAP, at=now
+                    session=session, agent_id=self.seat_id, command=svc.FinishWrap(), at=now
                 )
 
 
@@ -116,10 +114,12 @@ def make_agent(client_id: uuid.UUID, clock: FakeClock, code: str, *, ready: bool
                 agent_code=code, name=f"座席{code}", skill_groups=["sales"], client_ids=[client_id]
             ),
         )
-        svc.apply_agent_action(session=session, agent_id=seat.id, action=A.SIGN_IN, at=clock.now)
+        svc.apply_agent_action(
+            session=session, agent_id=seat.id, command=svc.SignIn(), at=clock.now
+        )
         if ready:
             svc.apply_agent_action(
-                session=session, agent_id=seat.id, action=A.GO_READY, at=clock.now
+                session=session, agent_id=seat.id, command=svc.GoReady(), at=clock.now
             )
         return seat.id
 

@@ -422,7 +422,6 @@ def sip_pilot(phone_uri: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
     from core.admin import create_client
     from core.db import system_session, tenant_session
     from dialer import agent_service as svc
-    from dialer.agents import AgentAction
     from dialer.models import AgentCreate
 
     with system_session() as session:
@@ -454,9 +453,9 @@ def sip_pilot(phone_uri: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
                 phone_uri=phone_uri,  # called once by the loop when the run starts
             ),
         ).id
-        for action in (AgentAction.SIGN_IN, AgentAction.GO_READY):
+        for command in (svc.SignIn(), svc.GoReady()):
             svc.apply_agent_action(
-                session=session, agent_id=seat_id, action=action, at=datetime.now(UTC)
+                session=session, agent_id=seat_id, command=command, at=datetime.now(UTC)
             )
     return client_id, campaign_id, seat_id
 
@@ -466,7 +465,7 @@ def agent_desk(seat_id: uuid.UUID) -> None:
     after 0.5 s."""
     from core.db import system_session
     from dialer import agent_service as svc
-    from dialer.agents import AgentAction, AgentState
+    from dialer.agents import AgentState
 
     now = datetime.now(UTC)
     with system_session() as session:
@@ -476,11 +475,10 @@ def agent_desk(seat_id: uuid.UUID) -> None:
             svc.apply_agent_action(
                 session=session,
                 agent_id=seat_id,
-                action=AgentAction.HANG_UP,
+                command=svc.HangUp(disposition="sale"),
                 at=now,
-                disposition="sale",
             )
         elif agent.state is AgentState.WRAP_UP and elapsed >= 0.5:
             svc.apply_agent_action(
-                session=session, agent_id=seat_id, action=AgentAction.FINISH_WRAP, at=now
+                session=session, agent_id=seat_id, command=svc.FinishWrap(), at=now
             )
