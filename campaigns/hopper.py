@@ -66,12 +66,14 @@ from core.errors import Conflict, InvalidInput, NotFound
 __all__ = [
     "DEFAULT_LEASE_SECONDS",
     "AttemptOutcome",
+    "LeadNotCallable",
     "Lease",
     "NumberSuppressed",
     "apply_outcome",
     "complete_attempt",
     "count_callable",
     "leads_left",
+    "lease_lead",
     "lease_leads",
     "record_answer",
     "record_attempt_start",
@@ -92,6 +94,13 @@ class NumberSuppressed(Conflict):
 
     code = "number-suppressed"
     title = "Number suppressed"
+
+
+class LeadNotCallable(Conflict):
+    """A lead asked for by hand cannot be called now (says which rule refused it)."""
+
+    code = "lead-not-callable"
+    title = "Lead not callable now"
 
 
 @dataclass(frozen=True)
@@ -301,7 +310,6 @@ def lease_leads(
     open_keys = _open_keys(campaign, zones_by_key, now)
     if not open_keys:
         return []
-    ofcom = campaign.abandon_window is AbandonWindow.ofcom_24h
     expires = now + timedelta(seconds=lease_seconds)
     leases: list[Lease] = []
     callback_due = case((col(CampaignLead.callback_at).is_not(None), 0), else_=1)
@@ -324,46 +332,111 @@ def lease_leads(
         rows: list[CampaignLead] = list(session.exec(stmt))
         if not rows:
             break
-        numbers = [r.phone_e164 for r in rows]
-        blocked = suppressed_numbers(session=session, client_id=campaign.client_id, numbers=numbers)
-        abandons = (
-            recent_abandons(session=session, client_id=campaign.client_id, numbers=numbers, now=now)
-            if ofcom
-            else {}
-        )
-        for row in rows:
-            if row.phone_e164 in blocked:
-                _finalise(row, SUPPRESSED, "number is on a do-not-call list", now)
-            elif row.phone_e164 in abandons:
-                row.next_attempt_at = abandons[row.phone_e164] + timedelta(hours=72)
-                row.state = LeadState.scheduled
-                row.updated_at = now
-            else:
-                row.state = LeadState.in_progress
-                row.lease_token = uuid.uuid4()
-                row.lease_owner = worker_id[:120]
-                row.lease_expires_at = expires
-                row.updated_at = now
-                leases.append(
-                    Lease(
-                        lease_token=row.lease_token,
-                        campaign_id=campaign_id,
-                        campaign_lead_id=row.id,
-                        lead_id=row.lead_id,
-                        batch_id=row.batch_id,
-                        phone_e164=row.phone_e164,
-                        attempt_no=row.attempts + 1,
-                        expires_at=expires,
-                        worker_id=worker_id,
-                        zones=zones_by_key[row.zones_key],
-                        priority=row.priority,
-                        callback_at=row.callback_at,
-                        callback_agent=row.callback_agent,
-                    )
-                )
-            session.add(row)
-        session.flush()
+        leases.extend(_take(session, campaign, rows, zones_by_key, now, worker_id, expires))
     return leases
+
+
+def _take(
+    session: Session,
+    campaign: Campaign,
+    rows: list[CampaignLead],
+    zones_by_key: dict[str, tuple[str, ...]],
+    now: datetime,
+    worker_id: str,
+    expires: datetime,
+) -> list[Lease]:
+    """Lease the callable ``rows`` after the per-number re-checks: a number on a do-not-call
+    list closes its lead, one abandoned in the last 72 hours (Ofcom mode) waits them out."""
+    numbers = [r.phone_e164 for r in rows]
+    blocked = suppressed_numbers(session=session, client_id=campaign.client_id, numbers=numbers)
+    abandons = (
+        recent_abandons(session=session, client_id=campaign.client_id, numbers=numbers, now=now)
+        if campaign.abandon_window is AbandonWindow.ofcom_24h
+        else {}
+    )
+    leases: list[Lease] = []
+    for row in rows:
+        if row.phone_e164 in blocked:
+            _finalise(row, SUPPRESSED, "number is on a do-not-call list", now)
+        elif row.phone_e164 in abandons:
+            row.next_attempt_at = abandons[row.phone_e164] + timedelta(hours=72)
+            row.state = LeadState.scheduled
+            row.updated_at = now
+        else:
+            row.state = LeadState.in_progress
+            row.lease_token = uuid.uuid4()
+            row.lease_owner = worker_id[:120]
+            row.lease_expires_at = expires
+            row.updated_at = now
+            leases.append(
+                Lease(
+                    lease_token=row.lease_token,
+                    campaign_id=campaign.id,
+                    campaign_lead_id=row.id,
+                    lead_id=row.lead_id,
+                    batch_id=row.batch_id,
+                    phone_e164=row.phone_e164,
+                    attempt_no=row.attempts + 1,
+                    expires_at=expires,
+                    worker_id=worker_id,
+                    zones=zones_by_key[row.zones_key],
+                    priority=row.priority,
+                    callback_at=row.callback_at,
+                    callback_agent=row.callback_agent,
+                )
+            )
+        session.add(row)
+    session.flush()
+    return leases
+
+
+def lease_lead(
+    *,
+    session: Session,
+    campaign_id: uuid.UUID,
+    campaign_lead_id: uuid.UUID,
+    now: datetime,
+    worker_id: str,
+    lease_seconds: int = DEFAULT_LEASE_SECONDS,
+) -> Lease:
+    """Lease one given lead for a manual call (an agent dials it), by the same rules as
+    :func:`lease_leads`: the campaign dialing, the lead waiting and due, under its attempt
+    limit, inside its calling window, its number on no do-not-call list (that closes the
+    lead) and, in Ofcom mode, not abandoned in the last 72 hours. Raises LeadNotCallable
+    saying which rule refused it; nothing is leased then."""
+    _aware(now, "now")
+    campaign = _campaign(session, campaign_id)
+    if campaign.status not in DIALING_STATUSES:
+        raise LeadNotCallable(f"the campaign is {campaign.status.value}, not dialing")
+    stmt: Any = select(CampaignLead).where(
+        CampaignLead.id == campaign_lead_id, CampaignLead.campaign_id == campaign_id
+    )
+    if _is_pg(session):
+        stmt = stmt.with_for_update(skip_locked=True)
+    row: CampaignLead | None = session.exec(stmt).first()
+    if row is None:
+        raise LeadNotCallable("the lead is not in this campaign, or another dialer has it now")
+    zones = candidate_zones(row.zones_key, campaign.fallback_timezone or "UTC")
+    if row.state not in (LeadState.new, LeadState.scheduled):
+        raise LeadNotCallable(f"the lead is {row.state.value}, not waiting for a call")
+    if row.attempts >= campaign.max_attempts:
+        raise LeadNotCallable(f"the lead has had all {campaign.max_attempts} attempts")
+    if row.batch_id is None:
+        raise LeadNotCallable("the lead is in no batch yet")
+    if row.next_attempt_at is not None and row.next_attempt_at > now:
+        raise LeadNotCallable(f"the lead is not due before {row.next_attempt_at.isoformat()}")
+    if not _open_keys(campaign, {row.zones_key: zones}, now):
+        raise LeadNotCallable(
+            "the calling window is closed for this number now (" + ", ".join(zones) + ")"
+        )
+    expires = now + timedelta(seconds=lease_seconds)
+    taken = _take(session, campaign, [row], {row.zones_key: zones}, now, worker_id, expires)
+    if not taken:
+        state: LeadState = row.state  # _take changed it
+        if state is LeadState.final:
+            raise LeadNotCallable("the number is on a do-not-call list; the lead is closed")
+        raise LeadNotCallable("the number's call was abandoned in the last 72 hours")
+    return taken[0]
 
 
 def leads_left(*, session: Session, campaign_id: uuid.UUID) -> int:

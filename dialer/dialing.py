@@ -40,9 +40,11 @@ from sqlmodel import Session
 from campaigns.exceptions import CampaignNotDialing, LeaseExpired
 from campaigns.hopper import (
     AttemptOutcome,
+    LeadNotCallable,
     Lease,
     NumberSuppressed,
     complete_attempt,
+    lease_lead,
     lease_leads,
     record_answer,
     record_attempt_start,
@@ -163,6 +165,24 @@ class DialPath:
         except DATABASE_AWAY:  # nothing was leased: dial nothing now, ask again next tick
             log.warning("database away: campaign %s leases nothing this tick", self.campaign_id)
             return []
+
+    def lease_one(self, campaign_lead_id: uuid.UUID, now: datetime) -> Lease:
+        """Lease one given lead for a manual call (:func:`campaigns.hopper.lease_lead`: the
+        same windows, attempt limit and do-not-call rules); raises LeadNotCallable."""
+        with tenant_session([self.client_id]) as session:
+            try:
+                return lease_lead(
+                    session=session,
+                    campaign_id=self.campaign_id,
+                    campaign_lead_id=campaign_lead_id,
+                    now=now,
+                    worker_id=self.worker_id,
+                    lease_seconds=self.lease_seconds,
+                )
+            except LeadNotCallable as exc:
+                refused = exc
+        # committed: what the refusal changed stays (a do-not-call number closes its lead)
+        raise refused
 
     def start(self, leases: list[Lease], now: datetime) -> list[StartedAttempt]:
         """Write each lease's attempt row (committed) after re-checking the do-not-call list;

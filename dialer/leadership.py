@@ -44,6 +44,7 @@ __all__ = [
     "PacerHealth",
     "PacerLeadership",
     "RedisLeadership",
+    "campaign_pacer",
     "heartbeat_key",
     "pacer_health",
     "pacer_key",
@@ -122,6 +123,16 @@ def pacer_health(redis: Redis[bytes] | None, campaign_id: uuid.UUID | str) -> Pa
         last_holder=None if last_holder is None else last_holder.decode(),
         simulated_agents=None if agents is None else _agents_from(agents.decode()),
     )
+
+
+def campaign_pacer(campaign_id: uuid.UUID | str) -> PacerHealth:
+    """:func:`pacer_health` on the configured Redis (in this process on the embedded default,
+    where the pacers run in the API process)."""
+    from core.queue import get_redis
+    from core.settings import get_settings
+
+    url = get_settings().redis_url
+    return pacer_health(get_redis(url) if url else None, campaign_id)
 
 
 def _agents_from(text: str) -> dict[str, int] | None:

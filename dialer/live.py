@@ -72,7 +72,7 @@ from core.wakeups import channel
 from dialer.abandon import ROLLING_24_HOURS_S, ROLLING_30_DAYS_S
 from dialer.agent_service import list_agents
 from dialer.agents import AGENT_BUCKET_NAMES, AGENT_BUCKETS, AgentState
-from dialer.leadership import PacerHealth, pacer_health
+from dialer.leadership import PacerHealth, campaign_pacer
 from dialer.models import AgentEvent, AgentEventKind, AgentSeat
 from reports.models import ReportProfile
 
@@ -394,14 +394,6 @@ def _hopper(session: Session, campaign_id: uuid.UUID, now: datetime) -> dict[str
     }
 
 
-def _default_health(campaign_id: uuid.UUID) -> PacerHealth:
-    from core.queue import get_redis
-    from core.settings import get_settings
-
-    url = get_settings().redis_url
-    return pacer_health(get_redis(url) if url else None, campaign_id)
-
-
 def live_snapshot(
     *,
     session: Session,
@@ -425,7 +417,7 @@ def live_snapshot(
     zone, valid_s = _profile(session, client_id)
     day = _local_day(now, zone)
     calls = _calls(session, campaign.id)
-    pacer = (health or _default_health)(campaign.id)
+    pacer = (health or campaign_pacer)(campaign.id)
     agents: dict[str, Any]
     if pacer.healthy and pacer.simulated_agents is not None:
         # a run with simulated agents: its agents, as it reported them with its heartbeat

@@ -36,6 +36,7 @@ PROBLEM_TEXT: dict[str, str] = {
     "login-throttled": N_("Too many failed sign-ins. Wait a few minutes before trying again."),
     "dial-refused": N_("This number may not be dialed: it is on a do-not-call list."),
     "number-suppressed": N_("This number is on a do-not-call list and was not dialed."),
+    "lead-not-callable": N_("This lead cannot be called now. The reason is given below."),
     "illegal-transition": N_("The campaign cannot take this step from its current state. Use one of the buttons shown for it."),
     "campaign-not-dialing": N_("The campaign is not dialing now. Start or resume it first."),
     "lease-expired": N_("Another dialer process took over this campaign. Reload the page."),

@@ -189,6 +189,9 @@ def apply_agent_action(
             call_id, lead_id = command.call_id or uuid.uuid4().hex, command.lead_id
             if number is not None:
                 details["number"] = number
+            if command.campaign_lead is not None:  # for the campaign's pacer to place
+                details["campaign_id"] = str(command.campaign_lead[0])
+                details["campaign_lead_id"] = str(command.campaign_lead[1])
         case Dial() | OfferPreview():
             call_id, lead_id = command.call_id, command.lead_id
         case Connect():

@@ -17,6 +17,7 @@ from dialer.agent_service._common import CallbackNotDialable, ClientScope
 from dialer.agent_service.actions import ActionOutcome, apply_agent_action
 from dialer.agent_service.commands import Dial
 from dialer.agent_service.crud import get_agent
+from dialer.leadership import PacerHealth, campaign_pacer
 from dialer.models import AgentSeat
 
 
@@ -33,6 +34,34 @@ class ScheduledCallback:
     callable_now: bool
     # the dial loop calls this lead itself at its time and puts it through to the agent
     dialer_calls_it: bool
+    # a pacer dials the campaign for real agents now: it can place the agent's own call
+    pacer_live: bool = False
+
+
+def live_pacer_problem(campaign: Campaign, health: PacerHealth | None = None) -> str | None:
+    """Why no pacer could place an agent's own call in ``campaign`` now (None: one can).
+
+    The call goes through the campaign's pacer, which holds the gateway and the hopper: it
+    must be dialing, led by a pacer (its lease renewed) for real agents, not simulated ones.
+    """
+    if campaign.status not in DIALING_STATUSES:
+        return (
+            f"campaign {campaign.name!r} is {campaign.status.value}, so nothing dials it; "
+            "resume it (or ask an operator to) to call back"
+        )
+    stored = campaign.pacer_settings or {}
+    if stored.get("agents_mode") == "simulated":
+        return (
+            f"campaign {campaign.name!r} is dialed with simulated agents; an operator restarts "
+            "its pacer with agents_mode 'live' for agents to call"
+        )
+    health = health or campaign_pacer(campaign.id)
+    if not health.healthy:
+        return (
+            f"no pacer dials campaign {campaign.name!r} now, so nothing can place the call; an "
+            "operator starts it (POST /campaigns/{id}/pacer, or the campaign page)"
+        )
+    return None
 
 
 def scheduled_callbacks(
@@ -55,7 +84,10 @@ def scheduled_callbacks(
         .limit(limit)
     ).all()
     result = []
+    live: dict[uuid.UUID, bool] = {}
     for row, lead, campaign in rows:
+        if campaign.id not in live:
+            live[campaign.id] = live_pacer_problem(campaign) is None
         zones = candidate_zones(row.zones_key, campaign.fallback_timezone or "UTC")
         windows = parse_windows(campaign.calling_windows)
         holidays = parse_holidays(campaign.holidays)
@@ -69,6 +101,7 @@ def scheduled_callbacks(
                 callable_now=is_callable_at(now, zones, windows, holidays),
                 dialer_calls_it=campaign.status in DIALING_STATUSES
                 and campaign.pacing_mode is not PacingMode.preview,
+                pacer_live=live[campaign.id],
             )
         )
     return result
@@ -82,10 +115,12 @@ def dial_callback(
     now: datetime | None = None,
     client_scope: ClientScope = None,
 ) -> ActionOutcome:
-    """Dial a due callback of the agent's by hand, through the soft-phone's manual dial (a
+    """Dial a due callback of the agent's by hand: the agent goes to ``dialing`` (a
     :class:`Dial` command: the number read as the cleaner reads it, never a do-not-call
-    number). Refused before its time, outside the campaign's calling window, and
-    while the dial loop dials the campaign (it calls the lead itself and connects the agent)."""
+    number) and the campaign's pacer places the call within a tick, by the hopper's rules
+    (:func:`campaigns.hopper.lease_lead`), writing its attempt; the answer goes to the agent.
+    Refused (409, nothing changed) before its time, outside the campaign's calling window,
+    and when no pacer dials the campaign for real agents (:func:`live_pacer_problem`)."""
     now = now or utcnow()
     seat = get_agent(session=session, agent_id=agent_id, client_scope=client_scope)
     found = next(
@@ -98,11 +133,6 @@ def dial_callback(
     )
     if found is None:
         raise NotFound("no open callback of yours with this id; the list shows your callbacks")
-    if found.dialer_calls_it:
-        raise CallbackNotDialable(
-            "the dialer calls this lead itself when the callback is due and puts it through "
-            "to you; wait for the call"
-        )
     if not found.due:
         raise CallbackNotDialable("the callback is not due yet; dial it at the agreed time")
     if not found.callable_now:
@@ -111,6 +141,9 @@ def dial_callback(
             + ", ".join(found.zones)
             + "); call back when it opens"
         )
+    problem = live_pacer_problem(found.campaign)
+    if problem is not None:
+        raise CallbackNotDialable(problem)
     return apply_agent_action(
         session=session,
         agent_id=seat.id,
@@ -118,6 +151,7 @@ def dial_callback(
             number=found.lead.phone_e164,
             client_id=found.campaign_lead.client_id,
             lead_id=str(found.lead.id),
+            campaign_lead=(found.campaign.id, found.campaign_lead.id),
         ),
         client_scope=client_scope,
     )

@@ -82,6 +82,9 @@ class Dial(AgentCommand):
     client_id: uuid.UUID | None = None
     lead_id: str | None = None
     call_id: str | None = None
+    #: the campaign lead dialed (a callback): the campaign's pacer places the call, by the
+    #: hopper's rules, and writes its attempt (set by :func:`dial_callback`, not the API)
+    campaign_lead: tuple[uuid.UUID, uuid.UUID] | None = None  # (campaign id, campaign lead id)
 
 
 @dataclass(frozen=True, kw_only=True, slots=True)

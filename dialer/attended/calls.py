@@ -9,17 +9,19 @@ dial path (:class:`dialer.dialing.DialPath`).
 from __future__ import annotations
 
 import logging
+import uuid
 from datetime import datetime
 
 from sqlmodel import Session
 
 from campaigns.hopper import AttemptOutcome
 from campaigns.models import AmdResult
-from dialer.agent_service import far_end_hung_up
+from dialer.agent_service import CallFailed, agent_from_seat, apply_agent_action, far_end_hung_up
+from dialer.agents import AgentState
 from dialer.attended.config import MACHINE_MESSAGE, SURPLUS_CAUSE
 from dialer.attended.state import LiveCall, Phase, RunContext
 from dialer.dialing import failure_disposition, trunk_refused_reason
-from dialer.exceptions import GatewayError
+from dialer.exceptions import AgentError, GatewayError
 from dialer.gateway import (
     Answered,
     AnswerKind,
@@ -33,7 +35,7 @@ from dialer.gateway import (
     NoAnswer,
     Ringing,
 )
-from dialer.models import AgentDisposition
+from dialer.models import AgentDisposition, AgentSeat
 from dialer.pacer import DISPOSITION_FOR
 from dialer.scenario import AmdPolicy
 from dialer.stats import DialOutcome
@@ -72,6 +74,27 @@ class CallHandler:
         elif isinstance(event, MessageFinished) and call.phase is Phase.CLOSING:
             self.close(call, at, now)
 
+    def manual_failed(self, seat_id: uuid.UUID, soft_call_id: str, reason: str, now: float) -> None:
+        """An agent's manual call did not connect (not placed, busy, no answer, failed): the
+        agent, if still dialing it, leaves it (``call_failed``, with the reason) to wrap up."""
+        ctx = self.ctx
+        try:
+            with ctx.session() as session:
+                seat = session.get(AgentSeat, seat_id)
+                if seat is None:
+                    return
+                agent = agent_from_seat(seat)
+                if agent.state is not AgentState.DIALING or agent.call_id != soft_call_id:
+                    return  # the agent hung up already
+                apply_agent_action(
+                    session=session,
+                    agent_id=seat_id,
+                    command=CallFailed(reason=reason[:200]),
+                    at=max(ctx.at(now), seat.state_since),
+                )
+        except AgentError as exc:  # the agent moved meanwhile: nothing to undo
+            log.info("agent %s: manual call %s not closed: %s", seat_id, soft_call_id, exc)
+
     def _on_answer(self, call: LiveCall, event: Answered) -> None:
         ctx = self.ctx
         at = event.at_s
@@ -85,7 +108,7 @@ class CallHandler:
             at, DialOutcome.HUMAN if human else DialOutcome.MACHINE, event.ring_time_s
         )
         policy = ctx.config.amd_policy
-        if human or policy is AmdPolicy.PASS_TO_AGENT:
+        if human or policy is AmdPolicy.PASS_TO_AGENT or call.manual:
             if not human:
                 ctx.result.machine_answers += 1
             call.phase = Phase.WAITING
@@ -124,6 +147,8 @@ class CallHandler:
                     event.detail,
                 )
         self.complete(call, disposition, now)
+        if call.manual and call.seat_id is not None:
+            self.manual_failed(call.seat_id, call.agent_call_id, outcome.replace("_", " "), now)
 
     def _on_hung_up(self, call: LiveCall, event: HungUp, now: float) -> None:
         at = event.at_s

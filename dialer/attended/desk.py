@@ -32,6 +32,7 @@ from dialer.attended.state import LiveCall, Phase, RunContext
 from dialer.exceptions import AgentError, GatewayError
 from dialer.gateway import CallParameters, HangupParty
 from dialer.models import AgentDisposition, AgentEventKind, AgentSeat, AgentStateLog
+from dialer.pacer import DISPOSITION_FOR
 
 __all__ = ["CALL_STATES", "AgentDesk"]
 
@@ -60,6 +61,9 @@ class AgentDesk:
         """Connect answered calls to ready agents; abandon those past the grace period."""
         ctx = self.ctx
         waiting = sorted(ctx.in_phase(Phase.WAITING), key=lambda c: c.waiting_since_s)
+        for call in [c for c in waiting if c.manual]:
+            waiting.remove(call)
+            self._connect_manual(call, now)
         if not waiting:
             return
         with ctx.session() as session:
@@ -132,7 +136,7 @@ class AgentDesk:
         call.agent_code = code
         call.connected_s = now
         ctx.result.connected += 1
-        if call.live:
+        if call.live and not call.manual:  # an agent's own call was never at risk
             self.calls.count_live_answer(now, abandoned=False)
         try:
             ctx.gateway.connect_to_agent(
@@ -143,6 +147,22 @@ class AgentDesk:
             log.warning("could not bridge call %s to agent %s: %s", call.call_id, code, exc)
             self.calls.conversation_over(call, now, HangupParty.CALLEE)
         return True
+
+    def _connect_manual(self, call: LiveCall, now: float) -> None:
+        """An agent's own call was answered: it goes to that agent (never abandoned), or, if
+        they hung up meanwhile, is hung up and completed with the default disposition."""
+        ctx = self.ctx
+        assert call.seat_id is not None
+        assert call.agent_code is not None
+        if self._connect(call, call.seat_id, call.agent_code, ctx.at(now), now):
+            return
+        call.phase = Phase.CLOSING
+        call.agent_left = True
+        call.ended_s = now
+        call.hangup_by = HangupParty.AGENT
+        self.calls.hang_up(call, now, HangupParty.AGENT)
+        ctx.result.default_dispositions += 1
+        self.calls.complete(call, ctx.config.default_disposition, now)
 
     def _abandon(self, call: LiveCall, now: float) -> None:
         call.phase = Phase.CLOSING
@@ -163,7 +183,9 @@ class AgentDesk:
         """Expire wrap-ups; hang up calls their agents left; complete finished wrap-ups."""
         ctx = self.ctx
         active = [c for c in ctx.calls.values() if c.phase in (Phase.CONNECTED, Phase.WRAP)]
-        seat_ids = {c.seat_id for c in active if c.seat_id is not None} | set(ctx.wrapping)
+        dialing = [c for c in ctx.in_phase(Phase.RINGING) if c.manual]
+        seat_ids = {c.seat_id for c in active + dialing if c.seat_id is not None}
+        seat_ids |= set(ctx.wrapping)
         with ctx.session() as session:
             expire_wrap_ups(session=session, now=ctx.at(now))
             seats = (
@@ -183,6 +205,11 @@ class AgentDesk:
             if agent is None or agent.call_id != agent_call_id:
                 del ctx.wrapping[seat_id]
                 ctx.stats.record_wrap(now, now - since)
+        for call in dialing:
+            seat = seats.get(call.seat_id) if call.seat_id is not None else None
+            agent = None if seat is None else agent_from_seat(seat)
+            if agent is None or agent.state is not AgentState.DIALING:
+                self._cancel_manual(call, now)
         for call in active:
             seat = seats.get(call.seat_id) if call.seat_id is not None else None
             agent = None if seat is None else agent_from_seat(seat)
@@ -205,6 +232,16 @@ class AgentDesk:
                 row = None  # given by the agent who transferred the call: the new one decides
             if (row is not None and row.disposition is not None) or not on_this_call:
                 self._complete_wrap(call, row, now)
+
+    def _cancel_manual(self, call: LiveCall, now: float) -> None:
+        """The agent hung up their own call while it rang: the gateway cancels it, and the
+        attempt is a no-answer one (the phone rang), hung up by our side."""
+        if not self.calls.hang_up(call, now, HangupParty.AGENT):
+            return  # it ended meanwhile: its event completes it
+        # a ringing call hung up reports nothing (the Protocol): complete it here
+        call.ended_s = now
+        call.hangup_by = HangupParty.AGENT
+        self.calls.complete(call, DISPOSITION_FOR["no_answer"], now)
 
     def _transfer_target(self, call: LiveCall) -> str | None:
         """The agent code the call's agent transferred it to, if that is how they left it."""

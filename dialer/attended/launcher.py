@@ -11,29 +11,54 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import uuid
 from collections.abc import Callable, Collection
 from datetime import datetime
 from typing import Any
 
-from sqlmodel import col, select
+from sqlmodel import Session, col, select
 
+from campaigns.hopper import LeadNotCallable
 from campaigns.models import Lead
-from dialer.agent_service import list_agents, post_event
-from dialer.agents import AgentState
+from dialer.agent_service import agent_from_seat, list_agents, post_event
+from dialer.agents import AgentAction, AgentState
 from dialer.attended.calls import CallHandler
 from dialer.attended.desk import CALL_STATES
 from dialer.attended.phones import AgentPhones
 from dialer.attended.state import LiveCall, Phase, RunContext
+from dialer.dialing import StartedAttempt
 from dialer.exceptions import AgentError, GatewayError
 from dialer.gateway import CallParameters, HangupParty, OriginateRequest
 from dialer.guard import guard_for
-from dialer.models import AgentEventKind, AgentSeat
+from dialer.models import AgentEventKind, AgentSeat, AgentStateLog
 from dialer.pacer import DISPOSITION_FOR
 from dialer.pacing import PacingSnapshot, PacingStats, policy_for_mode
 
 __all__ = ["Launcher"]
 
 log = logging.getLogger("dialer.attended")
+
+
+def manual_dial_target(
+    session: Session, seat: AgentSeat, soft_call_id: str
+) -> tuple[uuid.UUID, uuid.UUID] | None:
+    """(campaign id, campaign lead id) of the lead an agent dialed by hand on
+    ``soft_call_id``, as the agent API logged the dial; None for a number typed by hand."""
+    entry = session.exec(
+        select(AgentStateLog)
+        .where(
+            AgentStateLog.agent_seat_id == seat.id,
+            AgentStateLog.call_id == soft_call_id,
+            AgentStateLog.action == AgentAction.DIAL,
+        )
+        .order_by(col(AgentStateLog.seq).desc())
+        .limit(1)
+    ).first()
+    details = {} if entry is None else entry.details
+    try:
+        return uuid.UUID(str(details["campaign_id"])), uuid.UUID(str(details["campaign_lead_id"]))
+    except (KeyError, ValueError):
+        return None
 
 
 class Launcher:
@@ -63,6 +88,8 @@ class Launcher:
         self.guard = guard_for(info.guard, info.risk)
         self.stats_cache: tuple[float, PacingStats] | None = None
         self.quiet_until_s = -1.0
+        #: soft-phone call ids of manual dials already looked at (placed or not ours)
+        self.seen_dials: set[str] = set()
 
     def _pacing_stats(self, now: float) -> PacingStats:
         ctx = self.ctx
@@ -96,8 +123,11 @@ class Launcher:
             agents_ready=len(ready),
             talk_elapsed_s=talking,
             wrap_elapsed_s=wrapping,
-            ringing_elapsed_s=[now - c.originated_s for c in ctx.in_phase(Phase.RINGING)],
-            calls_waiting=len(ctx.in_phase(Phase.WAITING)),
+            # an agent's own call needs no other agent: not part of the pacing exposure
+            ringing_elapsed_s=[
+                now - c.originated_s for c in ctx.in_phase(Phase.RINGING) if not c.manual
+            ],
+            calls_waiting=sum(1 for c in ctx.in_phase(Phase.WAITING) if not c.manual),
             stats=self._pacing_stats(now),
             live_answers_in_window=counts.live_answers,
             abandoned_in_window=counts.abandoned,
@@ -135,7 +165,7 @@ class Launcher:
         """
         ctx = self.ctx
         min_ring = ctx.config.surplus_min_ring_s
-        ringing = ctx.in_phase(Phase.RINGING)
+        ringing = [c for c in ctx.in_phase(Phase.RINGING) if not c.manual]
         if min_ring is None or not ringing:
             return 0
         room = self.guard(dataclasses.replace(snapshot, ringing_elapsed_s=()), len(ringing))
@@ -171,65 +201,162 @@ class Launcher:
         ctx = self.ctx
         moment = ctx.at(now)
         leases = ctx.path.lease(n, moment)
-        with ctx.session() as session:
-            leads = {
-                lead.id: lead
-                for lead in session.exec(
-                    select(Lead).where(col(Lead.id).in_([lease.lead_id for lease in leases]))
-                )
-            }
         if len(leases) < n:
             # the hopper is (nearly) empty right now: ask again in a while, not every tick
             self.quiet_until_s = now + ctx.config.hopper_backoff_s
         started = ctx.path.start(leases, moment)
-        if ctx.path.not_dialing:
-            self.check(now)  # stop, saying why (paused, stopped, ...)
-            ctx.halt("campaign no longer dialing", now)
+        self._check_dialing(now)
+        leads = self._leads(started)
         for begun in started:
-            lease, attempt_id = begun.lease, begun.attempt_id
-            lead = leads.get(lease.lead_id)
-            lead_data: dict[str, Any] = {
-                "id": str(lease.lead_id),
-                "phone": lease.phone_e164,
-                "attempt_no": lease.attempt_no,
-                "callback_at": None if lease.callback_at is None else lease.callback_at.isoformat(),
-            }
-            if lead is not None:
-                lead_data.update(
-                    phone_type=lead.phone_type,
-                    region=lead.phone_region_desc or lead.phone_region,
-                    carrier=lead.phone_carrier,
-                    attributes=dict(lead.attributes),
-                )
-            call = LiveCall(
-                call_id="",
-                attempt_id=attempt_id,
-                lease_token=lease.lease_token,
-                lead=lead_data,
-                phone=lease.phone_e164,
-                originated_s=now,
-                callback_agent=lease.callback_agent,
-            )
-            request = OriginateRequest(
-                campaign_id=str(ctx.campaign_id),
-                lead_id=str(lease.lead_id),
-                attempt_id=str(attempt_id),
-                params=CallParameters(
-                    ctx.info.caller, lease.phone_e164, None, ctx.info.skill_group
-                ),
-                timeout_s=ctx.info.max_ring_s,
-            )
-            try:
-                call.call_id = ctx.gateway.originate(request, now=now)
-            except GatewayError as exc:
-                log.warning("could not originate attempt %s: %s", attempt_id, exc)
-                call.call_id = f"failed-{attempt_id.hex}"
-                call.ended_s = now
-                self.calls.complete(call, DISPOSITION_FOR["failed"], now)
-                continue
-            ctx.calls[call.call_id] = call
-            if lease.callback_agent is not None and lease.callback_at is not None:
+            call = self._originate(begun, leads.get(begun.lease.lead_id), now)
+            lease = begun.lease
+            if call is not None and lease.callback_agent is not None and lease.callback_at:
                 self._callback_due(call, lease.callback_agent, lease.callback_at)
+
+    def _check_dialing(self, now: float) -> None:
+        if self.ctx.path.not_dialing:
+            self.check(now)  # stop, saying why (paused, stopped, ...)
+            self.ctx.halt("campaign no longer dialing", now)
+
+    def _leads(self, started: list[StartedAttempt]) -> dict[uuid.UUID, Lead]:
+        if not started:
+            return {}
+        with self.ctx.session() as session:
+            ids = [begun.lease.lead_id for begun in started]
+            return {
+                lead.id: lead for lead in session.exec(select(Lead).where(col(Lead.id).in_(ids)))
+            }
+
+    def _originate(
+        self,
+        begun: StartedAttempt,
+        lead: Lead | None,
+        now: float,
+        *,
+        seat_id: uuid.UUID | None = None,
+        agent_code: str | None = None,
+        soft_call_id: str | None = None,
+    ) -> LiveCall | None:
+        """Originate a started attempt (its row is written); a manual call names its agent.
+        None when the gateway refused it (the attempt is then completed as failed)."""
+        ctx = self.ctx
+        lease, attempt_id = begun.lease, begun.attempt_id
+        lead_data: dict[str, Any] = {
+            "id": str(lease.lead_id),
+            "phone": lease.phone_e164,
+            "attempt_no": lease.attempt_no,
+            "callback_at": None if lease.callback_at is None else lease.callback_at.isoformat(),
+        }
+        if lead is not None:
+            lead_data.update(
+                phone_type=lead.phone_type,
+                region=lead.phone_region_desc or lead.phone_region,
+                carrier=lead.phone_carrier,
+                attributes=dict(lead.attributes),
+            )
+        call = LiveCall(
+            call_id="",
+            attempt_id=attempt_id,
+            lease_token=lease.lease_token,
+            lead=lead_data,
+            phone=lease.phone_e164,
+            originated_s=now,
+            callback_agent=lease.callback_agent,
+            seat_id=seat_id,
+            agent_code=agent_code,
+            manual=seat_id is not None,
+            soft_call_id=soft_call_id,
+        )
+        request = OriginateRequest(
+            campaign_id=str(ctx.campaign_id),
+            lead_id=str(lease.lead_id),
+            attempt_id=str(attempt_id),
+            params=CallParameters(
+                ctx.info.caller, lease.phone_e164, agent_code, ctx.info.skill_group
+            ),
+            timeout_s=ctx.info.max_ring_s,
+        )
+        try:
+            call.call_id = ctx.gateway.originate(request, now=now)
+        except GatewayError as exc:
+            log.warning("could not originate attempt %s: %s", attempt_id, exc)
+            call.call_id = f"failed-{attempt_id.hex}"
+            call.ended_s = now
+            self.calls.complete(call, DISPOSITION_FOR["failed"], now)
+            if seat_id is not None and soft_call_id is not None:
+                reason = f"the call could not be placed: {exc}"
+                self.calls.manual_failed(seat_id, soft_call_id, reason, now)
+            return None
+        ctx.calls[call.call_id] = call
+        return call
+
+    # -- calls agents dial by hand ----------------------------------------------------------
+
+    def manual_dials(self, now: float) -> None:
+        """Place the calls agents dialed by hand to a lead of this campaign.
+
+        An agent of the campaign's skill group who dials a lead (a callback of theirs, through
+        the soft-phone) is left ``dialing`` by the agent API; the loop finds them here, leases
+        that lead by the hopper's rules (:func:`campaigns.hopper.lease_lead`: calling window,
+        attempt limit, do-not-call, due time), writes the attempt row and originates, with the
+        agent's 工號 in the call parameters. The answer goes to that agent, whatever answered
+        (:meth:`AgentDesk.route`). A lead the rules refuse is not dialed: the agent's dial
+        fails with the reason (``call_failed``).
+        """
+        ctx = self.ctx
+        known = {c.agent_call_id for c in ctx.calls.values()}
+        requests: list[tuple[uuid.UUID, str, str, uuid.UUID]] = []
+        with ctx.session() as session:
+            seats = session.exec(
+                select(AgentSeat).where(AgentSeat.state == AgentState.DIALING)
+            ).all()
+            for seat in seats:
+                agent = agent_from_seat(seat)
+                soft_id = agent.call_id
+                if soft_id is None or soft_id in known or soft_id in self.seen_dials:
+                    continue
+                self.seen_dials.add(soft_id)
+                if (
+                    seat.current_client_id != ctx.client_id
+                    or ctx.info.skill_group not in seat.skill_groups
+                    or not self.phones.routable(seat.agent_code)
+                ):
+                    continue
+                target = manual_dial_target(session, seat, soft_id)
+                if target is None or target[0] != ctx.campaign_id:
+                    continue  # a number typed by hand, or another campaign's lead
+                requests.append((seat.id, seat.agent_code, soft_id, target[1]))
+        for seat_id, code, soft_id, campaign_lead_id in requests:
+            self._dial_for(seat_id, code, soft_id, campaign_lead_id, now)
+
+    def _dial_for(
+        self, seat_id: uuid.UUID, code: str, soft_id: str, campaign_lead_id: uuid.UUID, now: float
+    ) -> None:
+        ctx = self.ctx
+        moment = ctx.at(now)
+        try:
+            lease = ctx.path.lease_one(campaign_lead_id, moment)
+        except LeadNotCallable as exc:
+            log.info(
+                "agent %s's manual call to lead %s not placed: %s", code, campaign_lead_id, exc
+            )
+            self.calls.manual_failed(seat_id, soft_id, f"not dialed: {exc}", now)
+            return
+        started = ctx.path.start([lease], moment)
+        self._check_dialing(now)
+        if not started:
+            reason = "not dialed: the number went onto a do-not-call list, or dialing stopped"
+            self.calls.manual_failed(seat_id, soft_id, reason, now)
+            return
+        leads = self._leads(started)
+        self._originate(
+            started[0],
+            leads.get(lease.lead_id),
+            now,
+            seat_id=seat_id,
+            agent_code=code,
+            soft_call_id=soft_id,
+        )
 
     def _callback_due(self, call: LiveCall, agent_code: str, callback_at: datetime) -> None:
         """Tell the agent who scheduled the callback that its lead is being called."""

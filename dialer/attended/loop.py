@@ -119,6 +119,7 @@ class AttendedLoop:
             if ticking:
                 next_tick = now + config.tick_s
                 if not ctx.stop:
+                    self.launcher.manual_dials(now)
                     self.launcher.launch(now)
                 if self.progress is not None:
                     self.progress(now)

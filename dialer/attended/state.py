@@ -75,11 +75,16 @@ class LiveCall:
     agent_left: bool = False  # the agent hung up; the gateway's hang-up is under way
     surplus: bool = False  # hung up ringing: no agent would have been free for it
     held: bool = False  # on hold at the gateway (the agent holds or consults)
+    #: an agent dialed it by hand (``seat_id``/``agent_code`` from the start): the answer goes
+    #: to that agent, whatever answered, and it is never cancelled or abandoned by the pacer
+    manual: bool = False
+    #: the soft-phone's id of a manual call (given when the agent dialed)
+    soft_call_id: str | None = None
 
     @property
     def agent_call_id(self) -> str:
         """The id of the call on the agent's soft-phone (stable across gateways)."""
-        return self.attempt_id.hex
+        return self.soft_call_id or self.attempt_id.hex
 
     @property
     def live(self) -> bool:

@@ -25,6 +25,7 @@ from campaigns.hopper import (
 from campaigns.models import (
     AttemptStatus,
     CallAttempt,
+    Campaign,
     CampaignLead,
     CampaignStatus,
     LeadState,
@@ -367,3 +368,65 @@ def test_the_attempt_limit_is_the_leads_not_each_numbers(pg_engine: Engine) -> N
         assert (
             lease_leads(session=s, campaign_id=campaign_id, now=later, limit=5, worker_id="w") == []
         )
+
+
+def test_a_lead_leased_by_hand_follows_every_rule_the_hopper_does(pg_engine: Engine) -> None:
+    """lease_lead (an agent dials a lead): refused saying why, nothing leased, for a lead
+    not due, out of attempts, or closed by a do-not-call number; a callable one is leased
+    once, and then no worker gets it."""
+    from campaigns.compliance import suppress_number
+    from campaigns.hopper import LeadNotCallable, lease_lead
+
+    campaign_id = _setup(pg_engine, 4, max_attempts=2)
+    with Session(pg_engine, expire_on_commit=False) as s:
+        rows = list(s.exec(select(CampaignLead).where(CampaignLead.campaign_id == campaign_id)))
+        later, spent, blocked, ok = rows
+        later.next_attempt_at = T0 + timedelta(hours=1)
+        later.state = LeadState.scheduled
+        spent.attempts = 2
+        suppress_number(
+            session=s, client_id=blocked.client_id, e164=blocked.phone_e164, source="api"
+        )
+        for row in (later, spent):
+            s.add(row)
+        s.commit()
+
+    def take(row: CampaignLead) -> object:
+        with Session(pg_engine, expire_on_commit=False) as s:
+            try:
+                return lease_lead(
+                    session=s,
+                    campaign_id=campaign_id,
+                    campaign_lead_id=row.id,
+                    now=T0,
+                    worker_id="agent",
+                )
+            except LeadNotCallable as exc:
+                return str(exc)
+            finally:
+                s.commit()
+
+    assert "not due before" in str(take(later))
+    assert "all 2 attempts" in str(take(spent))
+    assert "do-not-call" in str(take(blocked))
+    lease = take(ok)
+    assert not isinstance(lease, str)
+    assert "in_progress" in str(take(ok))  # leased once
+    with Session(pg_engine, expire_on_commit=False) as s:
+        others = lease_leads(session=s, campaign_id=campaign_id, now=T0, limit=10, worker_id="w")
+        s.commit()
+        by_id = {
+            r.id: r
+            for r in s.exec(select(CampaignLead).where(CampaignLead.campaign_id == campaign_id))
+        }
+    assert {o.campaign_lead_id for o in others}.isdisjoint({ok.id, later.id, spent.id})
+    assert by_id[blocked.id].state is LeadState.final  # the refusal's closing was kept
+    assert by_id[later.id].lease_token is None
+    assert by_id[spent.id].lease_token is None
+
+    with Session(pg_engine, expire_on_commit=False) as s:
+        campaign = s.get(Campaign, campaign_id)
+        assert campaign is not None
+        transition_campaign(session=s, campaign=campaign, target=CampaignStatus.paused)
+        s.commit()
+    assert "not dialing" in str(take(later))

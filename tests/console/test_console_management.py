@@ -9,6 +9,10 @@ from typing import Any
 
 from console_builders import make_agent, make_user, sign_in, statement_for
 
+from core.db import system_session
+from dialer import agent_service
+from dialer.leadership import LocalLeadership
+
 from helpers import Tenant
 
 
@@ -228,7 +232,7 @@ def test_my_callbacks_lists_mine_in_both_zones_and_dials_a_due_one(
     )
     _c, later = _callback_for(alpha.client_id, "K001", due_in=timedelta(hours=3))
     _c, theirs = _callback_for(alpha.client_id, "K002", due_in=timedelta(minutes=-5))
-    _c, dialing = _callback_for(
+    dialing_campaign, dialing = _callback_for(
         alpha.client_id, "K001", due_in=timedelta(minutes=-1), status="running"
     )
     _c, _cancelled = _callback_for(
@@ -248,21 +252,47 @@ def test_my_callbacks_lists_mine_in_both_zones_and_dials_a_due_one(
     assert 'data-action="dial-callback"' not in page.text
     ann.post("/console/agent/action", {"action": "sign_in"})
     signed_in = ann.http.get("/console/agent/callbacks").text
-    assert signed_in.count('accesskey="d"') == 1  # the keyboard reaches the first due one
     rows = dict(re.findall(r'data-callback="([\w-]+)">(.*?)</tr>', signed_in, re.S))
-    assert 'data-action="dial-callback"' in rows[str(due)]
+    # the call goes through the campaign's pacer: none runs these campaigns yet
+    assert 'data-action="dial-callback"' not in signed_in
+    assert 'data-note="no-pacer"' in rows[str(due)]
+    assert 'data-note="no-pacer"' in rows[str(dialing)]
     assert 'data-action="dial-callback"' not in rows[str(later)]
-    assert 'data-action="dial-callback"' not in rows[str(dialing)]  # the dialer calls it
     early = ann.post("/console/agent/callbacks/dial", {"campaign_lead_id": str(later)})
     assert early.status_code == 409
     assert "not due" in early.text
-    by_loop = ann.post("/console/agent/callbacks/dial", {"campaign_lead_id": str(dialing)})
-    assert by_loop.status_code == 409
+    idle = ann.post("/console/agent/callbacks/dial", {"campaign_lead_id": str(due)})
+    assert idle.status_code == 409
+    assert "nothing dials it" in idle.text
+    unled = ann.post("/console/agent/callbacks/dial", {"campaign_lead_id": str(dialing)})
+    assert unled.status_code == 409
+    assert "no pacer" in unled.text
     other = ann.post("/console/agent/callbacks/dial", {"campaign_lead_id": str(theirs)})
     assert other.status_code == 404
-    dialed = ann.post("/console/agent/callbacks/dial", {"campaign_lead_id": str(due)})
-    assert dialed.status_code == 200, dialed.text[:500]
+    assert _seat(agent_id).state.value == "signed_in"  # nothing refused changed the agent
+
+    # a pacer leads the running campaign: the agent dials, the pacer will place the call
+    pacer = LocalLeadership(dialing_campaign, "console-test-pacer")
+    assert pacer.acquire()
+    try:
+        led = ann.http.get("/console/agent/callbacks").text
+        assert led.count('accesskey="d"') == 1  # the keyboard reaches the first due one
+        rows = dict(re.findall(r'data-callback="([\w-]+)">(.*?)</tr>', led, re.S))
+        assert 'data-action="dial-callback"' in rows[str(dialing)]
+        assert 'data-action="dial-callback"' not in rows[str(due)]
+        dialed = ann.post("/console/agent/callbacks/dial", {"campaign_lead_id": str(dialing)})
+        assert dialed.status_code == 200, dialed.text[:500]
+    finally:
+        pacer.release()
     assert _seat(agent_id).state.value == "dialing"
+    with system_session() as session:
+        [dial] = [
+            e
+            for e in agent_service.state_log(session=session, agent_id=agent_id)
+            if e.action.value == "dial"
+        ]
+    assert dial.details["campaign_id"] == str(dialing_campaign)
+    assert dial.details["campaign_lead_id"] == str(dialing)
 
 
 def test_a_due_callback_on_a_do_not_call_number_is_refused(app: Any, alpha: Tenant) -> None:
@@ -271,14 +301,21 @@ def test_a_due_callback_on_a_do_not_call_number_is_refused(app: Any, alpha: Tena
 
     agent_id = make_agent(alpha.client_id, code="K009")
     number = "+8613912345678"
-    _c, due = _callback_for(alpha.client_id, "K009", due_in=timedelta(minutes=-5), numbers=[number])
+    campaign_id, due = _callback_for(
+        alpha.client_id, "K009", due_in=timedelta(minutes=-5), numbers=[number], status="running"
+    )
     with tenant_session([alpha.client_id]) as session:
         add_numbers(
             session=session, client_id=alpha.client_id, numbers=[number], region="CN", source="api"
         )
     ann = sign_in(app.app, "ann", make_user("ann", "agent", [alpha.client_id], agent_id=agent_id))
     ann.post("/console/agent/action", {"action": "sign_in"})
-    refused = ann.post("/console/agent/callbacks/dial", {"campaign_lead_id": str(due)})
+    pacer = LocalLeadership(campaign_id, "console-test-pacer")
+    assert pacer.acquire()
+    try:
+        refused = ann.post("/console/agent/callbacks/dial", {"campaign_lead_id": str(due)})
+    finally:
+        pacer.release()
     assert refused.status_code == 409
     assert "do-not-call" in refused.text
     assert _seat(agent_id).state.value == "signed_in"

@@ -1283,3 +1283,211 @@ def test_a_transfer_to_a_colleague_who_is_not_ready_ends_the_call_as_before(live
     assert [by for _, by in gw.hang_ups] == [HangupParty.AGENT]
     (attempt,) = attempts_of(client_id, campaign_id)
     assert attempt.agent_id == "U001"
+
+
+# --------------------------------------------------------------------------- manual calls
+
+
+def due_callback(
+    client_id: uuid.UUID, campaign_id: uuid.UUID, code: str, at: datetime
+) -> uuid.UUID:
+    """Make the campaign's (only) lead a callback of agent ``code``'s, due at ``at``."""
+    with tenant_session([client_id]) as session:
+        row = session.exec(
+            select(CampaignLead).where(CampaignLead.campaign_id == campaign_id)
+        ).one()
+        row.state = LeadState.scheduled
+        row.callback_at = at
+        row.callback_agent = code
+        row.next_attempt_at = at
+        session.add(row)
+        return row.id
+
+
+@dataclass
+class ManualDesk:
+    """An agent who is not ready (so the pacer launches nothing for them) and dials their due
+    callback by hand once the run is under way, then talks and dispositions as Desk does."""
+
+    seat_id: uuid.UUID
+    campaign_lead_id: uuid.UUID
+    started: datetime
+    before_dial: Callable[[datetime], None] | None = None
+    desk: Desk | None = None
+    dialed: list[datetime] = field(default_factory=list)
+
+    def __call__(self, now: datetime) -> None:
+        if not self.dialed and now >= self.started + timedelta(seconds=3):
+            with system_session() as session:
+                svc.dial_callback(
+                    session=session,
+                    agent_id=self.seat_id,
+                    campaign_lead_id=self.campaign_lead_id,
+                    now=now,
+                )
+            self.dialed.append(now)
+            if self.before_dial is not None:
+                self.before_dial(now)
+            return
+        if self.desk is not None:
+            self.desk(now)
+
+
+def test_an_agent_dials_their_due_callback_through_the_pacer_and_gets_the_call(
+    live: None,
+) -> None:
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="M001", ready=False)
+    campaign_lead_id = due_callback(
+        client_id, campaign_id, "M001", clock.now - timedelta(minutes=5)
+    )
+    desk = ManualDesk(
+        seat_id, campaign_lead_id, clock.now, desk=Desk(seat_id, talk_s=5.0, disposition="sale")
+    )
+    clock.desks.append(desk)
+    gw = gateway(ring_s=2.0)
+
+    result = run(client_id, campaign_id, clock, gw, duration_s=40)
+
+    [attempt] = attempts_of(client_id, campaign_id)
+    assert gw.originated == [str(attempt.id)]  # the attempt row came first (RecordingGateway)
+    assert attempt.status is AttemptStatus.finished
+    assert attempt.disposition == "sale"
+    assert attempt.agent_id == "M001"
+    assert attempt.agent_connected_at is not None
+    assert attempt.dialed_at is not None
+    # placed within a tick of the agent's dial
+    assert (attempt.dialed_at - desk.dialed[0]).total_seconds() <= 1.5
+    # the agent's own call: put through whatever answered, never counted as a paced answer
+    assert result.connected == 1
+    assert result.live_answers == 0
+    assert result.abandoned == 0
+    log = log_of(seat_id)
+    actions = [e.action for e in log]
+    dial = actions.index(A.DIAL)
+    assert actions[dial + 1] == A.CONNECT
+    assert log[dial].call_id == log[dial + 1].call_id  # the soft-phone keeps its call
+    pop = next(e for e in events_of(client_id, seat_id) if e.kind is AgentEventKind.CALL_CONNECTED)
+    assert pop.payload["attempt_id"] == str(attempt.id)
+    assert pop.payload["params"]["agent_id"] == "M001"
+    assert pop.payload["params"]["callee_number"] == attempt.number_dialed
+    with tenant_session([client_id]) as session:
+        lead = session.get(CampaignLead, campaign_lead_id)
+    assert lead is not None
+    assert lead.final_disposition == "sale"
+    assert lead.attempts == 1
+
+
+def test_a_busy_manual_call_is_an_attempt_and_the_agent_wraps_up(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="M002", ready=False)
+    campaign_lead_id = due_callback(
+        client_id, campaign_id, "M002", clock.now - timedelta(minutes=5)
+    )
+    clock.desks.append(ManualDesk(seat_id, campaign_lead_id, clock.now))
+    profile = GatewayProfile(
+        answer_probability=ProbabilitySchedule.constant(0.0),
+        machine_probability=0.0,
+        busy_probability=1.0,
+        failure_probability=0.0,
+        ring_time=Fixed(2.0),
+        talk_time=Fixed(60.0),
+        message_time=Fixed(4.0),
+    )
+    gw = RecordingGateway(SimulatedGateway(profile, seed=0))
+
+    run(client_id, campaign_id, clock, gw, duration_s=20)
+
+    [attempt] = attempts_of(client_id, campaign_id)
+    assert attempt.status is AttemptStatus.finished
+    assert attempt.disposition == "busy"
+    with system_session() as session:
+        seat = svc.get_agent(session=session, agent_id=seat_id)
+    assert seat.state is AgentState.WRAP_UP
+    failed = [e for e in log_of(seat_id) if e.action is A.CALL_FAILED]
+    assert len(failed) == 1
+    assert failed[0].reason == "busy"
+
+
+def test_a_manual_call_the_rules_refuse_is_never_placed_and_the_agent_hears_why(
+    live: None,
+) -> None:
+    from campaigns.compliance import suppress_number
+
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="M003", ready=False)
+    campaign_lead_id = due_callback(
+        client_id, campaign_id, "M003", clock.now - timedelta(minutes=5)
+    )
+    with tenant_session([client_id]) as session:
+        number = session.get(CampaignLead, campaign_lead_id).phone_e164  # type: ignore[union-attr]
+
+    def opt_out(now: datetime) -> None:
+        # the person asked not to be called between the agent's click and the pacer's tick
+        with tenant_session([client_id]) as session:
+            suppress_number(session=session, client_id=client_id, e164=number, source="api")
+
+    clock.desks.append(ManualDesk(seat_id, campaign_lead_id, clock.now, before_dial=opt_out))
+    gw = gateway()
+
+    result = run(client_id, campaign_id, clock, gw, duration_s=20)
+
+    assert gw.originated == []
+    assert attempts_of(client_id, campaign_id) == []
+    assert result.dials == 0
+    [failed] = [e for e in log_of(seat_id) if e.action is A.CALL_FAILED]
+    assert failed.reason is not None
+    assert "do-not-call" in failed.reason
+    with tenant_session([client_id]) as session:
+        lead = session.get(CampaignLead, campaign_lead_id)
+    assert lead is not None
+    assert lead.state is LeadState.final  # a do-not-call number closes the lead
+
+
+def test_an_agent_who_hangs_up_while_their_call_rings_cancels_it(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="M004", ready=False)
+    campaign_lead_id = due_callback(
+        client_id, campaign_id, "M004", clock.now - timedelta(minutes=5)
+    )
+
+    def hang_up_ringing(now: datetime) -> None:
+        with system_session() as session:
+            seat = svc.get_agent(session=session, agent_id=seat_id)
+            if seat.state is AgentState.DIALING and attempts_of(client_id, campaign_id):
+                svc.apply_agent_action(
+                    session=session, agent_id=seat_id, command=svc.HangUp(), at=now
+                )
+
+    desk = ManualDesk(seat_id, campaign_lead_id, clock.now)
+    clock.desks += [desk, hang_up_ringing]
+    gw = gateway(ring_s=30.0)
+
+    run(client_id, campaign_id, clock, gw, duration_s=20)
+
+    [attempt] = attempts_of(client_id, campaign_id)
+    assert attempt.status is AttemptStatus.finished
+    assert attempt.disposition == "no_answer"
+    assert attempt.hangup_cause == "caller"
+    assert attempt.agent_connected_at is None
+    assert [by for _, by in gw.hang_ups] == [HangupParty.AGENT]
+
+
+def test_a_callback_cannot_be_dialed_by_hand_while_no_pacer_runs_the_campaign(
+    live: None,
+) -> None:
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="M005", ready=False)
+    campaign_lead_id = due_callback(
+        client_id, campaign_id, "M005", datetime.now(UTC) - timedelta(minutes=5)
+    )
+    with pytest.raises(svc.CallbackNotDialable, match="no pacer"), system_session() as session:
+        svc.dial_callback(session=session, agent_id=seat_id, campaign_lead_id=campaign_lead_id)
+    with system_session() as session:
+        assert svc.get_agent(session=session, agent_id=seat_id).state is AgentState.SIGNED_IN
+    assert attempts_of(client_id, campaign_id) == []
