@@ -335,6 +335,31 @@ class CallbackPublic(SQLModel):
     client_id: uuid.UUID | None
 
 
+class ScheduledCallbackPublic(SQLModel):
+    """One open callback scheduled to an agent, and whether the agent can dial it now."""
+
+    campaign_lead_id: uuid.UUID
+    campaign_id: uuid.UUID
+    campaign: str
+    client_id: uuid.UUID
+    lead_id: uuid.UUID
+    phone: str
+    attributes: dict[str, Any]
+    callback_at: datetime
+    #: the number's time zones (the calling window applies in each)
+    zones: list[str]
+    attempts: int
+    due: bool
+    callable_now: bool
+    #: the campaign's dial loop calls it itself at its time and puts it through to the agent
+    dialer_calls_it: bool
+    #: a pacer dials the campaign for real agents now, so the agent's own call can be placed
+    pacer_live: bool
+    #: POST .../dial would be accepted now (due, window open, pacer live); the agent must
+    #: also be in a state that allows ``dial``
+    dialable: bool
+
+
 class AgentActionResult(SQLModel):
     """The agent after an action, the logged transition and any callback it scheduled."""
 

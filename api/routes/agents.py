@@ -43,6 +43,7 @@ from dialer.models import (
     AgentStateLogPublic,
     AgentUpdate,
     DispositionRequest,
+    ScheduledCallbackPublic,
 )
 
 router = APIRouter(prefix="/agents", tags=["agents"])
@@ -166,6 +167,69 @@ def act(
         disposition=None
         if outcome.disposition is None
         else service.disposition_public(outcome.disposition),
+    )
+
+
+@router.get("/{agent_id}/callbacks", response_model=list[ScheduledCallbackPublic])
+def list_callbacks(
+    seat: SeatDep, session: SessionDep, actor: CurrentActor, limit: int = Query(200, ge=1, le=1000)
+) -> list[ScheduledCallbackPublic]:
+    """The agent's open callbacks (scheduled to this 工號, in campaigns not stopped), soonest
+    first, in your clients' campaigns; audited, as they carry lead data."""
+    found = service.scheduled_callbacks(session=session, seat=seat, limit=limit)
+    for client_id in sorted({c.campaign.client_id for c in found}):
+        record_audit(
+            session,
+            client_id=client_id,
+            actor=actor,
+            action="agent.callbacks.list",
+            object_type="agent",
+            object_id=seat.id,
+            detail={"agent_code": seat.agent_code},
+        )
+    return [
+        ScheduledCallbackPublic(
+            campaign_lead_id=c.campaign_lead.id,
+            campaign_id=c.campaign.id,
+            campaign=c.campaign.name,
+            client_id=c.campaign.client_id,
+            lead_id=c.lead.id,
+            phone=c.lead.phone_e164,
+            attributes=dict(c.lead.attributes),
+            callback_at=c.campaign_lead.callback_at or c.campaign_lead.updated_at,
+            zones=list(c.zones),
+            attempts=c.campaign_lead.attempts,
+            due=c.due,
+            callable_now=c.callable_now,
+            dialer_calls_it=c.dialer_calls_it,
+            pacer_live=c.pacer_live,
+            dialable=c.due and c.callable_now and c.pacer_live,
+        )
+        for c in found
+    ]
+
+
+@router.post(
+    "/{agent_id}/callbacks/{campaign_lead_id}/dial",
+    response_model=AgentActionResult,
+    responses={409: {"description": "not due, window closed, or no pacer dials the campaign"}},
+)
+def dial_callback(
+    seat: SeatDep, campaign_lead_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> AgentActionResult:
+    """Dial a due callback of the agent's now: the agent goes to ``dialing`` and the
+    campaign's pacer places the call within a second, by every rule a dial follows (calling
+    window, attempt limit, do-not-call), and puts the answer through to the agent; the
+    attempt is recorded like any other. 409 (nothing changed) before its time, outside the
+    calling window, on a do-not-call number, or when no pacer dials the campaign for agents;
+    404 for a callback that is not this agent's."""
+    scope = _scope(principal)
+    outcome = service.dial_callback(
+        session=session, agent_id=seat.id, campaign_lead_id=campaign_lead_id, client_scope=scope
+    )
+    return AgentActionResult(
+        agent=service.agent_public(outcome.seat, scope),
+        transition=service.log_public(outcome.log, scope),
     )
 
 

@@ -408,3 +408,77 @@ def _entry(seq: int) -> svc.StreamEntry:
     return svc.StreamEntry(
         seq, AgentEventKind.CALL_CONNECTED, None, {"n": seq}, datetime(2026, 1, 1, tzinfo=UTC)
     )
+
+
+def _due_callback(client_id: uuid.UUID, agent_code: str) -> tuple[uuid.UUID, uuid.UUID]:
+    """A running campaign whose one lead is a callback of ``agent_code``'s, due 5 min ago."""
+    from campaign_builders import make_campaign, make_list
+    from sqlmodel import select
+
+    from campaigns.models import BatchCreate, CampaignLead, CampaignStatus, LeadState
+    from campaigns.service import create_batch
+    from core.db import tenant_session, utcnow
+
+    with tenant_session([client_id]) as session:
+        lead_list, _ = make_list(session, client_id, count=1)
+        campaign = make_campaign(session, client_id, [lead_list.id], skill_group="sales")
+        create_batch(session=session, campaign=campaign, batch_in=BatchCreate(size=1, seed=1))
+        campaign.status = CampaignStatus.running
+        session.add(campaign)
+        row = session.exec(
+            select(CampaignLead).where(CampaignLead.campaign_id == campaign.id)
+        ).one()
+        row.state = LeadState.scheduled
+        row.callback_at = row.next_attempt_at = utcnow() - timedelta(minutes=5)
+        row.callback_agent = agent_code
+        session.add(row)
+        session.flush()
+        return campaign.id, row.id
+
+
+def test_an_agents_callbacks_are_listed_and_dialed_through_the_campaigns_pacer(
+    tenant_a: Tenant, tenant_b: Tenant
+) -> None:
+    from sqlmodel import select
+
+    from core.models import AuditEvent
+    from dialer.leadership import LocalLeadership
+
+    op = operator_for(tenant_a)
+    agent = create_agent(op, [tenant_a.client_id])
+    campaign_id, campaign_lead_id = _due_callback(tenant_a.client_id, agent["agent_code"])
+    assert action(op, agent["id"], "sign_in").status_code == 200
+
+    listed = op.http.get(f"/agents/{agent['id']}/callbacks", headers=op.headers())
+    assert listed.status_code == 200, listed.text
+    [callback] = listed.json()
+    assert callback["campaign_lead_id"] == str(campaign_lead_id)
+    assert callback["due"] is True
+    assert callback["pacer_live"] is False
+    assert callback["dialable"] is False
+    dial_url = f"/agents/{agent['id']}/callbacks/{campaign_lead_id}/dial"
+    refused = op.http.post(dial_url, headers=op.headers())
+    assert refused.status_code == 409
+    assert refused.headers["content-type"].startswith("application/problem+json")
+    assert "no pacer" in refused.json()["detail"]
+
+    pacer = LocalLeadership(campaign_id, "api-test-pacer")
+    assert pacer.acquire()
+    try:
+        [callback] = op.http.get(f"/agents/{agent['id']}/callbacks", headers=op.headers()).json()
+        assert callback["dialable"] is True
+        # another client's operator cannot see the agent, let alone dial for it
+        other = operator_for(tenant_b)
+        assert other.http.post(dial_url, headers=other.headers()).status_code == 404
+        dialed = op.http.post(dial_url, headers=op.headers())
+    finally:
+        pacer.release()
+    assert dialed.status_code == 200, dialed.text
+    assert dialed.json()["agent"]["state"] == "dialing"
+    assert dialed.json()["transition"]["action"] == "dial"
+    with system_session() as session:
+        audited = session.exec(
+            select(AuditEvent).where(AuditEvent.action == "agent.callbacks.list")
+        ).all()
+    assert len(audited) == 2
+    assert {a.client_id for a in audited} == {tenant_a.client_id}
