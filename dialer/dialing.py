@@ -147,6 +147,8 @@ class DialPath:
         self.in_flight: dict[uuid.UUID, uuid.UUID] = {}
         #: the campaign stopped dialing (paused, stopped) when a call was about to start
         self.not_dialing = False
+        #: leases held with no call yet (a lead an agent previews), renewed with the calls'
+        self.held: set[uuid.UUID] = set()
 
     def lease(self, n: int, now: datetime) -> list[Lease]:
         """Up to ``n`` leads callable at ``now`` (windows, holidays, attempt limit applied)."""
@@ -189,6 +191,7 @@ class DialPath:
         returns those to originate. Suppressed leads are given back and counted."""
         started: list[StartedAttempt] = []
         for lease in leases:
+            self.held.discard(lease.lease_token)
             key = f"{lease.lease_token}:{lease.attempt_no}"
             try:
                 with tenant_session([self.client_id]) as session:
@@ -223,18 +226,25 @@ class DialPath:
             started.append(StartedAttempt(lease=lease, attempt_id=attempt.id))
         return started
 
+    def hold(self, lease: Lease) -> None:
+        """Keep ``lease`` alive (renewed with the calls') until it is started or released."""
+        self.held.add(lease.lease_token)
+
     def release(self, lease_token: uuid.UUID, now: datetime) -> None:
         """Give a lease back without dialing it."""
+        self.held.discard(lease_token)
         with tenant_session([self.client_id]) as session:
             release_lease(session=session, lease_token=lease_token, now=now)
 
     def renew(self, now: datetime) -> None:
-        """Keep the leases of calls in progress alive."""
-        if not self.in_flight:
+        """Keep the leases of calls in progress, and of leads held for them, alive."""
+        if not self.in_flight and not self.held:
             return
+        owners: dict[uuid.UUID, uuid.UUID | None] = dict.fromkeys(self.held)
+        owners.update({token: attempt_id for attempt_id, token in self.in_flight.items()})
         try:
             with tenant_session([self.client_id]) as session:
-                for attempt_id, token in list(self.in_flight.items()):
+                for token, attempt_id in owners.items():
                     try:
                         renew_lease(
                             session=session,
@@ -243,8 +253,11 @@ class DialPath:
                             lease_seconds=self.lease_seconds,
                         )
                     except LeaseExpired as exc:
-                        log.warning("lease of attempt %s is lost: %s", attempt_id, exc)
-                        self.in_flight.pop(attempt_id, None)
+                        what = f"attempt {attempt_id}" if attempt_id else f"held lead {token}"
+                        log.warning("lease of %s is lost: %s", what, exc)
+                        if attempt_id is not None:
+                            self.in_flight.pop(attempt_id, None)
+                        self.held.discard(token)
         except Exception:  # a database blip: the leases are still ours, renew them next time
             log.exception("could not renew the leases of campaign %s; retrying", self.campaign_id)
 

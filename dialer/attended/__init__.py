@@ -69,12 +69,24 @@ to them: a pop on their soft-phone, the gateway's bridge moved (``transfer_to_ag
 the attempt is completed with the disposition given when *their* wrap-up ends (the first agent
 wraps up on their own).
 
-Limits: preview and agentless campaigns are not dialed here (refused by
-:func:`check_live_campaign`); a transfer to an agent who is not ready, to a skill group or
-an outside number, or a hand-over to the IVR is treated as the agent hanging up, so the
-callee is disconnected (three-way calls do not yet reach the gateway either); a hold or a
-consultation puts the callee on hold at the gateway (music) at the next tick, and taking the
-call back takes them off it;
+An agent's own calls: an agent who dials a due callback of theirs (the agent API's
+``dial_callback``) is left ``dialing``; the loop places that call within a tick by the
+hopper's rules (:func:`campaigns.hopper.lease_lead`: calling window, attempt limit, due time,
+do-not-call), with the attempt row first, and puts the answer through to that agent whatever
+answered. Such calls are never abandoned, never in the compliance window's counts (no agent
+was at risk of being missing) and not in the pacing exposure; a busy, unanswered or refused
+one ends the agent's dial with ``call_failed`` and the reason; an agent hanging up while it
+rings cancels it (a no-answer attempt). Preview campaigns: each ready agent (longest ready
+first) is offered a lead to look at (``preview_offered``, its lease held meanwhile); dialing
+it places it as the agent's own call, skipping it gives the lead back to the hopper with no
+attempt, and when dialing stops an open preview is skipped for the agent ("dialing stopped").
+
+Limits: agentless campaigns are not dialed here (refused by :func:`check_live_campaign`);
+a preview has no timeout (VICIdial's auto-dial after N seconds); a transfer to an agent who
+is not ready, to a skill group or an outside number, or a hand-over to the IVR is treated as
+the agent hanging up, so the callee is disconnected (three-way calls do not yet reach the
+gateway either); a hold or a consultation puts the callee on hold at the gateway (music) at
+the next tick, and taking the call back takes them off it;
 an agent who goes not ready while a call launched for them rings leaves that call without an
 agent: the loop hangs such surplus ringing calls up once they have rung
 ``surplus_min_ring_s`` (15 s), but one answered sooner waits out the grace period and gets

@@ -141,12 +141,6 @@ def check_live_campaign(
             "with agents_mode 'simulated'",
             extra={"field": "agents_mode"},
         )
-    if mode is PacingMode.PREVIEW:
-        raise LiveDialingUnavailable(
-            "the live loop does not dial preview campaigns yet; use progressive, power or "
-            "predictive pacing, or agents_mode 'simulated'",
-            extra={"field": "agents_mode"},
-        )
     seats = list_agents(
         session=session, client_scope=[campaign.client_id], skill_group=campaign.skill_group
     )

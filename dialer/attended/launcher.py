@@ -13,15 +13,23 @@ import dataclasses
 import logging
 import uuid
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlmodel import Session, col, select
 
-from campaigns.hopper import LeadNotCallable
+from campaigns.hopper import LeadNotCallable, Lease
 from campaigns.models import Lead
-from dialer.agent_service import agent_from_seat, list_agents, post_event
-from dialer.agents import AgentAction, AgentState
+from dialer.agent_service import (
+    SkipPreview,
+    agent_from_seat,
+    apply_agent_action,
+    list_agents,
+    offer_preview,
+    post_event,
+)
+from dialer.agents import Agent, AgentAction, AgentState
 from dialer.attended.calls import CallHandler
 from dialer.attended.desk import CALL_STATES
 from dialer.attended.phones import AgentPhones
@@ -32,7 +40,7 @@ from dialer.gateway import CallParameters, HangupParty, OriginateRequest
 from dialer.guard import guard_for
 from dialer.models import AgentEventKind, AgentSeat, AgentStateLog
 from dialer.pacer import DISPOSITION_FOR
-from dialer.pacing import PacingSnapshot, PacingStats, policy_for_mode
+from dialer.pacing import PacingMode, PacingSnapshot, PacingStats, policy_for_mode
 
 __all__ = ["Launcher"]
 
@@ -59,6 +67,37 @@ def manual_dial_target(
         return uuid.UUID(str(details["campaign_id"])), uuid.UUID(str(details["campaign_lead_id"]))
     except (KeyError, ValueError):
         return None
+
+
+def lead_data(lease: Lease, lead: Lead | None) -> dict[str, Any]:
+    """What a pop shows of the lead: its number, attempt, callback and the list's data."""
+    data: dict[str, Any] = {
+        "id": str(lease.lead_id),
+        "phone": lease.phone_e164,
+        "attempt_no": lease.attempt_no,
+        "callback_at": None if lease.callback_at is None else lease.callback_at.isoformat(),
+    }
+    if lead is not None:
+        data.update(
+            phone_type=lead.phone_type,
+            region=lead.phone_region_desc or lead.phone_region,
+            carrier=lead.phone_carrier,
+            attributes=dict(lead.attributes),
+        )
+    return data
+
+
+@dataclass(frozen=True)
+class _Preview:
+    """A lead shown to an agent before dialing, its lease held meanwhile."""
+
+    lease: Lease
+    lead: dict[str, Any]
+    offered_s: float
+
+    def shown_to(self, agent: Agent) -> bool:
+        """Whether the agent is still looking at this lead (a preview has no call id yet)."""
+        return agent.state is AgentState.PREVIEWING and agent.lead_id == str(self.lease.lead_id)
 
 
 class Launcher:
@@ -90,6 +129,8 @@ class Launcher:
         self.quiet_until_s = -1.0
         #: soft-phone call ids of manual dials already looked at (placed or not ours)
         self.seen_dials: set[str] = set()
+        #: preview mode: the lead each agent is looking at, by seat
+        self.previews: dict[uuid.UUID, _Preview] = {}
 
     def _pacing_stats(self, now: float) -> PacingStats:
         ctx = self.ctx
@@ -135,12 +176,17 @@ class Launcher:
         )
 
     def launch(self, now: float) -> None:
-        """One pacing decision: cancel surplus ringing calls, or launch what the guard allows."""
+        """One pacing decision: cancel surplus ringing calls, or launch what the guard allows
+        (in preview mode: offer each ready agent a lead to look at first)."""
         ctx = self.ctx
         with ctx.session() as session:
             staff = list_agents(
                 session=session, client_scope=[ctx.client_id], skill_group=ctx.info.skill_group
             )
+        if ctx.info.mode is PacingMode.PREVIEW:
+            self._follow_previews(now, staff)
+            self._offer_previews(now, staff)
+            return
         snapshot = self.snapshot(now, staff)
         if self._cancel_surplus(snapshot, now):
             return  # the next tick launches from the smaller exposure
@@ -227,6 +273,10 @@ class Launcher:
                 lead.id: lead for lead in session.exec(select(Lead).where(col(Lead.id).in_(ids)))
             }
 
+    def _lead(self, lead_id: uuid.UUID) -> Lead | None:
+        with self.ctx.session() as session:
+            return session.get(Lead, lead_id)
+
     def _originate(
         self,
         begun: StartedAttempt,
@@ -241,24 +291,11 @@ class Launcher:
         None when the gateway refused it (the attempt is then completed as failed)."""
         ctx = self.ctx
         lease, attempt_id = begun.lease, begun.attempt_id
-        lead_data: dict[str, Any] = {
-            "id": str(lease.lead_id),
-            "phone": lease.phone_e164,
-            "attempt_no": lease.attempt_no,
-            "callback_at": None if lease.callback_at is None else lease.callback_at.isoformat(),
-        }
-        if lead is not None:
-            lead_data.update(
-                phone_type=lead.phone_type,
-                region=lead.phone_region_desc or lead.phone_region,
-                carrier=lead.phone_carrier,
-                attributes=dict(lead.attributes),
-            )
         call = LiveCall(
             call_id="",
             attempt_id=attempt_id,
             lease_token=lease.lease_token,
-            lead=lead_data,
+            lead=lead_data(lease, lead),
             phone=lease.phone_e164,
             originated_s=now,
             callback_agent=lease.callback_agent,
@@ -289,6 +326,102 @@ class Launcher:
             return None
         ctx.calls[call.call_id] = call
         return call
+
+    # -- preview ----------------------------------------------------------------------------
+
+    def _offer_previews(self, now: float, staff: Collection[AgentSeat]) -> None:
+        """Offer each ready agent without one a lead to preview (longest ready first): the
+        lead is leased (held while they look) and popped with its data, the call parameters
+        and the script; the agent dials it (placed as the agent's own call) or skips it (the
+        lead goes back to the hopper, no attempt)."""
+        ctx = self.ctx
+        if now < self.quiet_until_s:
+            return
+        ready = sorted(
+            (
+                s
+                for s in staff
+                if s.state is AgentState.READY
+                and s.id not in self.previews
+                and self.phones.routable(s.agent_code)
+            ),
+            key=lambda s: s.state_since,
+        )
+        for seat in ready:
+            leases = ctx.path.lease(1, ctx.at(now))
+            if not leases:
+                self.quiet_until_s = now + ctx.config.hopper_backoff_s
+                return
+            lease = leases[0]
+            lead = lead_data(lease, self._lead(lease.lead_id))
+            params = CallParameters(
+                ctx.info.caller, lease.phone_e164, seat.agent_code, ctx.info.skill_group
+            )
+            try:
+                with ctx.session() as session:
+                    offer_preview(
+                        session=session,
+                        agent_id=seat.id,
+                        client_id=ctx.client_id,
+                        lead=lead,
+                        params=params,
+                        script=ctx.info.script,
+                        at=max(ctx.at(now), seat.state_since),
+                    )
+            except AgentError as exc:  # the agent moved since it was read
+                log.info("agent %s not offered a preview: %s", seat.agent_code, exc)
+                ctx.path.release(lease.lease_token, ctx.at(now))
+                continue
+            ctx.path.hold(lease)
+            self.previews[seat.id] = _Preview(lease, lead, now)
+
+    def _follow_previews(self, now: float, staff: Collection[AgentSeat]) -> None:
+        """The agents' answers to their previews: dialed (the call is placed for them), or
+        skipped, signed out, gone (the lead goes back to the hopper)."""
+        ctx = self.ctx
+        seats = {s.id: s for s in staff}
+        for seat_id, preview in list(self.previews.items()):
+            seat = seats.get(seat_id)
+            agent = None if seat is None else agent_from_seat(seat)
+            if agent is None:
+                del self.previews[seat_id]
+                ctx.path.release(preview.lease.lease_token, ctx.at(now))
+                continue
+            if preview.shown_to(agent):
+                continue  # still looking
+            del self.previews[seat_id]
+            soft_id = agent.call_id
+            if (
+                seat is None
+                or agent.state is not AgentState.DIALING
+                or agent.lead_id != str(preview.lease.lead_id)
+                or soft_id is None
+            ):
+                ctx.path.release(preview.lease.lease_token, ctx.at(now))
+                continue
+            self.seen_dials.add(soft_id)
+            self._start_manual(preview.lease, seat_id, seat.agent_code, soft_id, now)
+
+    def drop_previews(self, now: float) -> None:
+        """Dialing stops: the leads previewed and not dialed go back to the hopper, and their
+        agents leave the preview (``skip_preview``, reason ``dialing stopped``)."""
+        ctx = self.ctx
+        for seat_id, preview in list(self.previews.items()):
+            ctx.path.release(preview.lease.lease_token, ctx.at(now))
+            try:
+                with ctx.session() as session:
+                    seat = session.get(AgentSeat, seat_id)
+                    agent = None if seat is None else agent_from_seat(seat)
+                    if seat is not None and agent is not None and preview.shown_to(agent):
+                        apply_agent_action(
+                            session=session,
+                            agent_id=seat_id,
+                            command=SkipPreview(reason="dialing stopped"),
+                            at=max(ctx.at(now), seat.state_since),
+                        )
+            except AgentError as exc:  # the agent moved meanwhile
+                log.info("agent %s kept their preview: %s", seat_id, exc)
+        self.previews.clear()
 
     # -- calls agents dial by hand ----------------------------------------------------------
 
@@ -332,26 +465,29 @@ class Launcher:
     def _dial_for(
         self, seat_id: uuid.UUID, code: str, soft_id: str, campaign_lead_id: uuid.UUID, now: float
     ) -> None:
-        ctx = self.ctx
-        moment = ctx.at(now)
         try:
-            lease = ctx.path.lease_one(campaign_lead_id, moment)
+            lease = self.ctx.path.lease_one(campaign_lead_id, self.ctx.at(now))
         except LeadNotCallable as exc:
             log.info(
                 "agent %s's manual call to lead %s not placed: %s", code, campaign_lead_id, exc
             )
             self.calls.manual_failed(seat_id, soft_id, f"not dialed: {exc}", now)
             return
-        started = ctx.path.start([lease], moment)
+        self._start_manual(lease, seat_id, code, soft_id, now)
+
+    def _start_manual(
+        self, lease: Lease, seat_id: uuid.UUID, code: str, soft_id: str, now: float
+    ) -> None:
+        """Write the attempt of a lead an agent dials (do-not-call re-checked) and place it."""
+        started = self.ctx.path.start([lease], self.ctx.at(now))
         self._check_dialing(now)
         if not started:
             reason = "not dialed: the number went onto a do-not-call list, or dialing stopped"
             self.calls.manual_failed(seat_id, soft_id, reason, now)
             return
-        leads = self._leads(started)
         self._originate(
             started[0],
-            leads.get(lease.lead_id),
+            self._lead(lease.lead_id),
             now,
             seat_id=seat_id,
             agent_code=code,

@@ -125,6 +125,8 @@ class AttendedLoop:
                     self.progress(now)
             if ctx.stop:
                 assert ctx.stopped_s is not None
+                if self.launcher.previews:
+                    self.launcher.drop_previews(now)
                 if now - ctx.stopped_s >= config.drain_limit_s:
                     self.desk.close_wraps(now)
                 if not ctx.calls:

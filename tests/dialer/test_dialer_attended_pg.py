@@ -1491,3 +1491,80 @@ def test_a_callback_cannot_be_dialed_by_hand_while_no_pacer_runs_the_campaign(
     with system_session() as session:
         assert svc.get_agent(session=session, agent_id=seat_id).state is AgentState.SIGNED_IN
     assert attempts_of(client_id, campaign_id) == []
+
+
+# --------------------------------------------------------------------------- preview
+
+
+def test_preview_mode_shows_the_agent_each_lead_who_dials_or_skips_it(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=2, mode="preview")
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="P001")
+    talk = Desk(seat_id, talk_s=3.0, wrap_s=1.0, disposition="sale")
+    offers: list[str] = []  # the lead of each preview, in order
+    seen: set[datetime] = set()  # each preview starts the agent's state anew
+
+    def desk(now: datetime) -> None:
+        with system_session() as session:
+            seat = svc.get_agent(session=session, agent_id=seat_id)
+            agent = svc.agent_from_seat(seat)
+        if seat.state is not AgentState.PREVIEWING or seat.state_since in seen:
+            talk(now)
+            return
+        seen.add(seat.state_since)
+        assert agent.lead_id is not None
+        offers.append(agent.lead_id)
+        commands: list[svc.AgentCommand] = [svc.Dial()]
+        if len(offers) == 2:
+            commands = [svc.SkipPreview(reason="wrong person")]
+        elif len(offers) > 2:  # the skipped lead, offered again: enough for today
+            commands = [svc.SkipPreview(), svc.GoNotReady(reason="break")]
+        with system_session() as session:
+            for command in commands:
+                svc.apply_agent_action(session=session, agent_id=seat_id, command=command, at=now)
+
+    clock.desks.append(desk)
+    gw = gateway(ring_s=2.0)
+
+    result = run(client_id, campaign_id, clock, gw, duration_s=40)
+
+    [attempt] = attempts_of(client_id, campaign_id)  # only the lead the agent dialed
+    assert gw.originated == [str(attempt.id)]
+    assert str(attempt.lead_id) == offers[0]
+    assert attempt.disposition == "sale"
+    assert attempt.agent_id == "P001"
+    assert result.connected == 1
+    assert result.live_answers == 0  # the agent's own call, never at risk of abandon
+    assert offers[2] == offers[1] != offers[0]  # a skipped lead goes back to the hopper
+    with tenant_session([client_id]) as session:
+        skipped = session.exec(
+            select(CampaignLead).where(CampaignLead.lead_id == uuid.UUID(offers[1]))
+        ).one()
+    assert skipped.attempts == 0
+    assert skipped.state is LeadState.new
+    assert skipped.lease_token is None
+    pops = [e for e in events_of(client_id, seat_id) if e.kind is AgentEventKind.PREVIEW_OFFERED]
+    assert len(pops) == 3
+    assert pops[0].payload["lead"]["attributes"]["product"] == "智慧電表"
+    assert pops[0].payload["params"]["agent_id"] == "P001"
+    assert pops[0].payload["script"]["campaign_id"] == str(campaign_id)
+
+
+def test_a_preview_left_open_when_dialing_stops_goes_back_to_the_hopper(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=1, mode="preview")
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="P002")  # looks and never decides
+
+    result = run(client_id, campaign_id, clock, gateway(), duration_s=10)
+
+    assert result.stopped_because == "end of the requested duration"
+    assert attempts_of(client_id, campaign_id) == []
+    actions = [e.action for e in log_of(seat_id)]
+    assert actions[-2:] == [A.OFFER_PREVIEW, A.SKIP_PREVIEW]
+    assert log_of(seat_id)[-1].reason == "dialing stopped"
+    with tenant_session([client_id]) as session:
+        row = session.exec(
+            select(CampaignLead).where(CampaignLead.campaign_id == campaign_id)
+        ).one()
+    assert row.lease_token is None
+    assert row.state is LeadState.new
