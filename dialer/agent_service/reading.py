@@ -78,8 +78,10 @@ def events_after(
 
 
 def current_pop(*, session: Session, seat: AgentSeat) -> AgentEvent | None:
-    """The pop of the call (or preview) the agent is on, if the session may see it."""
-    call_id = agent_from_seat(seat).call_id
+    """The pop of the call (or preview) the agent is on, if the session may see it; while the
+    agent dials the lead they previewed, its preview (the call's own pop comes on answer)."""
+    agent = agent_from_seat(seat)
+    call_id = agent.call_id
     lead_state = seat.state is _S.PREVIEWING
     if call_id is None and not lead_state:
         return None
@@ -98,7 +100,15 @@ def current_pop(*, session: Session, seat: AgentSeat) -> AgentEvent | None:
     if event is None:
         return None
     if call_id is not None and event.call_id != call_id and not lead_state:
-        return None
+        lead = event.payload.get("lead") or {}
+        previewed = (
+            seat.state is _S.DIALING
+            and event.kind is AgentEventKind.PREVIEW_OFFERED
+            and agent.lead_id is not None
+            and str(lead.get("id")) == agent.lead_id
+        )
+        if not previewed:
+            return None
     return event
 
 

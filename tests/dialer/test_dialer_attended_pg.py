@@ -1503,11 +1503,14 @@ def test_preview_mode_shows_the_agent_each_lead_who_dials_or_skips_it(live: None
     talk = Desk(seat_id, talk_s=3.0, wrap_s=1.0, disposition="sale")
     offers: list[str] = []  # the lead of each preview, in order
     seen: set[datetime] = set()  # each preview starts the agent's state anew
+    shown_while_dialing: list[AgentEvent | None] = []
 
     def desk(now: datetime) -> None:
         with system_session() as session:
             seat = svc.get_agent(session=session, agent_id=seat_id)
             agent = svc.agent_from_seat(seat)
+            if seat.state is AgentState.DIALING:
+                shown_while_dialing.append(svc.current_pop(session=session, seat=seat))
         if seat.state is not AgentState.PREVIEWING or seat.state_since in seen:
             talk(now)
             return
@@ -1536,6 +1539,11 @@ def test_preview_mode_shows_the_agent_each_lead_who_dials_or_skips_it(live: None
     assert result.connected == 1
     assert result.live_answers == 0  # the agent's own call, never at risk of abandon
     assert offers[2] == offers[1] != offers[0]  # a skipped lead goes back to the hopper
+    # while the call rings, the agent's screen still shows the lead they previewed
+    assert shown_while_dialing
+    assert all(p is not None for p in shown_while_dialing)
+    assert {p.kind for p in shown_while_dialing if p} == {AgentEventKind.PREVIEW_OFFERED}
+    assert {p.payload["lead"]["id"] for p in shown_while_dialing if p} == {offers[0]}
     with tenant_session([client_id]) as session:
         skipped = session.exec(
             select(CampaignLead).where(CampaignLead.lead_id == uuid.UUID(offers[1]))
