@@ -412,9 +412,11 @@ class Kamailio:
 PILOT_NUMBERS = [f"+861390000000{i}" for i in range(5)]
 
 
-def sip_pilot(phone_uri: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
-    """A piloting campaign over :data:`PILOT_NUMBERS` and one ready agent (S001) whose phone
-    is ``phone_uri``: (client id, campaign id, agent seat id)."""
+def sip_pilot(
+    phone_uri: str, *, numbers: list[str] = PILOT_NUMBERS, mode: str = "progressive"
+) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """A piloting campaign over ``numbers`` (:data:`PILOT_NUMBERS`) dialed in ``mode``, and one
+    ready agent (S001) whose phone is ``phone_uri``: (client id, campaign id, agent seat id)."""
     from campaign_builders import make_campaign, make_list
 
     from campaigns.models import BatchCreate, CampaignStatus
@@ -427,19 +429,20 @@ def sip_pilot(phone_uri: str) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
     with system_session() as session:
         client_id = create_client(session=session, name=f"c{uuid.uuid4().hex[:6]}").id
     with tenant_session([client_id]) as session:
-        lead_list, _ = make_list(session, client_id, numbers=PILOT_NUMBERS)
+        lead_list, _ = make_list(session, client_id, numbers=numbers)
         campaign = make_campaign(
             session,
             client_id,
             [lead_list.id],
             name="sip pilot",
             max_attempts=3,
-            pacing_mode="progressive",
+            pacing_mode=mode,
             skill_group="sales",
             caller_id="+862155550000",
             max_ring_s=15,
         )
-        create_batch(session=session, campaign=campaign, batch_in=BatchCreate(size=5, seed=1))
+        batch = BatchCreate(size=len(numbers), seed=1)
+        create_batch(session=session, campaign=campaign, batch_in=batch)
         transition_campaign(session=session, campaign=campaign, target=CampaignStatus.piloting)
         campaign_id = campaign.id
     with system_session() as session:

@@ -23,7 +23,7 @@ from sip.sip_peers import (
 from sqlmodel import select
 
 from campaigns.models import AttemptStatus, CallAttempt
-from core.db import tenant_session
+from core.db import system_session, tenant_session
 from dialer.attended import AttendedConfig, run_attended
 from dialer.gateway import RealTimeClock
 from dialer.leadership import LocalLeadership
@@ -93,3 +93,68 @@ def test_a_small_pilot_over_sip_gets_every_disposition_right(
     assert result.abandoned == 0
     assert peer.wait() == 0, peer.errors()  # every ACK and BYE where SIPp expected it
     assert baresip.invites() == 1  # the agent's phone rang once, when the loop called it
+
+
+def test_preview_over_sip_places_the_agents_own_calls(
+    live: None,
+    sipp: StartSipp,
+    make_gateway: MakeGateway,
+    baresip: Baresip,
+) -> None:
+    """A preview campaign over SIP: the agent is shown each lead and dials it; the answered
+    one is bridged to the agent's phone and dispositioned, the busy one (486) is an attempt
+    whose dial fails back to the agent; both numbers are dialed once, by the SIP gateway."""
+    from dialer import agent_service as svc
+    from dialer.agents import AgentAction, AgentState
+    from dialer.models import AgentStateLog
+
+    numbers = PILOT_NUMBERS[:2]  # answers and waits for our BYE; busy
+    client_id, campaign_id, seat_id = sip_pilot(baresip.address, numbers=numbers, mode="preview")
+    peer = sipp("pilot.xml", calls=2)
+    clock = RealTimeClock()
+    gw = make_gateway(peer.port)
+    gw.clock = clock.seconds
+
+    def sleep(seconds: float) -> None:
+        with system_session() as session:
+            seat = svc.get_agent(session=session, agent_id=seat_id)
+            if seat.state is AgentState.PREVIEWING:
+                svc.apply_agent_action(session=session, agent_id=seat_id, command=svc.Dial())
+        agent_desk(seat_id)
+        time.sleep(min(seconds, 0.05))
+
+    result = run_attended(
+        client_id=client_id,
+        campaign_id=campaign_id,
+        leadership=LocalLeadership(campaign_id, f"sip-{uuid.uuid4().hex[:6]}"),
+        gateway=gw,
+        config=AttendedConfig(duration_s=15.0, tick_s=0.25, hopper_backoff_s=60.0),
+        clock=clock,
+        sleep=sleep,
+    )
+
+    with tenant_session([client_id]) as session:
+        attempts = list(
+            session.exec(select(CallAttempt).where(CallAttempt.campaign_id == campaign_id))
+        )
+    by_number = {a.number_dialed: a for a in attempts}
+    assert sorted(by_number) == numbers
+    assert len(attempts) == 2
+    answered, busy = by_number[numbers[0]], by_number[numbers[1]]
+    assert answered.disposition == "sale"
+    assert answered.agent_id == "S001"
+    assert answered.agent_connected_at is not None
+    assert busy.disposition == "busy"
+    assert result.connected == 1
+    assert result.abandoned == 0
+    with system_session() as session:
+        actions = [
+            e.action
+            for e in session.exec(
+                select(AgentStateLog).where(AgentStateLog.agent_seat_id == seat_id)
+            )
+        ]
+    assert actions.count(AgentAction.OFFER_PREVIEW) >= 2
+    assert AgentAction.CALL_FAILED in actions  # the busy call, back to the agent
+    assert peer.wait() == 0, peer.errors()
+    assert baresip.invites() == 1  # the agent's phone was called once, at the start
