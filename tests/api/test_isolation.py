@@ -51,7 +51,16 @@ def _suppression_entry_for(tenant: Tenant) -> dict[str, str]:
 
 def _campaign_objects_for(tenant: Tenant) -> dict[str, str]:
     """A campaign with a one-lead list and a pilot batch, written through the services."""
-    from campaigns.models import BatchCreate, CampaignCreate, Lead, LeadList, ListStatus
+    from sqlmodel import select
+
+    from campaigns.models import (
+        BatchCreate,
+        CampaignCreate,
+        CampaignLead,
+        Lead,
+        LeadList,
+        ListStatus,
+    )
     from campaigns.service import create_batch, create_campaign, list_dispositions
     from core.db import tenant_session
 
@@ -78,7 +87,11 @@ def _campaign_objects_for(tenant: Tenant) -> dict[str, str]:
         batch = create_batch(session=session, campaign=campaign, batch_in=BatchCreate(size=1))
         disposition = list_dispositions(session=session, campaign_id=campaign.id)[0]
         attempt = _recorded_attempt(session, campaign.id, lead.id, tenant.client_id)
+        campaign_lead = session.exec(
+            select(CampaignLead.id).where(CampaignLead.campaign_id == campaign.id)
+        ).one()
         ids = {
+            "campaign_lead_id": str(campaign_lead),
             "attempt_id": str(attempt),
             "campaign_id": str(campaign.id),
             "batch_id": str(batch.id),
@@ -230,6 +243,7 @@ OBJECT_FACTORIES: dict[str, Callable[[Tenant], dict[str, str]]] = {
     "disposition_id": _campaign_objects_for,
     "lead_id": _campaign_objects_for,
     "attempt_id": _campaign_objects_for,
+    "campaign_lead_id": _campaign_objects_for,
     "agent_id": _agent_for,
     "run_id": _feasibility_run_for,
     "report_id": _report_objects_for,

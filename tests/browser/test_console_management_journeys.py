@@ -88,11 +88,12 @@ def test_operator_manages_agents_and_skill_groups(page_for: Any) -> None:
     assert page.locator("section[data-group='survey'] tr[data-member='A002']").count() == 0
 
 
-def _due_callback(client_id: uuid.UUID, agent_code: str) -> None:
+def _due_callback(client_id: uuid.UUID, agent_code: str) -> uuid.UUID:
+    """A running campaign whose one lead is a callback of ``agent_code``'s, due 2 min ago."""
     from campaign_builders import make_campaign, make_list
     from sqlmodel import select
 
-    from campaigns.models import BatchCreate, CampaignLead, LeadState
+    from campaigns.models import BatchCreate, CampaignLead, CampaignStatus, LeadState
     from campaigns.service import create_batch
     from core.db import tenant_session, utcnow
 
@@ -102,6 +103,8 @@ def _due_callback(client_id: uuid.UUID, agent_code: str) -> None:
         )
         campaign = make_campaign(session, client_id, [lead_list.id], name="回访预约")
         create_batch(session=session, campaign=campaign, batch_in=BatchCreate(size=1, seed=1))
+        campaign.status = CampaignStatus.running
+        session.add(campaign)
         row = session.exec(
             select(CampaignLead).where(CampaignLead.campaign_id == campaign.id)
         ).one()
@@ -109,13 +112,18 @@ def _due_callback(client_id: uuid.UUID, agent_code: str) -> None:
         row.callback_at = row.next_attempt_at = utcnow() - timedelta(minutes=2)
         row.callback_agent = agent_code
         session.add(row)
+        return campaign.id
 
 
 def test_agent_dials_a_due_callback_from_my_callbacks(page_for: Any) -> None:
     alpha = make_tenant(None, "alpha").client_id
     agent_id = make_agent(alpha, code="A007")
-    _due_callback(alpha, "A007")
+    from dialer.leadership import LocalLeadership
+
+    campaign_id = _due_callback(alpha, "A007")
     make_user("ann", "agent", [alpha], agent_id=agent_id)
+    pacer = LocalLeadership(campaign_id, "browser-test-pacer")  # the server's process
+    assert pacer.acquire()
     page = page_for("ann", PASSWORD)
     page.click("button[data-action=sign_in]")
     page.wait_for_selector("button[data-action=go_ready]")
@@ -126,7 +134,9 @@ def test_agent_dials_a_due_callback_from_my_callbacks(page_for: Any) -> None:
     assert "陈先生" in row
     shot(page, "agent-my-callbacks")
     page.click("button[data-action=dial-callback]")
-    page.wait_for_selector(".badge.a-dialing")  # the soft-phone's manual dial, on the agent screen
+    # the agent dials; the campaign's pacer places the call (tests/dialer: the attempt)
+    page.wait_for_selector(".badge.a-dialing")
+    pacer.release()
 
 
 def _draft_version(client_id: uuid.UUID) -> str:
