@@ -11,6 +11,7 @@ depend on the number of workers or on which process normalised a chunk.
 
 from __future__ import annotations
 
+import logging
 import multiprocessing
 import os
 import signal
@@ -86,11 +87,20 @@ class _Engine:
         return results
 
 
+log = logging.getLogger(__name__)
+
 _WORKER_ENGINE: _Engine | None = None
 
 
-#: How long a new pool waits for each worker to be initialised before it is used anyway.
-_WORKER_READY_TIMEOUT_S = 60.0
+#: How long a new pool waits for each worker to be initialised; a pool whose worker does not
+#: say so in time is not used (this process normalises every batch itself).
+_WORKER_READY_TIMEOUT_S = 20.0
+#: How long a batch handed to a worker may take before this process normalises it itself (a
+#: batch takes milliseconds to a second). A worker forked while a thread of this process held
+#: a lock (the CSV reader's threads, an allocator) can hang for ever; the run must not.
+_WORKER_STALL_S = 30.0
+#: How long ending a worker pool may take before the run goes on without waiting for it.
+_POOL_CLOSE_S = 30.0
 
 
 def _init_worker(
@@ -112,7 +122,7 @@ def _init_worker_then_report(ready: Any, *args: Any) -> None:
     ready.release()
 
 
-def _start_pool(context: Any, workers: int, args: tuple[Any, ...]) -> Pool:
+def _start_pool(context: Any, workers: int, args: tuple[Any, ...]) -> Pool | None:
     """A worker pool whose workers die on SIGTERM, returned once every worker is ready.
 
     A forked worker inherits its parent's SIGTERM handler (a test runner's or a server's, which
@@ -120,7 +130,7 @@ def _start_pool(context: Any, workers: int, args: tuple[Any, ...]) -> Pool:
     input refused at its first rows) would wait forever for a worker that swallowed the signal.
     On the main thread the default is put in place across the fork; off it (a job thread)
     handlers cannot be changed, so the pool is handed out only after each worker has said it is
-    initialised.
+    initialised; None (the pool terminated) when one does not say so in time.
     """
     ready = context.Semaphore(0)
     previous = signal.getsignal(signal.SIGTERM)
@@ -136,8 +146,37 @@ def _start_pool(context: Any, workers: int, args: tuple[Any, ...]) -> Pool:
             signal.signal(signal.SIGTERM, previous)
     for _ in range(workers):
         if not ready.acquire(timeout=_WORKER_READY_TIMEOUT_S):
-            break  # a worker that cannot start: the pool's own error handling takes over
+            log.warning(
+                "a cleaning worker did not start within %.0f s; this process cleans alone",
+                _WORKER_READY_TIMEOUT_S,
+            )
+            _close_pool(pool, stalled=True)
+            return None
     return pool
+
+
+def _close_pool(pool: Pool, *, stalled: bool) -> None:
+    """End the pool's workers, whatever they are doing; never blocks for long.
+
+    A stalled pool's workers (one hung: see ``_WORKER_STALL_S``) are killed first: a hung
+    worker may not have put the SIGTERM default in place. ``terminate`` then runs in a
+    daemonic thread given ``_POOL_CLOSE_S``: the pool's own shutdown can wait for ever on a
+    lock a killed worker held, and a cleaning run must end all the same.
+    """
+    if stalled:
+        for process in list(getattr(pool, "_pool", ())):  # the pool's worker processes
+            if process.is_alive():
+                process.kill()
+
+    def close() -> None:
+        pool.terminate()
+        pool.join()
+
+    closer = threading.Thread(target=close, name="cleaning-pool-close", daemon=True)
+    closer.start()
+    closer.join(_POOL_CLOSE_S)
+    if closer.is_alive():
+        log.warning("the cleaning worker pool did not close within %.0f s", _POOL_CLOSE_S)
 
 
 def _work(phones: pa.Array, sizes: list[int]) -> list[PackedResult]:
@@ -349,9 +388,42 @@ class CleaningRun:
         size = max(1, options.chunk_rows)
         batch = max(size, _BATCH_ROWS // size * size)
 
+        stalled = False
+
         def room() -> bool:
             """Whether the workers have fewer than ``backlog`` batches to do."""
-            return pool is not None and sum(not h.ready() for _, h in pending) < backlog
+            return (
+                pool is not None
+                and not stalled
+                and sum(not h.ready() for _, h in pending) < backlog
+            )
+
+        def here(raw: _RawChunk) -> _Done:
+            """Normalise a batch in this process."""
+            nonlocal engine
+            if engine is None:
+                engine = _Engine(*args)
+            return _Done(engine.process(raw.columns[index], _chunk_sizes(len(raw), size)))
+
+        def settled() -> tuple[_RawChunk, _Handle]:
+            """The first pending batch, its result ready: a worker that has not answered in
+            ``_WORKER_STALL_S`` is given up (its batches, and every later one, are done here)."""
+            nonlocal stalled
+            raw, handle = pending.popleft()
+            if isinstance(handle, _Done) or handle.ready():
+                return raw, handle
+            handle.wait(_WORKER_STALL_S)
+            if handle.ready():
+                return raw, handle
+            log.warning(
+                "a cleaning worker has not answered for %.0f s; this process cleans alone",
+                _WORKER_STALL_S,
+            )
+            stalled = True
+            for k, (queued, waiting) in enumerate(pending):
+                if not waiting.ready():
+                    pending[k] = (queued, here(queued))
+            return raw, here(raw)
 
         try:
             for raw in self._raw_chunks(batch):
@@ -376,25 +448,21 @@ class CleaningRun:
                 while pending and (
                     (pending[0][1].ready() and not room()) or len(pending) > backlog + _HELD_BACK
                 ):
-                    yield from self._finish_batch(*pending.popleft(), size)
+                    yield from self._finish_batch(*settled(), size)
             while pending:
                 later = [k for k in range(1, len(pending)) if not pending[k][1].ready()]
-                if pending[0][1].ready() or not later:
-                    yield from self._finish_batch(*pending.popleft(), size)
+                if pending[0][1].ready() or not later or stalled:
+                    yield from self._finish_batch(*settled(), size)
                     continue
                 # The input is read and the worker is still busy: rather than wait, normalise
                 # the last batch queued for it here too (it does the batches in order, so that
                 # one is the least likely to have been started). The result is the one the
                 # worker would return; the worker's copy of the work ends with the pool.
-                if engine is None:
-                    engine = _Engine(*args)
                 raw = pending[later[-1]][0]
-                sizes = _chunk_sizes(len(raw), size)
-                pending[later[-1]] = (raw, _Done(engine.process(raw.columns[index], sizes)))
+                pending[later[-1]] = (raw, here(raw))
         finally:
             if pool is not None:
-                pool.terminate()
-                pool.join()
+                _close_pool(pool, stalled=stalled)
             self._reader.close()
         if self._precomputed is not None and next(self._precomputed, None) is not None:
             raise RuntimeError(

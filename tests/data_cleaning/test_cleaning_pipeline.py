@@ -310,6 +310,56 @@ def test_worker_pool_ends_under_a_flag_only_sigterm_handler(tmp_path: Path) -> N
     assert completed.stdout.strip() == "done"
 
 
+def test_a_hung_worker_is_given_up_and_the_run_still_cleans_every_row(tmp_path: Path) -> None:
+    """A worker that never answers (one forked while a thread of the parent held a lock can
+    hang so) must not hang the run: after the stall limit this process cleans its batches and
+    every later one, the hung worker is killed, and the result is the single-process one."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import sys, time
+        from data_cleaning import CleaningOptions, clean_table
+        from data_cleaning import pipeline
+
+        def hang(phones, sizes):
+            time.sleep(3600)
+
+        pipeline._work = hang
+        pipeline._WORKER_STALL_S = 1.0
+        pipeline._POOL_CLOSE_S = 5.0
+        pipeline._BATCH_ROWS = 700
+        path = sys.argv[1]
+        with open(path, "w", encoding="utf-8") as out:
+            out.write("phone\\n")
+            for i in range(20000):
+                out.write(f"13{i % 9}{(i * 7919) % 10**8:08d}\\n")
+        alone = clean_table(path, options=CleaningOptions(workers=0, chunk_rows=250)).consume()
+        started = time.monotonic()
+        hung = clean_table(path, options=CleaningOptions(workers=1, chunk_rows=250)).consume()
+        took = time.monotonic() - started
+        assert hung.rows_in == alone.rows_in == 20000, hung
+        hung.elapsed_s = alone.elapsed_s = 0.0
+        assert hung == alone
+        print(f"done {took:.1f}")
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    completed = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "leads.csv")],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert completed.returncode == 0, completed.stderr
+    word, took = completed.stdout.split()
+    assert word == "done"
+    assert float(took) < 30.0  # one stall limit and the pool's close, not an hour
+
+
 def test_pool_refused_at_its_first_rows_on_a_job_thread_ends(tmp_path: Path) -> None:
     """A list refused at its first rows terminates the pool at once. Run from a job thread (where
     SIGTERM handlers cannot be changed) under a flag-only handler, a worker not yet initialised
