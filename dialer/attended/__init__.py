@@ -79,19 +79,21 @@ one ends the agent's dial with ``call_failed`` and the reason; an agent hanging 
 rings cancels it (a no-answer attempt). Preview campaigns: each ready agent (longest ready
 first) is offered a lead to look at (``preview_offered``, its lease held meanwhile); dialing
 it places it as the agent's own call, skipping it gives the lead back to the hopper with no
-attempt, and when dialing stops an open preview is skipped for the agent ("dialing stopped").
+attempt, and when dialing stops an open preview is skipped for the agent ("dialing stopped");
+with ``pacing_params.preview_dial_after_s`` a preview looked at that long is dialed for the
+agent (reason "preview timed out"), VICIdial's preview timeout.
 
 Limits: agentless campaigns are not dialed here (refused by :func:`check_live_campaign`);
-a preview has no timeout (VICIdial's auto-dial after N seconds); a transfer to an agent who
-is not ready, to a skill group or an outside number, or a hand-over to the IVR is treated as
-the agent hanging up, so the callee is disconnected (three-way calls do not yet reach the
-gateway either); a hold or a consultation puts the callee on hold at the gateway (music) at
-the next tick, and taking the call back takes them off it;
-an agent who goes not ready while a call launched for them rings leaves that call without an
-agent: the loop hangs such surplus ringing calls up once they have rung
+a transfer to an agent who is not ready, to a skill group or an outside number, or a
+hand-over to the IVR is treated as the agent hanging up, so the callee is disconnected
+(three-way calls do not yet reach the gateway either); a hold or a consultation puts the
+callee on hold at the gateway (music) at the next tick, and taking the call back takes them
+off it; an agent who goes not ready while a call launched for them rings leaves that call
+without an agent: the loop hangs such surplus ringing calls up once they have rung
 ``surplus_min_ring_s`` (15 s), but one answered sooner waits out the grace period and gets
-the safe-harbour message, an abandon the guard did not foresee; an agent serving several running
-campaigns is counted by each campaign's loop (the pop's row lock decides who gets it).
+the safe-harbour message, an abandon the guard did not foresee; an agent serving several
+running campaigns is counted by each campaign's loop (the pop's row lock decides who gets
+it).
 """
 
 from __future__ import annotations

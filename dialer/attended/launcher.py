@@ -22,6 +22,7 @@ from sqlmodel import Session, col, select
 from campaigns.hopper import LeadNotCallable, Lease
 from campaigns.models import Lead
 from dialer.agent_service import (
+    Dial,
     SkipPreview,
     agent_from_seat,
     apply_agent_action,
@@ -387,8 +388,11 @@ class Launcher:
                 del self.previews[seat_id]
                 ctx.path.release(preview.lease.lease_token, ctx.at(now))
                 continue
-            if preview.shown_to(agent):
-                continue  # still looking
+            if preview.shown_to(agent):  # still looking
+                limit = ctx.info.preview_dial_after_s
+                if seat is not None and limit is not None and now - preview.offered_s >= limit:
+                    self._dial_for_agent(seat, now)
+                continue
             del self.previews[seat_id]
             soft_id = agent.call_id
             if (
@@ -401,6 +405,20 @@ class Launcher:
                 continue
             self.seen_dials.add(soft_id)
             self._start_manual(preview.lease, seat_id, seat.agent_code, soft_id, now)
+
+    def _dial_for_agent(self, seat: AgentSeat, now: float) -> None:
+        """The preview's time is up: dial it on the agent's behalf (placed next tick)."""
+        ctx = self.ctx
+        try:
+            with ctx.session() as session:
+                apply_agent_action(
+                    session=session,
+                    agent_id=seat.id,
+                    command=Dial(reason="preview timed out"),
+                    at=max(ctx.at(now), seat.state_since),
+                )
+        except AgentError as exc:  # the agent decided meanwhile
+            log.info("preview of agent %s not dialed for them: %s", seat.agent_code, exc)
 
     def drop_previews(self, now: float) -> None:
         """Dialing stops: the leads previewed and not dialed go back to the hopper, and their

@@ -107,6 +107,9 @@ class CampaignInfo:
     script: dict[str, Any]
     guard: AbandonGuard = AbandonGuard.STRICT
     risk: float = DEFAULT_RISK
+    #: preview mode: dial a lead for the agent once they have looked at it this long (the
+    #: campaign's ``pacing_params.preview_dial_after_s``); None: wait for the agent
+    preview_dial_after_s: float | None = None
 
 
 def load_campaign(session: Session, campaign_id: uuid.UUID) -> CampaignInfo:
@@ -144,12 +147,14 @@ def load_campaign(session: Session, campaign_id: uuid.UUID) -> CampaignInfo:
         stored.get("abandon_guard", AbandonGuard.STRICT.value),
         stored.get("abandon_risk", DEFAULT_RISK),
     )
+    params = campaign.pacing_params or {}
+    after = params.get("preview_dial_after_s")
     return CampaignInfo(
         name=campaign.name,
         skill_group=campaign.skill_group,
         mode=PacingMode(campaign.pacing_mode.value),
         cap=campaign.abandon_rate_cap,
-        power_ratio=float((campaign.pacing_params or {}).get("ratio", 2.0)),
+        power_ratio=float(params.get("ratio", 2.0)),
         max_ring_s=float(campaign.max_ring_s),
         caller=campaign.caller_id or "",  # checked above: never anonymous
         window_s=window_s,
@@ -157,6 +162,7 @@ def load_campaign(session: Session, campaign_id: uuid.UUID) -> CampaignInfo:
         script=script,
         guard=guard,
         risk=risk,
+        preview_dial_after_s=float(after) if after is not None and after > 0 else None,
     )
 
 

@@ -1576,3 +1576,24 @@ def test_a_preview_left_open_when_dialing_stops_goes_back_to_the_hopper(live: No
         ).one()
     assert row.lease_token is None
     assert row.state is LeadState.new
+
+
+def test_a_preview_looked_at_too_long_is_dialed_for_the_agent(live: None) -> None:
+    client_id, campaign_id = make_campaign(
+        leads=1, mode="preview", pacing_params={"preview_dial_after_s": 5.0}
+    )
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="P003")  # looks and never decides
+    clock.desks.append(Desk(seat_id, talk_s=2.0, disposition="sale"))
+
+    run(client_id, campaign_id, clock, gateway(ring_s=2.0), duration_s=30)
+
+    [attempt] = attempts_of(client_id, campaign_id)
+    assert attempt.agent_id == "P003"
+    assert attempt.disposition == "sale"
+    log = log_of(seat_id)
+    offered = next(e for e in log if e.action is A.OFFER_PREVIEW)
+    dialed = next(e for e in log if e.action is A.DIAL)
+    assert dialed.reason == "preview timed out"
+    waited = (dialed.at - offered.at).total_seconds()
+    assert 5.0 <= waited <= 6.5
