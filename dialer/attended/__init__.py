@@ -67,7 +67,9 @@ expire and the hopper reschedules them after the "outcome unknown" delay.
 A ``transfer`` to another agent (by 工號) who is ready and serves the campaign moves the call
 to them: a pop on their soft-phone, the gateway's bridge moved (``transfer_to_agent``), and
 the attempt is completed with the disposition given when *their* wrap-up ends (the first agent
-wraps up on their own).
+wraps up on their own). A transfer to a skill group goes to its longest-ready agent serving
+the client whose phone this loop reaches (an agent of the campaign's group too, or any agent
+when the gateway reports no legs), with that group as the call's 技能組.
 
 An agent's own calls: an agent who dials a due callback of theirs (the agent API's
 ``dial_callback``) is left ``dialing``; the loop places that call within a tick by the
@@ -84,8 +86,9 @@ with ``pacing_params.preview_dial_after_s`` a preview looked at that long is dia
 agent (reason "preview timed out"), VICIdial's preview timeout.
 
 Limits: agentless campaigns are not dialed here (refused by :func:`check_live_campaign`);
-a transfer to an agent who is not ready, to a skill group or an outside number, or a
-hand-over to the IVR is treated as the agent hanging up, so the callee is disconnected
+a transfer to an agent who is not ready, to a skill group none of whose reachable agents
+is ready, or to an outside number, or a hand-over to the IVR is treated as the agent hanging
+up, so the callee is disconnected
 (three-way calls do not yet reach the gateway either); a hold or a consultation puts the
 callee on hold at the gateway (music) at the next tick, and taking the call back takes them
 off it; an agent who goes not ready while a call launched for them rings leaves that call

@@ -24,7 +24,7 @@ from dialer.agent_service import (
     post_event,
     ready_agents,
 )
-from dialer.agents import AgentAction, AgentState, TransferKind
+from dialer.agents import AgentAction, AgentState, TransferKind, TransferTarget
 from dialer.attended.calls import CallHandler
 from dialer.attended.config import SAFE_HARBOUR_MESSAGE
 from dialer.attended.phones import AgentPhones
@@ -87,18 +87,27 @@ class AgentDesk:
                 self._abandon(call, now)
 
     def _pop(
-        self, session: Session, call: LiveCall, seat_id: uuid.UUID, code: str, at: datetime
+        self,
+        session: Session,
+        call: LiveCall,
+        seat_id: uuid.UUID,
+        code: str,
+        at: datetime,
+        *,
+        skill_group: str | None = None,
     ) -> None:
         """Pop the call on the agent's soft-phone (raises AgentError when they cannot take
-        it), with the call parameters 工號/技能組/主叫/被叫 of this agent."""
+        it), with the call parameters 工號/技能組/主叫/被叫 of this agent (技能組: the
+        campaign's, or the group the call was transferred to)."""
         ctx = self.ctx
+        group = skill_group or ctx.info.skill_group
         pop_call(
             session=session,
             agent_id=seat_id,
             client_id=ctx.client_id,
             attempt_id=call.attempt_id,
             lead=call.lead,
-            params=CallParameters(ctx.info.caller, call.phone, code, ctx.info.skill_group),
+            params=CallParameters(ctx.info.caller, call.phone, code, group),
             script=ctx.info.script,
             at=at,
             call_id=call.agent_call_id,
@@ -218,7 +227,7 @@ class AgentDesk:
                 left = not (on_this_call and agent is not None and agent.state in CALL_STATES)
                 if left and not call.agent_left:
                     target = self._transfer_target(call) if seat is not None else None
-                    if target is not None and self._transfer(call, target, now):
+                    if target is not None and self._transfer_to(call, target, now):
                         continue  # the call is the new agent's now
                     # the agent hung up (or transferred nowhere we can reach) through the API
                     call.agent_left = True
@@ -243,8 +252,9 @@ class AgentDesk:
         call.hangup_by = HangupParty.AGENT
         self.calls.complete(call, DISPOSITION_FOR["no_answer"], now)
 
-    def _transfer_target(self, call: LiveCall) -> str | None:
-        """The agent code the call's agent transferred it to, if that is how they left it."""
+    def _transfer_target(self, call: LiveCall) -> TransferTarget | None:
+        """Where the call's agent transferred it, if that is how they left it (an agent or a
+        skill group; an outside number is not reached through this loop yet)."""
         assert call.seat_id is not None
         with self.ctx.session() as session:
             last = session.exec(
@@ -259,16 +269,43 @@ class AgentDesk:
         if last is None or last.action is not AgentAction.TRANSFER:
             return None
         target = last.details.get("target") or {}
-        if target.get("kind") != TransferKind.AGENT.value:
-            return None  # skill groups and outside numbers: not through this loop yet
-        code = target.get("target")
-        return code if isinstance(code, str) else None
+        kind, name = target.get("kind"), target.get("target")
+        if kind not in (TransferKind.AGENT.value, TransferKind.SKILL_GROUP.value):
+            return None  # outside numbers: not through this loop yet
+        return TransferTarget(TransferKind(kind), name) if isinstance(name, str) else None
 
-    def _transfer(self, call: LiveCall, code: str, now: float) -> bool:
-        """Hand a connected call to agent ``code`` (ready, serving the client and group):
-        pop it to them, move the gateway's bridge, and follow them from now on. False (the
+    def _transfer_to(self, call: LiveCall, target: TransferTarget, now: float) -> bool:
+        """Hand the call to the agent named, or to the longest-ready agent of the skill group
+        named (serving the client, their phone reachable by this loop, not the one leaving)."""
+        if target.kind is TransferKind.AGENT:
+            return self._transfer(call, target.target, now)
+        ctx = self.ctx
+        with ctx.session() as session:
+            ready = [
+                seat.agent_code
+                for seat in ready_agents(
+                    session=session,
+                    skill_group=target.target,
+                    client_id=ctx.client_id,
+                    now=ctx.at(now),
+                )
+                if seat.id != call.seat_id and self.phones.routable(seat.agent_code)
+            ]
+        for code in ready:
+            if self._transfer(call, code, now, skill_group=target.target):
+                return True
+        log.info("call %s: nobody of skill group %s can take it; hanging up", call.call_id, target)
+        return False
+
+    def _transfer(
+        self, call: LiveCall, code: str, now: float, *, skill_group: str | None = None
+    ) -> bool:
+        """Hand a connected call to agent ``code`` (ready, serving the client and the group:
+        ``skill_group``, the campaign's by default): pop it to them with the call parameters
+        of their group, move the gateway's bridge, and follow them from now on. False (the
         call is then hung up as before) when they cannot take it."""
         ctx = self.ctx
+        group = skill_group or ctx.info.skill_group
         if not self.phones.routable(code):
             return False
         with ctx.session() as session:
@@ -278,14 +315,12 @@ class AgentDesk:
             return False
         try:
             with ctx.session() as session:
-                self._pop(session, call, seat.id, code, ctx.at(now))
+                self._pop(session, call, seat.id, code, ctx.at(now), skill_group=group)
         except AgentError as exc:
             log.info("call %s: agent %s cannot take the transfer: %s", call.call_id, code, exc)
             return False
         try:
-            ctx.gateway.transfer_to_agent(
-                call.call_id, agent_id=code, skill_group=ctx.info.skill_group, now=now
-            )
+            ctx.gateway.transfer_to_agent(call.call_id, agent_id=code, skill_group=group, now=now)
         except GatewayError as exc:
             log.warning("could not transfer call %s to agent %s: %s", call.call_id, code, exc)
             with ctx.session() as session:  # the new agent wraps up the empty pop

@@ -1597,3 +1597,65 @@ def test_a_preview_looked_at_too_long_is_dialed_for_the_agent(live: None) -> Non
     assert dialed.reason == "preview timed out"
     waited = (dialed.at - offered.at).total_seconds()
     assert 5.0 <= waited <= 6.5
+
+
+def test_a_transfer_to_a_skill_group_goes_to_its_longest_ready_agent_this_loop_reaches(
+    live: None,
+) -> None:
+    from dialer.agents import TransferKind, TransferTarget
+
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    first = make_agent(client_id, clock, code="G001")
+    # retention agents: one only in retention (this campaign's loop has no phone leg to them),
+    # one also in sales (its phone is connected by this loop)
+    elsewhere = make_agent(client_id, clock, code="R001", ready=False, group="retention")
+    both = make_agent(client_id, clock, code="R002", ready=False, group="retention")
+    with system_session() as session:
+        svc.update_agent(
+            session=session,
+            agent_id=both,
+            agent_in=AgentUpdate(skill_groups=["sales", "retention"]),
+        )
+    transferred: list[datetime] = []
+
+    def desk_first(now: datetime) -> None:
+        with system_session() as session:
+            seat = svc.get_agent(session=session, agent_id=first)
+        if seat.state is AgentState.ON_CALL and not transferred:
+            if (now - seat.state_since).total_seconds() < 3:
+                return
+            with system_session() as session:  # retention gets ready, R001 longest
+                for agent in (elsewhere, both):
+                    svc.apply_agent_action(
+                        session=session, agent_id=agent, command=svc.GoReady(), at=now
+                    )
+                svc.apply_agent_action(
+                    session=session,
+                    agent_id=first,
+                    command=svc.Transfer(
+                        target=TransferTarget(TransferKind.SKILL_GROUP, "retention")
+                    ),
+                    at=now,
+                )
+            transferred.append(now)
+        elif seat.state is AgentState.WRAP_UP and transferred:
+            with system_session() as session:
+                svc.apply_agent_action(
+                    session=session, agent_id=first, command=svc.FinishWrap(), at=now
+                )
+
+    clock.desks[:] = [desk_first, Desk(both, talk_s=4.0, disposition="sale")]
+    gw = gateway()
+    result = run(client_id, campaign_id, clock, gw, duration_s=40)
+
+    assert transferred
+    assert result.transfers == 1
+    (attempt,) = attempts_of(client_id, campaign_id)
+    assert (attempt.agent_id, attempt.disposition) == ("R002", "sale")
+    assert [by for _, by in gw.hang_ups] == [HangupParty.AGENT]  # not hung up at the transfer
+    pop = next(e for e in events_of(client_id, both) if e.kind is AgentEventKind.CALL_CONNECTED)
+    assert pop.payload["params"]["skill_group"] == "retention"  # 技能組 follows the transfer
+    assert pop.payload["params"]["agent_id"] == "R002"
+    with system_session() as session:
+        assert svc.get_agent(session=session, agent_id=elsewhere).state is AgentState.READY
