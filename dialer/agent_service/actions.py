@@ -11,7 +11,7 @@ from typing import Any
 from sqlmodel import Session, select
 
 from campaigns.compliance import check_manual_dial
-from campaigns.models import CallAttempt
+from campaigns.models import CallAttempt, CampaignLead
 from core.models import Client
 from dialer.agent_service._common import (
     _CALL_STATES,
@@ -45,6 +45,7 @@ from dialer.agent_service.dispositions import (
     _no_dialer_call,
     _store_disposition,
 )
+from dialer.agent_service.pacers import lead_for_number
 from dialer.agents import CallbackRequest, TransferKind, TransferTarget
 from dialer.exceptions import AgentError
 from dialer.models import (
@@ -189,9 +190,17 @@ def apply_agent_action(
             call_id, lead_id = command.call_id or uuid.uuid4().hex, command.lead_id
             if number is not None:
                 details["number"] = number
-            if command.campaign_lead is not None:  # for the campaign's pacer to place
-                details["campaign_id"] = str(command.campaign_lead[0])
-                details["campaign_lead_id"] = str(command.campaign_lead[1])
+            target = command.campaign_lead
+            if target is None and number is not None and agent.state is not _S.PREVIEWING:
+                # a typed number that is a waiting lead of a live-paced campaign: dialed by it
+                assert call_client is not None
+                target = lead_for_number(session, seat, call_client, number)
+                if target is not None and lead_id is None:
+                    found = session.get(CampaignLead, target[1])
+                    lead_id = None if found is None else str(found.lead_id)
+            if target is not None:  # for the campaign's pacer to place
+                details["campaign_id"] = str(target[0])
+                details["campaign_lead_id"] = str(target[1])
         case Dial() | OfferPreview():
             call_id, lead_id = command.call_id, command.lead_id
         case Connect():

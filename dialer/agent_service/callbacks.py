@@ -17,7 +17,7 @@ from dialer.agent_service._common import CallbackNotDialable, ClientScope
 from dialer.agent_service.actions import ActionOutcome, apply_agent_action
 from dialer.agent_service.commands import Dial
 from dialer.agent_service.crud import get_agent
-from dialer.leadership import PacerHealth, campaign_pacer
+from dialer.agent_service.pacers import live_pacer_problem
 from dialer.models import AgentSeat
 
 
@@ -36,32 +36,6 @@ class ScheduledCallback:
     dialer_calls_it: bool
     # a pacer dials the campaign for real agents now: it can place the agent's own call
     pacer_live: bool = False
-
-
-def live_pacer_problem(campaign: Campaign, health: PacerHealth | None = None) -> str | None:
-    """Why no pacer could place an agent's own call in ``campaign`` now (None: one can).
-
-    The call goes through the campaign's pacer, which holds the gateway and the hopper: it
-    must be dialing, led by a pacer (its lease renewed) for real agents, not simulated ones.
-    """
-    if campaign.status not in DIALING_STATUSES:
-        return (
-            f"campaign {campaign.name!r} is {campaign.status.value}, so nothing dials it; "
-            "resume it (or ask an operator to) to call back"
-        )
-    stored = campaign.pacer_settings or {}
-    if stored.get("agents_mode") == "simulated":
-        return (
-            f"campaign {campaign.name!r} is dialed with simulated agents; an operator restarts "
-            "its pacer with agents_mode 'live' for agents to call"
-        )
-    health = health or campaign_pacer(campaign.id)
-    if not health.healthy:
-        return (
-            f"no pacer dials campaign {campaign.name!r} now, so nothing can place the call; an "
-            "operator starts it (POST /campaigns/{id}/pacer, or the campaign page)"
-        )
-    return None
 
 
 def scheduled_callbacks(

@@ -72,7 +72,8 @@ the client whose phone this loop reaches (an agent of the campaign's group too, 
 when the gateway reports no legs), with that group as the call's 技能組.
 
 An agent's own calls: an agent who dials a due callback of theirs (the agent API's
-``dial_callback``) is left ``dialing``; the loop places that call within a tick by the
+``dial_callback``), or types the number of a waiting lead of a campaign this loop dials for
+their group, is left ``dialing``; the loop places that call within a tick by the
 hopper's rules (:func:`campaigns.hopper.lease_lead`: calling window, attempt limit, due time,
 do-not-call), with the attempt row first, and puts the answer through to that agent whatever
 answered. Such calls are never abandoned, never in the compliance window's counts (no agent

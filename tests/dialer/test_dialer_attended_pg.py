@@ -1659,3 +1659,45 @@ def test_a_transfer_to_a_skill_group_goes_to_its_longest_ready_agent_this_loop_r
     assert pop.payload["params"]["agent_id"] == "R002"
     with system_session() as session:
         assert svc.get_agent(session=session, agent_id=elsewhere).state is AgentState.READY
+
+
+def test_a_typed_number_that_is_a_waiting_lead_is_placed_by_the_campaigns_pacer(
+    live: None,
+) -> None:
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="N001", ready=False)
+    other = make_agent(client_id, clock, code="N002", ready=False)
+    started = clock.now
+    dialed: list[str] = []
+
+    def typist(now: datetime) -> None:
+        if dialed or now < started + timedelta(seconds=3):
+            return
+        with system_session() as session:
+            # the lead's own number, as an agent types it; and a number that is no lead
+            for seat, number in ((seat_id, "139 0000 0000"), (other, "139 8888 7777")):
+                outcome = svc.apply_agent_action(
+                    session=session,
+                    agent_id=seat,
+                    command=svc.Dial(number=number, client_id=client_id),
+                    at=now,
+                )
+                dialed.append(str(outcome.log.details.get("campaign_lead_id")))
+
+    clock.desks += [typist, Desk(seat_id, talk_s=3.0, disposition="sale")]
+    gw = gateway(ring_s=2.0)
+
+    run(client_id, campaign_id, clock, gw, duration_s=30)
+
+    [attempt] = attempts_of(client_id, campaign_id)
+    assert gw.originated == [str(attempt.id)]  # the typed lead only
+    assert attempt.number_dialed == "+8613900000000"
+    assert (attempt.agent_id, attempt.disposition) == ("N001", "sale")
+    with tenant_session([client_id]) as session:
+        row = session.exec(
+            select(CampaignLead).where(CampaignLead.campaign_id == campaign_id)
+        ).one()
+    assert dialed == [str(row.id), "None"]
+    with system_session() as session:  # the other number is the soft-phone's only
+        assert svc.get_agent(session=session, agent_id=other).state is AgentState.DIALING
