@@ -56,7 +56,8 @@ How the agent API (another process) and this loop talk: only through the databas
 The package's parts: :mod:`.config` (settings, result, whether a campaign can run live),
 :mod:`.state` (what the parts share), :mod:`.calls` (gateway call events and completing
 attempts), :mod:`.phones` (agents' phone legs), :mod:`.desk` (routing to agents, following the
-seats), :mod:`.launcher` (pacing and originating) and :mod:`.loop` (the ticks).
+seats), :mod:`.consult` (consultation and three-way calls), :mod:`.launcher` (pacing and
+originating) and :mod:`.loop` (the ticks).
 
 Leadership and crash safety follow :mod:`dialer.pacer`: the loop runs only while holding the
 campaign's lease and stops launching the moment it is lost, when the campaign stops dialing
@@ -64,12 +65,14 @@ or when ``duration_s`` is over; calls in progress then finish (waiting at most
 ``drain_limit_s`` for agents' dispositions). A crash leaves attempts ``started``; their leases
 expire and the hopper reschedules them after the "outcome unknown" delay.
 
-A ``transfer`` to another agent (by 工號) who is ready and serves the campaign moves the call
-to them: a pop on their soft-phone, the gateway's bridge moved (``transfer_to_agent``), and
-the attempt is completed with the disposition given when *their* wrap-up ends (the first agent
-wraps up on their own). A transfer to a skill group goes to its longest-ready agent serving
-the client whose phone this loop reaches (an agent of the campaign's group too, or any agent
-when the gateway reports no legs), with that group as the call's 技能組.
+A ``transfer`` to another agent (by 工號) who is ready and serves the campaign moves the call to
+them: a pop on their soft-phone, the gateway's bridge moved (``transfer_to_agent``), and the
+attempt is completed with the disposition given when *their* wrap-up ends (the first agent
+wraps up on their own). A transfer to a skill group goes to its longest-ready agent serving the
+client whose phone this loop reaches (an agent of the campaign's group too, or any agent when
+the gateway reports no legs), with that group as the call's 技能組. Consulting a colleague
+(``internal_call`` to a 工號) reserves them for the call, ``three_way`` mixes them in at the
+gateway, and the first agent leaving hands them the call (:mod:`.consult`).
 
 An agent's own calls: an agent who dials a due callback of theirs (the agent API's
 ``dial_callback``), or types the number of a waiting lead of a campaign this loop dials for
@@ -86,19 +89,17 @@ attempt, and when dialing stops an open preview is skipped for the agent ("diali
 with ``pacing_params.preview_dial_after_s`` a preview looked at that long is dialed for the
 agent (reason "preview timed out"), VICIdial's preview timeout.
 
-Limits: agentless campaigns are not dialed here (refused by :func:`check_live_campaign`);
-a transfer to an agent who is not ready, to a skill group none of whose reachable agents
-is ready, or to an outside number, or a hand-over to the IVR is treated as the agent hanging
-up, so the callee is disconnected
-(three-way calls do not yet reach the gateway either); a hold or a consultation puts the
-callee on hold at the gateway (music) at the next tick, and taking the call back takes them
-off it; an agent who goes not ready while a call launched for them rings leaves that call
-without an agent: the loop hangs such surplus ringing calls up once they have rung
-``surplus_min_ring_s`` (15 s), but one answered sooner waits out the grace period and gets
-the safe-harbour message, an abandon the guard did not foresee; an agent serving several
-running campaigns is counted by each campaign's loop (the pop's row lock decides who gets
-it).
-"""
+Limits: agentless campaigns are not dialed here (refused by :func:`check_live_campaign`); a
+transfer to an agent who is not ready, to a skill group none of whose reachable agents is
+ready, or to an outside number, or a hand-over to the IVR is treated as the agent hanging up,
+so the callee is disconnected (while consulting, the gateway does not connect the two agents to
+each other); a hold or a consultation puts the callee on hold at the gateway (music) at the
+next tick, and taking the call back takes them off it; an agent who goes not ready while a call
+launched for them rings leaves that call without an agent: the loop hangs such surplus ringing
+calls up once they have rung ``surplus_min_ring_s`` (15 s), but one answered sooner waits out
+the grace period and gets the safe-harbour message, an abandon the guard did not foresee; an
+agent serving several running campaigns is counted by each campaign's loop (the pop's row lock
+decides who gets it)."""
 
 from __future__ import annotations
 

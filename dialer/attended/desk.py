@@ -27,6 +27,7 @@ from dialer.agent_service import (
 from dialer.agents import AgentAction, AgentState, TransferKind, TransferTarget
 from dialer.attended.calls import CallHandler
 from dialer.attended.config import SAFE_HARBOUR_MESSAGE
+from dialer.attended.consult import Consults
 from dialer.attended.phones import AgentPhones
 from dialer.attended.state import LiveCall, Phase, RunContext
 from dialer.exceptions import AgentError, GatewayError
@@ -54,6 +55,7 @@ class AgentDesk:
         self.ctx = ctx
         self.calls = calls
         self.phones = phones
+        self.consults = Consults(ctx, phones)
 
     # -- routing --------------------------------------------------------------------------
 
@@ -194,7 +196,7 @@ class AgentDesk:
         active = [c for c in ctx.calls.values() if c.phase in (Phase.CONNECTED, Phase.WRAP)]
         dialing = [c for c in ctx.in_phase(Phase.RINGING) if c.manual]
         seat_ids = {c.seat_id for c in active + dialing if c.seat_id is not None}
-        seat_ids |= set(ctx.wrapping)
+        seat_ids |= set(ctx.wrapping) | self.consults.seat_ids(active)
         with ctx.session() as session:
             expire_wrap_ups(session=session, now=ctx.at(now))
             seats = (
@@ -226,6 +228,8 @@ class AgentDesk:
             if call.phase is Phase.CONNECTED:
                 left = not (on_this_call and agent is not None and agent.state in CALL_STATES)
                 if left and not call.agent_left:
+                    if self.consults.hand_over(call, seats, now):
+                        continue  # the consulted colleague has the call now
                     target = self._transfer_target(call) if seat is not None else None
                     if target is not None and self._transfer_to(call, target, now):
                         continue  # the call is the new agent's now
@@ -234,8 +238,12 @@ class AgentDesk:
                     if not self.calls.hang_up(call, now, HangupParty.AGENT):
                         self.calls.conversation_over(call, now, HangupParty.AGENT)
                 elif not left and agent is not None:
-                    self._sync_hold(call, agent.state in _HELD_STATES, now)
+                    self.consults.follow(call, agent, seats, now)
+                    held = agent.state in _HELD_STATES and not call.conferenced
+                    self._sync_hold(call, held, now)
                 continue
+            if call.consult_seat_id is not None:  # the call is over for the colleague too
+                self.consults.release(call, now)
             row = given.get(call.attempt_id)
             if row is not None and row.agent_code != call.agent_code:
                 row = None  # given by the agent who transferred the call: the new one decides

@@ -80,6 +80,10 @@ class LiveCall:
     manual: bool = False
     #: the soft-phone's id of a manual call (given when the agent dialed)
     soft_call_id: str | None = None
+    #: the colleague the agent consults (reserved for the call), and whether they are mixed in
+    consult_seat_id: uuid.UUID | None = None
+    consult_code: str | None = None
+    conferenced: bool = False
 
     @property
     def agent_call_id(self) -> str:

@@ -93,6 +93,7 @@ class RecordingGateway:
         self.messages: list[tuple[str, str]] = []
         self.hang_ups: list[tuple[str, HangupParty]] = []
         self.holds: list[tuple[str, str, float]] = []  # (hold or unhold, call id, when)
+        self.conferences: list[tuple[str, str]] = []  # (call id, agent added)
 
     def originate(self, request: OriginateRequest, *, now: float) -> str:
         with system_session() as session:
@@ -144,6 +145,7 @@ class RecordingGateway:
         self.inner.transfer_to_agent(call_id, agent_id=agent_id, skill_group=skill_group, now=now)
 
     def conference(self, call_id: str, *, agent_id: str, now: float) -> None:
+        self.conferences.append((call_id, agent_id))
         self.inner.conference(call_id, agent_id=agent_id, now=now)
 
     def next_event_time(self) -> float | None:
@@ -1701,3 +1703,96 @@ def test_a_typed_number_that_is_a_waiting_lead_is_placed_by_the_campaigns_pacer(
     assert dialed == [str(row.id), "None"]
     with system_session() as session:  # the other number is the soft-phone's only
         assert svc.get_agent(session=session, agent_id=other).state is AgentState.DIALING
+
+
+# --------------------------------------------------------------------------- consult, three-way
+
+
+def consulting_desk(
+    seat_id: uuid.UUID, colleague: uuid.UUID, code: str, *, then: str
+) -> Callable[[datetime], None]:
+    """An agent who, 3 s into the call, consults agent ``code``; once the colleague has the
+    call on their soft-phone (2 s later), ``then`` is ``three_way`` (and hangs up 2 s into it)
+    or ``cancel`` (takes the call back and talks on); wraps up on their own."""
+    from dialer.agents import TransferKind, TransferTarget
+
+    done: list[str] = []
+
+    def desk(now: datetime) -> None:
+        with system_session() as session:
+            seat = svc.get_agent(session=session, agent_id=seat_id)
+            other = svc.get_agent(session=session, agent_id=colleague)
+        elapsed = (now - seat.state_since).total_seconds()
+        command: svc.AgentCommand | None = None
+        if seat.state is AgentState.ON_CALL and not done and elapsed >= 3:
+            target = TransferTarget(TransferKind.AGENT, code)
+            command = svc.InternalCall(target=target)
+            done.append("consult")
+        elif seat.state is AgentState.CONSULTING and other.state is AgentState.ON_CALL:
+            if elapsed >= 2:
+                command = svc.ThreeWay() if then == "three_way" else svc.CancelConsult()
+                done.append(then)
+        elif seat.state is AgentState.CONFERENCE and elapsed >= 2:
+            command = svc.HangUp()
+            done.append("left")
+        elif seat.state is AgentState.ON_HOLD:
+            command = svc.Unhold()
+        elif seat.state is AgentState.ON_CALL and "cancel" in done and elapsed >= 2:
+            command = svc.HangUp(disposition="sale")
+            done.append("hung up")
+        elif seat.state is AgentState.WRAP_UP:
+            command = svc.FinishWrap()
+        if command is not None:
+            with system_session() as session:
+                svc.apply_agent_action(session=session, agent_id=seat_id, command=command, at=now)
+
+    return desk
+
+
+def test_a_consulted_colleague_joins_a_three_way_call_and_keeps_it_when_the_agent_leaves(
+    live: None,
+) -> None:
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    first = make_agent(client_id, clock, code="C001")
+    clock.now += timedelta(seconds=1)
+    colleague = make_agent(client_id, clock, code="C002")
+    clock.desks[:] = [
+        consulting_desk(first, colleague, "C002", then="three_way"),
+        Desk(colleague, talk_s=12.0, disposition="sale"),
+    ]
+    gw = gateway()
+
+    result = run(client_id, campaign_id, clock, gw, duration_s=40)
+
+    (attempt,) = attempts_of(client_id, campaign_id)
+    assert (attempt.agent_id, attempt.disposition) == ("C002", "sale")
+    assert result.transfers == 1
+    assert [agent for _, agent in gw.conferences] == ["C002"]
+    assert [h[0] for h in gw.holds] == ["hold", "unhold"]  # held while consulting
+    assert [by for _, by in gw.hang_ups] == [HangupParty.AGENT]  # the colleague, at the end
+    pop = next(
+        e for e in events_of(client_id, colleague) if e.kind is AgentEventKind.CALL_CONNECTED
+    )
+    assert pop.payload["attempt_id"] == str(attempt.id)
+    assert pop.payload["params"]["agent_id"] == "C002"
+
+
+def test_a_cancelled_consultation_releases_the_colleague(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    first = make_agent(client_id, clock, code="C003")
+    clock.now += timedelta(seconds=1)
+    colleague = make_agent(client_id, clock, code="C004")
+    clock.desks[:] = [consulting_desk(first, colleague, "C004", then="cancel")]
+    gw = gateway()
+
+    result = run(client_id, campaign_id, clock, gw, duration_s=40)
+
+    (attempt,) = attempts_of(client_id, campaign_id)
+    assert (attempt.agent_id, attempt.disposition) == ("C003", "sale")
+    assert result.transfers == 0
+    assert gw.conferences == []
+    released = [e for e in log_of(colleague) if e.reason == "consult ended"]
+    assert [e.action for e in released] == [A.HANG_UP]
+    assert [h[0] for h in gw.holds] == ["hold", "unhold"]
