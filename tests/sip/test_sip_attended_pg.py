@@ -17,6 +17,9 @@ from sip.sip_peers import (
     MakeGateway,
     StartSipp,
     agent_desk,
+    energy_at,
+    read_wav,
+    rtp_range,
     sip_pilot,
     tone,
 )
@@ -158,3 +161,120 @@ def test_preview_over_sip_places_the_agents_own_calls(
     assert AgentAction.CALL_FAILED in actions  # the busy call, back to the agent
     assert peer.wait() == 0, peer.errors()
     assert baresip.invites() == 1  # the agent's phone was called once, at the start
+
+
+def test_a_consultation_and_three_way_call_over_sip_hand_the_call_to_the_colleague(
+    live: None,
+    sipp: StartSipp,
+    make_gateway: MakeGateway,
+    baresip: Baresip,
+    tmp_path: Path,
+) -> None:
+    """The live loop over SIP with two agents' baresip phones: S001 takes the call, consults
+    S002 (the callee on hold), makes it a three-way call (the gateway's mix), and leaves; S002
+    keeps the call and dispositions it. One number dialed once, each phone called once."""
+    from datetime import UTC, datetime
+
+    from dialer import agent_service as svc
+    from dialer.agents import AgentState, TransferKind, TransferTarget
+    from dialer.models import AgentCreate
+
+    workdir = tmp_path / "B"
+    workdir.mkdir()
+    second = Baresip(workdir, tone(workdir / "agent-1000.wav", 1000.0, 180.0)).start()
+    try:
+        numbers = PILOT_NUMBERS[:1]  # answers and waits for our BYE
+        client_id, campaign_id, first = sip_pilot(baresip.address, numbers=numbers)
+        with system_session() as session:
+            colleague = svc.create_agent(
+                session=session,
+                agent_in=AgentCreate(
+                    agent_code="S002",
+                    name="座席",
+                    skill_groups=["sales"],
+                    client_ids=[client_id],
+                    phone_uri=second.address,
+                ),
+            ).id
+            for command in (svc.SignIn(), svc.GoReady()):
+                svc.apply_agent_action(session=session, agent_id=colleague, command=command)
+        peer = sipp("pilot.xml", calls=1)
+        clock = RealTimeClock()
+        recordings = tmp_path / "recordings"
+        recordings.mkdir()
+        gw = make_gateway(peer.port, rtp_port_range=rtp_range(4), record_dir=recordings)
+        gw.clock = clock.seconds
+        steps: list[str] = []
+
+        def desks() -> None:
+            now = datetime.now(UTC)
+            with system_session() as session:
+                a = svc.get_agent(session=session, agent_id=first)
+                b = svc.get_agent(session=session, agent_id=colleague)
+                a_for = (now - a.state_since).total_seconds()
+                b_for = (now - b.state_since).total_seconds()
+                command: svc.AgentCommand | None = None
+                who = first
+                if a.state is AgentState.ON_CALL and not steps and a_for >= 2.0:
+                    command = svc.InternalCall(target=TransferTarget(TransferKind.AGENT, "S002"))
+                    steps.append("consult")
+                elif a.state is AgentState.CONSULTING and b.state is AgentState.ON_CALL:
+                    if a_for >= 1.0:
+                        command = svc.ThreeWay()
+                        steps.append("three_way")
+                elif a.state is AgentState.CONFERENCE and a_for >= 2.0:
+                    command = svc.HangUp()
+                    steps.append("left")
+                elif a.state is AgentState.WRAP_UP:
+                    command = svc.FinishWrap()
+                elif "left" in steps and b.state is AgentState.ON_CALL and b_for >= 7.0:
+                    command, who = svc.HangUp(disposition="sale"), colleague
+                    steps.append("colleague hung up")
+                elif b.state is AgentState.WRAP_UP and "colleague hung up" in steps:
+                    command, who = svc.FinishWrap(), colleague
+                if command is not None:
+                    svc.apply_agent_action(session=session, agent_id=who, command=command)
+
+        def sleep(seconds: float) -> None:
+            desks()
+            time.sleep(min(seconds, 0.05))
+
+        result = run_attended(
+            client_id=client_id,
+            campaign_id=campaign_id,
+            leadership=LocalLeadership(campaign_id, f"sip-{uuid.uuid4().hex[:6]}"),
+            gateway=gw,
+            config=AttendedConfig(duration_s=20.0, tick_s=0.25, hopper_backoff_s=60.0),
+            clock=clock,
+            sleep=sleep,
+        )
+    finally:
+        second.stop()
+
+    with tenant_session([client_id]) as session:
+        [attempt] = session.exec(
+            select(CallAttempt).where(CallAttempt.campaign_id == campaign_id)
+        ).all()
+    assert steps[:4] == ["consult", "three_way", "left", "colleague hung up"]
+    assert (attempt.agent_id, attempt.disposition) == ("S002", "sale")
+    assert attempt.hangup_cause == "caller"  # our side hung up, at the colleague's hang-up
+    assert result.transfers == 1
+    assert result.abandoned == 0
+    assert peer.wait() == 0, peer.errors()
+    assert baresip.invites() == 1
+    assert second.invites() == 1
+    # the call's recording: S001 alone, then both agents mixed (the three-way call), then S002
+    [wav] = list(recordings.glob("*.wav"))
+    samples = read_wav(wav)
+    heard = []
+    for start in range(0, len(samples) - 1600, 1600):  # 0.2 s windows
+        chunk = samples[start : start + 1600]
+        tones = frozenset(f for f in (600.0, 1000.0) if energy_at(chunk, f) > 0.2)
+        if tones and (not heard or heard[-1] != tones):
+            heard.append(tones)
+    alone_a, both, alone_b = frozenset({600.0}), frozenset({600.0, 1000.0}), frozenset({1000.0})
+    assert alone_a in heard, heard
+    assert both in heard, heard
+    assert alone_b in heard, heard
+    last_b = len(heard) - 1 - heard[::-1].index(alone_b)
+    assert heard.index(alone_a) < heard.index(both) < last_b, heard
