@@ -36,7 +36,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from redis import Redis
 from sqlmodel import col, select
@@ -301,6 +301,23 @@ IVR_DISPOSITION_FOR = {
 }
 
 
+class InterviewCounts(Protocol):
+    """What counts the IVR interviews a run stored (a pacer's or the live loop's result)."""
+
+    interviews_stored: int
+    interviews_not_stored: int
+
+
+def disposition_of_interview(done: IvrInterview | None) -> str | None:
+    """The attempt disposition an IVR interview's end means (None: no interview ran)."""
+    if done is None or done.outcome == "not_started":
+        return None
+    if done.outcome == "broken_off":
+        answered = set(done.state.answers) - {"greeting"}
+        return "partial" if answered else "refused"
+    return IVR_DISPOSITION_FOR[done.outcome]
+
+
 class _QuotaCheck:
     """Checks quota cells against the database while an IVR call runs.
 
@@ -369,9 +386,10 @@ def survey_ivr_for(
     client_id: uuid.UUID,
     version_id: uuid.UUID,
     clock: Callable[[float], datetime],
-    result: PacerResult,
+    result: InterviewCounts,
 ) -> SurveyIvr:
-    """The IVR driver of an agentless survey campaign on its published version."""
+    """The IVR driver of an agentless survey campaign on its published version (the simulated
+    pacer's and the live loop's); ``result`` counts the interviews stored and not."""
     with tenant_session([client_id]) as session:
         version = get_version(session=session, version_id=version_id)
         engine = engine_for(version)
@@ -553,12 +571,7 @@ def run_pacer(
 
         def ivr_disposition(record: CallRecord) -> str | None:
             done = ivr.for_attempt(record.attempt_id) if ivr is not None else None
-            if done is None or done.outcome == "not_started":
-                return None
-            if done.outcome == "broken_off":
-                answered = set(done.state.answers) - {"greeting"}
-                return "partial" if answered else "refused"
-            return IVR_DISPOSITION_FOR[done.outcome]
+            return disposition_of_interview(done)
 
         sink = CampaignOutcomeSink(
             client_id=client_id,

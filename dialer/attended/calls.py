@@ -35,8 +35,10 @@ from dialer.gateway import (
     NoAnswer,
     Ringing,
 )
+from dialer.ivr import SurveyIvr
+from dialer.ivr_calls import IvrCalls
 from dialer.models import AgentDisposition, AgentSeat
-from dialer.pacer import DISPOSITION_FOR
+from dialer.pacer import DISPOSITION_FOR, disposition_of_interview
 from dialer.scenario import AmdPolicy
 from dialer.stats import DialOutcome
 
@@ -53,15 +55,26 @@ _HANGUP_CAUSE = {
 
 
 class CallHandler:
-    """Gateway events of the run's calls, and the completion of their attempts."""
+    """Gateway events of the run's calls, and the completion of their attempts.
 
-    def __init__(self, ctx: RunContext) -> None:
+    In an agentless campaign (``ivr`` given) a person's answer is interviewed by the IVR
+    (:class:`dialer.ivr_calls.IvrCalls`: prompts spoken, keys collected); the interview is
+    stored in the survey tables and the attempt gets the disposition its end means.
+    """
+
+    def __init__(self, ctx: RunContext, ivr: IvrCalls | None = None) -> None:
         self.ctx = ctx
+        self.ivr = ivr
 
     # -- gateway events -------------------------------------------------------------------
 
     def on_event(self, call: LiveCall, event: CallEvent, now: float) -> None:
         at = event.at_s
+        if call.phase is Phase.IVR and self.ivr is not None:
+            self.ivr.handle(event, now)
+            if isinstance(event, HungUp):
+                self._interview_over(call, event, now)
+            return
         if isinstance(event, Ringing):
             if call.ringing_s is None:
                 call.ringing_s = at
@@ -108,6 +121,14 @@ class CallHandler:
             at, DialOutcome.HUMAN if human else DialOutcome.MACHINE, event.ring_time_s
         )
         policy = ctx.config.amd_policy
+        if self.ivr is not None and (human or policy is AmdPolicy.PASS_TO_AGENT):
+            # agentless: the IVR interviews whoever answered, at once (no agent to wait for)
+            call.phase = Phase.IVR
+            call.connected_s = at  # the interview is the conversation
+            ctx.path.answered(call.attempt_id, ctx.at(at))
+            lead_id = str(call.lead.get("id"))
+            self.ivr.start(call.call_id, lead_id, str(call.attempt_id), at)
+            return
         if human or policy is AmdPolicy.PASS_TO_AGENT or call.manual:
             if not human:
                 ctx.result.machine_answers += 1
@@ -172,6 +193,21 @@ class CallHandler:
             return
         # closing: the safe-harbour message or the machine's hang-up is over
         self.complete(call, "abandoned" if call.abandoned else "answering_machine", now)
+
+    def _interview_over(self, call: LiveCall, event: HungUp, now: float) -> None:
+        """The IVR call ended (the goodbye hung up, or the callee broke off)."""
+        ctx = self.ctx
+        assert self.ivr is not None
+        call.ended_s = event.at_s
+        call.hangup_by = event.by
+        assert call.connected_s is not None
+        ctx.stats.record_talk(event.at_s, event.at_s - call.connected_s)
+        driver = self.ivr.driver
+        done = driver.for_attempt(str(call.attempt_id)) if isinstance(driver, SurveyIvr) else None
+        disposition = disposition_of_interview(done) or ctx.config.default_disposition
+        if disposition not in ctx.info.codes:
+            disposition = ctx.config.default_disposition
+        self.complete(call, disposition, now)
 
     # -- ending calls ---------------------------------------------------------------------
 

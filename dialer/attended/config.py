@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlmodel import Session, select
 
-from campaigns.models import Campaign, Disposition
+from campaigns.models import Campaign, CampaignKind, Disposition
 from core.errors import Conflict, InvalidInput
 from dialer.agent_service import list_agents
 from dialer.exceptions import DialerError
@@ -101,6 +101,9 @@ class AttendedResult:
     surplus_cancelled: int = 0
     #: connected calls an agent handed to another agent
     transfers: int = 0
+    #: agentless campaigns: IVR interviews stored in the survey tables, and not (failed)
+    interviews_stored: int = 0
+    interviews_not_stored: int = 0
     stopped_because: str = ""
 
     def to_dict(self) -> dict[str, Any]:
@@ -116,10 +119,12 @@ def campaign_codes(session: Session, campaign_id: uuid.UUID) -> set[str]:
 def check_live_campaign(
     *, session: Session, campaign: Campaign, default_disposition: str | None = None
 ) -> list[AgentSeat]:
-    """The agent seats that would take the campaign's calls; raises LiveDialingUnavailable
-    (409) when there are none or the campaign cannot be dialed live, InvalidInput (422) for a
-    default disposition outside the campaign's codes."""
-    if campaign.skill_group is None:
+    """The agent seats that would take the campaign's calls (none for an agentless survey,
+    interviewed by the IVR); raises LiveDialingUnavailable (409) when there are none or the
+    campaign cannot be dialed live, InvalidInput (422) for a default disposition outside the
+    campaign's codes."""
+    mode = PacingMode(campaign.pacing_mode.value)
+    if campaign.skill_group is None and mode is not PacingMode.AGENTLESS:
         raise LiveDialingUnavailable(
             "the campaign has no skill_group, so no agents can be found for it; set one "
             "(PATCH /campaigns/{id} with skill_group) or start the pacer with agents_mode "
@@ -134,17 +139,20 @@ def check_live_campaign(
             "/campaigns/{id} with caller_id, e.g. +862155550000) before dialing live",
             extra={"field": "caller_id"},
         )
-    mode = PacingMode(campaign.pacing_mode.value)
+    seats: list[AgentSeat] = []
     if mode is PacingMode.AGENTLESS:
-        raise LiveDialingUnavailable(
-            "agentless campaigns are interviewed by the IVR, not by agents; start the pacer "
-            "with agents_mode 'simulated'",
-            extra={"field": "agents_mode"},
+        if campaign.kind is not CampaignKind.survey or campaign.questionnaire_version_id is None:
+            raise LiveDialingUnavailable(
+                "an agentless campaign is interviewed by the IVR: it needs kind 'survey' and "
+                "a published questionnaire (PATCH /campaigns/{id} with "
+                "questionnaire_version_id)",
+                extra={"field": "questionnaire_version_id"},
+            )
+    else:
+        seats = list_agents(
+            session=session, client_scope=[campaign.client_id], skill_group=campaign.skill_group
         )
-    seats = list_agents(
-        session=session, client_scope=[campaign.client_id], skill_group=campaign.skill_group
-    )
-    if not seats:
+    if not seats and mode is not PacingMode.AGENTLESS:
         raise LiveDialingUnavailable(
             f"no agent in skill group {campaign.skill_group!r} serves this client; create "
             "agents (POST /agents with that skill group and this client) and sign them in, "

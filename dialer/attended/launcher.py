@@ -188,6 +188,12 @@ class Launcher:
             self._follow_previews(now, staff)
             self._offer_previews(now, staff)
             return
+        if ctx.info.mode is PacingMode.AGENTLESS:
+            # the IVR takes every answer at once: keep the campaign's lines busy
+            free = ctx.info.lines - len(ctx.calls)
+            if free > 0 and now >= self.quiet_until_s:
+                self._dial(free, now)
+            return
         snapshot = self.snapshot(now, staff)
         if self._cancel_surplus(snapshot, now):
             return  # the next tick launches from the smaller exposure

@@ -26,9 +26,10 @@ from dialer.attended.phones import AgentPhones
 from dialer.attended.state import Phase, RunContext, load_campaign, load_window
 from dialer.dialing import DialPath
 from dialer.gateway import AgentLegEvent, TelephonyGateway
+from dialer.ivr_calls import IvrCalls
 from dialer.leadership import PacerLeadership
-from dialer.pacer import stop_reason
-from dialer.pacing import PacingSnapshot
+from dialer.pacer import stop_reason, survey_ivr_for
+from dialer.pacing import PacingMode, PacingSnapshot
 
 __all__ = ["AttendedLoop"]
 
@@ -87,7 +88,17 @@ class AttendedLoop:
             window=window,
             on_live_answer=on_live_answer,
         )
-        self.calls = CallHandler(ctx)
+        ivr = None
+        if info.mode is PacingMode.AGENTLESS:
+            assert info.questionnaire_version_id is not None  # check_live_campaign
+            driver = survey_ivr_for(
+                client_id=client_id,
+                version_id=info.questionnaire_version_id,
+                clock=ctx.at,
+                result=result,
+            )
+            ivr = IvrCalls(gateway, driver)
+        self.calls = CallHandler(ctx, ivr)
         self.phones = AgentPhones(ctx, self.calls)
         self.desk = AgentDesk(ctx, self.calls, self.phones)
         self.launcher = Launcher(
@@ -102,6 +113,8 @@ class AttendedLoop:
         while True:
             now = ctx.now_s()
             self._poll(now)
+            if self.calls.ivr is not None:
+                self.calls.ivr.tick(now)
             if not ctx.stop and now >= next_check:
                 next_check = now + config.check_s
                 self._check(now)

@@ -44,6 +44,7 @@ class Phase(StrEnum):
     """Where a call of the run is."""
 
     RINGING = "ringing"
+    IVR = "ivr"  # answered by a person in an agentless campaign: the IVR interviews them
     WAITING = "waiting"  # answered, waiting for an agent
     CONNECTED = "connected"
     CLOSING = "closing"  # machine or abandoned: a message or a hang-up is under way
@@ -114,6 +115,10 @@ class CampaignInfo:
     #: preview mode: dial a lead for the agent once they have looked at it this long (the
     #: campaign's ``pacing_params.preview_dial_after_s``); None: wait for the agent
     preview_dial_after_s: float | None = None
+    #: agentless mode: how many IVR calls in flight at most (``pacing_params.lines``), and the
+    #: published questionnaire the IVR interviews with
+    lines: int = 10
+    questionnaire_version_id: uuid.UUID | None = None
 
 
 def load_campaign(session: Session, campaign_id: uuid.UUID) -> CampaignInfo:
@@ -145,7 +150,6 @@ def load_campaign(session: Session, campaign_id: uuid.UUID) -> CampaignInfo:
         if campaign.abandon_window is CampaignAbandonWindow.ofcom_24h
         else ROLLING_30_DAYS_S
     )
-    assert campaign.skill_group is not None  # checked above
     stored = campaign.pacer_settings or {}
     guard, risk = parse_guard(
         stored.get("abandon_guard", AbandonGuard.STRICT.value),
@@ -155,7 +159,7 @@ def load_campaign(session: Session, campaign_id: uuid.UUID) -> CampaignInfo:
     after = params.get("preview_dial_after_s")
     return CampaignInfo(
         name=campaign.name,
-        skill_group=campaign.skill_group,
+        skill_group=campaign.skill_group or "",  # none for agentless campaigns
         mode=PacingMode(campaign.pacing_mode.value),
         cap=campaign.abandon_rate_cap,
         power_ratio=float(params.get("ratio", 2.0)),
@@ -167,6 +171,8 @@ def load_campaign(session: Session, campaign_id: uuid.UUID) -> CampaignInfo:
         guard=guard,
         risk=risk,
         preview_dial_after_s=float(after) if after is not None and after > 0 else None,
+        lines=max(1, int(params.get("lines", 10))),
+        questionnaire_version_id=campaign.questionnaire_version_id,
     )
 
 
