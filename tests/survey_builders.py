@@ -17,6 +17,62 @@ SAMPLE_PATH = (
     Path(__file__).resolve().parents[1] / "surveys" / "samples" / "customer_satisfaction.yaml"
 )
 LEAD = {"customer_name": "王小明", "region": "north", "product": "智慧電表"}
+#: A two-question IVR survey (keys: 1 = likes tea, then the age ended by #), in zh-Hans.
+TEA_IVR: dict[str, Any] = {
+    "id": "tea",
+    "title": {"zh-Hans": "饮茶调查"},
+    "languages": ["zh-Hans"],
+    "intro": {"zh-Hans": "您好，这是一个简短的调查。"},
+    "completed_message": {"zh-Hans": "谢谢您，再见。"},
+    "choice_lists": {
+        "yn": [
+            {"value": "yes", "label": {"zh-Hans": "是"}},
+            {"value": "no", "label": {"zh-Hans": "否"}},
+        ]
+    },
+    "questions": [
+        {"name": "likes", "type": "single_choice", "choices": "yn", "required": True,
+         "label": {"zh-Hans": "您喜欢喝茶吗？"}},
+        {"name": "age", "type": "integer", "min": 0, "max": 120, "required": True,
+         "label": {"zh-Hans": "请输入您的年龄，以井号键结束。"}},
+    ],
+}  # fmt: skip
+
+
+def agentless_campaign(numbers: list[str], *, lines: int = 2) -> tuple[uuid.UUID, uuid.UUID]:
+    """A piloting agentless survey over ``numbers`` (a new client, the published TEA_IVR
+    questionnaire, always-open calling windows, a caller id): (client id, campaign id)."""
+    from campaign_builders import make_campaign, make_list
+
+    from campaigns.models import BatchCreate, CampaignStatus
+    from campaigns.service import create_batch, transition_campaign
+    from core.admin import create_client
+    from core.db import system_session, tenant_session
+    from surveys.service import create_questionnaire, parse_document, publish_version
+
+    with system_session() as session:
+        client_id = create_client(session=session, name=f"ivr{uuid.uuid4().hex[:6]}").id
+    with tenant_session([client_id]) as session:
+        document = parse_document({**TEA_IVR, "id": f"tea_{uuid.uuid4().hex[:6]}"})
+        version = create_questionnaire(session=session, client_id=client_id, document=document)
+        publish_version(session=session, version_id=version.id)
+        lead_list, _ = make_list(session, client_id, numbers=numbers)
+        campaign = make_campaign(
+            session,
+            client_id,
+            [lead_list.id],
+            name="agentless",
+            kind="survey",
+            questionnaire_version_id=version.id,
+            pacing_mode="agentless",
+            pacing_params={"lines": lines},
+            caller_id="+862155550000",
+            max_attempts=2,
+        )
+        batch = BatchCreate(size=len(numbers), seed=1)
+        create_batch(session=session, campaign=campaign, batch_in=batch)
+        transition_campaign(session=session, campaign=campaign, target=CampaignStatus.piloting)
+        return client_id, campaign.id
 
 
 @functools.cache

@@ -5,16 +5,16 @@ disposition its end means; a callee who hangs up mid-interview is a partial."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 from sqlmodel import select
+from survey_builders import agentless_campaign
 
 from campaigns.models import AttemptStatus, CallAttempt
-from core.db import system_session, tenant_session
+from core.db import tenant_session
 from dialer.attended import AttendedConfig, LiveDialingUnavailable, run_attended
 from dialer.distributions import Fixed
 from dialer.leadership import LocalLeadership
@@ -23,64 +23,10 @@ from dialer.simgateway import GatewayProfile, ProbabilitySchedule, SimulatedGate
 
 pytestmark = pytest.mark.postgres
 
-ALL_DAY = {day: [["00:00", "24:00"]] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
-TEA = {
-    "title": {"zh-Hans": "饮茶调查"},
-    "languages": ["zh-Hans"],
-    "intro": {"zh-Hans": "您好，这是一个简短的调查。"},
-    "completed_message": {"zh-Hans": "谢谢您，再见。"},
-    "choice_lists": {
-        "yn": [
-            {"value": "yes", "label": {"zh-Hans": "是"}},
-            {"value": "no", "label": {"zh-Hans": "否"}},
-        ]
-    },
-    "questions": [
-        {"name": "likes", "type": "single_choice", "choices": "yn", "required": True,
-         "label": {"zh-Hans": "您喜欢喝茶吗？"}},
-        {"name": "age", "type": "integer", "min": 0, "max": 120, "required": True,
-         "label": {"zh-Hans": "请输入您的年龄，以井号键结束。"}},
-    ],
-}  # fmt: skip
-
 
 @pytest.fixture
 def live(pg_url: str, pg_engine: Any, configure: Callable[..., None]) -> None:
     configure(database_url=pg_url)
-
-
-def agentless_campaign(numbers: list[str]) -> tuple[uuid.UUID, uuid.UUID]:
-    from campaign_builders import make_campaign, make_list
-
-    from campaigns.models import BatchCreate, CampaignStatus
-    from campaigns.service import create_batch, transition_campaign
-    from core.admin import create_client
-    from surveys.service import create_questionnaire, parse_document, publish_version
-
-    with system_session() as session:
-        client_id = create_client(session=session, name=f"ivr{uuid.uuid4().hex[:6]}").id
-    with tenant_session([client_id]) as session:
-        document = parse_document({"id": f"tea_{uuid.uuid4().hex[:6]}", **TEA})
-        version = create_questionnaire(session=session, client_id=client_id, document=document)
-        publish_version(session=session, version_id=version.id)
-        lead_list, _ = make_list(session, client_id, numbers=numbers)
-        campaign = make_campaign(
-            session,
-            client_id,
-            [lead_list.id],
-            name="agentless",
-            kind="survey",
-            questionnaire_version_id=version.id,
-            pacing_mode="agentless",
-            pacing_params={"lines": 2},
-            caller_id="+862155550000",
-            max_attempts=2,
-        )
-        create_batch(
-            session=session, campaign=campaign, batch_in=BatchCreate(size=len(numbers), seed=1)
-        )
-        transition_campaign(session=session, campaign=campaign, target=CampaignStatus.piloting)
-        return client_id, campaign.id
 
 
 class FakeClock:

@@ -10,6 +10,7 @@ import wave
 from pathlib import Path
 
 from sip.sip_peers import MakeGateway, StartSipp, need, request
+from survey_builders import TEA_IVR
 
 from dialer.gateway import Answered, DtmfReceived, GatewayEvent, HungUp, MessageFinished
 from dialer.ivr import SurveyIvr
@@ -18,25 +19,7 @@ from dialer.sip.speech import Speech
 from surveys.engine import InterviewEngine, InterviewStatus
 from surveys.schema import parse_questionnaire
 
-QUESTIONNAIRE = {
-    "id": "tea",
-    "title": {"zh-Hans": "饮茶调查"},
-    "languages": ["zh-Hans"],
-    "intro": {"zh-Hans": "您好，这是一个简短的调查。"},
-    "completed_message": {"zh-Hans": "谢谢您，再见。"},
-    "choice_lists": {
-        "yn": [
-            {"value": "yes", "label": {"zh-Hans": "是"}},
-            {"value": "no", "label": {"zh-Hans": "否"}},
-        ]
-    },
-    "questions": [
-        {"name": "likes", "type": "single_choice", "choices": "yn", "required": True,
-         "label": {"zh-Hans": "您喜欢喝茶吗？"}},
-        {"name": "age", "type": "integer", "min": 0, "max": 120, "required": True,
-         "label": {"zh-Hans": "请输入您的年龄，以井号键结束。"}},
-    ],
-}  # fmt: skip
+QUESTIONNAIRE = TEA_IVR
 
 
 def test_a_caller_answers_an_ivr_survey_by_keys_on_a_sip_call(

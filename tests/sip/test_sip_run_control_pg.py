@@ -88,3 +88,73 @@ def test_run_control_dials_a_pilot_through_the_sip_gateway(
     assert by_number[numbers[4]].hangup_cause == "callee"
     assert peer.wait() == 0, peer.errors()
     assert baresip.invites() == 1  # the agent's phone rang once, when the run started
+
+
+def test_an_agentless_survey_runs_over_the_sip_trunk_under_run_control(
+    pg_url: str,
+    pg_engine: Any,
+    configure: Callable[..., None],
+    sipp: StartSipp,
+    tmp_path: Path,
+) -> None:
+    """An agentless survey started like any pacer (``agents_mode`` live, ``gateway=sip``): the
+    SIPp callee answers and keys its answers (RFC 4733) to the questions the gateway speaks
+    (espeak-ng), the interview is stored completed, the attempt is ``complete``."""
+    from sip.sip_peers import need
+    from survey_builders import agentless_campaign
+
+    from surveys.models import Interview
+
+    need("espeak-ng", "espeak-ng")
+    peer = sipp("ivr_keys.xml", calls=1, echo=False, first_ms="1500", then_ms="2500")
+    low, high = rtp_range()
+    configure(
+        database_url=pg_url,
+        gateway="sip",
+        sip_port="0",
+        sip_rtp_port_min=str(low),
+        sip_rtp_port_max=str(high),
+        sip_trunk_host="127.0.0.1",
+        sip_trunk_port=str(peer.port),
+        data_dir=str(tmp_path / "data"),
+    )
+    client_id, campaign_id = agentless_campaign(["+8613900000001"], lines=1)
+
+    run = start_dialing(
+        client_id=client_id,
+        campaign_id=campaign_id,
+        settings=PacerSettings(agents_mode=AgentsMode.LIVE),
+    )
+
+    def attempts() -> list[CallAttempt]:
+        with tenant_session([client_id]) as session:
+            return list(
+                session.exec(select(CallAttempt).where(CallAttempt.campaign_id == campaign_id))
+            )
+
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        done = attempts()
+        if done and all(a.status is AttemptStatus.finished for a in done):
+            break
+        time.sleep(0.2)
+    control_campaign(client_id=client_id, campaign_id=campaign_id, action="stop")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with system_session() as session:
+            record = session.get(JobRecord, run.id)
+            assert record is not None
+            if record.status in (JobStatus.succeeded, JobStatus.failed):
+                break
+        time.sleep(0.1)
+    assert record.status is JobStatus.succeeded, record.error
+    [attempt] = attempts()
+    assert attempt.disposition == "complete"
+    assert attempt.hangup_cause == "system"  # the goodbye hung up
+    with tenant_session([client_id]) as session:
+        [interview] = session.exec(select(Interview)).all()
+    assert interview.call_id == str(attempt.id)
+    assert interview.status.value == "completed"
+    answers = {name: stored["value"] for name, stored in interview.state["answers"].items()}
+    assert answers == {"likes": "yes", "age": 42}
+    assert peer.wait() == 0, peer.errors()  # SIPp saw our BYE after the goodbye
