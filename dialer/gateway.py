@@ -349,6 +349,12 @@ class TelephonyGateway(Protocol):
         other (a three-way call). :meth:`transfer_to_agent` leaves it with one agent."""
         ...
 
+    def detach_agents(self, call_id: str, *, now: float) -> None:
+        """Take a bridged call from its agents and keep it up with none (an agent hands it
+        back to the IVR, 人工轉自動): the callee hears only what is played to it from now
+        on, off hold, and the agents' phone legs are free for their next calls."""
+        ...
+
     def connect_agent_phone(self, agent_id: str, address: str, *, now: float) -> None:
         """Call the agent's phone once at sign-in and keep the leg up.
 

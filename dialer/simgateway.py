@@ -482,6 +482,14 @@ class SimulatedGateway:
             ):
                 raise GatewayError(f"agent {agent_id!r} is already on call {other_id}")
 
+    def detach_agents(self, call_id: str, *, now: float) -> None:
+        """Take the call from its agents (state only: the simulated callee talks on)."""
+        call = self._bridged_call(call_id, "hand it to the IVR")
+        call.state = _State.ANSWERED
+        call.agent_id = None
+        call.others = ()
+        call.held = False
+
     def hold(self, call_id: str, *, now: float) -> None:
         """Put a bridged call on hold."""
         self._bridged_call(call_id, "put it on hold").held = True

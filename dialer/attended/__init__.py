@@ -94,18 +94,20 @@ flight (10 by default); whoever answers is interviewed at once by the IVR
 (:class:`dialer.ivr_calls.IvrCalls` on the campaign's published questionnaire: prompts spoken
 by the gateway, keys collected one prompt at a time), the interview is stored in the survey
 tables and the attempt gets the disposition its end means (complete, not eligible, partial,
-refused). Machines follow the AMD policy.
+refused). Machines follow the AMD policy. An agent of a campaign with a questionnaire can hand
+the callee back to that IVR (``hand_to_ivr``, 人工轉自動): the gateway takes the call from the
+agent (``detach_agents``) and the attempt gets the interview's disposition.
 
 Limits: a transfer to an agent who is not ready, to a skill group none of whose reachable
-agents is ready, or to an outside number, or a hand-over to the IVR is treated as the agent
-hanging up, so the callee is disconnected (while consulting, the gateway does not connect the
-two agents to each other); a hold or a consultation puts the callee on hold at the gateway
-(music) at the next tick, and taking the call back takes them off it; an agent who goes not
-ready while a call launched for them rings leaves that call without an agent: the loop hangs
-such surplus ringing calls up once they have rung ``surplus_min_ring_s`` (15 s), but one
-answered sooner waits out the grace period and gets the safe-harbour message, an abandon the
-guard did not foresee; an agent serving several running campaigns is counted by each campaign's
-loop (the pop's row lock decides who gets it)."""
+agents is ready, or to an outside number, or a hand-over to the IVR in a campaign without a
+questionnaire is treated as the agent hanging up, so the callee is disconnected (while
+consulting, the gateway does not connect the two agents to each other); a hold or a
+consultation puts the callee on hold at the gateway (music) at the next tick, and taking the
+call back takes them off it; an agent who goes not ready while a call launched for them rings
+leaves that call without an agent: the loop hangs such surplus ringing calls up once they have
+rung ``surplus_min_ring_s`` (15 s), but one answered sooner waits out the grace period and gets
+the safe-harbour message, an abandon the guard did not foresee; an agent serving several
+running campaigns is counted by each campaign's loop (the pop's row lock decides who gets it)."""
 
 from __future__ import annotations
 

@@ -62,9 +62,13 @@ class CallHandler:
     stored in the survey tables and the attempt gets the disposition its end means.
     """
 
-    def __init__(self, ctx: RunContext, ivr: IvrCalls | None = None) -> None:
+    def __init__(
+        self, ctx: RunContext, ivr: IvrCalls | None = None, *, agentless: bool = False
+    ) -> None:
         self.ctx = ctx
+        #: the IVR on the campaign's questionnaire (agentless interviews, agents' hand-backs)
         self.ivr = ivr
+        self.agentless = agentless and ivr is not None
 
     # -- gateway events -------------------------------------------------------------------
 
@@ -121,13 +125,11 @@ class CallHandler:
             at, DialOutcome.HUMAN if human else DialOutcome.MACHINE, event.ring_time_s
         )
         policy = ctx.config.amd_policy
-        if self.ivr is not None and (human or policy is AmdPolicy.PASS_TO_AGENT):
+        if self.agentless and (human or policy is AmdPolicy.PASS_TO_AGENT):
             # agentless: the IVR interviews whoever answered, at once (no agent to wait for)
-            call.phase = Phase.IVR
             call.connected_s = at  # the interview is the conversation
             ctx.path.answered(call.attempt_id, ctx.at(at))
-            lead_id = str(call.lead.get("id"))
-            self.ivr.start(call.call_id, lead_id, str(call.attempt_id), at)
+            self._interview(call, at)
             return
         if human or policy is AmdPolicy.PASS_TO_AGENT or call.manual:
             if not human:
@@ -193,6 +195,26 @@ class CallHandler:
             return
         # closing: the safe-harbour message or the machine's hang-up is over
         self.complete(call, "abandoned" if call.abandoned else "answering_machine", now)
+
+    def _interview(self, call: LiveCall, now: float) -> None:
+        assert self.ivr is not None
+        call.phase = Phase.IVR
+        self.ivr.start(call.call_id, str(call.lead.get("id")), str(call.attempt_id), now)
+
+    def hand_to_ivr(self, call: LiveCall, now: float) -> bool:
+        """The agent handed the callee back to the IVR (人工轉自動): the gateway takes the call
+        from the agent, and the campaign's questionnaire interviews the callee; the attempt
+        gets the interview's disposition. False (nothing changed) without a questionnaire."""
+        if self.ivr is None:
+            return False
+        try:
+            self.ctx.gateway.detach_agents(call.call_id, now=now)
+        except GatewayError as exc:
+            log.warning("could not hand call %s to the IVR: %s", call.call_id, exc)
+            return False
+        call.held = False
+        self._interview(call, now)
+        return True
 
     def _interview_over(self, call: LiveCall, event: HungUp, now: float) -> None:
         """The IVR call ended (the goodbye hung up, or the callee broke off)."""

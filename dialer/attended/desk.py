@@ -230,7 +230,10 @@ class AgentDesk:
                 if left and not call.agent_left:
                     if self.consults.hand_over(call, seats, now):
                         continue  # the consulted colleague has the call now
-                    target = self._transfer_target(call) if seat is not None else None
+                    last = self._last_move(call) if seat is not None else None
+                    if last is AgentAction.HAND_TO_IVR and self.calls.hand_to_ivr(call, now):
+                        continue  # the IVR has the callee now (人工轉自動)
+                    target = self._transfer_target(call) if last is AgentAction.TRANSFER else None
                     if target is not None and self._transfer_to(call, target, now):
                         continue  # the call is the new agent's now
                     # the agent hung up (or transferred nowhere we can reach) through the API
@@ -260,12 +263,11 @@ class AgentDesk:
         call.hangup_by = HangupParty.AGENT
         self.calls.complete(call, DISPOSITION_FOR["no_answer"], now)
 
-    def _transfer_target(self, call: LiveCall) -> TransferTarget | None:
-        """Where the call's agent transferred it, if that is how they left it (an agent or a
-        skill group; an outside number is not reached through this loop yet)."""
+    def _last_entry(self, call: LiveCall) -> AgentStateLog | None:
+        """The call's agent's last logged move on this call."""
         assert call.seat_id is not None
         with self.ctx.session() as session:
-            last = session.exec(
+            return session.exec(
                 select(AgentStateLog)
                 .where(
                     AgentStateLog.agent_seat_id == call.seat_id,
@@ -274,6 +276,16 @@ class AgentDesk:
                 .order_by(col(AgentStateLog.seq).desc())
                 .limit(1)
             ).first()
+
+    def _last_move(self, call: LiveCall) -> AgentAction | None:
+        """How the call's agent left it (hang_up, transfer, hand_to_ivr, ...)."""
+        last = self._last_entry(call)
+        return None if last is None else last.action
+
+    def _transfer_target(self, call: LiveCall) -> TransferTarget | None:
+        """Where the call's agent transferred it, if that is how they left it (an agent or a
+        skill group; an outside number is not reached through this loop yet)."""
+        last = self._last_entry(call)
         if last is None or last.action is not AgentAction.TRANSFER:
             return None
         target = last.details.get("target") or {}

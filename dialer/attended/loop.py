@@ -9,6 +9,7 @@ while it still launches, the pacing decision (:class:`Launcher`).
 
 from __future__ import annotations
 
+import logging
 import math
 import uuid
 from collections.abc import Callable
@@ -17,7 +18,7 @@ from datetime import datetime
 from campaigns.lifecycle import DIALING_STATUSES
 from campaigns.models import Campaign
 from core.db import tenant_session
-from core.errors import InvalidInput
+from core.errors import InvalidInput, PilotdialError
 from dialer.attended.calls import CallHandler
 from dialer.attended.config import AttendedConfig, AttendedResult
 from dialer.attended.desk import AgentDesk
@@ -32,6 +33,8 @@ from dialer.pacer import stop_reason, survey_ivr_for
 from dialer.pacing import PacingMode, PacingSnapshot
 
 __all__ = ["AttendedLoop"]
+
+log = logging.getLogger("dialer.attended")
 
 
 class AttendedLoop:
@@ -88,22 +91,32 @@ class AttendedLoop:
             window=window,
             on_live_answer=on_live_answer,
         )
-        ivr = None
-        if info.mode is PacingMode.AGENTLESS:
-            assert info.questionnaire_version_id is not None  # check_live_campaign
-            driver = survey_ivr_for(
-                client_id=client_id,
-                version_id=info.questionnaire_version_id,
-                clock=ctx.at,
-                result=result,
-            )
-            ivr = IvrCalls(gateway, driver)
-        self.calls = CallHandler(ctx, ivr)
+        agentless = info.mode is PacingMode.AGENTLESS
+        self.calls = CallHandler(ctx, self._ivr(ctx, required=agentless), agentless=agentless)
         self.phones = AgentPhones(ctx, self.calls)
         self.desk = AgentDesk(ctx, self.calls, self.phones)
         self.launcher = Launcher(
             ctx, self.calls, self.phones, check=self._check, on_launch=on_launch
         )
+
+    @staticmethod
+    def _ivr(ctx: RunContext, *, required: bool) -> IvrCalls | None:
+        """The IVR on the campaign's questionnaire: an agentless survey's interviewer, and
+        where agents hand callees back to (人工轉自動); None for a campaign without one."""
+        version_id = ctx.info.questionnaire_version_id
+        if version_id is None:
+            assert not required  # check_live_campaign refused it
+            return None
+        try:
+            driver = survey_ivr_for(
+                client_id=ctx.client_id, version_id=version_id, clock=ctx.at, result=ctx.result
+            )
+        except PilotdialError as exc:
+            if required:
+                raise
+            log.warning("campaign %s: no IVR to hand calls back to: %s", ctx.campaign_id, exc)
+            return None
+        return IvrCalls(ctx.gateway, driver)
 
     def run(self) -> None:
         ctx, config = self.ctx, self.ctx.config

@@ -504,6 +504,29 @@ class SipGateway:
             lead.params = with_agent(lead.params, agent_id, skill_group)
         self._loop.call_soon_threadsafe(self._reroute, lead, True)
 
+    def detach_agents(self, call_id: str, *, now: float) -> None:
+        """The call stays up with no agent (the IVR takes it): the relay to the agents'
+        legs ends, the hold music stops, and the agents are free for their next calls."""
+        lead = self._bridged_lead(call_id, "hand it to the IVR")
+        with self._lock:
+            agents = [self._agents.get(a) for a in [lead.agent_id, *lead.others] if a]
+            for agent in agents:
+                if agent is not None and agent.call_id == call_id:
+                    agent.call_id = None
+                    self._loop.call_soon_threadsafe(setattr, agent.leg, "relay", None)
+            lead.agent_id = None
+            lead.others = []
+        self._loop.call_soon_threadsafe(self._detach, lead)
+
+    def _detach(self, lead: _Lead) -> None:
+        if lead.mixer is not None:
+            lead.mixer.stop()
+            lead.mixer = None
+        lead.leg.relay = None
+        if lead.held:
+            lead.held = False
+            lead.leg.stop_playing()
+
     def conference(self, call_id: str, *, agent_id: str, now: float) -> None:
         """Mix another agent into the call: a three-way call."""
         lead = self._bridged_lead(call_id, "add an agent to it")

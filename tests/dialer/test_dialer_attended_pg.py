@@ -94,6 +94,7 @@ class RecordingGateway:
         self.hang_ups: list[tuple[str, HangupParty]] = []
         self.holds: list[tuple[str, str, float]] = []  # (hold or unhold, call id, when)
         self.conferences: list[tuple[str, str]] = []  # (call id, agent added)
+        self.detached: list[str] = []  # calls handed back to the IVR
 
     def originate(self, request: OriginateRequest, *, now: float) -> str:
         with system_session() as session:
@@ -147,6 +148,10 @@ class RecordingGateway:
     def conference(self, call_id: str, *, agent_id: str, now: float) -> None:
         self.conferences.append((call_id, agent_id))
         self.inner.conference(call_id, agent_id=agent_id, now=now)
+
+    def detach_agents(self, call_id: str, *, now: float) -> None:
+        self.detached.append(call_id)
+        self.inner.detach_agents(call_id, now=now)
 
     def next_event_time(self) -> float | None:
         return self.inner.next_event_time()
@@ -1796,3 +1801,77 @@ def test_a_cancelled_consultation_releases_the_colleague(live: None) -> None:
     released = [e for e in log_of(colleague) if e.reason == "consult ended"]
     assert [e.action for e in released] == [A.HANG_UP]
     assert [h[0] for h in gw.holds] == ["hold", "unhold"]
+
+
+# --------------------------------------------------------------------------- hand back to the IVR
+
+
+def test_an_agent_hands_the_callee_back_to_the_ivr_which_finishes_the_interview(
+    live: None,
+) -> None:
+    """人工轉自動: a survey campaign's agent greets the callee, then hands them to the IVR; the
+    gateway takes the call from the agent (free for the next call), the questionnaire is
+    asked by the IVR, and the attempt gets the interview's disposition."""
+    from survey_builders import agentless_campaign
+
+    from campaigns.models import PacingMode as CampaignPacingMode
+    from dialer.respondents import RespondentPrompt, RespondentReply
+    from surveys.models import Interview
+
+    client_id, campaign_id = agentless_campaign(["+8613900000001"])
+    with tenant_session([client_id]) as session:  # agents run this one
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        campaign.pacing_mode = CampaignPacingMode.progressive
+        campaign.skill_group = "sales"
+        session.add(campaign)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="H001")
+    handed: list[datetime] = []
+
+    def desk(now: datetime) -> None:
+        with system_session() as session:
+            seat = svc.get_agent(session=session, agent_id=seat_id)
+            elapsed = (now - seat.state_since).total_seconds()
+            if seat.state is AgentState.ON_CALL and elapsed >= 3 and not handed:
+                svc.apply_agent_action(
+                    session=session, agent_id=seat_id, command=svc.HandToIvr(), at=now
+                )
+                handed.append(now)
+            elif seat.state is AgentState.WRAP_UP and elapsed >= 1:
+                svc.apply_agent_action(
+                    session=session, agent_id=seat_id, command=svc.FinishWrap(), at=now
+                )
+
+    def keys(prompt: RespondentPrompt) -> RespondentReply:
+        return RespondentReply("1" if prompt.prompt_index == 1 else "42#", 2.0)
+
+    clock.desks.append(desk)
+    profile = GatewayProfile(
+        answer_probability=ProbabilitySchedule.constant(1.0),
+        machine_probability=0.0,
+        busy_probability=0.0,
+        failure_probability=0.0,
+        ring_time=Fixed(2.0),
+        talk_time=Fixed(3600.0),
+        message_time=Fixed(3.0),
+        respondent=keys,
+    )
+    gw = RecordingGateway(SimulatedGateway(profile, seed=1))
+
+    result = run(client_id, campaign_id, clock, gw, duration_s=60)
+
+    assert handed
+    (attempt,) = attempts_of(client_id, campaign_id)
+    assert len(gw.detached) == 1
+    assert attempt.status is AttemptStatus.finished
+    assert attempt.disposition == "complete"  # the interview's end, not the agent's wrap-up
+    assert attempt.agent_id == "H001"
+    assert attempt.hangup_cause == "system"  # the IVR's goodbye hung up
+    assert result.interviews_stored == 1
+    with tenant_session([client_id]) as session:
+        [interview] = session.exec(select(Interview)).all()
+    assert interview.call_id == str(attempt.id)
+    assert interview.status.value == "completed"
+    with system_session() as session:  # the agent is free again
+        assert svc.get_agent(session=session, agent_id=seat_id).state is AgentState.READY

@@ -187,6 +187,10 @@ class ProtocolOnly:
         self._count("conference")
         self._inner.conference(call_id, agent_id=agent_id, now=now)
 
+    def detach_agents(self, call_id: str, *, now: float) -> None:
+        self._count("detach_agents")
+        self._inner.detach_agents(call_id, now=now)
+
     def connect_agent_phone(self, agent_id: str, address: str, *, now: float) -> None:
         self._count("connect_agent_phone")
         self._inner.connect_agent_phone(agent_id, address, now=now)

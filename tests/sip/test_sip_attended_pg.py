@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -173,8 +174,6 @@ def test_a_consultation_and_three_way_call_over_sip_hand_the_call_to_the_colleag
     """The live loop over SIP with two agents' baresip phones: S001 takes the call, consults
     S002 (the callee on hold), makes it a three-way call (the gateway's mix), and leaves; S002
     keeps the call and dispositions it. One number dialed once, each phone called once."""
-    from datetime import UTC, datetime
-
     from dialer import agent_service as svc
     from dialer.agents import AgentState, TransferKind, TransferTarget
     from dialer.models import AgentCreate
@@ -278,3 +277,92 @@ def test_a_consultation_and_three_way_call_over_sip_hand_the_call_to_the_colleag
     assert alone_b in heard, heard
     last_b = len(heard) - 1 - heard[::-1].index(alone_b)
     assert heard.index(alone_a) < heard.index(both) < last_b, heard
+
+
+def test_an_agent_hands_a_sip_callee_back_to_the_ivr(
+    live: None,
+    sipp: StartSipp,
+    make_gateway: MakeGateway,
+    baresip: Baresip,
+    tmp_path: Path,
+) -> None:
+    """人工轉自動 over SIP: the callee is bridged to the agent's baresip phone, the agent hands
+    them to the IVR after 3 s; the gateway speaks the questions (espeak-ng), the SIPp callee
+    keys its answers (RFC 4733), the interview is stored completed and the attempt is
+    ``complete``; the agent's phone leg stays up, free for the next call."""
+    from sip.sip_peers import need
+    from survey_builders import agentless_campaign
+
+    from campaigns.models import Campaign
+    from campaigns.models import PacingMode as CampaignPacingMode
+    from dialer import agent_service as svc
+    from dialer.agents import AgentState
+    from dialer.models import AgentCreate
+    from dialer.sip.speech import Speech
+    from surveys.models import Interview
+
+    need("espeak-ng", "espeak-ng")
+    client_id, campaign_id = agentless_campaign(["+8613900000001"], lines=1)
+    with tenant_session([client_id]) as session:  # a survey run by agents
+        campaign = session.get(Campaign, campaign_id)
+        assert campaign is not None
+        campaign.pacing_mode = CampaignPacingMode.progressive
+        campaign.skill_group = "sales"
+        session.add(campaign)
+    with system_session() as session:
+        seat_id = svc.create_agent(
+            session=session,
+            agent_in=AgentCreate(
+                agent_code="I001",
+                name="座席",
+                skill_groups=["sales"],
+                client_ids=[client_id],
+                phone_uri=baresip.address,
+            ),
+        ).id
+        for command in (svc.SignIn(), svc.GoReady()):
+            svc.apply_agent_action(session=session, agent_id=seat_id, command=command)
+    # the callee keys 1 (likes tea) 6 s after answering, then 4 2 # (42), 2.5 s apart
+    peer = sipp("ivr_keys.xml", calls=1, echo=False, first_ms="6000", then_ms="2500")
+    clock = RealTimeClock()
+    gw = make_gateway(peer.port, speech=Speech(cache_dir=tmp_path / "speech"))
+    gw.clock = clock.seconds
+    handed: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        now = datetime.now(UTC)
+        with system_session() as session:
+            seat = svc.get_agent(session=session, agent_id=seat_id)
+            elapsed = (now - seat.state_since).total_seconds()
+            if seat.state is AgentState.ON_CALL and elapsed >= 3.0 and not handed:
+                svc.apply_agent_action(session=session, agent_id=seat_id, command=svc.HandToIvr())
+                handed.append(clock.seconds())
+            elif seat.state is AgentState.WRAP_UP and elapsed >= 0.5:
+                svc.apply_agent_action(session=session, agent_id=seat_id, command=svc.FinishWrap())
+        time.sleep(min(seconds, 0.05))
+
+    result = run_attended(
+        client_id=client_id,
+        campaign_id=campaign_id,
+        leadership=LocalLeadership(campaign_id, f"sip-{uuid.uuid4().hex[:6]}"),
+        gateway=gw,
+        config=AttendedConfig(duration_s=25.0, tick_s=0.25, hopper_backoff_s=60.0),
+        clock=clock,
+        sleep=sleep,
+    )
+
+    assert handed
+    with tenant_session([client_id]) as session:
+        [attempt] = session.exec(
+            select(CallAttempt).where(CallAttempt.campaign_id == campaign_id)
+        ).all()
+        [interview] = session.exec(select(Interview)).all()
+    assert attempt.disposition == "complete"
+    assert attempt.agent_id == "I001"
+    assert interview.call_id == str(attempt.id)
+    assert interview.status.value == "completed"
+    answers = {name: stored["value"] for name, stored in interview.state["answers"].items()}
+    assert answers == {"likes": "yes", "age": 42}
+    assert result.interviews_stored == 1
+    assert peer.wait() == 0, peer.errors()  # our BYE after the IVR's goodbye
+    assert baresip.invites() == 1
