@@ -22,7 +22,7 @@ from campaigns.models import CallAttempt, Disposition
 from core.errors import InvalidInput, NotFound
 from core.users import UserRole
 from dialer import agent_service
-from dialer.agents import AgentAction
+from dialer.agents import AgentAction, AgentState, TransferKind, TransferTarget
 from dialer.models import AgentSeat
 
 router = APIRouter()
@@ -32,8 +32,13 @@ BUTTONS: list[tuple[AgentAction, str]] = [
     (AgentAction.SIGN_IN, "i"),
     (AgentAction.GO_READY, "r"),
     (AgentAction.GO_NOT_READY, "n"),
+    (AgentAction.DIAL, "c"),  # the previewed lead (a typed number has its own form)
+    (AgentAction.SKIP_PREVIEW, "k"),
     (AgentAction.HOLD, "h"),
     (AgentAction.UNHOLD, "u"),
+    (AgentAction.CANCEL_CONSULT, "b"),
+    (AgentAction.THREE_WAY, "3"),
+    (AgentAction.HAND_TO_IVR, "v"),
     (AgentAction.HANG_UP, "e"),
     (AgentAction.FINISH_WRAP, "w"),
     (AgentAction.RECONNECT_PHONE, "p"),
@@ -86,7 +91,17 @@ def _phone_context(console: Console) -> dict[str, Any]:
         # stream's connection is replayed, not missed
         "stream_after": seat.last_seq,
         "pop": pop,
-        "buttons": [(a, key) for a, key in BUTTONS if a in allowed],
+        "buttons": [
+            (a, key)
+            for a, key in BUTTONS
+            if a in allowed and (a is not AgentAction.DIAL or public.state is AgentState.PREVIEWING)
+        ],
+        # a typed number: dialed by a campaign's pacer when it is a waiting lead of one
+        "manual_dial": AgentAction.DIAL in allowed and public.state is not AgentState.PREVIEWING,
+        "can_transfer": AgentAction.TRANSFER in allowed,
+        "can_consult": AgentAction.INTERNAL_CALL in allowed
+        and public.state is not AgentState.READY
+        and public.state is not AgentState.NOT_READY,
         "allowed": allowed,
         "reasons": NOT_READY_REASONS,
         "dispositions": _dispositions(console, pop),
@@ -116,13 +131,20 @@ def agent_action(
     console: ConsoleDep,
     action: Annotated[AgentAction, Form()],
     reason: Annotated[str, Form()] = "",
+    target_kind: Annotated[Literal["agent", "skill_group"], Form()] = "agent",
+    target: Annotated[str, Form()] = "",
+    number: Annotated[str, Form()] = "",
 ) -> Response:
-    """Press a soft-phone button (409 lists what is allowed now)."""
+    """Press a soft-phone button (409 lists what is allowed now): a transfer or consultation
+    names its target (a 工號 or a skill group), a manual call its number."""
     seat = _seat(console)
+    where = TransferTarget(TransferKind(target_kind), target.strip()) if target.strip() else None
     agent_service.apply_agent_action(
         session=console.session,
         agent_id=seat.id,
-        command=agent_service.command_for(action, reason=reason or None),
+        command=agent_service.command_for(
+            action, reason=reason or None, target=where, number=number.strip() or None
+        ),
         client_scope=None if console.principal.all_clients else console.principal.scope,
     )
     return RedirectResponse("/console/agent", status_code=303)

@@ -209,6 +209,75 @@ def test_agent_takes_a_call_pop_and_dispositions_it(app: Any, alpha: Tenant) -> 
     assert wrong.status_code in (409, 422)
 
 
+def test_the_soft_phone_consults_transfers_dials_and_previews(app: Any, alpha: Tenant) -> None:
+    """The agent screen's call functions: consult a colleague by 工號, cancel, transfer to a
+    skill group (the target logged), dial a typed number, and a preview's dial and skip."""
+    from core.db import system_session
+    from dialer import agent_service
+    from dialer.gateway import CallParameters
+
+    ids = console_objects_for(alpha.client_id)
+    agent_id = make_agent(alpha.client_id)
+    make_agent(alpha.client_id, code="A002", name="王芳")
+    ann = sign_in(app.app, "ann", make_user("ann", "agent", [alpha.client_id], agent_id=agent_id))
+    ann.post("/console/agent/action", {"action": "sign_in"})
+    ready = ann.post("/console/agent/action", {"action": "go_ready"})
+    assert 'id="manual-dial"' in ready.text  # a typed number, from ready
+    assert 'id="transfer"' not in ready.text  # nothing to transfer yet
+    pop_a_call(alpha.client_id, agent_id, uuid.UUID(ids["campaign_id"]))
+    on_call = ann.http.get("/console/agent").text
+    assert {"transfer", "internal_call", "hand_to_ivr", "hold"} <= set(_buttons(on_call))
+    consult = {"action": "internal_call", "target_kind": "agent", "target": "A002"}
+    consulting = ann.post("/console/agent/action", consult)
+    assert consulting.status_code == 200, _detail(consulting)
+    assert {"three_way", "cancel_consult", "transfer"} <= set(_buttons(consulting.text))
+    assert 'data-action="internal_call"' not in consulting.text  # one consultation at a time
+    back = ann.post("/console/agent/action", {"action": "cancel_consult"})
+    assert "unhold" in _buttons(back.text)
+    ann.post("/console/agent/action", {"action": "unhold"})
+    moved = ann.post(
+        "/console/agent/action",
+        {"action": "transfer", "target_kind": "skill_group", "target": "survey"},
+    )
+    assert moved.status_code == 200, _detail(moved)
+    with system_session() as session:
+        log = agent_service.state_log(session=session, agent_id=agent_id)
+        assert log[-1].action.value == "transfer"
+        assert log[-1].details["target"] == {"kind": "skill_group", "target": "survey"}
+        assert log[-1].to_state.value == "wrap_up"
+    ann.post("/console/agent/action", {"action": "finish_wrap"})
+    typed = ann.post("/console/agent/action", {"action": "dial", "number": "139 1234 5678"})
+    assert typed.status_code == 200, _detail(typed)
+    with system_session() as session:
+        [dial] = [
+            e
+            for e in agent_service.state_log(session=session, agent_id=agent_id)
+            if e.action.value == "dial"
+        ]
+        assert dial.details["number"] == "+8613912345678"  # read as the cleaner reads it
+        agent_service.apply_agent_action(
+            session=session, agent_id=agent_id, command=agent_service.HangUp()
+        )
+        agent_service.apply_agent_action(
+            session=session, agent_id=agent_id, command=agent_service.FinishWrap()
+        )
+        agent_service.offer_preview(
+            session=session,
+            agent_id=agent_id,
+            client_id=alpha.client_id,
+            lead={"id": "lead-9", "name": "陈先生"},
+            params=CallParameters("+862155550000", "+8613900000009", skill_group="survey"),
+            script=None,
+        )
+    preview = ann.http.get("/console/agent").text
+    assert {"dial", "skip_preview"} <= set(_buttons(preview))
+    assert "陈先生" in preview
+    assert 'id="manual-dial"' not in preview
+    skipped = ann.post("/console/agent/action", {"action": "skip_preview"})
+    assert skipped.status_code == 200, _detail(skipped)
+    assert "go_not_ready" in _buttons(skipped.text)
+
+
 def test_sales_builds_a_report_and_sees_the_verdict_and_quote(app: Any, alpha: Tenant) -> None:
     from core.queue import drain_embedded
 
