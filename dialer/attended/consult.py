@@ -64,8 +64,10 @@ class Consults:
         elif agent.state is AgentState.CONFERENCE and call.consult_seat_id is not None:
             if not call.conferenced:
                 self._conference(call, now)
-        elif agent.state not in _CONSULTING and call.consult_seat_id is not None:
-            self._drop_colleague(call, now, release=True)  # the consultation was cancelled
+        elif agent.state not in _CONSULTING:
+            self._nobody.discard(call.agent_call_id)  # a later consultation asks again
+            if call.consult_seat_id is not None:
+                self._drop_colleague(call, now, release=True)  # the consultation was cancelled
 
     def hand_over(self, call: LiveCall, seats: dict[uuid.UUID, AgentSeat], now: float) -> bool:
         """The first agent left: the call goes to the colleague still on it (True), if any."""
