@@ -1875,3 +1875,49 @@ def test_an_agent_hands_the_callee_back_to_the_ivr_which_finishes_the_interview(
     assert interview.status.value == "completed"
     with system_session() as session:  # the agent is free again
         assert svc.get_agent(session=session, agent_id=seat_id).state is AgentState.READY
+
+
+def test_a_second_consultation_on_the_same_call_reserves_its_colleague(live: None) -> None:
+    """The first colleague asked is not ready (nobody reserved); after taking the call back,
+    the agent consults a ready one, who is reserved and keeps the call when the agent leaves."""
+    from dialer.agents import TransferKind, TransferTarget
+
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    first = make_agent(client_id, clock, code="C005")
+    busy = make_agent(client_id, clock, code="C006", ready=False)
+    clock.now += timedelta(seconds=1)
+    ready = make_agent(client_id, clock, code="C007")
+    asked: list[str] = []
+
+    def desk(now: datetime) -> None:
+        with system_session() as session:
+            seat = svc.get_agent(session=session, agent_id=first)
+            other = svc.get_agent(session=session, agent_id=ready)
+        elapsed = (now - seat.state_since).total_seconds()
+        command: svc.AgentCommand | None = None
+        if seat.state is AgentState.ON_CALL and elapsed >= 2 and len(asked) < 2:
+            code = "C006" if not asked else "C007"
+            command = svc.InternalCall(target=TransferTarget(TransferKind.AGENT, code))
+            asked.append(code)
+        elif seat.state is AgentState.CONSULTING and asked == ["C006"] and elapsed >= 2:
+            command = svc.CancelConsult()
+        elif seat.state is AgentState.ON_HOLD:
+            command = svc.Unhold()
+        elif seat.state is AgentState.CONSULTING and other.state is AgentState.ON_CALL:
+            command = svc.HangUp()  # the colleague has it: an attended transfer
+        elif seat.state is AgentState.WRAP_UP:
+            command = svc.FinishWrap()
+        if command is not None:
+            with system_session() as session:
+                svc.apply_agent_action(session=session, agent_id=first, command=command, at=now)
+
+    clock.desks[:] = [desk, Desk(ready, talk_s=6.0, disposition="sale")]
+    result = run(client_id, campaign_id, clock, gateway(), duration_s=60)
+
+    assert asked == ["C006", "C007"]
+    (attempt,) = attempts_of(client_id, campaign_id)
+    assert (attempt.agent_id, attempt.disposition) == ("C007", "sale")
+    assert result.transfers == 1
+    with system_session() as session:
+        assert svc.get_agent(session=session, agent_id=busy).state is AgentState.SIGNED_IN
