@@ -338,9 +338,10 @@ class Launcher:
 
     def _offer_previews(self, now: float, staff: Collection[AgentSeat]) -> None:
         """Offer each ready agent without one a lead to preview (longest ready first): the
-        lead is leased (held while they look) and popped with its data, the call parameters
-        and the script; the agent dials it (placed as the agent's own call) or skips it (the
-        lead goes back to the hopper, no attempt)."""
+        leads are leased (held while they look) and popped with their data, the call
+        parameters and the script; a lead whose callback is pinned to a ready agent goes to
+        that agent. The agent dials it (placed as the agent's own call) or skips it (the lead
+        goes back to the hopper, no attempt)."""
         ctx = self.ctx
         if now < self.quiet_until_s:
             return
@@ -354,33 +355,47 @@ class Launcher:
             ),
             key=lambda s: s.state_since,
         )
-        for seat in ready:
-            leases = ctx.path.lease(1, ctx.at(now))
-            if not leases:
-                self.quiet_until_s = now + ctx.config.hopper_backoff_s
-                return
-            lease = leases[0]
-            lead = lead_data(lease, self._lead(lease.lead_id))
-            params = CallParameters(
-                ctx.info.caller, lease.phone_e164, seat.agent_code, ctx.info.skill_group
-            )
-            try:
-                with ctx.session() as session:
-                    offer_preview(
-                        session=session,
-                        agent_id=seat.id,
-                        client_id=ctx.client_id,
-                        lead=lead,
-                        params=params,
-                        script=ctx.info.script,
-                        at=max(ctx.at(now), seat.state_since),
-                    )
-            except AgentError as exc:  # the agent moved since it was read
-                log.info("agent %s not offered a preview: %s", seat.agent_code, exc)
-                ctx.path.release(lease.lease_token, ctx.at(now))
-                continue
-            ctx.path.hold(lease)
-            self.previews[seat.id] = _Preview(lease, lead, now)
+        if not ready:
+            return
+        leases = ctx.path.lease(len(ready), ctx.at(now))
+        if len(leases) < len(ready):
+            self.quiet_until_s = now + ctx.config.hopper_backoff_s
+        free = {s.agent_code: s for s in ready}  # longest ready first
+        offers: list[tuple[AgentSeat, Lease]] = []
+        others: list[Lease] = []
+        for lease in leases:
+            code = lease.callback_agent
+            if code is not None and code in free:
+                offers.append((free.pop(code), lease))
+            else:
+                others.append(lease)
+        offers += zip(free.values(), others, strict=False)
+        for seat, lease in offers:
+            self._offer(seat, lease, now)
+
+    def _offer(self, seat: AgentSeat, lease: Lease, now: float) -> None:
+        ctx = self.ctx
+        lead = lead_data(lease, self._lead(lease.lead_id))
+        params = CallParameters(
+            ctx.info.caller, lease.phone_e164, seat.agent_code, ctx.info.skill_group
+        )
+        try:
+            with ctx.session() as session:
+                offer_preview(
+                    session=session,
+                    agent_id=seat.id,
+                    client_id=ctx.client_id,
+                    lead=lead,
+                    params=params,
+                    script=ctx.info.script,
+                    at=max(ctx.at(now), seat.state_since),
+                )
+        except AgentError as exc:  # the agent moved since it was read
+            log.info("agent %s not offered a preview: %s", seat.agent_code, exc)
+            ctx.path.release(lease.lease_token, ctx.at(now))
+            return
+        ctx.path.hold(lease)
+        self.previews[seat.id] = _Preview(lease, lead, now)
 
     def _follow_previews(self, now: float, staff: Collection[AgentSeat]) -> None:
         """The agents' answers to their previews: dialed (the call is placed for them), or

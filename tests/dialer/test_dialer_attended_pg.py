@@ -1921,3 +1921,32 @@ def test_a_second_consultation_on_the_same_call_reserves_its_colleague(live: Non
     assert result.transfers == 1
     with system_session() as session:
         assert svc.get_agent(session=session, agent_id=busy).state is AgentState.SIGNED_IN
+
+
+def test_a_callback_in_a_preview_campaign_is_shown_to_its_agent(live: None) -> None:
+    client_id, campaign_id = make_campaign(leads=2, mode="preview")
+    clock = FakeClock()
+    longest = make_agent(client_id, clock, code="P010")
+    clock.now += timedelta(seconds=1)
+    theirs = make_agent(client_id, clock, code="P011")
+    with tenant_session([client_id]) as session:  # one lead is a due callback of P011's
+        row = session.exec(
+            select(CampaignLead).where(CampaignLead.campaign_id == campaign_id)
+        ).first()
+        assert row is not None
+        row.state = LeadState.scheduled
+        row.callback_at = row.next_attempt_at = datetime.now(UTC) - timedelta(minutes=5)
+        row.callback_agent = "P011"
+        session.add(row)
+        callback_lead = str(row.lead_id)
+
+    run(client_id, campaign_id, clock, gateway(), duration_s=5)
+
+    def shown(seat_id: uuid.UUID) -> str:
+        [offer] = [
+            e for e in events_of(client_id, seat_id) if e.kind is AgentEventKind.PREVIEW_OFFERED
+        ]
+        return str(offer.payload["lead"]["id"])
+
+    assert shown(theirs) == callback_lead
+    assert shown(longest) != callback_lead  # the longest-ready agent gets the other lead
