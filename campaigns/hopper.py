@@ -408,35 +408,46 @@ def lease_lead(
     campaign = _campaign(session, campaign_id)
     if campaign.status not in DIALING_STATUSES:
         raise LeadNotCallable(f"the campaign is {campaign.status.value}, not dialing")
+    zones_by_key = _waiting_zones(session, campaign)
+    open_keys = _open_keys(campaign, zones_by_key, now)
+    # the hopper's own conditions decide; the explanation below only says which one failed
     stmt: Any = select(CampaignLead).where(
-        CampaignLead.id == campaign_lead_id, CampaignLead.campaign_id == campaign_id
+        CampaignLead.id == campaign_lead_id, *_callable_conditions(campaign, open_keys, now)
     )
     if _is_pg(session):
         stmt = stmt.with_for_update(skip_locked=True)
     row: CampaignLead | None = session.exec(stmt).first()
     if row is None:
-        raise LeadNotCallable("the lead is not in this campaign, or another dialer has it now")
-    zones = candidate_zones(row.zones_key, campaign.fallback_timezone or "UTC")
-    if row.state not in (LeadState.new, LeadState.scheduled):
-        raise LeadNotCallable(f"the lead is {row.state.value}, not waiting for a call")
-    if row.attempts >= campaign.max_attempts:
-        raise LeadNotCallable(f"the lead has had all {campaign.max_attempts} attempts")
-    if row.batch_id is None:
-        raise LeadNotCallable("the lead is in no batch yet")
-    if row.next_attempt_at is not None and row.next_attempt_at > now:
-        raise LeadNotCallable(f"the lead is not due before {row.next_attempt_at.isoformat()}")
-    if not _open_keys(campaign, {row.zones_key: zones}, now):
-        raise LeadNotCallable(
-            "the calling window is closed for this number now (" + ", ".join(zones) + ")"
-        )
+        raise LeadNotCallable(_why_not_callable(session, campaign, campaign_lead_id, now))
     expires = now + timedelta(seconds=lease_seconds)
-    taken = _take(session, campaign, [row], {row.zones_key: zones}, now, worker_id, expires)
+    taken = _take(session, campaign, [row], zones_by_key, now, worker_id, expires)
     if not taken:
         state: LeadState = row.state  # _take changed it
         if state is LeadState.final:
             raise LeadNotCallable("the number is on a do-not-call list; the lead is closed")
         raise LeadNotCallable("the number's call was abandoned in the last 72 hours")
     return taken[0]
+
+
+def _why_not_callable(
+    session: Session, campaign: Campaign, campaign_lead_id: uuid.UUID, now: datetime
+) -> str:
+    """Which of :func:`_callable_conditions` a lead fails at ``now``, in words."""
+    row = session.get(CampaignLead, campaign_lead_id)
+    if row is None or row.campaign_id != campaign.id:
+        return "the lead is not in this campaign"
+    if row.state not in (LeadState.new, LeadState.scheduled):
+        return f"the lead is {row.state.value}, not waiting for a call"
+    if row.attempts >= campaign.max_attempts:
+        return f"the lead has had all {campaign.max_attempts} attempts"
+    if row.batch_id is None:
+        return "the lead is in no batch yet"
+    if row.next_attempt_at is not None and row.next_attempt_at > now:
+        return f"the lead is not due before {row.next_attempt_at.isoformat()}"
+    zones = candidate_zones(row.zones_key, campaign.fallback_timezone or "UTC")
+    if not _open_keys(campaign, {row.zones_key: zones}, now):
+        return "the calling window is closed for this number now (" + ", ".join(zones) + ")"
+    return "another dialer has the lead now"
 
 
 def leads_left(*, session: Session, campaign_id: uuid.UUID) -> int:

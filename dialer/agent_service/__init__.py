@@ -97,6 +97,7 @@ from dialer.agent_service.dispositions import (
     submit_disposition,
 )
 from dialer.agent_service.pops import (
+    dialer_action,
     expire_wrap_ups,
     far_end_hung_up,
     offer_preview,
@@ -150,6 +151,7 @@ __all__ = [
     "create_agent",
     "current_pop",
     "dial_callback",
+    "dialer_action",
     "disposition_public",
     "dispositions_for",
     "events_after",

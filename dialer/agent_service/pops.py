@@ -4,7 +4,7 @@ up, a lost phone leg, expired wrap-ups and the ready agents of a skill group."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
@@ -24,32 +24,47 @@ from dialer.agent_service._common import (
     agent_from_seat,
 )
 from dialer.agent_service.actions import ActionOutcome, apply_agent_action
-from dialer.agent_service.commands import HangUp, PhoneLost
-from dialer.agents import AgentAction, AgentState
+from dialer.agent_service.commands import AgentCommand, HangUp, PhoneLost
+from dialer.agents import Agent, AgentAction, AgentState
 from dialer.exceptions import AgentError
 from dialer.gateway import CallParameters, with_agent
 from dialer.models import AgentEvent, AgentEventKind, AgentSeat, AgentStateLog
 
 
-def far_end_hung_up(
-    *, session: Session, agent_id: uuid.UUID, call_id: str, at: datetime | None = None
+def dialer_action(
+    *,
+    session: Session,
+    agent_id: uuid.UUID,
+    command: AgentCommand,
+    when: Callable[[Agent], bool],
+    at: datetime | None = None,
 ) -> ActionOutcome | None:
-    """The callee hung up: the agent still on ``call_id`` goes to wrap-up (reason
-    ``callee_hung_up``). None if the agent had already left that call (it hung up first).
+    """A move the dial loop makes on an agent's behalf, applied under the seat's row lock
+    only while ``when(agent)`` holds (the agent may have moved since the loop looked); None
+    when it no longer does.
 
     ``at`` comes from the gateway's clock, so it is never taken as earlier than the agent's
     last change.
     """
     seat = _locked_seat(session, agent_id, None)
     agent = agent_from_seat(seat)
-    if agent.call_id != call_id or agent.state not in _CALL_STATES:
+    if not when(agent):
         return None
     moment = None if at is None else max(at, _dt(agent.since_s))
-    return apply_agent_action(
+    return apply_agent_action(session=session, agent_id=agent_id, command=command, at=moment)
+
+
+def far_end_hung_up(
+    *, session: Session, agent_id: uuid.UUID, call_id: str, at: datetime | None = None
+) -> ActionOutcome | None:
+    """The callee hung up: the agent still on ``call_id`` goes to wrap-up (reason
+    ``callee_hung_up``). None if the agent had already left that call (it hung up first)."""
+    return dialer_action(
         session=session,
         agent_id=agent_id,
         command=HangUp(reason="callee_hung_up"),
-        at=moment,
+        when=lambda agent: agent.call_id == call_id and agent.state in _CALL_STATES,
+        at=at,
     )
 
 
@@ -58,21 +73,13 @@ def phone_lost(
 ) -> ActionOutcome | None:
     """The agent's phone leg is gone (failed, unreachable, hung up): the agent goes to
     ``phone_lost`` with ``reason`` (what the network said), takes no calls and reconnects
-    with the ``reconnect_phone`` action. None if the agent is signed out or already there.
-
-    ``at`` comes from the gateway's clock, so it is never taken as earlier than the agent's
-    last change.
-    """
-    seat = _locked_seat(session, agent_id, None)
-    agent = agent_from_seat(seat)
-    if agent.state in (_S.SIGNED_OUT, _S.PHONE_LOST):
-        return None
-    moment = None if at is None else max(at, _dt(agent.since_s))
-    return apply_agent_action(
+    with the ``reconnect_phone`` action. None if the agent is signed out or already there."""
+    return dialer_action(
         session=session,
         agent_id=agent_id,
         command=PhoneLost(reason=reason[:200] or "phone lost"),
-        at=moment,
+        when=lambda agent: agent.state not in (_S.SIGNED_OUT, _S.PHONE_LOST),
+        at=at,
     )
 
 

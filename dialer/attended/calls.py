@@ -16,7 +16,12 @@ from sqlmodel import Session
 
 from campaigns.hopper import AttemptOutcome
 from campaigns.models import AmdResult
-from dialer.agent_service import CallFailed, agent_from_seat, apply_agent_action, far_end_hung_up
+from dialer.agent_service import (
+    AgentNotFound,
+    CallFailed,
+    dialer_action,
+    far_end_hung_up,
+)
 from dialer.agents import AgentState
 from dialer.attended.config import MACHINE_MESSAGE, SURPLUS_CAUSE
 from dialer.attended.state import LiveCall, Phase, RunContext
@@ -37,7 +42,7 @@ from dialer.gateway import (
 )
 from dialer.ivr import SurveyIvr
 from dialer.ivr_calls import IvrCalls
-from dialer.models import AgentDisposition, AgentSeat
+from dialer.models import AgentDisposition
 from dialer.pacer import DISPOSITION_FOR, disposition_of_interview
 from dialer.scenario import AmdPolicy
 from dialer.stats import DialOutcome
@@ -97,19 +102,14 @@ class CallHandler:
         ctx = self.ctx
         try:
             with ctx.session() as session:
-                seat = session.get(AgentSeat, seat_id)
-                if seat is None:
-                    return
-                agent = agent_from_seat(seat)
-                if agent.state is not AgentState.DIALING or agent.call_id != soft_call_id:
-                    return  # the agent hung up already
-                apply_agent_action(
+                dialer_action(  # unless the agent hung up already
                     session=session,
                     agent_id=seat_id,
                     command=CallFailed(reason=reason[:200]),
-                    at=max(ctx.at(now), seat.state_since),
+                    when=lambda a: a.state is AgentState.DIALING and a.call_id == soft_call_id,
+                    at=ctx.at(now),
                 )
-        except AgentError as exc:  # the agent moved meanwhile: nothing to undo
+        except (AgentError, AgentNotFound) as exc:  # nothing to undo
             log.info("agent %s: manual call %s not closed: %s", seat_id, soft_call_id, exc)
 
     def _on_answer(self, call: LiveCall, event: Answered) -> None:

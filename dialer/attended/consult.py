@@ -20,7 +20,13 @@ import uuid
 
 from sqlmodel import Session, col, select
 
-from dialer.agent_service import HangUp, agent_from_seat, apply_agent_action, pop_call
+from dialer.agent_service import (
+    AgentNotFound,
+    HangUp,
+    agent_from_seat,
+    dialer_action,
+    pop_call,
+)
 from dialer.agents import Agent, AgentAction, AgentState, TransferKind
 from dialer.attended.phones import AgentPhones
 from dialer.attended.state import LiveCall, RunContext
@@ -98,9 +104,11 @@ class Consults:
     # -- internals ------------------------------------------------------------------------
 
     def _still_on(self, call: LiveCall, seat: AgentSeat | None) -> bool:
-        if seat is None:
-            return False
-        agent = agent_from_seat(seat)
+        return seat is not None and self._on(call, agent_from_seat(seat))
+
+    @staticmethod
+    def _on(call: LiveCall, agent: Agent) -> bool:
+        """Whether the colleague is still on the call."""
         return agent.call_id == call.agent_call_id and agent.state in (
             AgentState.ON_CALL,
             AgentState.ON_HOLD,
@@ -203,14 +211,12 @@ class Consults:
             return
         try:
             with ctx.session() as session:
-                seat = session.get(AgentSeat, seat_id)
-                if seat is None or not self._still_on(call, seat):
-                    return
-                apply_agent_action(
+                dialer_action(
                     session=session,
                     agent_id=seat_id,
                     command=HangUp(reason=reason),
-                    at=max(ctx.at(now), seat.state_since),
+                    when=lambda agent: self._on(call, agent),
+                    at=ctx.at(now),
                 )
-        except AgentError as exc:
+        except (AgentError, AgentNotFound) as exc:
             log.info("call %s: the consulted agent kept it: %s", call.call_id, exc)

@@ -22,10 +22,11 @@ from sqlmodel import Session, col, select
 from campaigns.hopper import LeadNotCallable, Lease
 from campaigns.models import Lead
 from dialer.agent_service import (
+    AgentNotFound,
     Dial,
     SkipPreview,
     agent_from_seat,
-    apply_agent_action,
+    dialer_action,
     list_agents,
     offer_preview,
     post_event,
@@ -259,7 +260,7 @@ class Launcher:
             self.quiet_until_s = now + ctx.config.hopper_backoff_s
         started = ctx.path.start(leases, moment)
         self._check_dialing(now)
-        leads = self._leads(started)
+        leads = self._leads([begun.lease for begun in started])
         for begun in started:
             call = self._originate(begun, leads.get(begun.lease.lead_id), now)
             lease = begun.lease
@@ -271,18 +272,15 @@ class Launcher:
             self.check(now)  # stop, saying why (paused, stopped, ...)
             self.ctx.halt("campaign no longer dialing", now)
 
-    def _leads(self, started: list[StartedAttempt]) -> dict[uuid.UUID, Lead]:
-        if not started:
+    def _leads(self, leases: Collection[Lease]) -> dict[uuid.UUID, Lead]:
+        """The leads of ``leases``, by id (one query)."""
+        if not leases:
             return {}
         with self.ctx.session() as session:
-            ids = [begun.lease.lead_id for begun in started]
+            ids = [lease.lead_id for lease in leases]
             return {
                 lead.id: lead for lead in session.exec(select(Lead).where(col(Lead.id).in_(ids)))
             }
-
-    def _lead(self, lead_id: uuid.UUID) -> Lead | None:
-        with self.ctx.session() as session:
-            return session.get(Lead, lead_id)
 
     def _originate(
         self,
@@ -370,12 +368,13 @@ class Launcher:
             else:
                 others.append(lease)
         offers += zip(free.values(), others, strict=False)
+        leads = self._leads(leases)
         for seat, lease in offers:
-            self._offer(seat, lease, now)
+            self._offer(seat, lease, leads.get(lease.lead_id), now)
 
-    def _offer(self, seat: AgentSeat, lease: Lease, now: float) -> None:
+    def _offer(self, seat: AgentSeat, lease: Lease, found: Lead | None, now: float) -> None:
         ctx = self.ctx
-        lead = lead_data(lease, self._lead(lease.lead_id))
+        lead = lead_data(lease, found)
         params = CallParameters(
             ctx.info.caller, lease.phone_e164, seat.agent_code, ctx.info.skill_group
         )
@@ -405,23 +404,20 @@ class Launcher:
         for seat_id, preview in list(self.previews.items()):
             seat = seats.get(seat_id)
             agent = None if seat is None else agent_from_seat(seat)
-            if agent is None:
-                del self.previews[seat_id]
-                ctx.path.release(preview.lease.lease_token, ctx.at(now))
-                continue
-            if preview.shown_to(agent):  # still looking
-                limit = ctx.info.preview_dial_after_s
-                if seat is not None and limit is not None and now - preview.offered_s >= limit:
+            if seat is not None and agent is not None and preview.shown_to(agent):
+                limit = ctx.info.preview_dial_after_s  # still looking
+                if limit is not None and now - preview.offered_s >= limit:
                     self._dial_for_agent(seat, now)
                 continue
             del self.previews[seat_id]
-            soft_id = agent.call_id
+            soft_id = None if agent is None else agent.call_id
             if (
                 seat is None
+                or agent is None
                 or agent.state is not AgentState.DIALING
                 or agent.lead_id != str(preview.lease.lead_id)
                 or soft_id is None
-            ):
+            ):  # skipped, signed out, gone: the lead goes back
                 ctx.path.release(preview.lease.lease_token, ctx.at(now))
                 continue
             self.seen_dials.add(soft_id)
@@ -430,15 +426,17 @@ class Launcher:
     def _dial_for_agent(self, seat: AgentSeat, now: float) -> None:
         """The preview's time is up: dial it on the agent's behalf (placed next tick)."""
         ctx = self.ctx
+        preview = self.previews[seat.id]
         try:
             with ctx.session() as session:
-                apply_agent_action(
+                dialer_action(  # unless the agent decided meanwhile
                     session=session,
                     agent_id=seat.id,
                     command=Dial(reason="preview timed out"),
-                    at=max(ctx.at(now), seat.state_since),
+                    when=preview.shown_to,
+                    at=ctx.at(now),
                 )
-        except AgentError as exc:  # the agent decided meanwhile
+        except (AgentError, AgentNotFound) as exc:
             log.info("preview of agent %s not dialed for them: %s", seat.agent_code, exc)
 
     def drop_previews(self, now: float) -> None:
@@ -449,16 +447,14 @@ class Launcher:
             ctx.path.release(preview.lease.lease_token, ctx.at(now))
             try:
                 with ctx.session() as session:
-                    seat = session.get(AgentSeat, seat_id)
-                    agent = None if seat is None else agent_from_seat(seat)
-                    if seat is not None and agent is not None and preview.shown_to(agent):
-                        apply_agent_action(
-                            session=session,
-                            agent_id=seat_id,
-                            command=SkipPreview(reason="dialing stopped"),
-                            at=max(ctx.at(now), seat.state_since),
-                        )
-            except AgentError as exc:  # the agent moved meanwhile
+                    dialer_action(  # unless the agent moved meanwhile
+                        session=session,
+                        agent_id=seat_id,
+                        command=SkipPreview(reason="dialing stopped"),
+                        when=preview.shown_to,
+                        at=ctx.at(now),
+                    )
+            except (AgentError, AgentNotFound) as exc:
                 log.info("agent %s kept their preview: %s", seat_id, exc)
         self.previews.clear()
 
@@ -526,7 +522,7 @@ class Launcher:
             return
         self._originate(
             started[0],
-            self._lead(lease.lead_id),
+            self._leads([lease]).get(lease.lead_id),
             now,
             seat_id=seat_id,
             agent_code=code,
