@@ -1394,16 +1394,7 @@ def test_a_busy_manual_call_is_an_attempt_and_the_agent_wraps_up(live: None) -> 
         client_id, campaign_id, "M002", clock.now - timedelta(minutes=5)
     )
     clock.desks.append(ManualDesk(seat_id, campaign_lead_id, clock.now))
-    profile = GatewayProfile(
-        answer_probability=ProbabilitySchedule.constant(0.0),
-        machine_probability=0.0,
-        busy_probability=1.0,
-        failure_probability=0.0,
-        ring_time=Fixed(2.0),
-        talk_time=Fixed(60.0),
-        message_time=Fixed(4.0),
-    )
-    gw = RecordingGateway(SimulatedGateway(profile, seed=0))
+    gw = profiled(answer_probability=ProbabilitySchedule.constant(0.0), busy_probability=1.0)
 
     run(client_id, campaign_id, clock, gw, duration_s=20)
 
@@ -1847,17 +1838,7 @@ def test_an_agent_hands_the_callee_back_to_the_ivr_which_finishes_the_interview(
         return RespondentReply("1" if prompt.prompt_index == 1 else "42#", 2.0)
 
     clock.desks.append(desk)
-    profile = GatewayProfile(
-        answer_probability=ProbabilitySchedule.constant(1.0),
-        machine_probability=0.0,
-        busy_probability=0.0,
-        failure_probability=0.0,
-        ring_time=Fixed(2.0),
-        talk_time=Fixed(3600.0),
-        message_time=Fixed(3.0),
-        respondent=keys,
-    )
-    gw = RecordingGateway(SimulatedGateway(profile, seed=1))
+    gw = profiled(message_time=Fixed(3.0), respondent=keys)
 
     result = run(client_id, campaign_id, clock, gw, duration_s=60)
 

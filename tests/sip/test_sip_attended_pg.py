@@ -28,11 +28,32 @@ from sqlmodel import select
 
 from campaigns.models import AttemptStatus, CallAttempt
 from core.db import system_session, tenant_session
-from dialer.attended import AttendedConfig, run_attended
+from dialer.attended import AttendedConfig, AttendedResult, run_attended
 from dialer.gateway import RealTimeClock
 from dialer.leadership import LocalLeadership
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+def run_live(
+    client_id: uuid.UUID,
+    campaign_id: uuid.UUID,
+    gw: Any,
+    clock: RealTimeClock,
+    sleep: Callable[[float], None],
+    *,
+    duration_s: float,
+) -> AttendedResult:
+    """The live loop over the SIP gateway in real time, ticking every 0.25 s."""
+    return run_attended(
+        client_id=client_id,
+        campaign_id=campaign_id,
+        leadership=LocalLeadership(campaign_id, f"sip-{uuid.uuid4().hex[:6]}"),
+        gateway=gw,
+        config=AttendedConfig(duration_s=duration_s, tick_s=0.25, hopper_backoff_s=60.0),
+        clock=clock,
+        sleep=sleep,
+    )
 
 
 @pytest.fixture
@@ -60,15 +81,7 @@ def test_a_small_pilot_over_sip_gets_every_disposition_right(
         agent_desk(seat_id)
         time.sleep(min(seconds, 0.05))  # the loop sleeps to its next tick; wake for events
 
-    result = run_attended(
-        client_id=client_id,
-        campaign_id=campaign_id,
-        leadership=LocalLeadership(campaign_id, f"sip-{uuid.uuid4().hex[:6]}"),
-        gateway=gw,
-        config=AttendedConfig(duration_s=20.0, tick_s=0.25, hopper_backoff_s=60.0),
-        clock=clock,
-        sleep=sleep,
-    )
+    result = run_live(client_id, campaign_id, gw, clock, sleep, duration_s=20.0)
 
     with tenant_session([client_id]) as session:
         attempts = list(
@@ -127,15 +140,7 @@ def test_preview_over_sip_places_the_agents_own_calls(
         agent_desk(seat_id)
         time.sleep(min(seconds, 0.05))
 
-    result = run_attended(
-        client_id=client_id,
-        campaign_id=campaign_id,
-        leadership=LocalLeadership(campaign_id, f"sip-{uuid.uuid4().hex[:6]}"),
-        gateway=gw,
-        config=AttendedConfig(duration_s=15.0, tick_s=0.25, hopper_backoff_s=60.0),
-        clock=clock,
-        sleep=sleep,
-    )
+    result = run_live(client_id, campaign_id, gw, clock, sleep, duration_s=15.0)
 
     with tenant_session([client_id]) as session:
         attempts = list(
@@ -238,15 +243,7 @@ def test_a_consultation_and_three_way_call_over_sip_hand_the_call_to_the_colleag
             desks()
             time.sleep(min(seconds, 0.05))
 
-        result = run_attended(
-            client_id=client_id,
-            campaign_id=campaign_id,
-            leadership=LocalLeadership(campaign_id, f"sip-{uuid.uuid4().hex[:6]}"),
-            gateway=gw,
-            config=AttendedConfig(duration_s=20.0, tick_s=0.25, hopper_backoff_s=60.0),
-            clock=clock,
-            sleep=sleep,
-        )
+        result = run_live(client_id, campaign_id, gw, clock, sleep, duration_s=20.0)
     finally:
         second.stop()
 
@@ -341,15 +338,7 @@ def test_an_agent_hands_a_sip_callee_back_to_the_ivr(
                 svc.apply_agent_action(session=session, agent_id=seat_id, command=svc.FinishWrap())
         time.sleep(min(seconds, 0.05))
 
-    result = run_attended(
-        client_id=client_id,
-        campaign_id=campaign_id,
-        leadership=LocalLeadership(campaign_id, f"sip-{uuid.uuid4().hex[:6]}"),
-        gateway=gw,
-        config=AttendedConfig(duration_s=25.0, tick_s=0.25, hopper_backoff_s=60.0),
-        clock=clock,
-        sleep=sleep,
-    )
+    result = run_live(client_id, campaign_id, gw, clock, sleep, duration_s=25.0)
 
     assert handed
     with tenant_session([client_id]) as session:

@@ -6,6 +6,7 @@ attempt ends with the disposition its SIP answer means."""
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,6 +22,25 @@ from dialer.attended import AgentsMode
 from dialer.run_control import PacerSettings, control_campaign, start_dialing
 
 pytestmark = [pytest.mark.postgres, pytest.mark.slow]
+
+
+def attempts_of(client_id: uuid.UUID, campaign_id: uuid.UUID) -> list[CallAttempt]:
+    with tenant_session([client_id]) as session:
+        return list(session.exec(select(CallAttempt).where(CallAttempt.campaign_id == campaign_id)))
+
+
+def stop_and_wait(client_id: uuid.UUID, campaign_id: uuid.UUID, run_id: uuid.UUID) -> None:
+    """Stop the campaign and wait (up to 30 s) for its run to end; it must have succeeded."""
+    control_campaign(client_id=client_id, campaign_id=campaign_id, action="stop")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with system_session() as session:
+            record = session.get(JobRecord, run_id)
+            assert record is not None
+            if record.status in (JobStatus.succeeded, JobStatus.failed):
+                break
+        time.sleep(0.1)
+    assert record.status is JobStatus.succeeded, record.error
 
 
 def test_run_control_dials_a_pilot_through_the_sip_gateway(
@@ -56,10 +76,7 @@ def test_run_control_dials_a_pilot_through_the_sip_gateway(
     )
 
     def attempts() -> list[CallAttempt]:
-        with tenant_session([client_id]) as session:
-            return list(
-                session.exec(select(CallAttempt).where(CallAttempt.campaign_id == campaign_id))
-            )
+        return attempts_of(client_id, campaign_id)
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # the agent's desk: talk 3 s, then "sale"; wrap 0.5 s
@@ -68,16 +85,7 @@ def test_run_control_dials_a_pilot_through_the_sip_gateway(
         if len(done) == 5 and all(a.status is AttemptStatus.finished for a in done):
             break
         time.sleep(0.1)
-    control_campaign(client_id=client_id, campaign_id=campaign_id, action="stop")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with system_session() as session:
-            record = session.get(JobRecord, run.id)
-            assert record is not None
-            if record.status in (JobStatus.succeeded, JobStatus.failed):
-                break
-        time.sleep(0.1)
-    assert record.status is JobStatus.succeeded, record.error
+    stop_and_wait(client_id, campaign_id, run.id)
     by_number = {a.number_dialed: a for a in attempts()}
     assert sorted(by_number) == numbers  # each lead dialed once, no number twice
     assert by_number[numbers[0]].disposition == "sale"
@@ -127,10 +135,7 @@ def test_an_agentless_survey_runs_over_the_sip_trunk_under_run_control(
     )
 
     def attempts() -> list[CallAttempt]:
-        with tenant_session([client_id]) as session:
-            return list(
-                session.exec(select(CallAttempt).where(CallAttempt.campaign_id == campaign_id))
-            )
+        return attempts_of(client_id, campaign_id)
 
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -138,16 +143,7 @@ def test_an_agentless_survey_runs_over_the_sip_trunk_under_run_control(
         if done and all(a.status is AttemptStatus.finished for a in done):
             break
         time.sleep(0.2)
-    control_campaign(client_id=client_id, campaign_id=campaign_id, action="stop")
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        with system_session() as session:
-            record = session.get(JobRecord, run.id)
-            assert record is not None
-            if record.status in (JobStatus.succeeded, JobStatus.failed):
-                break
-        time.sleep(0.1)
-    assert record.status is JobStatus.succeeded, record.error
+    stop_and_wait(client_id, campaign_id, run.id)
     [attempt] = attempts()
     assert attempt.disposition == "complete"
     assert attempt.hangup_cause == "system"  # the goodbye hung up
