@@ -438,10 +438,7 @@ class CleaningRun:
                     # out just its cells first.
                     handle = pool.apply_async(_work, (pa.concat_arrays([phones]), sizes))
                 else:
-                    # No workers, or they have enough queued: normalise this batch here.
-                    if engine is None:
-                        engine = _Engine(*args)
-                    handle = _Done(engine.process(phones, sizes))
+                    handle = here(raw)  # no workers, or they have enough queued
                 pending.append((raw, handle))
                 # Hand out results in row order as they are ready, but keep the workers fed
                 # first; wait only when too many batches are held back by a slow one.
