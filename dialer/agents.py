@@ -26,6 +26,7 @@ from enum import StrEnum
 from dialer.exceptions import AgentError, IllegalTransition
 
 __all__ = [
+    "CALL_STATES",
     "Agent",
     "AgentAction",
     "AgentState",
@@ -166,8 +167,8 @@ for _state, _moves in _TRANSITIONS.items():
     if _state not in (_S.SIGNED_OUT, _S.PHONE_LOST):
         _moves[_A.PHONE_LOST] = _S.PHONE_LOST
 
-# States in which the agent is engaged with a call (the call id is kept).
-_CALL_STATES = frozenset({_S.DIALING, _S.ON_CALL, _S.ON_HOLD, _S.CONSULTING, _S.CONFERENCE})
+#: States in which the agent is engaged with a call (the call id is kept).
+CALL_STATES = frozenset({_S.DIALING, _S.ON_CALL, _S.ON_HOLD, _S.CONSULTING, _S.CONFERENCE})
 
 
 def allowed_actions(state: AgentState) -> frozenset[AgentAction]:
@@ -296,7 +297,7 @@ class Agent:
 
         new_call = call_id if call_id is not None else self.call_id
         new_lead = lead_id if lead_id is not None else self.lead_id
-        if target not in _CALL_STATES and target is not _S.WRAP_UP:
+        if target not in CALL_STATES and target is not _S.WRAP_UP:
             new_call = None
             if target is not _S.PREVIEWING:
                 new_lead = None

@@ -106,7 +106,13 @@ from dialer.agent_service.pops import (
     post_event,
     ready_agents,
 )
-from dialer.agent_service.reading import StreamEntry, current_pop, events_after, state_log
+from dialer.agent_service.reading import (
+    StreamEntry,
+    current_pop,
+    events_after,
+    last_logged,
+    state_log,
+)
 
 __all__ = [
     "COMMANDS",
@@ -158,6 +164,7 @@ __all__ = [
     "expire_wrap_ups",
     "far_end_hung_up",
     "get_agent",
+    "last_logged",
     "list_agents",
     "log_public",
     "offer_preview",

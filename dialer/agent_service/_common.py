@@ -13,7 +13,7 @@ from sqlmodel import Session, select
 
 from core.db import utcnow
 from core.errors import Conflict, NotFound
-from dialer.agents import Agent, AgentAction, AgentState, AgentTransition
+from dialer.agents import CALL_STATES, Agent, AgentAction, AgentState, AgentTransition
 from dialer.exceptions import AgentError, DialerError
 from dialer.models import (
     AgentEvent,
@@ -28,7 +28,7 @@ ClientScope = Collection[uuid.UUID] | None
 
 _S = AgentState
 _A = AgentAction
-_CALL_STATES = frozenset({_S.DIALING, _S.ON_CALL, _S.ON_HOLD, _S.CONSULTING, _S.CONFERENCE})
+_CALL_STATES = CALL_STATES
 # States that still belong to the call's client (the agent may schedule its callback).
 _CLIENT_STATES = _CALL_STATES | {_S.WRAP_UP, _S.PREVIEWING}
 

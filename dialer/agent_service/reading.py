@@ -10,7 +10,7 @@ from typing import Any
 from sqlmodel import Session, col, select
 
 from dialer.agent_service._common import _S, ClientScope, agent_from_seat, log_public
-from dialer.agents import allowed_actions
+from dialer.agents import AgentAction, allowed_actions
 from dialer.models import AgentEvent, AgentEventKind, AgentSeat, AgentStateLog
 
 
@@ -110,6 +110,19 @@ def current_pop(*, session: Session, seat: AgentSeat) -> AgentEvent | None:
         if not previewed:
             return None
     return event
+
+
+def last_logged(
+    *, session: Session, agent_id: uuid.UUID, call_id: str, action: AgentAction | None = None
+) -> AgentStateLog | None:
+    """The agent's last logged transition on the call ``call_id`` (of ``action``, if given):
+    how they left it, where they transferred it, what they dialed."""
+    stmt = select(AgentStateLog).where(
+        AgentStateLog.agent_seat_id == agent_id, AgentStateLog.call_id == call_id
+    )
+    if action is not None:
+        stmt = stmt.where(AgentStateLog.action == action)
+    return session.exec(stmt.order_by(col(AgentStateLog.seq).desc()).limit(1)).first()
 
 
 def state_log(

@@ -18,13 +18,14 @@ from __future__ import annotations
 import logging
 import uuid
 
-from sqlmodel import Session, col, select
+from sqlmodel import Session, select
 
 from dialer.agent_service import (
     AgentNotFound,
     HangUp,
     agent_from_seat,
     dialer_action,
+    last_logged,
     pop_call,
 )
 from dialer.agents import Agent, AgentAction, AgentState, TransferKind
@@ -32,7 +33,7 @@ from dialer.attended.phones import AgentPhones
 from dialer.attended.state import LiveCall, RunContext
 from dialer.exceptions import AgentError, GatewayError
 from dialer.gateway import CallParameters
-from dialer.models import AgentSeat, AgentStateLog
+from dialer.models import AgentSeat
 
 __all__ = ["Consults"]
 
@@ -118,16 +119,13 @@ class Consults:
 
     def _consult_target(self, session: Session, call: LiveCall) -> str | None:
         """The 工號 the first agent's last internal call on this call went to."""
-        entry = session.exec(
-            select(AgentStateLog)
-            .where(
-                AgentStateLog.agent_seat_id == call.seat_id,
-                AgentStateLog.call_id == call.agent_call_id,
-                AgentStateLog.action == AgentAction.INTERNAL_CALL,
-            )
-            .order_by(col(AgentStateLog.seq).desc())
-            .limit(1)
-        ).first()
+        assert call.seat_id is not None
+        entry = last_logged(
+            session=session,
+            agent_id=call.seat_id,
+            call_id=call.agent_call_id,
+            action=AgentAction.INTERNAL_CALL,
+        )
         target = {} if entry is None else entry.details.get("target") or {}
         code = target.get("target")
         if target.get("kind") != TransferKind.AGENT.value or not isinstance(code, str):

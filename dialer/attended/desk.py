@@ -20,11 +20,12 @@ from dialer.agent_service import (
     dispositions_for,
     expire_wrap_ups,
     far_end_hung_up,
+    last_logged,
     pop_call,
     post_event,
     ready_agents,
 )
-from dialer.agents import AgentAction, AgentState, TransferKind, TransferTarget
+from dialer.agents import CALL_STATES, AgentAction, AgentState, TransferKind, TransferTarget
 from dialer.attended.calls import CallHandler
 from dialer.attended.config import SAFE_HARBOUR_MESSAGE
 from dialer.attended.consult import Consults
@@ -35,17 +36,24 @@ from dialer.gateway import CallParameters, HangupParty
 from dialer.models import AgentDisposition, AgentEventKind, AgentSeat, AgentStateLog
 from dialer.pacer import DISPOSITION_FOR
 
-__all__ = ["CALL_STATES", "AgentDesk"]
+__all__ = ["AgentDesk"]
 
 log = logging.getLogger("dialer.attended")
 
-#: Agent states in which the agent is on a call.
-CALL_STATES = frozenset(
-    {AgentState.DIALING, AgentState.ON_CALL, AgentState.ON_HOLD, AgentState.CONSULTING,
-     AgentState.CONFERENCE}
-)  # fmt: skip
 #: Agent states in which the callee is on hold (hold music at the gateway).
 _HELD_STATES = frozenset({AgentState.ON_HOLD, AgentState.CONSULTING})
+
+
+def _transfer_target(last: AgentStateLog) -> TransferTarget | None:
+    """Where the agent transferred the call, if ``last`` (their last move on it) is a transfer
+    to an agent or a skill group (an outside number is not reached through this loop yet)."""
+    if last.action is not AgentAction.TRANSFER:
+        return None
+    target = last.details.get("target") or {}
+    kind, name = target.get("kind"), target.get("target")
+    if kind not in (TransferKind.AGENT.value, TransferKind.SKILL_GROUP.value):
+        return None
+    return TransferTarget(TransferKind(kind), name) if isinstance(name, str) else None
 
 
 class AgentDesk:
@@ -230,10 +238,11 @@ class AgentDesk:
                 if left and not call.agent_left:
                     if self.consults.hand_over(call, seats, now):
                         continue  # the consulted colleague has the call now
-                    last = self._last_move(call) if seat is not None else None
-                    if last is AgentAction.HAND_TO_IVR and self.calls.hand_to_ivr(call, now):
+                    last = self._last_entry(call) if seat is not None else None
+                    move = None if last is None else last.action
+                    if move is AgentAction.HAND_TO_IVR and self.calls.hand_to_ivr(call, now):
                         continue  # the IVR has the callee now (人工轉自動)
-                    target = self._transfer_target(call) if last is AgentAction.TRANSFER else None
+                    target = None if last is None else _transfer_target(last)
                     if target is not None and self._transfer_to(call, target, now):
                         continue  # the call is the new agent's now
                     # the agent hung up (or transferred nowhere we can reach) through the API
@@ -264,35 +273,10 @@ class AgentDesk:
         self.calls.complete(call, DISPOSITION_FOR["no_answer"], now)
 
     def _last_entry(self, call: LiveCall) -> AgentStateLog | None:
-        """The call's agent's last logged move on this call."""
+        """The call's agent's last logged move on this call: how they left it."""
         assert call.seat_id is not None
         with self.ctx.session() as session:
-            return session.exec(
-                select(AgentStateLog)
-                .where(
-                    AgentStateLog.agent_seat_id == call.seat_id,
-                    AgentStateLog.call_id == call.agent_call_id,
-                )
-                .order_by(col(AgentStateLog.seq).desc())
-                .limit(1)
-            ).first()
-
-    def _last_move(self, call: LiveCall) -> AgentAction | None:
-        """How the call's agent left it (hang_up, transfer, hand_to_ivr, ...)."""
-        last = self._last_entry(call)
-        return None if last is None else last.action
-
-    def _transfer_target(self, call: LiveCall) -> TransferTarget | None:
-        """Where the call's agent transferred it, if that is how they left it (an agent or a
-        skill group; an outside number is not reached through this loop yet)."""
-        last = self._last_entry(call)
-        if last is None or last.action is not AgentAction.TRANSFER:
-            return None
-        target = last.details.get("target") or {}
-        kind, name = target.get("kind"), target.get("target")
-        if kind not in (TransferKind.AGENT.value, TransferKind.SKILL_GROUP.value):
-            return None  # outside numbers: not through this loop yet
-        return TransferTarget(TransferKind(kind), name) if isinstance(name, str) else None
+            return last_logged(session=session, agent_id=call.seat_id, call_id=call.agent_call_id)
 
     def _transfer_to(self, call: LiveCall, target: TransferTarget, now: float) -> bool:
         """Hand the call to the agent named, or to the longest-ready agent of the skill group

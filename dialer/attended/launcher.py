@@ -27,20 +27,20 @@ from dialer.agent_service import (
     SkipPreview,
     agent_from_seat,
     dialer_action,
+    last_logged,
     list_agents,
     offer_preview,
     post_event,
 )
-from dialer.agents import Agent, AgentAction, AgentState
+from dialer.agents import CALL_STATES, Agent, AgentAction, AgentState
 from dialer.attended.calls import CallHandler
-from dialer.attended.desk import CALL_STATES
 from dialer.attended.phones import AgentPhones
 from dialer.attended.state import LiveCall, Phase, RunContext
 from dialer.dialing import StartedAttempt
 from dialer.exceptions import AgentError, GatewayError
 from dialer.gateway import CallParameters, HangupParty, OriginateRequest
 from dialer.guard import guard_for
-from dialer.models import AgentEventKind, AgentSeat, AgentStateLog
+from dialer.models import AgentEventKind, AgentSeat
 from dialer.pacer import DISPOSITION_FOR
 from dialer.pacing import PacingMode, PacingSnapshot, PacingStats, policy_for_mode
 
@@ -54,16 +54,9 @@ def manual_dial_target(
 ) -> tuple[uuid.UUID, uuid.UUID] | None:
     """(campaign id, campaign lead id) of the lead an agent dialed by hand on
     ``soft_call_id``, as the agent API logged the dial; None for a number typed by hand."""
-    entry = session.exec(
-        select(AgentStateLog)
-        .where(
-            AgentStateLog.agent_seat_id == seat.id,
-            AgentStateLog.call_id == soft_call_id,
-            AgentStateLog.action == AgentAction.DIAL,
-        )
-        .order_by(col(AgentStateLog.seq).desc())
-        .limit(1)
-    ).first()
+    entry = last_logged(
+        session=session, agent_id=seat.id, call_id=soft_call_id, action=AgentAction.DIAL
+    )
     details = {} if entry is None else entry.details
     try:
         return uuid.UUID(str(details["campaign_id"])), uuid.UUID(str(details["campaign_lead_id"]))
