@@ -11,6 +11,7 @@ them. User errors end with a one-line message on stderr and exit code 2, never a
 from __future__ import annotations
 
 import importlib
+import importlib.abc
 import sys
 import uuid
 from typing import Annotated, Any
@@ -390,8 +391,23 @@ def demo(
     run_demo(quick=quick, serve=serve)
 
 
+class _NoPandas(importlib.abc.MetaPathFinder):
+    """Finds no ``pandas``: see :func:`main`."""
+
+    def find_spec(self, fullname: str, path: Any, target: Any = None) -> None:
+        if fullname == "pandas" or fullname.startswith("pandas."):
+            raise ModuleNotFoundError("pandas is not used by `pilotdial clean`", name=fullname)
+        return None
+
+
 def main() -> None:
     """Console-script entry point."""
+    if sys.argv[1:2] == ["clean"]:
+        # pyarrow imports pandas (~0.3 s) the first time it builds an array, only to ask
+        # whether its input is a pandas object; ``clean`` never hands it one and never needs
+        # pandas, so in this command's own process (never in a test runner or a server that
+        # imports this module) pandas is reported missing, which pyarrow takes as "no pandas".
+        sys.meta_path.insert(0, _NoPandas())
     try:
         app()
     except PilotdialError as exc:

@@ -19,9 +19,6 @@ from importlib import resources
 from typing import Any, Final
 
 import phonenumbers
-from phonenumbers import carrier as pn_carrier
-from phonenumbers import geocoder as pn_geocoder
-from phonenumbers import timezone as pn_timezone
 from phonenumbers.phonenumberutil import (
     _GEO_MOBILE_COUNTRIES,
     _MOBILE_TOKEN_MAPPINGS,
@@ -29,6 +26,7 @@ from phonenumbers.phonenumberutil import (
 )
 from phonenumbers.prefix import _find_lang
 
+from data_cleaning import prefix_cache
 from data_cleaning.models import NumberType
 
 __all__ = [
@@ -132,14 +130,8 @@ class Enricher:
     def __init__(self, language: str = "en", virtual_table: VirtualOperatorTable | None = None):
         self.language = language
         self.virtual_table = virtual_table or load_virtual_operator_table()
-        (
-            self._geo,
-            self._geo_longest,
-            self._carrier,
-            self._carrier_longest,
-            self._tz,
-            self._tz_longest,
-        ) = _prefix_tables()
+        # The prefix tables are loaded at first use (the geocoding one takes ~0.45 s): the
+        # column-wise path reads its per-country indexes from the prefix cache instead.
         # Key lengths present per leading digit, longest first: probing only those is the
         # same longest-prefix search with far fewer misses (China's zones: one probe, not 8).
         self._country_names: dict[int, str] = {}
@@ -182,12 +174,28 @@ class Enricher:
         self, country_code: int, national_number: str
     ) -> tuple[str, tuple[str, ...], str, bool]:
         """The same answers from ``phonenumbers``' own functions (slow; checks, rare cases)."""
+        from phonenumbers import carrier as pn_carrier
+        from phonenumbers import geocoder as pn_geocoder
+        from phonenumbers import timezone as pn_timezone
+
         number = phonenumbers.parse(f"+{country_code}{national_number}", None)
         region = pn_geocoder.description_for_number(number, self.language)
         zones = tuple(pn_timezone.time_zones_for_number(number))
         carrier = pn_carrier.name_for_number(number, self.language)
         virtual = country_code == _CHINA and self.virtual_table.matches(national_number)
         return region, zones, carrier, virtual
+
+    @property
+    def _geo(self) -> dict[str, Any]:
+        return prefix_table(0)
+
+    @property
+    def _carrier(self) -> dict[str, Any]:
+        return prefix_table(2)
+
+    @property
+    def _tz(self) -> dict[str, Any]:
+        return prefix_table(4)
 
     @property
     def _geo_sizes(self) -> dict[str, tuple[int, ...]]:
@@ -226,15 +234,32 @@ class Enricher:
     def _country_name(self, country_code: int) -> str:
         name = self._country_names.get(country_code)
         if name is None:
-            number = phonenumbers.PhoneNumber(country_code=country_code, national_number=0)
-            name = pn_geocoder.country_name_for_number(number, self.language)
-            self._country_names[country_code] = name
+            name = self._country_names[country_code] = self._country_facts(country_code)[0]
         return name
 
     def _country_time_zones(self, country_code: int) -> tuple[str, ...]:
         zones = self._country_zones.get(country_code)
         if zones is None:
-            number = phonenumbers.PhoneNumber(country_code=country_code, national_number=0)
-            zones = tuple(pn_timezone._country_level_time_zones_for_number(number))
-            self._country_zones[country_code] = zones
+            zones = self._country_zones[country_code] = self._country_facts(country_code)[1]
         return zones
+
+    def _country_facts(self, country_code: int) -> tuple[str, tuple[str, ...]]:
+        """The country's name in this language and its time zones (via the prefix cache)."""
+        name = f"country-{country_code}-{self.language}"
+        stored = prefix_cache.load_json(name)
+        if (
+            isinstance(stored, list)
+            and len(stored) == 2
+            and isinstance(stored[0], str)
+            and isinstance(stored[1], list)
+            and all(isinstance(zone, str) for zone in stored[1])
+        ):
+            return stored[0], tuple(stored[1])
+        from phonenumbers import geocoder as pn_geocoder
+        from phonenumbers import timezone as pn_timezone
+
+        number = phonenumbers.PhoneNumber(country_code=country_code, national_number=0)
+        found = str(pn_geocoder.country_name_for_number(number, self.language))
+        zones = tuple(pn_timezone._country_level_time_zones_for_number(number))
+        prefix_cache.store_json(name, [found, list(zones)])
+        return found, zones

@@ -277,3 +277,71 @@ def test_chunks_processed_together_get_the_results_of_separate_calls() -> None:
         assert packed.region_table == alone.region_table
         assert packed.zone_table == alone.zone_table
         assert packed.carrier_table == alone.carrier_table
+
+
+# ------------------------------------------------------------------ the prefix cache
+
+
+def _same_index(a: object, b: object) -> bool:
+    import numpy as np
+
+    from data_cleaning.vectorised import _PrefixIndex
+
+    assert isinstance(a, _PrefixIndex)
+    assert isinstance(b, _PrefixIndex)
+    return (
+        a.values == b.values
+        and a.empty_ids.tolist() == b.empty_ids.tolist()
+        and len(a.tables) == len(b.tables)
+        and all(
+            la == lb and np.array_equal(ka, kb) and np.array_equal(ia, ib)
+            for (la, ka, ia), (lb, kb, ib) in zip(a.tables, b.tables, strict=True)
+        )
+    )
+
+
+@pytest.mark.parametrize(("which", "country"), [(0, 86), (2, 86), (4, 86), (0, 49), (4, 1)])
+def test_a_prefix_index_read_from_the_cache_is_the_one_built(
+    which: int, country: int, tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from data_cleaning import vectorised
+
+    monkeypatch.setenv("PILOTDIAL_CACHE_DIR", str(tmp_path))
+    build = vectorised._prefix_index.__wrapped__  # without the in-process memo
+    built = build(which, country, "en")
+    assert list(tmp_path.rglob(f"prefix-{which}-{country}*.npz"))
+    # Built again from the tables, the cache turned off: the same as read back from the cache.
+    monkeypatch.setenv("PILOTDIAL_CACHE_DIR", "off")
+    assert _same_index(build(which, country, "en"), built)
+    monkeypatch.setenv("PILOTDIAL_CACHE_DIR", str(tmp_path))
+    read = build(which, country, "en")
+    assert _same_index(read, built)
+    if which == 4:
+        assert all(isinstance(zones, tuple) for zones in read.values)
+
+
+def test_a_damaged_cache_entry_is_rebuilt_not_trusted(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from data_cleaning import vectorised
+
+    monkeypatch.setenv("PILOTDIAL_CACHE_DIR", str(tmp_path))
+    build = vectorised._prefix_index.__wrapped__
+    built = build(0, 86, "zh")
+    (entry,) = tmp_path.rglob("prefix-0-86-zh*.npz")
+    entry.write_bytes(entry.read_bytes()[:1000])  # truncated, as by a full disk
+    assert _same_index(build(0, 86, "zh"), built)
+    assert any("北京" in str(value) for value in built.values)
+
+
+def test_the_cache_turned_off_writes_nothing(
+    tmp_path: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from data_cleaning import vectorised
+
+    monkeypatch.setenv("PILOTDIAL_CACHE_DIR", "off")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
+    vectorised._prefix_index.__wrapped__(2, 44, "en")
+    Enricher("en")._country_facts(44)
+    assert not list(tmp_path.rglob("*"))
