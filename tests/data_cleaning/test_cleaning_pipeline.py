@@ -422,14 +422,14 @@ def test_pool_refused_at_its_first_rows_on_a_job_thread_ends(tmp_path: Path) -> 
     chunks=st.lists(
         st.lists(st.integers(1, 2**62), max_size=40).map(sorted), min_size=1, max_size=30
     ),
-    bits=st.integers(1, 6),
+    size=st.integers(1, 70),
 )
 @settings(max_examples=200, deadline=None)
-def test_seen_numbers_answer_like_a_dict(chunks: list[list[int]], bits: int) -> None:
-    """The dedupe set (a numpy hash table, tiny here so keys collide and it grows)."""
+def test_seen_numbers_answer_like_a_dict(chunks: list[list[int]], size: int) -> None:
+    """The dedupe set (a numpy hash table, tiny here so keys collide, wrap round and it grows)."""
     import numpy as np
 
-    seen = pipeline_module._SeenNumbers(bits)
+    seen = pipeline_module._SeenNumbers(size)
     model: dict[int, int] = {}
     for number, chunk in enumerate(chunks, start=1):
         keys = np.unique(np.array(chunk, dtype=np.int64))
@@ -444,9 +444,72 @@ def test_seen_numbers_answer_like_a_dict(chunks: list[list[int]], bits: int) -> 
 def test_seen_numbers_keep_rows_past_int32() -> None:
     import numpy as np
 
-    seen = pipeline_module._SeenNumbers(2)
+    seen = pipeline_module._SeenNumbers(3)
     seen.add(np.array([5, 7], dtype=np.int64), np.array([2, 3], dtype=np.int64))
     seen.add(np.array([9], dtype=np.int64), np.array([2**40], dtype=np.int64))
     known, origin = seen.find(np.array([5, 7, 9, 11], dtype=np.int64))
     assert known.tolist() == [True, True, True, False]
     assert origin.tolist()[:3] == [2, 3, 2**40]
+
+
+def test_the_dedupe_set_holds_at_most_24_bytes_per_number() -> None:
+    """The 10M-row budget: 16 to 24 bytes per kept number at any size, never the 48 of a
+    power-of-two table that doubles when half full."""
+    import numpy as np
+
+    seen = pipeline_module._SeenNumbers()
+    rng = np.random.default_rng(7)
+    added = 0
+    worst = 0.0
+    for _ in range(60):
+        keys = np.unique(rng.integers(8613000000000, 8619999999999, 20_000))
+        known, _ = seen.find(keys)
+        new = keys[~known]
+        seen.add(new, np.arange(added, added + len(new), dtype=np.int64))
+        added += len(new)
+        held = seen._keys.nbytes + seen._rows.nbytes
+        if added > 100_000:  # past the first, fixed-size table
+            worst = max(worst, held / added)
+    assert added > 1_000_000
+    assert worst < 24.01, worst
+    known, _origin = seen.find(keys)
+    assert known.all()
+
+
+def test_a_run_left_open_does_not_hang_the_interpreter_at_exit(tmp_path: Path) -> None:
+    """A run with a worker pool, left after its first chunk and never closed, is finalised at
+    interpreter exit, when no thread can start: closing its pool must not wait for one (it
+    used to hang for ever in Thread.start)."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent(
+        """
+        import sys
+        from data_cleaning import CleaningOptions, clean_table
+
+        path = sys.argv[1]
+        with open(path, "w", encoding="utf-8") as out:
+            out.write("name,phone\\n")
+            for i in range(120_000):
+                out.write(f"n{i},1380013{i % 10000:04d}\\n")
+        run = clean_table(path, options=CleaningOptions(workers=1))
+        for chunk in run:
+            break
+        print("left", len(chunk.row_numbers), flush=True)
+        """
+    )
+    root = Path(__file__).resolve().parents[2]
+    try:
+        completed = subprocess.run(
+            [sys.executable, "-c", script, str(tmp_path / "leads.csv")],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=90,
+        )
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(f"the interpreter did not exit: {expired.stdout!r}")
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.startswith("left ")
