@@ -273,6 +273,12 @@ class NumberSet:
         merged = np.concatenate([self._numbers, np.array(fits, dtype=np.int64)])
         self._numbers = np.unique(merged)
 
+    def add_digits(self, digits: npt.NDArray[np.int64]) -> None:
+        """Add valid E.164 numbers given as their digits (positive integers)."""
+        if len(digits) and int(digits.min()) <= 0:
+            raise SuppressionError("E.164 digits are positive: normalise the numbers first")
+        self._numbers = np.unique(np.concatenate([self._numbers, digits.astype(np.int64)]))
+
     def update(self, other: NumberSet) -> None:
         """Add every number of another set."""
         self._numbers = np.union1d(self._numbers, other._numbers)
@@ -406,16 +412,19 @@ def _add_batch(
     if not len(raws):
         return
     packed = engine.process(raws, enrich=False)
-    found = packed.e164.to_pylist()
-    valid = [e164 for e164 in found if e164 is not None]
-    result.suppression.add_many(valid)
-    result.accepted += len(valid)
-    if len(valid) == len(raws):
+    valid = packed.e164.is_valid().to_numpy(zero_copy_only=False)
+    digits = packed.e164_int[valid]
+    suppression = result.suppression
+    if isinstance(suppression, NumberSet) and digits.all():
+        # The column path gave every valid number's digits: no string per number.
+        suppression.add_digits(digits)
+    else:
+        suppression.add_many([e164 for e164 in packed.e164.to_pylist() if e164 is not None])
+    accepted = int(valid.sum())
+    result.accepted += accepted
+    if accepted == len(raws):
         return
     texts = raws.to_pylist()
     codes = packed.reasons.tolist()
-    for k, e164 in enumerate(found):
-        if e164 is None:
-            result.rejected.append(
-                (numbers[k], texts[k], REASON_CODES[codes[k]] or RejectReason.EMPTY)
-            )
+    for k in np.flatnonzero(~valid).tolist():
+        result.rejected.append((numbers[k], texts[k], REASON_CODES[codes[k]] or RejectReason.EMPTY))
