@@ -290,7 +290,11 @@ def test_a_postgres_cut_right_after_the_list_is_stored_leaves_no_list_without_it
         event.remove(Session, "after_commit", cut_after_commit)
         pg_proxy.restore()
     print(f"\n[pg cut after the list commit] {response.status_code} {response.text[:200]}")
-    assert _problem_503(response) == "database-unavailable"
+    # The list and its job were committed before the cut: the answer is their 202, or a 503
+    # when the request still needed the database after the commit (a connection checked out
+    # after a pause is pinged first, and that ping meets the cut).
+    if response.status_code != 202:
+        assert _problem_503(response) == "database-unavailable"
     assert after.status_code == 202, after.text
     _work_off(redis_url)
     left = _leftovers(pg_url, Redis.from_url(redis_url), tenant.client_id)
