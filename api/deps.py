@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import math
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from typing import Annotated
 
+import anyio
 from fastapi import Depends, Header, HTTPException, Request
 from sqlmodel import Session
 from starlette.concurrency import run_in_threadpool
 
 from core.audit import Actor
-from core.db import scope_session, system_session
+from core.db import scope_session
 from core.security import FailureThrottle, Principal, authenticate, key_prefix, remembered
 from core.settings import Settings
 
@@ -40,15 +41,38 @@ def _too_many(wait_s: float) -> HTTPException:
     )
 
 
-def _request_session(request: Request) -> Iterator[Session]:
+async def _request_session(request: Request) -> AsyncIterator[Session]:
     """The request's one session: authentication and the route share its connection.
 
     It commits when the route succeeds, right after the route (``scope="function"``), before
-    the response is sent. One connection per request (not one for the key and one for the
-    route) is what lets ``check_capacity`` size the pool for the requests admitted at once.
+    the response is sent, and rolls back when it fails. One connection per request (not one
+    for the key and one for the route) is what lets ``check_capacity`` size the pool for the
+    requests admitted at once. Made on the event loop (a new session does no I/O until used)
+    and ended in one threadpool hop: a sync generator costs a hop to enter and one to leave.
     """
-    with system_session(request.app.state.engine) as session:
-        yield session  # unscoped until get_principal scopes it to the caller's clients
+    # unscoped until get_principal scopes it to the caller's clients
+    session = Session(request.app.state.engine, expire_on_commit=False)
+    try:
+        yield session
+    except BaseException:
+        with anyio.CancelScope(shield=True):  # a client gone away still frees its connection
+            await run_in_threadpool(_end_session, session, commit=False)
+        raise
+    if session.in_transaction():
+        with anyio.CancelScope(shield=True):
+            await run_in_threadpool(_end_session, session, commit=True)
+    else:
+        session.close()  # never used: no connection to give back
+
+
+def _end_session(session: Session, *, commit: bool) -> None:
+    try:
+        if commit:
+            session.commit()
+        else:
+            session.rollback()
+    finally:
+        session.close()
 
 
 _RequestSession = Annotated[Session, Depends(_request_session, scope="function")]

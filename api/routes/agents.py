@@ -16,13 +16,14 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 import anyio
-from fastapi import APIRouter, Depends, Header, Query, Request, status
+from fastapi import Depends, Header, Query, Request, status
 from fastapi.responses import StreamingResponse
 from fastapi.sse import format_sse_event
 from sqlalchemy.engine import Engine
 from sqlmodel import Session
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
+from api.router import Router
 from api.streams import stream_reads
 from core.audit import Actor, record_audit
 from core.db import tenant_session
@@ -46,7 +47,7 @@ from dialer.models import (
     ScheduledCallbackPublic,
 )
 
-router = APIRouter(prefix="/agents", tags=["agents"])
+router = Router(prefix="/agents", tags=["agents"])
 
 AGENT_ROLES = (Role.operator,)  # admin always passes
 #: A stream re-reads at least this often even without a wake-up (one may have been lost).

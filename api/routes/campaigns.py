@@ -12,12 +12,13 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import IO, Annotated, Any
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile, status
+from fastapi import Depends, File, Query, UploadFile, status
 from fastapi.responses import StreamingResponse
 from pydantic import BaseModel
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
 from api.downloads import content_disposition
+from api.router import Router
 from campaigns import attempts as attempts_service
 from campaigns import service
 from campaigns.deals import refuse_deal_move
@@ -49,7 +50,7 @@ from core.security import require_role
 from core.validation import MAX_OFFSET
 from dialer.run_control import control_campaign
 
-router = APIRouter(prefix="/campaigns", tags=["campaigns"])
+router = Router(prefix="/campaigns", tags=["campaigns"])
 
 STAFF_WRITE = (Role.operator, Role.sales)
 MAX_IMPORT_BYTES = 50 * 1024 * 1024

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from sqlmodel import col, select
 
 from api.deps import CurrentPrincipal, SessionDep
+from api.router import Router
 from core.models import AuditEvent, Client, ClientPublic, Role
 from core.security import require_role
 
-router = APIRouter(tags=["clients"])
+router = Router(tags=["clients"])
 
 
 @router.get("/clients", response_model=list[ClientPublic])

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile, status
+from fastapi import File, Form, Query, UploadFile, status
 from fastapi.responses import HTMLResponse, Response, StreamingResponse
 from pydantic import BaseModel, Field
 from sqlalchemy import func
@@ -16,6 +16,7 @@ from sqlmodel import Session, col, select
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
 from api.downloads import content_disposition
+from api.router import Router
 from campaigns.attempts import dial_history, lead_records, pilot_attempt_records
 from campaigns.deals import approve_campaign_quote, quote_campaign
 from campaigns.models import Campaign, Lead
@@ -39,7 +40,7 @@ from feasibility.models import (
 from feasibility.service import client_quote_for_run, create_run, rerun
 from feasibility.sizing import DEFAULT_PRECISION, PilotPlan, plan_pilot
 
-router = APIRouter(tags=["feasibility"])
+router = Router(tags=["feasibility"])
 
 
 @contextmanager

@@ -4,15 +4,16 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import Request
 from fastapi.responses import JSONResponse
 from redis.exceptions import RedisError
 
+from api.router import Router
 from core.errors import PilotdialError
 from core.migrate import check_schema_current
 from core.queue import get_redis
 
-router = APIRouter(tags=["health"])
+router = Router(tags=["health"])
 
 
 @router.get("/healthz")

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import uuid
 
-from fastapi import APIRouter, Query, status
+from fastapi import Query, status
 from sqlmodel import col, select
 
 from api.deps import CurrentPrincipal, SessionDep
+from api.router import Router
 from api.views import job_view
 from core.db import get_or_404
 from core.jobs import submit_job
 from core.models import JobPublic, JobRecord
 
-router = APIRouter(prefix="/jobs", tags=["jobs"])
+router = Router(prefix="/jobs", tags=["jobs"])
 
 
 @router.post("/summary", response_model=JobPublic, status_code=status.HTTP_202_ACCEPTED)

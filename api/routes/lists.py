@@ -6,12 +6,13 @@ import uuid
 from collections.abc import Iterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, Request, UploadFile, status
+from fastapi import File, Form, Query, Request, UploadFile, status
 from fastapi.responses import StreamingResponse
 from sqlmodel import col, select
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
 from api.downloads import content_disposition
+from api.router import Router
 from api.views import list_view
 from campaigns.lists import (
     LeadListPublic,
@@ -29,7 +30,7 @@ from core.models import Client, Role
 from core.security import require_role
 from core.validation import MAX_OFFSET, PlainText
 
-router = APIRouter(prefix="/lists", tags=["lead lists"])
+router = Router(prefix="/lists", tags=["lead lists"])
 
 UPLOAD_CHUNK = 1024 * 1024
 

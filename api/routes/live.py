@@ -25,12 +25,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 import anyio
-from fastapi import APIRouter, Query, Request
+from fastapi import Query, Request
 from fastapi.responses import StreamingResponse
 from fastapi.sse import EventSourceResponse, format_sse_event
 from sqlalchemy.engine import Engine
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
+from api.router import Router
 from api.routes.campaigns import CampaignDep
 from api.streams import stream_reads
 from core.audit import record_audit
@@ -41,7 +42,7 @@ from core.security import Principal
 from core.wakeups import subscribe
 from dialer.live import LiveMetrics, live_channels, live_snapshot
 
-router = APIRouter(prefix="/campaigns", tags=["live"])
+router = Router(prefix="/campaigns", tags=["live"])
 
 #: Coalescing: wake-ups closer together than this share one event (at most ~4 a second).
 MIN_INTERVAL_S = 0.25

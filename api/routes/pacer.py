@@ -6,10 +6,11 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from fastapi import APIRouter, status
+from fastapi import status
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentPrincipal, SessionDep
+from api.router import Router
 from campaigns.models import Campaign
 from core.db import get_or_404
 from core.models import JobPublic, JobRecord, Role
@@ -21,7 +22,7 @@ from dialer.run_control import (
     update_pacer_settings,
 )
 
-router = APIRouter(tags=["dialer"])
+router = Router(tags=["dialer"])
 
 
 class PacerStart(PacerSettings):

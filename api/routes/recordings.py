@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query
+from fastapi import Query
 from fastapi.responses import StreamingResponse
 
 from api.deps import CurrentActor, SessionDep
 from api.downloads import content_disposition
+from api.router import Router
 from campaigns.models import Campaign
 from core.audit import record_audit
 from core.db import get_or_404
@@ -23,7 +24,7 @@ from dialer.recordings import (
     recording_chunks,
 )
 
-router = APIRouter(prefix="/campaigns", tags=["recordings"])
+router = Router(prefix="/campaigns", tags=["recordings"])
 
 MonthQuery = Annotated[
     str | None,

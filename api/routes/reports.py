@@ -6,12 +6,13 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import Depends, Query, status
 from fastapi.responses import Response, StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
 from api.downloads import content_disposition
+from api.router import Router
 from api.views import outage_view
 from core.db import get_or_404, utcnow
 from core.files import stream_file
@@ -49,7 +50,7 @@ from reports.statements import (
     list_statements as statements_of,
 )
 
-router = APIRouter(tags=["reports"])
+router = Router(tags=["reports"])
 STAFF = (Role.operator, Role.sales)
 
 

@@ -7,11 +7,12 @@ import uuid
 from pathlib import Path
 from typing import Annotated, Any
 
-from fastapi import APIRouter, File, Form, Query, UploadFile
+from fastapi import File, Form, Query, UploadFile
 from pydantic import BaseModel, Field
 from sqlmodel import col, select
 
 from api.deps import CurrentPrincipal, SessionDep
+from api.router import Router
 from campaigns.models import GlobalSuppressionEntry, SuppressionEntry
 from campaigns.suppression import add_numbers, import_dnc_file, remove_numbers
 from core.db import get_or_404
@@ -19,7 +20,7 @@ from core.models import Client, Role
 from core.security import require_role
 from core.validation import MAX_OFFSET, PlainText, Region
 
-router = APIRouter(prefix="/suppression", tags=["do-not-call"])
+router = Router(prefix="/suppression", tags=["do-not-call"])
 
 
 class NumbersIn(BaseModel):

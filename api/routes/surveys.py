@@ -19,12 +19,13 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, File, Query, UploadFile, status
+from fastapi import Depends, File, Query, UploadFile, status
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from api.deps import CurrentActor, CurrentPrincipal, SessionDep
 from api.downloads import content_disposition
+from api.router import Router
 from core.errors import PayloadTooLarge
 from core.models import Role
 from core.security import Principal, require_role
@@ -50,7 +51,7 @@ from surveys.models import (
 )
 from surveys.results import CrossTab, FrequencyTable, FunnelStep
 
-router = APIRouter(tags=["surveys"])
+router = Router(tags=["surveys"])
 
 DESIGNERS = (Role.researcher, Role.client)
 INTERVIEWERS = (Role.operator, Role.researcher, Role.client)
