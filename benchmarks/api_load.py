@@ -226,22 +226,49 @@ def _wrk_phase(
     }
 
 
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) used so far by ``pid`` and its descendants (the workers)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/stat") as handle:
+                fields = handle.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            for task in os.listdir(f"/proc/{current}/task"):
+                with open(f"/proc/{current}/task/{task}/children") as handle:
+                    stack.extend(int(child) for child in handle.read().split())
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+    return total
+
+
 def _pct(values: list[float], q: float) -> float:
     if len(values) < 2:
         return values[0] if values else float("nan")
     return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1]
 
 
-async def _run(args: argparse.Namespace, base: str, key: str, paths: list[str]) -> int:
+async def _run(
+    args: argparse.Namespace, base: str, key: str, paths: list[str], server_pid: int
+) -> int:
     headers = {"Authorization": f"Bearer {key}"}
     await _wait_healthy(base, 60)
     await _phase(base, headers, paths, 4 * args.workers, 2.0)  # warm-up: imports, connections
-    if args.client == "wrk":
-        base_run = _wrk_phase(base, headers, paths, 1, args.baseline)
-        load_run = _wrk_phase(base, headers, paths, args.concurrency, args.duration)
-    else:
-        base_run = _httpx_run(await _phase(base, headers, paths, 1, args.baseline))
-        load_run = _httpx_run(await _phase(base, headers, paths, args.concurrency, args.duration))
+    cpu: dict[str, float] = {}
+    runs: dict[str, dict[str, Any]] = {}
+    for phase, concurrency, seconds in (
+        ("baseline", 1, args.baseline),
+        ("load", args.concurrency, args.duration),
+    ):
+        before = _tree_cpu_s(server_pid)
+        if args.client == "wrk":
+            runs[phase] = _wrk_phase(base, headers, paths, concurrency, seconds)
+        else:
+            runs[phase] = _httpx_run(await _phase(base, headers, paths, concurrency, seconds))
+        cpu[phase] = _tree_cpu_s(server_pid) - before
+    base_run, load_run = runs["baseline"], runs["load"]
     health_s = await _wait_healthy(base, 600)
     route_s = await _wait_healthy(base, 600, path=paths[0], headers=headers)
     print(f"routes: {', '.join(paths)}")
@@ -256,6 +283,15 @@ async def _run(args: argparse.Namespace, base: str, key: str, paths: list[str]) 
             f"  errors {errors:>5}  p50 {run['p50'] * 1000:>7.1f} ms"
             f"  p99 {run['p99'] * 1000:>7.1f} ms  {dict(run['errors'])}"
         )
+    # Server CPU per request: steadier than latency on a shared machine (steal, neighbours).
+    per_request = {
+        phase: cpu[phase] / max(1, runs[phase]["requests"]) * 1000 for phase in ("baseline", "load")
+    }
+    print(
+        f"server cpu: {per_request['baseline']:.2f} ms/request at concurrency 1, "
+        f"{per_request['load']:.2f} ms/request under load "
+        f"(x{per_request['load'] / per_request['baseline']:.2f})"
+    )
     ratio50 = load_run["p50"] / base_run["p50"]
     ratio99 = load_run["p99"] / base_run["p99"]
     print(f"load/baseline: p50 x{ratio50:.1f}, p99 x{ratio99:.1f}")
@@ -302,7 +338,7 @@ def main() -> int:
             port = _free_port()
             data_dir = Path(f"/tmp/{make_url(url).database}")
             server = _start_server(url, port, data_dir, args.workers)
-            return asyncio.run(_run(args, f"http://127.0.0.1:{port}", key, paths))
+            return asyncio.run(_run(args, f"http://127.0.0.1:{port}", key, paths, server.pid))
         finally:
             if server is not None:
                 server.terminate()
