@@ -240,7 +240,9 @@ class CleaningRun:
         self._clock = clock
         self._started = started
         # Numbers seen so far (E.164 digits) and the row of their first sighting.
-        self._seen = _SeenNumbers()
+        # Sized for the list at once when its length can be told: growing rehashes every number
+        # (7 times for a 1M-row list, a third of the dedupe's time) and holds them twice.
+        self._seen = _SeenNumbers.for_numbers(_expected_numbers(reader.info, sample))
         self._phone_index = reader.info.columns.index(phone_column)
         self._width = len(reader.info.columns)
         self._precomputed = precomputed
@@ -592,6 +594,23 @@ class CleaningRun:
         return ChunkResult.from_source(self.columns, source, raw.rows)
 
 
+def _expected_numbers(info: Any, sample: Sequence[tuple[int, list[str]]]) -> int:
+    """About how many distinct valid numbers a list holds (0: cannot tell).
+
+    The rows an XLSX sheet declares, or a CSV's size over its sampled rows' mean length; 90 %
+    of them (lists repeat and hold junk). A wrong guess costs only speed or a little memory:
+    the set still grows when it has to.
+    """
+    if info.rows_hint:
+        rows = int(info.rows_hint)
+    elif sample and info.size_bytes and not info.sheet:
+        sampled = sum(sum(len(cell.encode()) + 1 for cell in row) + 1 for _, row in sample)
+        rows = int(info.size_bytes / max(1.0, sampled / len(sample)))
+    else:
+        return 0
+    return int(rows * 0.9)
+
+
 class _SeenNumbers:
     """Numbers (positive int64 keys) and the row of their first sighting: a hash table.
 
@@ -621,6 +640,14 @@ class _SeenNumbers:
             self._size, dtype=np.int32
         )
         self._count = 0
+
+    #: The largest table made up front from a guess (768 MB); beyond it the set grows.
+    _MAX_INITIAL: Final = 1 << 26
+
+    @classmethod
+    def for_numbers(cls, expected: int) -> _SeenNumbers:
+        """A set sized to hold ``expected`` numbers without growing."""
+        return cls(max(1 << 16, min(cls._MAX_INITIAL, int(expected / cls._MAX_LOAD) + 1)))
 
     def _slots(self, keys: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
         # The hash's top 32 bits scaled to the table's size (Lemire's range reduction): a

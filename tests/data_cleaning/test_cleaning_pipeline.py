@@ -513,3 +513,36 @@ def test_a_run_left_open_does_not_hang_the_interpreter_at_exit(tmp_path: Path) -
         pytest.fail(f"the interpreter did not exit: {expired.stdout!r}")
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("left ")
+
+
+def test_the_dedupe_set_is_sized_for_the_list_up_front(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Growing rehashes every number held; a CSV's size tells about how many rows it has, so
+    the set is made big enough at once, and the outcome is the one of a set that grows."""
+    import random
+
+    rng = random.Random(5)
+    path = tmp_path / "leads.csv"
+    with path.open("w", encoding="utf-8") as out:
+        out.write("name,phone,city\n")
+        for i in range(60_000):
+            phone = f"13{rng.randrange(10**9):09d}" if i % 10 else "13800138000"
+            out.write(f"王{i},{phone},广州\n")
+    grown: list[int] = []
+    original = pipeline_module._SeenNumbers._grow
+
+    def counted(self: object, wanted: int) -> None:
+        grown.append(wanted)
+        original(self, wanted)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(pipeline_module._SeenNumbers, "_grow", counted)
+    sized = clean_table(path, CleaningOptions(workers=0)).consume()
+    assert grown == []
+    monkeypatch.setattr(
+        pipeline_module._SeenNumbers, "for_numbers", classmethod(lambda cls, n: cls(16))
+    )
+    growing = clean_table(path, CleaningOptions(workers=0)).consume()
+    assert grown  # the small set had to grow
+    assert sized.to_json_dict() | {"elapsed_s": 0} == growing.to_json_dict() | {"elapsed_s": 0}
+    assert sized.duplicates >= 6_000
