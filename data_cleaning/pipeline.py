@@ -241,8 +241,11 @@ class CleaningRun:
         self._started = started
         # Numbers seen so far (E.164 digits) and the row of their first sighting.
         # Sized for the list at once when its length can be told: growing rehashes every number
-        # (7 times for a 1M-row list, a third of the dedupe's time) and holds them twice.
-        self._seen = _SeenNumbers.for_numbers(_expected_numbers(reader.info, sample))
+        # (7 times for a 1M-row list, a third of the dedupe's time) and holds them twice. Made
+        # at the first chunk, after the workers are forked: a forked worker would keep its own
+        # copy of every page of the table this process then writes to.
+        self._expected = _expected_numbers(reader.info, sample)
+        self._seen: _SeenNumbers | None = None
         self._phone_index = reader.info.columns.index(phone_column)
         self._width = len(reader.info.columns)
         self._precomputed = precomputed
@@ -496,6 +499,8 @@ class CleaningRun:
         """First sightings among ``keys`` (positions) and, per key, the row it repeats (or 0)."""
         unique, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
         inverse = inverse.reshape(-1)
+        if self._seen is None:
+            self._seen = _SeenNumbers.for_numbers(self._expected)
         known, origin = self._seen.find(unique)
         new = ~known
         origin[new] = numbers[first[new]]
