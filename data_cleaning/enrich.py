@@ -132,10 +132,8 @@ class Enricher:
         self.virtual_table = virtual_table or load_virtual_operator_table()
         # The prefix tables are loaded at first use (the geocoding one takes ~0.45 s): the
         # column-wise path reads its per-country indexes from the prefix cache instead.
-        # Key lengths present per leading digit, longest first: probing only those is the
-        # same longest-prefix search with far fewer misses (China's zones: one probe, not 8).
-        self._country_names: dict[int, str] = {}
-        self._country_zones: dict[int, tuple[str, ...]] = {}
+        # A country's name in this language and its time zones, by calling code.
+        self._countries: dict[int, tuple[str, tuple[str, ...]]] = {}
 
     def enrich(
         self, country_code: int, national_number: str, number_type: NumberType
@@ -232,19 +230,19 @@ class Enricher:
         return _UNKNOWN_TIME_ZONES
 
     def _country_name(self, country_code: int) -> str:
-        name = self._country_names.get(country_code)
-        if name is None:
-            name = self._country_names[country_code] = self._country_facts(country_code)[0]
-        return name
+        return self._country_facts(country_code)[0]
 
     def _country_time_zones(self, country_code: int) -> tuple[str, ...]:
-        zones = self._country_zones.get(country_code)
-        if zones is None:
-            zones = self._country_zones[country_code] = self._country_facts(country_code)[1]
-        return zones
+        return self._country_facts(country_code)[1]
 
     def _country_facts(self, country_code: int) -> tuple[str, tuple[str, ...]]:
-        """The country's name in this language and its time zones (via the prefix cache)."""
+        """The country's name in this language and its time zones (one cache read each)."""
+        facts = self._countries.get(country_code)
+        if facts is None:
+            facts = self._countries[country_code] = self._load_country_facts(country_code)
+        return facts
+
+    def _load_country_facts(self, country_code: int) -> tuple[str, tuple[str, ...]]:
         name = f"country-{country_code}-{self.language}"
         stored = prefix_cache.load_json(name)
         if (

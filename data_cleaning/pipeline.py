@@ -44,7 +44,7 @@ from data_cleaning.models import (
     RowStatus,
 )
 from data_cleaning.normalise import PhoneNormaliser
-from data_cleaning.readers import TableReader, header_only_error, open_table
+from data_cleaning.readers import TableInfo, TableReader, header_only_error, open_table
 from data_cleaning.suppression import NumberSet, Suppression, SuppressionSet
 from data_cleaning.vectorised import REASON_CODES, TYPE_CODES, PackedResult, VectorEngine
 
@@ -164,15 +164,14 @@ def _close_pool(pool: Pool, *, stalled: bool) -> None:
     daemonic thread given ``_POOL_CLOSE_S``: the pool's own shutdown can wait for ever on a
     lock a killed worker held, and a cleaning run must end all the same.
     """
-    if stalled or sys.is_finalizing():
+    if sys.is_finalizing():
         # At interpreter exit (a run never closed, finalised with its module) no thread can
         # start any more: Thread.start() would wait for ever. multiprocessing's exit handler
         # has terminated the pool already; any worker still alive is killed, nothing waited on.
-        for process in list(getattr(pool, "_pool", ())):  # the pool's worker processes
-            if process.is_alive():
-                process.kill()
-        if not stalled:
-            return
+        _kill_workers(pool)
+        return
+    if stalled:
+        _kill_workers(pool)
 
     def close() -> None:
         pool.terminate()
@@ -183,6 +182,12 @@ def _close_pool(pool: Pool, *, stalled: bool) -> None:
     closer.join(_POOL_CLOSE_S)
     if closer.is_alive():
         log.warning("the cleaning worker pool did not close within %.0f s", _POOL_CLOSE_S)
+
+
+def _kill_workers(pool: Pool) -> None:
+    for process in list(getattr(pool, "_pool", ())):  # the pool's worker processes
+        if process.is_alive():
+            process.kill()
 
 
 def _work(phones: pa.Array, sizes: list[int]) -> list[PackedResult]:
@@ -599,7 +604,7 @@ class CleaningRun:
         return ChunkResult.from_source(self.columns, source, raw.rows)
 
 
-def _expected_numbers(info: Any, sample: Sequence[tuple[int, list[str]]]) -> int:
+def _expected_numbers(info: TableInfo, sample: Sequence[tuple[int, list[str]]]) -> int:
     """About how many distinct valid numbers a list holds (0: cannot tell).
 
     The rows an XLSX sheet declares, or a CSV's size over its sampled rows' mean length; 90 %
@@ -637,6 +642,8 @@ class _SeenNumbers:
     _MAX_LOAD: Final = 0.75
     _GROWN_LOAD: Final = 0.5
     _REPLACE_SLICE: Final = 1 << 18
+    #: The largest table made up front from a guess (768 MB); beyond it the set grows.
+    _MAX_INITIAL: Final = 1 << 26
 
     def __init__(self, size: int = 1 << 16) -> None:
         self._size = max(1, size)
@@ -645,9 +652,6 @@ class _SeenNumbers:
             self._size, dtype=np.int32
         )
         self._count = 0
-
-    #: The largest table made up front from a guess (768 MB); beyond it the set grows.
-    _MAX_INITIAL: Final = 1 << 26
 
     @classmethod
     def for_numbers(cls, expected: int) -> _SeenNumbers:

@@ -22,8 +22,9 @@ import logging
 import os
 import tempfile
 import zipfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import numpy as np
 import phonenumbers
@@ -101,7 +102,7 @@ def store_json(name: str, value: Any) -> None:
         _write(path, lambda handle: handle.write(data))
 
 
-def _write(path: Path, write: Any) -> None:
+def _write(path: Path, write: Callable[[BinaryIO], object]) -> None:
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         handle, temp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)

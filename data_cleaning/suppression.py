@@ -270,14 +270,16 @@ class NumberSet:
                 fits.append(int(number[1:]))
             else:
                 self._long.add(number)
-        merged = np.concatenate([self._numbers, np.array(fits, dtype=np.int64)])
-        self._numbers = np.unique(merged)
+        self._merge(np.array(fits, dtype=np.int64))
 
     def add_digits(self, digits: npt.NDArray[np.int64]) -> None:
         """Add valid E.164 numbers given as their digits (positive integers)."""
         if len(digits) and int(digits.min()) <= 0:
             raise SuppressionError("E.164 digits are positive: normalise the numbers first")
-        self._numbers = np.unique(np.concatenate([self._numbers, digits.astype(np.int64)]))
+        self._merge(digits.astype(np.int64))
+
+    def _merge(self, digits: npt.NDArray[np.int64]) -> None:
+        self._numbers = np.unique(np.concatenate([self._numbers, digits]))
 
     def update(self, other: NumberSet) -> None:
         """Add every number of another set."""
