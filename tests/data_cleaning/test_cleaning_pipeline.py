@@ -5,6 +5,9 @@ from __future__ import annotations
 import csv
 import io
 import secrets
+import subprocess
+import sys
+import textwrap
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
@@ -270,16 +273,26 @@ def test_cleaned_writer_replaces_its_own_columns() -> None:
     assert lines[1] == "13800138000,王,+8613800138000,mobile,China,Asia/Shanghai,,China Mobile,"
 
 
+def _run_script(script: str, path: Path, *, timeout: float) -> subprocess.CompletedProcess[str]:
+    """Run ``script`` (indented, dedented here) in a fresh interpreter from the project root,
+    with ``path`` as its argument; a run that does not end in ``timeout`` s fails the test."""
+    try:
+        return subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(script), str(path)],
+            cwd=Path(__file__).resolve().parents[2],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+    except subprocess.TimeoutExpired as expired:
+        pytest.fail(f"the interpreter did not exit in {timeout:g} s: {expired.stdout!r}")
+
+
 def test_worker_pool_ends_under_a_flag_only_sigterm_handler(tmp_path: Path) -> None:
     """A host process whose SIGTERM handler only sets a flag (test runners, servers) must not
     hang the run: workers still left with work are terminated, and die, when the input ends.
     """
-    import subprocess
-    import sys
-    import textwrap
-
-    script = textwrap.dedent(
-        """
+    script = """
         import signal, sys
         from data_cleaning import CleaningOptions, clean_table
         from data_cleaning import pipeline
@@ -296,16 +309,8 @@ def test_worker_pool_ends_under_a_flag_only_sigterm_handler(tmp_path: Path) -> N
             report = clean_table(path, options=CleaningOptions(workers=1, chunk_rows=250)).consume()
             assert report.rows_in == 20000, report
         print("done")
-        """
-    )
-    root = Path(__file__).resolve().parents[2]
-    completed = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "leads.csv")],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=180,
-    )
+    """
+    completed = _run_script(script, tmp_path / "leads.csv", timeout=180)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "done"
 
@@ -314,12 +319,7 @@ def test_a_hung_worker_is_given_up_and_the_run_still_cleans_every_row(tmp_path: 
     """A worker that never answers (one forked while a thread of the parent held a lock can
     hang so) must not hang the run: after the stall limit this process cleans its batches and
     every later one, the hung worker is killed, and the result is the single-process one."""
-    import subprocess
-    import sys
-    import textwrap
-
-    script = textwrap.dedent(
-        """
+    script = """
         import sys, time
         from data_cleaning import CleaningOptions, clean_table
         from data_cleaning import pipeline
@@ -344,16 +344,8 @@ def test_a_hung_worker_is_given_up_and_the_run_still_cleans_every_row(tmp_path: 
         hung.elapsed_s = alone.elapsed_s = 0.0
         assert hung == alone
         print(f"done {took:.1f}")
-        """
-    )
-    root = Path(__file__).resolve().parents[2]
-    completed = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "leads.csv")],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """
+    completed = _run_script(script, tmp_path / "leads.csv", timeout=120)
     assert completed.returncode == 0, completed.stderr
     word, took = completed.stdout.split()
     assert word == "done"
@@ -365,12 +357,7 @@ def test_pool_refused_at_its_first_rows_on_a_job_thread_ends(tmp_path: Path) -> 
     SIGTERM handlers cannot be changed) under a flag-only handler, a worker not yet initialised
     swallowed the SIGTERM and the run hung for ever (seen in the suite, after an XLSX/CSV upload).
     """
-    import subprocess
-    import sys
-    import textwrap
-
-    script = textwrap.dedent(
-        """
+    script = """
         import signal, sys, threading
         from data_cleaning import CleaningOptions, clean_table
         import time
@@ -404,16 +391,8 @@ def test_pool_refused_at_its_first_rows_on_a_job_thread_ends(tmp_path: Path) -> 
         job.start()
         job.join()
         print(",".join(sorted(set(outcomes))), len(outcomes))
-        """
-    )
-    root = Path(__file__).resolve().parents[2]
-    completed = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "ragged.csv")],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    """
+    completed = _run_script(script, tmp_path / "ragged.csv", timeout=120)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "refused 5"
 
@@ -480,12 +459,7 @@ def test_a_run_left_open_does_not_hang_the_interpreter_at_exit(tmp_path: Path) -
     """A run with a worker pool, left after its first chunk and never closed, is finalised at
     interpreter exit, when no thread can start: closing its pool must not wait for one (it
     used to hang for ever in Thread.start)."""
-    import subprocess
-    import sys
-    import textwrap
-
-    script = textwrap.dedent(
-        """
+    script = """
         import sys
         from data_cleaning import CleaningOptions, clean_table
 
@@ -498,19 +472,8 @@ def test_a_run_left_open_does_not_hang_the_interpreter_at_exit(tmp_path: Path) -
         for chunk in run:
             break
         print("left", len(chunk.row_numbers), flush=True)
-        """
-    )
-    root = Path(__file__).resolve().parents[2]
-    try:
-        completed = subprocess.run(
-            [sys.executable, "-c", script, str(tmp_path / "leads.csv")],
-            cwd=root,
-            capture_output=True,
-            text=True,
-            timeout=90,
-        )
-    except subprocess.TimeoutExpired as expired:
-        pytest.fail(f"the interpreter did not exit: {expired.stdout!r}")
+    """
+    completed = _run_script(script, tmp_path / "leads.csv", timeout=90)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.startswith("left ")
 
