@@ -215,6 +215,12 @@ def make_campaign(
         return client_id, campaign.id
 
 
+def act(agent_id: uuid.UUID, command: svc.AgentCommand, at: datetime) -> Any:
+    """The agent's move ``command`` at ``at``, in a session of its own."""
+    with system_session() as session:
+        return svc.apply_agent_action(session=session, agent_id=agent_id, command=command, at=at)
+
+
 def make_agent(
     client_id: uuid.UUID,
     clock: FakeClock,
@@ -271,18 +277,9 @@ class Desk:
         if state is AgentState.ON_CALL and self.talk_s is not None and elapsed >= self.talk_s:
             if self.on_call is not None:
                 self.on_call(self.seat_id, now)
-            with system_session() as session:
-                svc.apply_agent_action(
-                    session=session,
-                    agent_id=self.seat_id,
-                    command=svc.HangUp(disposition=self.disposition),
-                    at=now,
-                )
+            act(self.seat_id, svc.HangUp(disposition=self.disposition), now)
         elif state is AgentState.WRAP_UP and self.wrap_s is not None and elapsed >= self.wrap_s:
-            with system_session() as session:
-                svc.apply_agent_action(
-                    session=session, agent_id=self.seat_id, command=svc.FinishWrap(), at=now
-                )
+            act(self.seat_id, svc.FinishWrap(), now)
 
 
 def run(
@@ -401,13 +398,7 @@ def test_callback_scheduled_by_the_agent_lands_on_the_campaign_lead_and_comes_ba
     def schedule(seat: uuid.UUID, now: datetime) -> None:
         callback_at = now + timedelta(hours=2)
         wanted.append(callback_at)
-        with system_session() as session:
-            svc.apply_agent_action(
-                session=session,
-                agent_id=seat,
-                command=svc.ScheduleCallback(callback_at=callback_at, reason="after 3 pm"),
-                at=now,
-            )
+        act(seat, svc.ScheduleCallback(callback_at=callback_at, reason="after 3 pm"), now)
 
     # S100 takes the first call and asks for a callback; S200 stays idle
     clock.desks.append(Desk(other, disposition="callback_requested", on_call=schedule))
@@ -1020,15 +1011,11 @@ def test_a_callback_for_the_group_is_not_pinned_to_the_agent(live: None) -> None
     def schedule(seat: uuid.UUID, now: datetime) -> None:
         callback_at = now + timedelta(hours=2)
         wanted.append(callback_at)
-        with system_session() as session:
-            svc.apply_agent_action(
-                session=session,
-                agent_id=seat,
-                command=svc.ScheduleCallback(
-                    callback_at=callback_at, to_group=True, reason="any of us"
-                ),
-                at=now,
-            )
+        act(
+            seat,
+            svc.ScheduleCallback(callback_at=callback_at, to_group=True, reason="any of us"),
+            now,
+        )
 
     clock.desks.append(Desk(seat_id, disposition="callback_requested", on_call=schedule))
     run(client_id, campaign_id, clock, gateway(), duration_s=30)
@@ -1119,10 +1106,7 @@ def test_a_call_left_without_its_agent_is_hung_up_ringing_not_abandoned(
     def takes_a_break(now: datetime) -> None:
         if now - started >= timedelta(seconds=3) and not getattr(takes_a_break, "done", False):
             takes_a_break.done = True  # type: ignore[attr-defined]
-            with system_session() as session:
-                svc.apply_agent_action(
-                    session=session, agent_id=leaves, command=svc.GoNotReady(reason="break"), at=now
-                )
+            act(leaves, svc.GoNotReady(reason="break"), now)
 
     clock.desks[:] = [takes_a_break, Desk(stays, talk_s=5.0, disposition="sale")]
     config = AttendedConfig(duration_s=60, surplus_min_ring_s=15.0 if cancel else None)
@@ -1183,15 +1167,13 @@ def test_holding_or_consulting_puts_the_callee_on_hold_at_the_gateway(live: None
         if len(done) == len(steps) or (done and (now - done[-1][1]).total_seconds() < 3):
             return
         action, extra = steps[len(done)]
-        with system_session() as session:
-            svc.apply_agent_action(
-                session=session,
-                agent_id=seat_id,
-                command=svc.command_for(
-                    action, target=extra.get("transfer"), disposition=extra.get("disposition")
-                ),
-                at=now,
-            )
+        act(
+            seat_id,
+            svc.command_for(
+                action, target=extra.get("transfer"), disposition=extra.get("disposition")
+            ),
+            now,
+        )
         done.append((action, now))
 
     clock.desks[:] = [desk]
@@ -1215,13 +1197,7 @@ def transfer_call(seat_id: uuid.UUID, code: str, now: datetime) -> None:
     """The agent transfers their call to the agent with 工號 ``code``."""
     from dialer.agents import TransferKind, TransferTarget
 
-    with system_session() as session:
-        svc.apply_agent_action(
-            session=session,
-            agent_id=seat_id,
-            command=svc.Transfer(target=TransferTarget(TransferKind.AGENT, code)),
-            at=now,
-        )
+    act(seat_id, svc.Transfer(target=TransferTarget(TransferKind.AGENT, code)), now)
 
 
 def test_a_transfer_to_a_ready_colleague_moves_the_call_and_their_disposition_counts(
@@ -1239,17 +1215,11 @@ def test_a_transfer_to_a_ready_colleague_moves_the_call_and_their_disposition_co
         if seat.state is AgentState.ON_CALL and not transferred:
             if (now - seat.state_since).total_seconds() < 3:
                 return
-            with system_session() as session:  # the colleague gets ready, then the transfer
-                svc.apply_agent_action(
-                    session=session, agent_id=colleague, command=svc.GoReady(), at=now
-                )
+            act(colleague, svc.GoReady(), now)  # the colleague gets ready, then the transfer
             transfer_call(first, "T002", now)
             transferred.append(now)
         elif seat.state is AgentState.WRAP_UP and transferred:
-            with system_session() as session:  # the first agent wraps up on their own
-                svc.apply_agent_action(
-                    session=session, agent_id=first, command=svc.FinishWrap(), at=now
-                )
+            act(first, svc.FinishWrap(), now)  # the first agent wraps up on their own
 
     clock.desks[:] = [desk_first, Desk(colleague, talk_s=4.0, disposition="sale")]
     gw = gateway()
@@ -1638,10 +1608,7 @@ def test_a_transfer_to_a_skill_group_goes_to_its_longest_ready_agent_this_loop_r
                 )
             transferred.append(now)
         elif seat.state is AgentState.WRAP_UP and transferred:
-            with system_session() as session:
-                svc.apply_agent_action(
-                    session=session, agent_id=first, command=svc.FinishWrap(), at=now
-                )
+            act(first, svc.FinishWrap(), now)
 
     clock.desks[:] = [desk_first, Desk(both, talk_s=4.0, disposition="sale")]
     gw = gateway()
@@ -1739,8 +1706,7 @@ def consulting_desk(
         elif seat.state is AgentState.WRAP_UP:
             command = svc.FinishWrap()
         if command is not None:
-            with system_session() as session:
-                svc.apply_agent_action(session=session, agent_id=seat_id, command=command, at=now)
+            act(seat_id, command, now)
 
     return desk
 
@@ -1890,8 +1856,7 @@ def test_a_second_consultation_on_the_same_call_reserves_its_colleague(live: Non
         elif seat.state is AgentState.WRAP_UP:
             command = svc.FinishWrap()
         if command is not None:
-            with system_session() as session:
-                svc.apply_agent_action(session=session, agent_id=first, command=command, at=now)
+            act(first, command, now)
 
     clock.desks[:] = [desk, Desk(ready, talk_s=6.0, disposition="sale")]
     result = run(client_id, campaign_id, clock, gateway(), duration_s=60)
