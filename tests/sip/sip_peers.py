@@ -423,8 +423,6 @@ def sip_pilot(
     from campaigns.service import create_batch, transition_campaign
     from core.admin import create_client
     from core.db import system_session, tenant_session
-    from dialer import agent_service as svc
-    from dialer.models import AgentCreate
 
     with system_session() as session:
         client_id = create_client(session=session, name=f"c{uuid.uuid4().hex[:6]}").id
@@ -445,22 +443,32 @@ def sip_pilot(
         create_batch(session=session, campaign=campaign, batch_in=batch)
         transition_campaign(session=session, campaign=campaign, target=CampaignStatus.piloting)
         campaign_id = campaign.id
+    # its phone is called once by the loop when the run starts
+    return client_id, campaign_id, ready_agent(client_id, "S001", phone_uri)
+
+
+def ready_agent(client_id: uuid.UUID, code: str, phone_uri: str) -> uuid.UUID:
+    """A signed-in, ready agent of the "sales" group whose soft-phone is ``phone_uri``."""
+    from core.db import system_session
+    from dialer import agent_service as svc
+    from dialer.models import AgentCreate
+
     with system_session() as session:
         seat_id = svc.create_agent(
             session=session,
             agent_in=AgentCreate(
-                agent_code="S001",
+                agent_code=code,
                 name="座席",
                 skill_groups=["sales"],
                 client_ids=[client_id],
-                phone_uri=phone_uri,  # called once by the loop when the run starts
+                phone_uri=phone_uri,
             ),
         ).id
         for command in (svc.SignIn(), svc.GoReady()):
             svc.apply_agent_action(
                 session=session, agent_id=seat_id, command=command, at=datetime.now(UTC)
             )
-    return client_id, campaign_id, seat_id
+    return seat_id
 
 
 def agent_desk(seat_id: uuid.UUID) -> None:

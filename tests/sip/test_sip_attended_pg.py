@@ -20,6 +20,7 @@ from sip.sip_peers import (
     agent_desk,
     energy_at,
     read_wav,
+    ready_agent,
     rtp_range,
     sip_pilot,
     tone,
@@ -181,7 +182,6 @@ def test_a_consultation_and_three_way_call_over_sip_hand_the_call_to_the_colleag
     keeps the call and dispositions it. One number dialed once, each phone called once."""
     from dialer import agent_service as svc
     from dialer.agents import AgentState, TransferKind, TransferTarget
-    from dialer.models import AgentCreate
 
     workdir = tmp_path / "B"
     workdir.mkdir()
@@ -189,19 +189,7 @@ def test_a_consultation_and_three_way_call_over_sip_hand_the_call_to_the_colleag
     try:
         numbers = PILOT_NUMBERS[:1]  # answers and waits for our BYE
         client_id, campaign_id, first = sip_pilot(baresip.address, numbers=numbers)
-        with system_session() as session:
-            colleague = svc.create_agent(
-                session=session,
-                agent_in=AgentCreate(
-                    agent_code="S002",
-                    name="座席",
-                    skill_groups=["sales"],
-                    client_ids=[client_id],
-                    phone_uri=second.address,
-                ),
-            ).id
-            for command in (svc.SignIn(), svc.GoReady()):
-                svc.apply_agent_action(session=session, agent_id=colleague, command=command)
+        colleague = ready_agent(client_id, "S002", second.address)
         peer = sipp("pilot.xml", calls=1)
         clock = RealTimeClock()
         recordings = tmp_path / "recordings"
@@ -294,7 +282,6 @@ def test_an_agent_hands_a_sip_callee_back_to_the_ivr(
     from campaigns.models import PacingMode as CampaignPacingMode
     from dialer import agent_service as svc
     from dialer.agents import AgentState
-    from dialer.models import AgentCreate
     from dialer.sip.speech import Speech
     from surveys.models import Interview
 
@@ -306,19 +293,7 @@ def test_an_agent_hands_a_sip_callee_back_to_the_ivr(
         campaign.pacing_mode = CampaignPacingMode.progressive
         campaign.skill_group = "sales"
         session.add(campaign)
-    with system_session() as session:
-        seat_id = svc.create_agent(
-            session=session,
-            agent_in=AgentCreate(
-                agent_code="I001",
-                name="座席",
-                skill_groups=["sales"],
-                client_ids=[client_id],
-                phone_uri=baresip.address,
-            ),
-        ).id
-        for command in (svc.SignIn(), svc.GoReady()):
-            svc.apply_agent_action(session=session, agent_id=seat_id, command=command)
+    seat_id = ready_agent(client_id, "I001", baresip.address)
     # the callee keys 1 (likes tea) 6 s after answering, then 4 2 # (42), 2.5 s apart
     peer = sipp("ivr_keys.xml", calls=1, echo=False, first_ms="6000", then_ms="2500")
     clock = RealTimeClock()
