@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -89,3 +90,21 @@ def live_server(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=30)
+
+
+class FakeClock:
+    """A clock for the live dial loop that moves only when the loop sleeps; each sleep lets
+    the desks (agents' hands, probes) act at the new time."""
+
+    def __init__(self) -> None:
+        # agents are created "now"; the loop's time starts later, so every action is later
+        self.now = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
+        self.desks: list[Callable[[datetime], None]] = []
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
+        for desk in self.desks:
+            desk(self.now)

@@ -6,7 +6,6 @@ disposition its end means; a callee who hangs up mid-interview is a partial."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -21,23 +20,14 @@ from dialer.leadership import LocalLeadership
 from dialer.respondents import RespondentPrompt, RespondentReply
 from dialer.simgateway import GatewayProfile, ProbabilitySchedule, SimulatedGateway
 
+from helpers import FakeClock
+
 pytestmark = pytest.mark.postgres
 
 
 @pytest.fixture
 def live(pg_url: str, pg_engine: Any, configure: Callable[..., None]) -> None:
     configure(database_url=pg_url)
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
 
 
 def respondent(breaks_off: str) -> Callable[[RespondentPrompt], RespondentReply]:

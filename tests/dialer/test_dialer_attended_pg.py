@@ -57,6 +57,8 @@ from dialer.models import AgentCreate, AgentEvent, AgentEventKind, AgentStateLog
 from dialer.pacing import PacingSnapshot
 from dialer.simgateway import GatewayProfile, ProbabilitySchedule, SimulatedGateway
 
+from helpers import FakeClock
+
 A = AgentAction
 
 
@@ -65,23 +67,6 @@ def live(pg_url: str, pg_engine: Any, configure: Callable[..., None]) -> Iterato
     """The process settings on the test's PostgreSQL database (committed, truncated after)."""
     configure(database_url=pg_url)
     return
-
-
-class FakeClock:
-    """A clock that moves only when the loop sleeps; each sleep lets the desks act."""
-
-    def __init__(self) -> None:
-        # agents are created "now"; the loop's time starts later, so every action is later
-        self.now = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
-        self.desks: list[Callable[[datetime], None]] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-        for desk in self.desks:
-            desk(self.now)
 
 
 class RecordingGateway:

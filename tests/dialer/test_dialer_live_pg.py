@@ -33,28 +33,14 @@ from dialer.live import live_snapshot
 from dialer.models import AgentCreate
 from dialer.simgateway import GatewayProfile, ProbabilitySchedule, SimulatedGateway
 
+from helpers import FakeClock
+
 TALK_STATES = ("previewing", "dialing", "on_call", "on_hold", "consulting", "conference")
 
 
 @pytest.fixture
 def live(pg_url: str, pg_engine: Any, configure: Callable[..., None]) -> None:
     configure(database_url=pg_url)
-
-
-class FakeClock:
-    """Moves only when the loop sleeps; each sleep lets the desks (and the probe) act."""
-
-    def __init__(self) -> None:
-        self.now = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=1)
-        self.desks: list[Callable[[datetime], None]] = []
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def sleep(self, seconds: float) -> None:
-        self.now += timedelta(seconds=seconds)
-        for desk in self.desks:
-            desk(self.now)
 
 
 @dataclass
