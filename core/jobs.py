@@ -30,12 +30,22 @@ from core.errors import InvalidInput, PilotdialError, QueueUnavailable
 from core.models import JobRecord, JobStatus
 from core.queue import _resolve, enqueue_call
 
-__all__ = ["JobContext", "job_lost", "reap_lost_jobs", "run_job", "submit_job", "when_lost"]
+__all__ = [
+    "JobContext",
+    "job_lost",
+    "reap_lost_jobs",
+    "requeue_stranded_jobs",
+    "run_job",
+    "submit_job",
+    "when_lost",
+]
 
 log = logging.getLogger(__name__)
 
 #: How long the end of a job is retried while the database is unreachable.
 FINISH_RETRY_S = 60.0
+#: How long a job's first read (marking it running) is retried while the database is away.
+START_RETRY_S = 30.0
 ALLOWED_PACKAGES = ("core.", "campaigns.", "data_cleaning.", "dialer.", "feasibility.", "surveys.")
 
 
@@ -91,7 +101,15 @@ def submit_job(
             own.add(record)
     else:
         session.add(record)
-        session.commit()  # the worker must find the record (and what it works on)
+        try:
+            session.commit()  # the worker must find the record (and what it works on)
+        except (sa_exc.OperationalError, sa_exc.InterfaceError):
+            # The connection went with the COMMIT's answer: the record may well be stored
+            # (the server committed, the reply was lost). Queue it all the same: a worker that
+            # finds no record drops the job, and one that finds it runs it, so a list is never
+            # left "uploaded" with its job "queued" on no queue.
+            _queue_quietly(record.id, kind)
+            raise
     try:
         enqueue_call("core.jobs.run_job", str(record.id), job_id=str(record.id))
     except RedisError as exc:
@@ -113,6 +131,15 @@ def submit_job(
     return record
 
 
+def _queue_quietly(job_id: uuid.UUID, kind: str) -> None:
+    """Queue a job whose record may or may not have been committed; a refusal is only logged
+    (the caller is already failing, and :func:`requeue_stranded_jobs` is the safety net)."""
+    try:
+        enqueue_call("core.jobs.run_job", str(job_id), job_id=str(job_id))
+    except RedisError as exc:
+        log.error("job %s (%s) could not be queued after a lost commit: %s", job_id, kind, exc)
+
+
 #: What to do instead of a job this version no longer runs (queued by an older version).
 RETIRED_HANDLERS = {
     "dialer.jobs:pace_campaign": "start the campaign's pacer with POST /campaigns/{id}/pacer",
@@ -131,11 +158,23 @@ def retired_handler_error(handler_path: str) -> str:
 
 
 def run_job(job_id: str) -> dict[str, Any] | None:
-    """Worker entry point: run one recorded job and store its outcome."""
+    """Worker entry point: run one recorded job and store its outcome.
+
+    Its first read is retried through a database blip (a worker's pooled connections died
+    with the cut): failing there left the record ``queued`` with the job off the queue."""
+    started = _retrying(lambda: _start(job_id), what=f"start job {job_id}", retry_s=START_RETRY_S)
+    if not isinstance(started, tuple):
+        return started  # not in the database, or already ended: its stored result
+    return _run(*started)
+
+
+def _start(job_id: str) -> tuple[JobContext, str] | dict[str, Any] | None:
+    """Mark the job running; its context and handler, or what to return without running."""
     with system_session() as session:
         record = session.get(JobRecord, uuid.UUID(job_id))
         if record is None:
-            log.error("job %s is not in the database", job_id)
+            # its submission's commit failed (the request answered an error): nothing to run
+            log.warning("job %s is not in the database (its submission failed)", job_id)
             return None
         if record.status in {JobStatus.succeeded, JobStatus.failed}:
             return record.result
@@ -146,7 +185,11 @@ def run_job(job_id: str) -> dict[str, Any] | None:
         client_id = record.client_id
         handler_path = record.handler
         session.add(record)
-    ctx = JobContext(job_id=uuid.UUID(job_id), client_id=client_id, params=params)
+    return JobContext(job_id=uuid.UUID(job_id), client_id=client_id, params=params), handler_path
+
+
+def _run(ctx: JobContext, handler_path: str) -> dict[str, Any] | None:
+    job_id = str(ctx.job_id)
     try:
         handler: Callable[[JobContext], dict[str, Any] | None] = _resolve(handler_path)
     except (ImportError, AttributeError) as exc:
@@ -216,10 +259,7 @@ def reap_lost_jobs(connection: Redis[bytes], *, skip_handlers: frozenset[str] = 
     """Mark failed (with their clean-up) the ``running`` jobs nobody runs any more: the RQ job
     failed or vanished, or the work-horse that ran it on this machine is gone (its worker was
     killed, taking the horse along). Run periodically by every worker; returns how many."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
     from rq.job import JobStatus as RQStatus
-    from rq.serializers import JSONSerializer
 
     here = socket.gethostname()
     with system_session() as session:
@@ -236,12 +276,7 @@ def reap_lost_jobs(connection: Redis[bytes], *, skip_handlers: frozenset[str] = 
         if handler in skip_handlers:
             continue
         reason = None
-        try:
-            rq_status = Job.fetch(
-                str(job_id), connection=connection, serializer=JSONSerializer
-            ).get_status()
-        except NoSuchJobError:
-            rq_status = None
+        rq_status = _rq_status(connection, job_id)
         host, _, pid = worker.rpartition(":")
         if rq_status in (RQStatus.FAILED, RQStatus.STOPPED, RQStatus.CANCELED, None):
             reason = "the worker running this job stopped before it finished"
@@ -252,6 +287,82 @@ def reap_lost_jobs(connection: Redis[bytes], *, skip_handlers: frozenset[str] = 
         if reason and job_lost(str(job_id), f"{reason}; nothing it did was kept: submit it again"):
             reaped += 1
     return reaped
+
+
+#: A job still ``queued`` this long after its submission, and on no queue, was stranded.
+STRANDED_AFTER_S = 60.0
+#: How often a stranded job is queued again before it is marked failed.
+MAX_REQUEUES = 3
+
+
+def requeue_stranded_jobs(
+    connection: Redis[bytes], *, older_than_s: float = STRANDED_AFTER_S
+) -> tuple[int, int]:
+    """Queue again the jobs recorded ``queued`` that no queue holds any more, so none waits
+    for ever: the API died between the commit and the queue, or the worker's first database
+    read met an outage (RQ counts the job failed, its record still says queued). A job
+    stranded :data:`MAX_REQUEUES` times is marked failed with its clean-up (a list so marked
+    says why). Run periodically by every worker; returns (queued again, failed).
+
+    Safe with many workers: each requeue is claimed in Redis (``SET NX`` for the grace), so
+    two reapers never queue the same job twice for one stranding."""
+    from datetime import timedelta
+
+    from rq.job import JobStatus as RQStatus
+
+    waiting = {RQStatus.QUEUED, RQStatus.STARTED, RQStatus.DEFERRED, RQStatus.SCHEDULED}
+    cutoff = utcnow() - timedelta(seconds=older_than_s)
+    with system_session() as session:
+        queued = [
+            (job_id, kind)
+            for job_id, kind in session.execute(
+                select(col(JobRecord.id), col(JobRecord.kind)).where(
+                    col(JobRecord.status) == JobStatus.queued, col(JobRecord.created_at) < cutoff
+                )
+            ).all()
+        ]
+    requeued = failed = 0
+    for job_id, kind in queued:
+        rq_status = _rq_status(connection, job_id)
+        if rq_status in waiting:
+            continue
+        # one claim per stranding, held for the grace: another worker's reaper that saw the
+        # same stranding does not queue the job a second time
+        claim = f"pilotdial:job-requeue-claim:{job_id}"
+        if not connection.set(claim, b"1", nx=True, ex=max(1, int(older_than_s))):
+            continue
+        key = f"pilotdial:job-requeues:{job_id}"
+        count = int(connection.incr(key))
+        connection.expire(key, int(older_than_s * (MAX_REQUEUES + 2)) + 60)
+        if count > MAX_REQUEUES:
+            if job_lost(
+                str(job_id),
+                f"the job was queued {MAX_REQUEUES} times and never ran (the database or the "
+                "queue kept failing); nothing it would do was done: submit it again",
+            ):
+                failed += 1
+            continue
+        log.warning(
+            "job %s (%s) was queued but on no queue (%s): queuing it again",
+            job_id,
+            kind,
+            rq_status or "unknown to RQ",
+        )
+        enqueue_call("core.jobs.run_job", str(job_id), job_id=str(job_id))
+        requeued += 1
+    return requeued, failed
+
+
+def _rq_status(connection: Redis[bytes], job_id: uuid.UUID) -> Any:
+    """RQ's status of the job (an ``rq.job.JobStatus``), or None when RQ does not know it."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job
+    from rq.serializers import JSONSerializer
+
+    try:
+        return Job.fetch(str(job_id), connection=connection, serializer=JSONSerializer).get_status()
+    except NoSuchJobError:
+        return None
 
 
 def _process_alive(pid: int) -> bool:
@@ -280,20 +391,28 @@ def _finish(
 ) -> None:
     """Record how the job ended; a database blip is retried with backoff (up to
     ``retry_s``), so a job that outlived an outage does not stay ``running``."""
+    _retrying(
+        lambda: _store_outcome(job_id, status=status, result=result, error=error),
+        what=f"record the end of job {job_id}",
+        retry_s=retry_s,
+    )
+
+
+_T = TypeVar("_T")
+
+
+def _retrying(step: Callable[[], _T], *, what: str, retry_s: float) -> _T:
+    """``step()``, retried with backoff (up to ``retry_s``) while the database is unreachable."""
     deadline = time.monotonic() + retry_s
     delay = 0.25
     while True:
         try:
-            _store_outcome(job_id, status=status, result=result, error=error)
-            return
+            return step()
         except (sa_exc.OperationalError, sa_exc.TimeoutError) as exc:
             if time.monotonic() + delay > deadline:
                 raise
             log.warning(
-                "could not record the end of job %s (%s); retrying in %.2f s",
-                job_id,
-                str(exc).splitlines()[0],
-                delay,
+                "could not %s (%s); retrying in %.2f s", what, str(exc).splitlines()[0], delay
             )
             time.sleep(delay)
             delay = min(delay * 2, 4.0)

@@ -49,7 +49,7 @@ from campaigns.service import transition_campaign
 from core.audit import Actor
 from core.db import system_session, tenant_session, utcnow
 from core.errors import ConfigError, Conflict, InvalidInput
-from core.jobs import JobContext, reap_lost_jobs, run_job
+from core.jobs import JobContext, reap_lost_jobs, requeue_stranded_jobs, run_job
 from core.models import JobRecord, JobStatus
 from core.queue import get_redis, start_long_running
 from core.settings import get_settings
@@ -750,6 +750,8 @@ def supervise(*, stop: threading.Event | None = None, adopt_every_s: float = ADO
             next_reap = time.monotonic() + REAP_EVERY_S
             try:  # the other jobs of a dead worker: marked failed, never `running` for ever
                 reap_lost_jobs(redis, skip_handlers=frozenset({PACER_HANDLER}))
+                # and jobs recorded but on no queue: queued again, never `queued` for ever
+                requeue_stranded_jobs(redis)
             except Exception:
                 log.exception("the pacer supervisor could not look for lost jobs; retrying")
         try:

@@ -13,6 +13,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import httpx
@@ -252,6 +253,29 @@ def test_a_redis_cut_answers_503_and_leaves_nothing_stuck(
     assert left["files without a list"] == 0, left
 
 
+@contextmanager
+def _noting_new_lists(armed: threading.Event) -> Iterator[threading.Event]:
+    """While ``armed``: an event set (and the session's ``faults_new_list`` info) when a
+    session flushes a new lead list, i.e. the upload is about to commit it."""
+    from sqlalchemy import event
+    from sqlalchemy.orm import Session
+
+    from campaigns.models import LeadList
+
+    flushed = threading.Event()
+
+    def note_new_list(session: Session, _ctx: Any, _instances: Any) -> None:
+        if armed.is_set() and any(isinstance(obj, LeadList) for obj in session.new):
+            session.info["faults_new_list"] = True
+            flushed.set()
+
+    event.listen(Session, "before_flush", note_new_list)
+    try:
+        yield flushed
+    finally:
+        event.remove(Session, "before_flush", note_new_list)
+
+
 def test_a_postgres_cut_right_after_the_list_is_stored_leaves_no_list_without_its_job(
     served: Callable[..., str], pg_url: str, redis_url: str, pg_proxy: TcpProxy
 ) -> None:
@@ -261,24 +285,17 @@ def test_a_postgres_cut_right_after_the_list_is_stored_leaves_no_list_without_it
     from sqlalchemy import event
     from sqlalchemy.orm import Session
 
-    from campaigns.models import LeadList
-
     base = served(database_url=via(pg_proxy, pg_url), redis_url=redis_url)
     armed = threading.Event()
-
-    def note_new_list(session: Session, _ctx: Any, _instances: Any) -> None:
-        if armed.is_set() and any(isinstance(obj, LeadList) for obj in session.new):
-            session.info["faults_new_list"] = True
 
     def cut_after_commit(session: Session) -> None:
         if session.info.pop("faults_new_list", False) and armed.is_set():
             armed.clear()
             pg_proxy.cut()
 
-    event.listen(Session, "before_flush", note_new_list)
     event.listen(Session, "after_commit", cut_after_commit)
     try:
-        with httpx.Client(base_url=base, timeout=PATIENCE_S) as http:
+        with _noting_new_lists(armed), httpx.Client(base_url=base, timeout=PATIENCE_S) as http:
             tenant = make_tenant(http, "alpha")
             armed.set()
             response = _upload(http, tenant, 1)
@@ -286,7 +303,6 @@ def test_a_postgres_cut_right_after_the_list_is_stored_leaves_no_list_without_it
             pg_proxy.restore()
             after = _upload(http, tenant, 2)
     finally:
-        event.remove(Session, "before_flush", note_new_list)
         event.remove(Session, "after_commit", cut_after_commit)
         pg_proxy.restore()
     print(f"\n[pg cut after the list commit] {response.status_code} {response.text[:200]}")
@@ -304,3 +320,136 @@ def test_a_postgres_cut_right_after_the_list_is_stored_leaves_no_list_without_it
     assert left["lists without a job"] == 0, left
     assert left["jobs queued but not on the queue"] == 0, left
     assert left["files without a list"] == 0, left
+
+
+def test_a_commit_whose_answer_is_lost_still_gets_its_list_cleaned(
+    served: Callable[..., str], pg_url: str, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The COMMIT reached PostgreSQL and its answer was lost with the connection (what a cut
+    mid-commit does; CI met it twice): the request answers 503, yet the list and its job are
+    stored. Before, nothing queued that job: the list stayed ``uploaded`` for ever, its job
+    ``queued`` on no queue. Now the job is queued all the same, and runs."""
+    import psycopg
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+    base = served(database_url=pg_url, redis_url=redis_url)
+    armed = threading.Event()
+    real_commit = PGDialect_psycopg.do_commit
+    with _noting_new_lists(armed) as list_flushed:
+
+        def commit_then_lose_the_answer(dialect: Any, dbapi_connection: Any) -> None:
+            real_commit(dialect, dbapi_connection)
+            if list_flushed.is_set() and armed.is_set():
+                armed.clear()
+                # what the cut leaves: a dead connection (the raw one, not the pool's proxy)
+                getattr(dbapi_connection, "dbapi_connection", dbapi_connection).close()
+                raise psycopg.OperationalError("server closed the connection unexpectedly")
+
+        monkeypatch.setattr(PGDialect_psycopg, "do_commit", commit_then_lose_the_answer)
+        with httpx.Client(base_url=base, timeout=PATIENCE_S) as http:
+            tenant = make_tenant(http, "alpha")
+            armed.set()
+            response = _upload(http, tenant, 1)
+            assert not armed.is_set(), "the commit's answer was not lost"
+    assert _problem_503(response) == "database-unavailable"
+    _work_off(redis_url)
+    left = _leftovers(pg_url, Redis.from_url(redis_url), tenant.client_id)
+    print(f"\n[commit answer lost] after the jobs ran: {left}")
+    assert left["lists"] == {"ready": 1}, left
+    assert left["jobs queued but not on the queue"] == 0, left
+
+
+def test_a_job_picked_up_during_a_postgres_cut_runs_once_the_database_returns(
+    served: Callable[..., str], pg_url: str, redis_url: str, pg_proxy: TcpProxy
+) -> None:
+    """A worker takes a job off the queue while PostgreSQL is cut (its pooled connections died
+    with it). Before, the job's first read failed: RQ counted it failed, its record stayed
+    ``queued`` and its list ``uploaded``. Now that read is retried through the blip."""
+    base = served(database_url=via(pg_proxy, pg_url), redis_url=redis_url)
+    with httpx.Client(base_url=base, timeout=PATIENCE_S) as http:
+        tenant = make_tenant(http, "alpha")
+        assert _upload(http, tenant, 1).status_code == 202
+    pg_proxy.cut()
+    restore = threading.Timer(2.0, pg_proxy.restore)
+    restore.start()
+    try:
+        _work_off(redis_url)
+    finally:
+        restore.join()
+    left = _leftovers(pg_url, Redis.from_url(redis_url), tenant.client_id)
+    print(f"\n[job picked up during a cut] after the job ran: {left}")
+    assert left["lists"] == {"ready": 1}, left
+    assert left["jobs queued but not on the queue"] == 0, left
+
+
+def _strand(pg_url: str, redis: Redis[bytes], job_id: str, *, age_s: float) -> None:
+    """Make a queued job stranded: off the queue, unknown to RQ, recorded ``age_s`` ago."""
+    from rq.job import Job
+
+    from core.db import get_engine
+    from core.queue import get_queue
+    from core.settings import get_settings
+
+    get_queue(get_settings(), redis).remove(job_id)
+    if Job.exists(job_id, connection=redis):
+        Job.fetch(job_id, connection=redis, serializer=JSONSerializer).delete()
+    with get_engine(pg_url).begin() as conn:
+        conn.execute(
+            sa.text(
+                "UPDATE jobrecord SET created_at = created_at - make_interval(secs => :age) "
+                "WHERE id = :id"
+            ),
+            {"age": age_s, "id": job_id},
+        )
+
+
+def test_a_job_on_no_queue_is_queued_again_by_the_reaper_then_failed_with_its_list(
+    served: Callable[..., str], pg_url: str, redis_url: str
+) -> None:
+    """The API died between the commit and the queue (or a worker's first read met an outage):
+    the reaper every worker runs queues the job again, once per stranding however many
+    workers look, and after MAX_REQUEUES strandings marks it failed with its list, saying why."""
+    from core.jobs import MAX_REQUEUES, requeue_stranded_jobs
+
+    redis = Redis.from_url(redis_url)
+    base = served(database_url=pg_url, redis_url=redis_url)
+    with httpx.Client(base_url=base, timeout=PATIENCE_S) as http:
+        tenant = make_tenant(http, "alpha")
+        kept, dropped = _upload(http, tenant, 1).json(), _upload(http, tenant, 2).json()
+        young = _upload(http, tenant, 3).json()
+        for made in (kept, dropped, young):
+            _strand(pg_url, redis, made["job_id"], age_s=0 if made is young else 3600)
+        assert _leftovers(pg_url, redis, tenant.client_id)["jobs queued but not on the queue"] == 3
+
+        # one stranding, two workers' reapers: each old job is queued again exactly once,
+        # the one just submitted (its API may still be queuing it) is left alone
+        assert requeue_stranded_jobs(redis, older_than_s=600) == (2, 0)
+        assert requeue_stranded_jobs(redis, older_than_s=600) == (0, 0)
+        queued = _queued_ids(redis)
+        assert queued.count(kept["job_id"]) == 1
+        assert queued.count(dropped["job_id"]) == 1
+        assert young["job_id"] not in queued
+
+        # the kept job now runs; the dropped one keeps being stranded until it is given up
+        _strand(pg_url, redis, dropped["job_id"], age_s=0)
+        _work_off(redis_url)
+        for _ in range(MAX_REQUEUES):
+            redis.delete(f"pilotdial:job-requeue-claim:{dropped['job_id']}")
+            _strand(pg_url, redis, dropped["job_id"], age_s=0)
+            requeue_stranded_jobs(redis, older_than_s=600)
+        assert requeue_stranded_jobs(redis, older_than_s=0) == (1, 0)  # the young one, at last
+        _work_off(redis_url)
+        lists = {item["name"]: item for item in http.get("/lists", headers=tenant.headers()).json()}
+    assert lists["list 1"]["status"] == "ready", lists["list 1"]
+    assert lists["list 3"]["status"] == "ready", lists["list 3"]
+    assert lists["list 2"]["status"] == "failed", lists["list 2"]
+    assert f"queued {MAX_REQUEUES} times and never ran" in lists["list 2"]["error"]
+    left = _leftovers(pg_url, redis, tenant.client_id)
+    assert left["jobs queued but not on the queue"] == 0, left
+
+
+def _queued_ids(redis: Redis[bytes]) -> list[str]:
+    from core.queue import get_queue
+    from core.settings import get_settings
+
+    return list(get_queue(get_settings(), redis).job_ids)
