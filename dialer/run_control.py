@@ -163,6 +163,16 @@ class PacerSettings(BaseModel):
     amd_policy: AmdPolicy = Field(
         default=AmdPolicy.HANG_UP, description="live mode: what to do with answering machines"
     )
+    answer_detection: bool = Field(
+        default=False,
+        description=(
+            "SIP gateway: listen to each answer to tell machines from people (a cadence "
+            "detector: 16 of 20 test machines found, no person taken for a machine; docs/sip.md)"
+            "; off (the default), every answer goes to an agent, since a person taken for a "
+            "machine is an abandoned call. With amd_policy leave_message the message waits for "
+            "the machine's beep"
+        ),
+    )
     default_disposition: str = Field(
         default="callback_requested",
         max_length=40,
@@ -460,13 +470,20 @@ def live_gateway(
     ``simulated``: the seeded simulated gateway on the wall clock (demos, tests). ``sip``: the
     SIP trunk gateway (:mod:`dialer.sip.gateway`, docs/sip.md), trunk from the environment,
     its events on ``clock``, messages from ``sip_messages_dir`` (the campaign's own folder
-    first); the loop's sleep wakes as soon as the network reports something.
+    first), answer detection as the campaign's ``answer_detection`` says; the loop's sleep
+    wakes as soon as the network reports something.
     """
     app = get_settings()
     if app.gateway == "sip":
         from dialer.sip.gateway import SipGateway, SipGatewayConfig, SipTrunk
+        from dialer.sip.media import AmdPolicy as Detection
+        from dialer.sip.media import AmdSettings
         from dialer.sip.speech import Speech
 
+        amd = AmdSettings(
+            policy=Detection.detect if settings.answer_detection else Detection.pass_all,
+            leave_message=settings.amd_policy is AmdPolicy.LEAVE_MESSAGE,
+        )
         try:
             trunk = SipTrunk.from_env()
             sip = SipGateway(
@@ -477,6 +494,7 @@ def live_gateway(
                     rtp_port_range=(app.sip_rtp_port_min, app.sip_rtp_port_max),
                     messages=_sip_messages(app.sip_messages_dir, campaign_id),
                     speech=Speech(cache_dir=app.data_dir / "speech"),
+                    amd=amd,
                 ),
                 clock=clock.seconds,
             )

@@ -11,8 +11,15 @@ Calls: an INVITE to the trunk with the campaign's caller id in From and P-Assert
 telephone-events, a Session-Expires (RFC 4028) asked for, digest credentials answered once.
 180/183 are :class:`Ringing` (a 183's SDP starts early media), a CANCEL goes out when the
 request's ``timeout_s`` passes, and final responses keep their meaning (:func:`outcome_for`).
-A 200 OK is :class:`Answered` at once with ``kind=HUMAN`` (the default answer policy: pass
-every answer to an agent; ``media_answer_s`` is the 200 OK).
+A 200 OK is :class:`Answered` at once with ``kind=HUMAN`` under the default answer policy
+(``SipGatewayConfig.amd``: ``pass_all``, every answer to an agent: a person taken for a machine
+is an abandoned call under the rules). With ``detect`` the callee's audio goes through the
+media toolkit's :class:`~dialer.sip.media.AnswerDetector` and :class:`Answered` comes with its
+verdict (``unknown`` counts as a person); ``media_answer_s`` is the 200 OK either way, so the
+safe-harbour clock starts there. A call that ends, or that the loop hangs up, while it is being
+listened to is reported answered first (a person may have picked up: never a silent drop). With
+``leave_message`` a message played to a machine waits for its beep
+(:class:`~dialer.sip.media.BeepDetector`, 30 s at most; no beep, nothing played).
 
 Agents: :meth:`SipGateway.connect_agent_phone` calls the agent's SIP URI once and keeps the
 leg; :meth:`SipGateway.connect_to_agent` relays RTP between the callee and that leg (no
@@ -60,6 +67,7 @@ from dialer.gateway import (
     with_agent,
 )
 from dialer.sip._ua import SipEndpoint, UacCall, UacHandlers
+from dialer.sip.media import AmdPolicy, AmdSettings, AmdVerdict, AnswerDetector, BeepDetector
 from dialer.sip.rtp import CODECS, Mixer, PortPool, RtpLeg, check_wav
 from dialer.sip.speech import Speech, SpeechError
 
@@ -132,6 +140,9 @@ class SipGatewayConfig:
     # speaks a message that has a text but no WAV (IVR questions); None: WAVs only
     speech: Speech | None = field(default_factory=Speech)
     hold_music: Path | None = None  # what a held callee hears (None: a soft two-note chime)
+    # answering-machine detection (default: none, every answer passed to an agent)
+    amd: AmdSettings = field(default_factory=AmdSettings)
+    beep_timeout_s: float = 30.0  # leave_message: a machine's beep awaited this long at most
 
     def __post_init__(self) -> None:
         for message_id, path in self.messages.items():
@@ -205,6 +216,10 @@ class _Lead:
     others: list[str] = field(default_factory=list)  # further agents on a three-way call
     held: bool = False
     mixer: Mixer | None = None
+    # answering-machine detection: the verdict (None: not reached, or not run) and, while
+    # listening, what reports the answer (with "unknown" when cut short)
+    amd: AmdVerdict | None = None
+    decide: Callable[[AmdVerdict], None] | None = None
 
 
 @dataclass
@@ -718,14 +733,50 @@ class SipGateway:
         self.timings.setdefault(lead.call_id, {})["answered"] = mono
         await self._start_leg(lead.leg, sdp)
         lead.leg.on_dtmf = lambda digit: self._event(DtmfReceived, lead, digits=digit)
-        ring = at - (lead.ringing_at if lead.ringing_at is not None else lead.originated_at)
-        self._event(
-            Answered,
-            lead,
-            kind=AnswerKind.HUMAN,
-            ring_time_s=max(0.0, ring),
-            media_answer_s=at,
+        ring = max(
+            0.0, at - (lead.ringing_at if lead.ringing_at is not None else lead.originated_at)
         )
+        if self.config.amd.policy is AmdPolicy.detect:
+            self._detect(lead, ring, at)
+            return
+        self._event(Answered, lead, kind=AnswerKind.HUMAN, ring_time_s=ring, media_answer_s=at)
+
+    def _detect(self, lead: _Lead, ring: float, answered_at: float) -> None:
+        """Listen to the callee until the detector decides (or its time is up: unknown),
+        then report the answer with the verdict; unknown counts as a person."""
+        import numpy as np
+
+        settings = self.config.amd
+        detector = AnswerDetector(settings)
+
+        def decide(verdict: AmdVerdict) -> None:
+            if lead.decide is not decide:
+                return  # decided already
+            lead.decide = None
+            lead.leg.on_pcm = None
+            timer.cancel()
+            if lead.state != "answered":
+                return  # ended some other way (closed, session expired): nothing to report
+            lead.amd = verdict
+            kind = AnswerKind.MACHINE if verdict is AmdVerdict.machine else AnswerKind.HUMAN
+            log.info("call %s: answer detection says %s", lead.call_id, verdict.value)
+            self._event(Answered, lead, kind=kind, ring_time_s=ring, media_answer_s=answered_at)
+
+        def listen(pcm: bytes) -> None:
+            verdict = detector.feed(np.frombuffer(pcm, dtype="<i2"))
+            if verdict is not None:
+                decide(verdict)
+
+        lead.decide = decide
+        lead.leg.on_pcm = listen
+        # the detector decides within total_s of audio; no audio at all is unknown too
+        timer = self._loop.call_later(settings.total_s + 0.5, decide, AmdVerdict.unknown)
+
+    def _answer_now(self, lead: _Lead) -> None:
+        """Report a call being listened to as answered now (it is ending): a person may
+        have picked up, so it is never dropped without its answer counted."""
+        if lead.decide is not None:
+            lead.decide(AmdVerdict.unknown)
 
     def _on_failed(self, lead: _Lead, status: int, reason: str, after_auth: bool) -> None:
         if lead.timer is not None:
@@ -766,10 +817,12 @@ class SipGateway:
     def _on_remote_bye(self, lead: _Lead) -> None:
         if lead.state != "answered":
             return
+        self._answer_now(lead)
         self._finish(lead, HangupParty.CALLEE)
 
     def _hang_up(self, lead: _Lead, by: HangupParty) -> None:
         if lead.state == "answered":
+            self._answer_now(lead)
             self._end_lead(lead, send=True)
             self._finish(lead, by, ended=True)
         elif lead.state in ("dialing", "ringing"):
@@ -840,9 +893,41 @@ class SipGateway:
             if lead.state == "answered":
                 self._event(MessageFinished, lead, message_id=message_id)
 
+        if lead.amd is AmdVerdict.machine and self.config.amd.leave_message:
+            self._after_the_beep(lead, lambda: self._start_playing(lead, path, done), done)
+            return
+        self._start_playing(lead, path, done)
+
+    def _start_playing(self, lead: _Lead, path: Path, done: Callable[[], None]) -> None:
+        if lead.state != "answered":
+            return
         lead.leg.first_sent_at = None
         lead.leg.play(path, done)
         self._loop.call_soon(self._note_first_packet, lead)
+
+    def _after_the_beep(
+        self, lead: _Lead, play: Callable[[], None], give_up: Callable[[], None]
+    ) -> None:
+        """Run ``play`` when the machine's beep has ended; ``give_up`` (nothing played) when
+        no beep comes within ``beep_timeout_s``."""
+        import numpy as np
+
+        detector = BeepDetector()
+
+        def listen(pcm: bytes) -> None:
+            if detector.feed(np.frombuffer(pcm, dtype="<i2")):
+                lead.leg.on_pcm = None
+                timer.cancel()
+                self.timings.setdefault(lead.call_id, {})["beep_ended"] = time.monotonic()
+                play()
+
+        def no_beep() -> None:
+            lead.leg.on_pcm = None
+            log.info("call %s: no beep from the machine; no message left", lead.call_id)
+            give_up()
+
+        lead.leg.on_pcm = listen
+        timer = self._loop.call_later(self.config.beep_timeout_s, no_beep)
 
     def _note_first_packet(self, lead: _Lead) -> None:
         if lead.leg.first_sent_at is not None:

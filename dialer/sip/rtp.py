@@ -98,6 +98,8 @@ class RtpLeg:
         self.payload_type: int | None = None
         self.on_dtmf: Callable[[str], None] | None = None
         self.relay: PcmSink | None = None
+        # a listener on what the far end sends (answer and beep detection), 16-bit PCM frames
+        self.on_pcm: Callable[[bytes], None] | None = None
         self.first_sent_at: float | None = None  # time.monotonic() of the first packet sent
         self.last_received_at: float | None = None
         self.received_frames = 0
@@ -134,6 +136,8 @@ class RtpLeg:
             self._recording.append(pcm)
         if self.relay is not None:
             self.relay.send_pcm(pcm)
+        if self.on_pcm is not None:
+            self.on_pcm(pcm)
 
     def _on_dtmf(self, digit: str, duration: int) -> None:
         self.last_received_at = time.monotonic()
@@ -200,6 +204,7 @@ class RtpLeg:
         """Stop playing, write the recording, close the session."""
         self.stop_playing()
         self.relay = None
+        self.on_pcm = None
         if self._recording is not None and self._record_path is not None:
             with wave.open(str(self._record_path), "wb") as wav:
                 wav.setnchannels(1)

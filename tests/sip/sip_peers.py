@@ -231,12 +231,13 @@ class Baresip:
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
     registrar: int | None = None  # register as 1001 to a registrar on this port
+    user: str = "agent"  # the account's user: a trunk's INVITE for another user gets a 404
 
     @property
     def address(self) -> str:
         if self.registrar is not None:
             return f"sip:1001@127.0.0.1:{self.registrar}"  # reached through the proxy
-        return f"sip:agent@127.0.0.1:{self.port}"
+        return f"sip:{self.user}@127.0.0.1:{self.port}"
 
     def start(self, tries: int = 3) -> Baresip:
         for attempt in range(tries):
@@ -279,7 +280,7 @@ class Baresip:
                 ]
             )
         )
-        account = "<sip:agent@127.0.0.1>;regint=0;answermode=auto"
+        account = f"<sip:{self.user}@127.0.0.1>;regint=0;answermode=auto"
         if self.registrar is not None:
             account = f"<sip:1001@127.0.0.1:{self.registrar}>;regint=60;answermode=auto"
         (config / "accounts").write_text(account + "\n")
