@@ -25,7 +25,8 @@ What real telephony needs and the Protocol therefore carries:
   :class:`AgentLegEvent` values in the same :meth:`TelephonyGateway.poll` stream (the phone
   answered, failed, was unreachable or hung up).
 * The soft-phone functions on a bridged call go through the gateway too: hold with music,
-  transfer to another agent (the call parameters follow the call), a three-way call.
+  transfer to another agent (the call parameters follow the call), a three-way call, a
+  transfer out to an outside number.
 * The caller id presented (主叫) is the campaign's, in every :class:`OriginateRequest`; a
   gateway refuses an empty one instead of sending "anonymous".
 """
@@ -59,6 +60,8 @@ __all__ = [
     "RealTimeClock",
     "Ringing",
     "TelephonyGateway",
+    "TransferOutFailed",
+    "TransferredOut",
     "with_agent",
 ]
 
@@ -232,6 +235,24 @@ class DtmfReceived(CallEvent):
 
 
 @dataclass(frozen=True, slots=True)
+class TransferredOut(CallEvent):
+    """The outside number a call was transferred to answered: the callee and the outside
+    party hear each other, the call's agents are free. The call goes on with no agent; its
+    :class:`HungUp` comes when either of them hangs up."""
+
+    number: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class TransferOutFailed(CallEvent):
+    """The outside number a call was transferred to did not answer (``reason``: busy, no
+    answer, or the network's refusal); the callee is still up, on hold, with no agent."""
+
+    number: str = ""
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class HungUp(CallEvent):
     """The call ended after being answered; ``by`` says which side hung up."""
 
@@ -347,6 +368,14 @@ class TelephonyGateway(Protocol):
     def conference(self, call_id: str, *, agent_id: str, now: float) -> None:
         """Add another agent to a bridged call: the callee and every agent on it hear each
         other (a three-way call). :meth:`transfer_to_agent` leaves it with one agent."""
+        ...
+
+    def transfer_out(self, call_id: str, number: str, *, now: float) -> None:
+        """Hand a bridged call to an outside number (a blind transfer out): the callee hears
+        the hold music while the gateway calls ``number`` (through the trunk, with the call's
+        caller id), and the call's agents are free at once. :class:`TransferredOut` follows
+        when it answers (the callee and the outside party then hear each other), else
+        :class:`TransferOutFailed`. The call keeps its id."""
         ...
 
     def detach_agents(self, call_id: str, *, now: float) -> None:

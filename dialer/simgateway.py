@@ -42,6 +42,8 @@ from dialer.gateway import (
     NoAnswer,
     OriginateRequest,
     Ringing,
+    TransferOutFailed,
+    TransferredOut,
 )
 from dialer.respondents import RandomRespondent, Respondent, RespondentPrompt, RespondentReply
 
@@ -137,6 +139,10 @@ class GatewayProfile:
     failure_detail: str = "network out of order"
     failure_causes: tuple[tuple[FailureCause, float], ...] = ()
     amd_delay_s: float = 0.0
+    # a transfer out: the outside number rings this long, then answers with this chance
+    # (else it is busy) and talks for a draw of talk_time
+    transfer_ring_s: float = 4.0
+    transfer_answer_probability: float = 0.9
     emit_ringing: bool = True
     emit_connected: bool = True
     respondent: Respondent = field(default_factory=RandomRespondent)
@@ -256,13 +262,20 @@ _dtmf_received = _maker(DtmfReceived, "digits")
 _failed = _maker(Failed, "cause", "detail")
 _hung_up = _maker(HungUp, "by", "talk_time_s")
 _answered = _maker(Answered, "kind", "ring_time_s", "media_answer_s")
+_transferred_out = _maker(TransferredOut, "number")
+_transfer_failed = _maker(TransferOutFailed, "number", "reason")
 
 
 class _State(StrEnum):
     RINGING = "ringing"
     ANSWERED = "answered"
     CONNECTED = "connected"
+    TRANSFERRING = "transferring"  # the outside number rings; the callee is on hold
+    OUTSIDE = "with the outside party"  # transferred out: the callee talks to them
     ENDED = "ended"
+
+
+_UP = frozenset({_State.ANSWERED, _State.CONNECTED, _State.TRANSFERRING, _State.OUTSIDE})
 
 
 # The scheduled actions on the heap: what happens to a call next. A callee's or
@@ -277,7 +290,9 @@ class _State(StrEnum):
     _MESSAGE_END,
     _DTMF,
     _HUNG_UP,
-) = range(9)
+    _TRANSFER_ANSWERED,
+    _TRANSFER_FAILED,
+) = range(11)
 
 
 class _Call:
@@ -315,6 +330,8 @@ class SimulatedGateway:
         self.profile = profile or GatewayProfile()
         self._rng = random.Random(seed)
         self._respondent_rng = random.Random(seed * 7919 + 17)
+        # Transfers out are drawn apart too: a transfer changes no other call's outcome.
+        self._transfer_rng = random.Random(seed * 15_485_863 + 5)
         # Failure causes are drawn apart, so drawing them changes no other call.
         self._cause_rng = random.Random(seed * 104_729 + 3)
         self._calls: dict[str, _Call] = {}
@@ -394,7 +411,7 @@ class SimulatedGateway:
     def hang_up(self, call_id: str, *, now: float, by: HangupParty = HangupParty.SYSTEM) -> None:
         """End a call in any state; an answered call reports :class:`HungUp`."""
         call = self._live(call_id)
-        was_answered = call.state is _State.ANSWERED or call.state is _State.CONNECTED
+        was_answered = call.state in _UP
         call.state = _State.ENDED
         call.epoch += 1
         del self._calls[call_id]
@@ -514,6 +531,25 @@ class SimulatedGateway:
         call.head = (self._bridged(params, agent_id, skill_group), campaign_id, lead_id, attempt_id)
         self._ready.append(_connected(call_id, now, call.head))
 
+    def transfer_out(self, call_id: str, number: str, *, now: float) -> None:
+        """Transfer the call out: its agents are free at once; after the profile's
+        ``transfer_ring_s`` the outside number answers (with ``transfer_answer_probability``,
+        then talks for a draw of ``talk_time`` before the callee hangs up) or is busy."""
+        call = self._bridged_call(call_id, "transfer it out")
+        if not number or any(c not in "+0123456789*#" for c in number):
+            raise GatewayError(f"{number!r} is not a number to transfer to; give its digits")
+        call.state = _State.TRANSFERRING
+        call.epoch += 1
+        call.agent_id = None
+        call.others = ()
+        call.held = True
+        params, campaign_id, lead_id, attempt_id = call.head
+        call.head = (_without_agent(params), campaign_id, lead_id, attempt_id)
+        profile = self.profile
+        answers = self._transfer_rng.random() < profile.transfer_answer_probability
+        kind = _TRANSFER_ANSWERED if answers else _TRANSFER_FAILED
+        self._schedule(now + profile.transfer_ring_s, call_id, kind, call.epoch, number)
+
     def conference(self, call_id: str, *, agent_id: str, now: float) -> None:
         """Add an agent to the call (three-way)."""
         call = self._bridged_call(call_id, "add an agent to it")
@@ -612,6 +648,17 @@ class SimulatedGateway:
                 append(_message_finished(call_id, at, call.head, data))
             elif kind == _DTMF:
                 append(_dtmf_received(call_id, at, call.head, data))
+            elif kind == _TRANSFER_ANSWERED:
+                call.state = _State.OUTSIDE
+                call.held = False
+                call.epoch += 1
+                talk = self.profile.talk_time.sample(self._transfer_rng)
+                self._schedule(at + talk, call_id, _HUNG_UP, call.epoch, _CALLEE)
+                append(_transferred_out(call_id, at, call.head, data))
+            elif kind == _TRANSFER_FAILED:
+                call.state = _State.ANSWERED  # on hold, with no agent: the loop decides
+                call.epoch += 1
+                append(_transfer_failed(call_id, at, call.head, data, "busy"))
             elif kind == _FAILED:
                 call.state = ended
                 del calls[call_id]
@@ -660,6 +707,11 @@ class SimulatedGateway:
                 f"no call {call_id!r} in progress; it has ended or was never placed here"
             )
         return call
+
+
+def _without_agent(params: CallParameters) -> CallParameters:
+    """The parameters of a call no agent has any more (transferred out)."""
+    return CallParameters(params.caller_number, params.callee_number, None, params.skill_group)
 
 
 _CALLEE = HangupParty.CALLEE.value

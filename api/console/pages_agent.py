@@ -131,12 +131,13 @@ def agent_action(
     console: ConsoleDep,
     action: Annotated[AgentAction, Form()],
     reason: Annotated[str, Form()] = "",
-    target_kind: Annotated[Literal["agent", "skill_group"], Form()] = "agent",
+    target_kind: Annotated[Literal["agent", "skill_group", "external"], Form()] = "agent",
     target: Annotated[str, Form()] = "",
     number: Annotated[str, Form()] = "",
 ) -> Response:
     """Press a soft-phone button (409 lists what is allowed now): a transfer or consultation
-    names its target (a 工號 or a skill group), a manual call its number."""
+    names its target (a 工號, a skill group or, to transfer out, an outside number), a manual
+    call its number."""
     seat = _seat(console)
     where = TransferTarget(TransferKind(target_kind), target.strip()) if target.strip() else None
     agent_service.apply_agent_action(

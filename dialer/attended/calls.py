@@ -39,6 +39,8 @@ from dialer.gateway import (
     MessageFinished,
     NoAnswer,
     Ringing,
+    TransferOutFailed,
+    TransferredOut,
 )
 from dialer.ivr import SurveyIvr
 from dialer.ivr_calls import IvrCalls
@@ -95,6 +97,27 @@ class CallHandler:
             self._on_hung_up(call, event, now)
         elif isinstance(event, MessageFinished) and call.phase is Phase.CLOSING:
             self.close(call, at, now)
+
+    def on_handed_out(self, event: CallEvent, now: float) -> None:
+        """An event of a call an agent transferred out (its attempt is theirs): a number
+        that did not answer leaves the callee on hold with nobody, so it is hung up."""
+        ctx = self.ctx
+        number = ctx.handed_out.get(event.call_id, "")
+        if isinstance(event, TransferredOut):
+            log.info("call %s: the outside number %s answered", event.call_id, number)
+        elif isinstance(event, TransferOutFailed):
+            ctx.result.transfers_out_failed += 1
+            log.warning(
+                "call %s: the outside number %s did not answer (%s); hanging up the callee",
+                event.call_id, number, event.reason,
+            )  # fmt: skip
+            try:
+                ctx.gateway.hang_up(event.call_id, now=now, by=HangupParty.SYSTEM)
+            except GatewayError as exc:
+                log.warning("could not hang up call %s: %s", event.call_id, exc)
+                ctx.handed_out.pop(event.call_id, None)
+        elif isinstance(event, HungUp):
+            ctx.handed_out.pop(event.call_id, None)
 
     def manual_failed(self, seat_id: uuid.UUID, soft_call_id: str, reason: str, now: float) -> None:
         """An agent's manual call did not connect (not placed, busy, no answer, failed): the

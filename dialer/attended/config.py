@@ -101,6 +101,9 @@ class AttendedResult:
     surplus_cancelled: int = 0
     #: connected calls an agent handed to another agent
     transfers: int = 0
+    #: calls transferred out to an outside number, and those whose number did not answer
+    transfers_out: int = 0
+    transfers_out_failed: int = 0
     #: agentless campaigns: IVR interviews stored in the survey tables, and not (failed)
     interviews_stored: int = 0
     interviews_not_stored: int = 0

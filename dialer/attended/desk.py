@@ -46,12 +46,12 @@ _HELD_STATES = frozenset({AgentState.ON_HOLD, AgentState.CONSULTING})
 
 def _transfer_target(last: AgentStateLog) -> TransferTarget | None:
     """Where the agent transferred the call, if ``last`` (their last move on it) is a transfer
-    to an agent or a skill group (an outside number is not reached through this loop yet)."""
+    (to an agent, a skill group or an outside number)."""
     if last.action is not AgentAction.TRANSFER:
         return None
     target = last.details.get("target") or {}
     kind, name = target.get("kind"), target.get("target")
-    if kind not in (TransferKind.AGENT.value, TransferKind.SKILL_GROUP.value):
+    if kind not in {k.value for k in TransferKind}:
         return None
     return TransferTarget(TransferKind(kind), name) if isinstance(name, str) else None
 
@@ -279,10 +279,13 @@ class AgentDesk:
             return last_logged(session=session, agent_id=call.seat_id, call_id=call.agent_call_id)
 
     def _transfer_to(self, call: LiveCall, target: TransferTarget, now: float) -> bool:
-        """Hand the call to the agent named, or to the longest-ready agent of the skill group
-        named (serving the client, their phone reachable by this loop, not the one leaving)."""
+        """Hand the call to the agent named, to the longest-ready agent of the skill group
+        named (serving the client, their phone reachable by this loop, not the one leaving), or
+        out to the number named."""
         if target.kind is TransferKind.AGENT:
             return self._transfer(call, target.target, now)
+        if target.kind is TransferKind.EXTERNAL:
+            return self._transfer_out(call, target.target, now)
         ctx = self.ctx
         with ctx.session() as session:
             ready = [
@@ -336,6 +339,27 @@ class AgentDesk:
         call.agent_code = code
         call.held = False
         ctx.result.transfers += 1
+        return True
+
+    def _transfer_out(self, call: LiveCall, number: str, now: float) -> bool:
+        """Hand a connected call out to ``number`` (a blind transfer out): the gateway calls
+        it with the campaign's caller id while the callee hears the hold music. The agent's
+        part of the call is over now: they wrap up, and the attempt completes with their
+        disposition; the gateway call is followed until it ends (a number that does not
+        answer: the callee is hung up). False (the call is hung up as before) when the
+        gateway cannot."""
+        ctx = self.ctx
+        try:
+            ctx.gateway.transfer_out(call.call_id, number, now=now)
+        except GatewayError as exc:
+            log.warning("could not transfer call %s out to %s: %s", call.call_id, number, exc)
+            return False
+        log.info("call %s: transferred out to %s by %s", call.call_id, number, call.agent_code)
+        ctx.handed_out[call.call_id] = number
+        ctx.result.transfers_out += 1
+        call.agent_left = True
+        call.held = False
+        self.calls.conversation_over(call, now, HangupParty.AGENT)
         return True
 
     def _sync_hold(self, call: LiveCall, held: bool, now: float) -> None:

@@ -26,7 +26,13 @@ from dialer.attended.launcher import Launcher
 from dialer.attended.phones import AgentPhones
 from dialer.attended.state import Phase, RunContext, load_campaign, load_window
 from dialer.dialing import DialPath
-from dialer.gateway import AgentLegEvent, TelephonyGateway
+from dialer.gateway import (
+    AgentLegEvent,
+    HungUp,
+    TelephonyGateway,
+    TransferOutFailed,
+    TransferredOut,
+)
 from dialer.ivr_calls import IvrCalls
 from dialer.leadership import PacerLeadership
 from dialer.pacer import stop_reason, survey_ivr_for
@@ -188,6 +194,11 @@ class AttendedLoop:
         for event in self.ctx.gateway.poll(now):
             if isinstance(event, AgentLegEvent):
                 self.phones.on_leg(event, now)
+                continue
+            if event.call_id in self.ctx.handed_out and isinstance(
+                event, TransferredOut | TransferOutFailed | HungUp
+            ):
+                self.calls.on_handed_out(event, now)  # transferred out: no longer ours
                 continue
             call = self.ctx.calls.get(event.call_id)
             if call is not None:

@@ -224,6 +224,10 @@ class RunContext:
     calls: dict[str, LiveCall] = field(default_factory=dict)
     #: agents in the wrap-up of one of our calls: seat -> (agent call id, wrap start)
     wrapping: dict[uuid.UUID, tuple[str, float]] = field(default_factory=dict)
+    #: calls an agent transferred out, still up at the gateway: call id -> outside number
+    #: (their attempts are the agents' and complete at the wrap-up; these are only followed
+    #: so a failed transfer's callee is hung up, never left on hold)
+    handed_out: dict[str, str] = field(default_factory=dict)
     #: why the run stopped launching ("" while it launches), and when
     stop: str = ""
     stopped_s: float | None = None

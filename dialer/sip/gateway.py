@@ -24,6 +24,11 @@ listened to is reported answered first (a person may have picked up: never a sil
 Agents: :meth:`SipGateway.connect_agent_phone` calls the agent's SIP URI once and keeps the
 leg; :meth:`SipGateway.connect_to_agent` relays RTP between the callee and that leg (no
 re-INVITE, the agent's phone never rings again) and reports :class:`ConnectedToAgent`.
+
+Transfer out (:meth:`SipGateway.transfer_out`): a second INVITE through the trunk to the outside
+number, with the call's caller id; the callee hears the hold music until it answers, then our
+relay bridges the two legs (recorded as ``<call_id>-outside.wav`` beside the callee's when
+``record_dir`` is set), and either party's BYE ends both.
 """
 
 from __future__ import annotations
@@ -38,7 +43,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +69,8 @@ from dialer.gateway import (
     NoAnswer,
     OriginateRequest,
     Ringing,
+    TransferOutFailed,
+    TransferredOut,
     with_agent,
 )
 from dialer.sip._ua import SipEndpoint, UacCall, UacHandlers
@@ -143,6 +150,7 @@ class SipGatewayConfig:
     # answering-machine detection (default: none, every answer passed to an agent)
     amd: AmdSettings = field(default_factory=AmdSettings)
     beep_timeout_s: float = 30.0  # leave_message: a machine's beep awaited this long at most
+    transfer_ring_timeout_s: float = 30.0  # a transfer out unanswered this long: CANCEL
 
     def __post_init__(self) -> None:
         for message_id, path in self.messages.items():
@@ -220,6 +228,18 @@ class _Lead:
     # listening, what reports the answer (with "unknown" when cut short)
     amd: AmdVerdict | None = None
     decide: Callable[[AmdVerdict], None] | None = None
+    outside: _Outside | None = None  # the leg of a transfer out
+
+
+@dataclass
+class _Outside:
+    """The outside party a call is transferred to: its own trunk call and RTP leg."""
+
+    number: str
+    leg: RtpLeg
+    ua: UacCall | None = None
+    state: str = "calling"  # calling, connected, ended
+    timer: asyncio.TimerHandle | None = None
 
 
 @dataclass
@@ -533,6 +553,147 @@ class SipGateway:
             lead.others = []
         self._loop.call_soon_threadsafe(self._detach, lead)
 
+    def transfer_out(self, call_id: str, number: str, *, now: float) -> None:
+        """INVITE ``number`` through the trunk with the call's caller id; the callee hears
+        the hold music meanwhile and the agents' legs are free at once. When it answers our
+        relay bridges the callee to it (:class:`TransferredOut`); busy, no answer (after
+        ``transfer_ring_timeout_s``, then CANCEL) or a refusal is :class:`TransferOutFailed`,
+        the callee still on hold. Either party hanging up afterwards ends both legs: the
+        call's :class:`HungUp` is ``CALLEE`` when the callee hung up, ``AGENT`` (our side)
+        when the outside party did."""
+        number = number.strip()
+        if not number or any(c not in "+0123456789*#" for c in number):
+            raise GatewayError(f"{number!r} is not a number to transfer to; give its digits")
+        lead = self._bridged_lead(call_id, "transfer it out")
+        if lead.outside is not None and lead.outside.state != "ended":
+            raise GatewayError(f"call {call_id} is already being transferred out")
+        try:
+            port = self._ports.take()
+        except RuntimeError as exc:
+            raise GatewayError(str(exc)) from exc
+        outside = _Outside(number, RtpLeg(self.config.local_host, port))
+        with self._lock:
+            for agent_id in [lead.agent_id, *lead.others]:
+                agent = self._agents.get(agent_id) if agent_id else None
+                if agent is not None and agent.call_id == call_id:
+                    agent.call_id = None
+                    self._loop.call_soon_threadsafe(setattr, agent.leg, "relay", None)
+            lead.agent_id = None
+            lead.others = []
+            lead.params = replace(lead.params, agent_id=None)
+            lead.outside = outside
+        self._loop.call_soon_threadsafe(self._start_transfer_out, lead, outside)
+
+    def _start_transfer_out(self, lead: _Lead, outside: _Outside) -> None:
+        if lead.state != "answered":
+            self._end_outside(outside, send=False)
+            return
+        self._unroute(lead)
+        lead.held = False
+        self._hold(lead)  # music while the outside number rings
+        if self.config.record_dir is not None:
+            outside.leg.record(self.config.record_dir / f"{lead.call_id}-outside.wav")
+        self._spawn(self._dial_outside(lead, outside))
+
+    async def _dial_outside(self, lead: _Lead, outside: _Outside) -> None:
+        handlers = UacHandlers(
+            answered=lambda sdp: self._spawn(self._outside_answered(lead, outside, sdp)),
+            failed=lambda status, reason, after_auth: self._outside_failed(
+                lead, outside, status, reason, after_auth
+            ),
+            timed_out=lambda: self._outside_failed(
+                lead, outside, 408, "no response (timer B)", False
+            ),
+            remote_bye=lambda: self._outside_hung_up(lead, outside),
+            expired=lambda: self._outside_hung_up(lead, outside),
+        )
+        try:
+            outside.ua = await self._invite(
+                lead.params.caller_number, outside.number, outside.leg, handlers
+            )
+        except OSError as exc:
+            self._outside_failed(lead, outside, 503, f"trunk: {exc}", False)
+            return
+        if outside.state == "ended":  # the call ended while we were sending the INVITE
+            outside.ua.cancel()
+            return
+        outside.timer = self._loop.call_later(
+            self.config.transfer_ring_timeout_s, self._outside_ring_timeout, lead, outside
+        )
+
+    def _outside_ring_timeout(self, lead: _Lead, outside: _Outside) -> None:
+        if outside.state == "calling" and outside.ua is not None:
+            outside.ua.cancel()  # the 487 reports it as no answer
+            # a proxy may sit on the CANCEL until its own timer fires: stop waiting
+            outside.timer = self._loop.call_later(
+                self.config.cancel_grace_s,
+                self._outside_failed, lead, outside, 487, "no final after CANCEL", False,
+            )  # fmt: skip
+
+    async def _outside_answered(
+        self, lead: _Lead, outside: _Outside, sdp: SdpMessage | None
+    ) -> None:
+        if outside.timer is not None:
+            outside.timer.cancel()
+        if outside.state != "calling" or lead.state != "answered":
+            self._end_outside(outside, send=True)
+            return
+        outside.state = "connected"
+        await self._start_leg(outside.leg, sdp)
+        if lead.state != "answered":  # the callee hung up meanwhile
+            self._end_outside(outside, send=True)
+            return
+        lead.held = False
+        lead.leg.stop_playing()
+        lead.leg.relay = outside.leg
+        outside.leg.relay = lead.leg
+        self.timings.setdefault(lead.call_id, {})["transferred_out"] = time.monotonic()
+        self._event(TransferredOut, lead, number=outside.number)
+
+    def _outside_failed(
+        self, lead: _Lead, outside: _Outside, status: int, reason: str, after_auth: bool
+    ) -> None:
+        if outside.timer is not None:
+            outside.timer.cancel()
+        if outside.state == "ended":
+            return
+        self._end_outside(outside, send=False)
+        if lead.state != "answered" or lead.outside is not outside:
+            return
+        kind, _cause, detail = outcome_for(status, reason, ringing=True, after_auth=after_auth)
+        said = {Busy: "busy", NoAnswer: "no answer"}.get(kind, detail)
+        log.info("call %s: transfer out to %s failed: %s", lead.call_id, outside.number, said)
+        self._event(TransferOutFailed, lead, number=outside.number, reason=said)
+
+    def _outside_hung_up(self, lead: _Lead, outside: _Outside) -> None:
+        """The outside party ended the call: the callee is hung up too."""
+        if outside.state == "ended":
+            return
+        self._end_outside(outside, send=False)
+        if lead.state == "answered" and lead.outside is outside:
+            self._end_lead(lead, send=True)
+            self._finish(lead, HangupParty.AGENT, ended=True)
+
+    def _end_outside(self, outside: _Outside, *, send: bool) -> None:
+        if outside.state == "ended":
+            return
+        was_connected = outside.state == "connected"
+        outside.state = "ended"
+        if outside.timer is not None:
+            outside.timer.cancel()
+        if send and outside.ua is not None:
+            if was_connected or outside.ua.answered:
+                outside.ua.bye()
+            else:
+                outside.ua.cancel()
+        outside.leg.relay = None
+
+        async def close() -> None:
+            await outside.leg.close()
+            self._ports.give(outside.leg.port)
+
+        self._spawn(close())
+
     def _detach(self, lead: _Lead) -> None:
         if lead.mixer is not None:
             lead.mixer.stop()
@@ -669,14 +830,29 @@ class SipGateway:
         await leg.start(*media)
         return True
 
-    async def _dial(self, lead: _Lead) -> None:
+    async def _invite(
+        self, caller_number: str, number: str, leg: RtpLeg, handlers: UacHandlers
+    ) -> UacCall:
+        """INVITE ``number`` through the trunk, presenting ``caller_number`` in From and
+        P-Asserted-Identity, our ``leg`` in the SDP offer, the trunk's credentials ready."""
         trunk = self.config.trunk
-        params = lead.params
         host = trunk.uri_host
-        caller_uri = f"sip:{params.caller_number}@{host}"
+        caller_uri = f"sip:{caller_number}@{host}"
         auth = None
         if trunk.username is not None and trunk.password is not None:
             auth = (trunk.username, trunk.password)
+        return await self.endpoint.invite(
+            from_uri=caller_uri,
+            to_uri=f"sip:{number}@{host}",
+            remote_addr=trunk.address,
+            sdp=self._offer(leg),
+            headers={"P-Asserted-Identity": f"<{caller_uri}>"},
+            handlers=handlers,
+            auth=auth,
+            session_expires=self.config.session_expires_s,
+        )
+
+    async def _dial(self, lead: _Lead) -> None:
         handlers = UacHandlers(
             provisional=lambda status, reason, sdp: self._spawn(
                 self._on_provisional(lead, status, sdp)
@@ -690,15 +866,8 @@ class SipGateway:
             expired=lambda: self._on_expired(lead),
         )
         try:
-            lead.ua = await self.endpoint.invite(
-                from_uri=caller_uri,
-                to_uri=f"sip:{params.callee_number}@{host}",
-                remote_addr=trunk.address,
-                sdp=self._offer(lead.leg),
-                headers={"P-Asserted-Identity": f"<{caller_uri}>"},
-                handlers=handlers,
-                auth=auth,
-                session_expires=self.config.session_expires_s,
+            lead.ua = await self._invite(
+                lead.params.caller_number, lead.params.callee_number, lead.leg, handlers
             )
         except OSError as exc:
             lead.state = "ended"
@@ -853,6 +1022,8 @@ class SipGateway:
             else:
                 lead.ua.cancel()
         lead.state = "ended"
+        if lead.outside is not None:
+            self._end_outside(lead.outside, send=True)
         if lead.mixer is not None:
             lead.mixer.stop()
             lead.mixer = None

@@ -209,6 +209,17 @@ def test_agent_takes_a_call_pop_and_dispositions_it(app: Any, alpha: Tenant) -> 
     assert wrong.status_code in (409, 422)
 
 
+def _last_move(agent_id: uuid.UUID) -> tuple[str, Any]:
+    """The agent's last logged action and its target; it left them in wrap-up."""
+    from core.db import system_session
+    from dialer import agent_service
+
+    with system_session() as session:
+        last = agent_service.state_log(session=session, agent_id=agent_id)[-1]
+    assert last.to_state.value == "wrap_up"
+    return last.action.value, last.details.get("target")
+
+
 def test_the_soft_phone_consults_transfers_dials_and_previews(app: Any, alpha: Tenant) -> None:
     """The agent screen's call functions: consult a colleague by 工號, cancel, transfer to a
     skill group (the target logged), dial a typed number, and a preview's dial and skip."""
@@ -240,11 +251,7 @@ def test_the_soft_phone_consults_transfers_dials_and_previews(app: Any, alpha: T
         {"action": "transfer", "target_kind": "skill_group", "target": "survey"},
     )
     assert moved.status_code == 200, _detail(moved)
-    with system_session() as session:
-        log = agent_service.state_log(session=session, agent_id=agent_id)
-        assert log[-1].action.value == "transfer"
-        assert log[-1].details["target"] == {"kind": "skill_group", "target": "survey"}
-        assert log[-1].to_state.value == "wrap_up"
+    assert _last_move(agent_id) == ("transfer", {"kind": "skill_group", "target": "survey"})
     ann.post("/console/agent/action", {"action": "finish_wrap"})
     typed = ann.post("/console/agent/action", {"action": "dial", "number": "139 1234 5678"})
     assert typed.status_code == 200, _detail(typed)
@@ -276,6 +283,33 @@ def test_the_soft_phone_consults_transfers_dials_and_previews(app: Any, alpha: T
     skipped = ann.post("/console/agent/action", {"action": "skip_preview"})
     assert skipped.status_code == 200, _detail(skipped)
     assert "go_not_ready" in _buttons(skipped.text)
+
+
+def test_the_soft_phone_transfers_a_call_out_to_an_outside_number(app: Any, alpha: Tenant) -> None:
+    """The screen's transfer offers an outside number (外部號碼); the transfer is logged with
+    the number (the live loop hands the call to the gateway from that entry), and something
+    that is not a number is refused, saying why, with the agent still on the call."""
+    from core.db import system_session
+    from dialer import agent_service
+
+    ids = console_objects_for(alpha.client_id)
+    agent_id = make_agent(alpha.client_id)
+    ann = sign_in(app.app, "ann", make_user("ann", "agent", [alpha.client_id], agent_id=agent_id))
+    ann.post("/console/agent/action", {"action": "sign_in"})
+    ann.post("/console/agent/action", {"action": "go_ready"})
+    pop_a_call(alpha.client_id, agent_id, uuid.UUID(ids["campaign_id"]))
+    on_call = ann.http.get("/console/agent").text
+    assert '<option value="external">' in on_call
+    bad = {"action": "transfer", "target_kind": "external", "target": "call my boss"}
+    refused = ann.post("/console/agent/action", bad)
+    assert refused.status_code in (409, 422)
+    assert "not a phone number" in refused.text
+    with system_session() as session:
+        assert agent_service.get_agent(session=session, agent_id=agent_id).state.value == "on_call"
+    out = {"action": "transfer", "target_kind": "external", "target": "+8610955880000"}
+    moved = ann.post("/console/agent/action", out)
+    assert moved.status_code == 200, _detail(moved)
+    assert _last_move(agent_id) == ("transfer", {"kind": "external", "target": "+8610955880000"})
 
 
 def test_sales_builds_a_report_and_sees_the_verdict_and_quote(app: Any, alpha: Tenant) -> None:

@@ -80,6 +80,7 @@ class RecordingGateway:
         self.holds: list[tuple[str, str, float]] = []  # (hold or unhold, call id, when)
         self.conferences: list[tuple[str, str]] = []  # (call id, agent added)
         self.detached: list[str] = []  # calls handed back to the IVR
+        self.transfers_out: list[tuple[str, str]] = []  # (call id, outside number)
 
     def originate(self, request: OriginateRequest, *, now: float) -> str:
         with system_session() as session:
@@ -138,6 +139,10 @@ class RecordingGateway:
         self.detached.append(call_id)
         self.inner.detach_agents(call_id, now=now)
 
+    def transfer_out(self, call_id: str, number: str, *, now: float) -> None:
+        self.transfers_out.append((call_id, number))
+        self.inner.transfer_out(call_id, number, now=now)
+
     def next_event_time(self) -> float | None:
         return self.inner.next_event_time()
 
@@ -152,9 +157,15 @@ class RecordingGateway:
 
 
 def gateway(
-    *, answer: float = 1.0, ring_s: float = 2.0, talk: Any = None, seed: int = 0
+    *,
+    answer: float = 1.0,
+    ring_s: float = 2.0,
+    talk: Any = None,
+    seed: int = 0,
+    transfer_answer: float = 1.0,
 ) -> RecordingGateway:
     profile = GatewayProfile(
+        transfer_answer_probability=transfer_answer,
         answer_probability=ProbabilitySchedule.constant(answer),
         machine_probability=0.0,
         busy_probability=0.0,
@@ -1245,6 +1256,55 @@ def test_a_transfer_to_a_colleague_who_is_not_ready_ends_the_call_as_before(live
     assert [by for _, by in gw.hang_ups] == [HangupParty.AGENT]
     (attempt,) = attempts_of(client_id, campaign_id)
     assert attempt.agent_id == "U001"
+
+
+@pytest.mark.parametrize("answers", [True, False], ids=["answered", "not answered"])
+def test_a_call_transferred_out_leaves_the_agent_to_wrap_up_with_their_disposition(
+    live: None, answers: bool
+) -> None:
+    """The agent transfers the callee to an outside number (e.g. the client's hotline): the
+    gateway calls it (no hang-up at the transfer), the agent wraps up at once and their
+    disposition is the attempt's; an outside number that does not answer leaves the callee
+    on hold with nobody, so the loop hangs it up, never leaving it there."""
+    from dialer.agents import TransferKind, TransferTarget
+
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    agent = make_agent(client_id, clock, code="X001")
+    outside = "+8610955880000"
+    moves: list[str] = []
+
+    def desk(now: datetime) -> None:
+        with system_session() as session:
+            seat = svc.get_agent(session=session, agent_id=agent)
+        elapsed = (now - seat.state_since).total_seconds()
+        if seat.state is AgentState.ON_CALL and not moves and elapsed >= 3:
+            act(agent, svc.Transfer(target=TransferTarget(TransferKind.EXTERNAL, outside)), now)
+            moves.append("transfer")
+        elif seat.state is AgentState.WRAP_UP and moves == ["transfer"] and elapsed >= 2:
+            act(agent, svc.FinishWrap(disposition="sale"), now)
+            moves.append("wrapped")
+
+    clock.desks[:] = [desk]
+    gw = gateway(transfer_answer=1.0 if answers else 0.0)
+    result = run(client_id, campaign_id, clock, gw, duration_s=40)
+
+    assert moves == ["transfer", "wrapped"]
+    [(call_id, number)] = gw.transfers_out
+    assert number == outside
+    assert (result.transfers_out, result.transfers_out_failed) == (1, 0 if answers else 1)
+    assert result.abandoned == 0
+    (attempt,) = attempts_of(client_id, campaign_id)
+    assert attempt.status is AttemptStatus.finished
+    assert (attempt.agent_id, attempt.disposition) == ("X001", "sale")
+    if answers:  # the callee talks on with the outside party: nobody hung up on it
+        assert gw.hang_ups == []
+        assert gw.inner.calls_in_progress == 1
+    else:  # the outside number was busy: the callee was hung up, not left on hold
+        assert gw.hang_ups == [(call_id, HangupParty.SYSTEM)]
+        assert gw.inner.calls_in_progress == 0
+    with system_session() as session:
+        assert svc.get_agent(session=session, agent_id=agent).state is AgentState.READY
 
 
 # --------------------------------------------------------------------------- manual calls

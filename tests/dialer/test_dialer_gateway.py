@@ -219,3 +219,43 @@ def test_hold_transfer_and_three_way_on_the_simulated_gateway():
     # the callee's hang-up names the agent who has the call now
     hung = [e for e in gateway.poll(1000.0) if isinstance(e, HungUp) and e.call_id == first]
     assert hung[0].agent_id == "a2"
+
+
+@pytest.mark.parametrize("answers", [True, False], ids=["answered", "busy"])
+def test_a_transfer_out_frees_the_agent_and_reports_the_outside_answer(answers: bool) -> None:
+    from dialer.gateway import TransferOutFailed, TransferredOut
+
+    profile = always("human", transfer_ring_s=5.0, transfer_answer_probability=float(answers))
+    gateway = SimulatedGateway(profile, seed=3)
+    gateway.connect_agent_phone("a1", "sim:a1", now=0.0)
+    call = gateway.originate(request(1), now=0.0)
+    other = gateway.originate(request(2), now=0.0)
+    gateway.poll(10.0)
+    with pytest.raises(GatewayError, match="not connected to an agent"):
+        gateway.transfer_out(call, "+8610955880000", now=10.0)  # nobody has it yet
+    gateway.connect_to_agent(call, agent_id="a1", skill_group="sales", now=10.0)
+    gateway.poll(10.0)
+    with pytest.raises(GatewayError, match="not a number"):
+        gateway.transfer_out(call, "sip:x@y", now=11.0)
+    gateway.transfer_out(call, "+8610955880000", now=11.0)
+    # the agent is free at once: the other call is theirs while the number rings
+    gateway.connect_to_agent(other, agent_id="a1", skill_group="sales", now=11.0)
+    assert [type(e) for e in gateway.poll(15.9)] == [ConnectedToAgent]
+    [outcome] = [e for e in gateway.poll(16.0) if e.call_id == call]
+    assert outcome.at_s == 16.0
+    assert outcome.agent_id is None
+    assert outcome.callee_number == PARAMS.callee_number  # 被叫 and 主叫 follow the call
+    if answers:
+        assert isinstance(outcome, TransferredOut)
+        assert outcome.number == "+8610955880000"
+        # the callee talks with the outside party until one of them hangs up
+        [hung] = [e for e in gateway.poll(1000.0) if isinstance(e, HungUp) and e.call_id == call]
+        assert hung.by is HangupParty.CALLEE
+        assert hung.at_s == 16.0 + 60.0
+    else:
+        assert isinstance(outcome, TransferOutFailed)
+        assert outcome.reason == "busy"
+        assert gateway.calls_in_progress == 2  # the callee is still up, on hold
+        gateway.hang_up(call, now=17.0, by=HangupParty.SYSTEM)
+        [hung] = [e for e in gateway.poll(17.0) if isinstance(e, HungUp)]
+        assert hung.call_id == call

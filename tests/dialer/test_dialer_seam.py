@@ -191,6 +191,10 @@ class ProtocolOnly:
         self._count("detach_agents")
         self._inner.detach_agents(call_id, now=now)
 
+    def transfer_out(self, call_id: str, number: str, *, now: float) -> None:
+        self._count("transfer_out")
+        self._inner.transfer_out(call_id, number, now=now)
+
     def connect_agent_phone(self, agent_id: str, address: str, *, now: float) -> None:
         self._count("connect_agent_phone")
         self._inner.connect_agent_phone(agent_id, address, now=now)

@@ -369,7 +369,7 @@ request_route {{
     if (is_method("CANCEL")) {{ if (t_check_trans()) {{ t_relay(); }} exit; }}
     if (is_method("REGISTER")) {{ save("location"); exit; }}
     if (is_method("INVITE")) {{ record_route(); }}
-    if (!lookup("location")) {{ sl_send_reply("404", "Not Found"); exit; }}
+    if (!lookup("location")) {{ {unknown} }}
     t_relay();
 }}
 """
@@ -382,11 +382,17 @@ class Kamailio:
     workdir: Path
     port: int = 0
     proc: subprocess.Popen[bytes] | None = None
+    #: where INVITEs for users nobody registered go (a SIPp callee: the proxy as a trunk);
+    #: None: 404
+    fallback: int | None = None
 
     def start(self) -> Kamailio:
         self.port = free_port()
         config = self.workdir / "kamailio.cfg"
-        config.write_text(KAMAILIO_CFG.format(port=self.port))
+        unknown = 'sl_send_reply("404", "Not Found"); exit;'
+        if self.fallback is not None:
+            unknown = f'$du = "sip:127.0.0.1:{self.fallback}"; t_relay(); exit;'
+        config.write_text(KAMAILIO_CFG.format(port=self.port, unknown=unknown))
         with open(self.workdir / "kamailio.log", "wb") as log:
             self.proc = subprocess.Popen(
                 ["kamailio", "-DD", "-E", "-f", str(config), "-P", str(self.workdir / "k.pid")],
