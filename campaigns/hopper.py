@@ -788,7 +788,8 @@ def complete_attempt(
     attempt.wrap_s = outcome.wrap_s
     attempt.abandoned = abandoned
     attempt.amd_result = outcome.amd_result
-    attempt.recording_ref = outcome.recording_ref
+    # a recording stored while the call was wrapping up is kept
+    attempt.recording_ref = outcome.recording_ref or attempt.recording_ref
     attempt.hangup_cause = outcome.hangup_cause
     attempt.agent_id = outcome.agent_id or attempt.agent_id
     attempt.disposition = disposition.code

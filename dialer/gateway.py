@@ -58,6 +58,7 @@ __all__ = [
     "NoAnswer",
     "OriginateRequest",
     "RealTimeClock",
+    "RecordingReady",
     "Ringing",
     "TelephonyGateway",
     "TransferOutFailed",
@@ -250,6 +251,17 @@ class TransferOutFailed(CallEvent):
 
     number: str = ""
     reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RecordingReady(CallEvent):
+    """The call's recording is complete at ``path``, after its :class:`HungUp`: a WAV of
+    ``duration_s`` seconds from the answer, two channels, left what the callee said, right
+    what the callee heard (agents, prompts, music, an outside party). The gateway's caller
+    stores it (:func:`dialer.recordings.store_recording`) and may then delete the file."""
+
+    path: str = ""
+    duration_s: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)

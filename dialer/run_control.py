@@ -163,6 +163,14 @@ class PacerSettings(BaseModel):
     amd_policy: AmdPolicy = Field(
         default=AmdPolicy.HANG_UP, description="live mode: what to do with answering machines"
     )
+    record_calls: bool = Field(
+        default=True,
+        description=(
+            "SIP gateway: record each answered call, both sides (a two-channel WAV: left the "
+            "callee, right what the callee heard), stored with its attempt for the retention "
+            "(PILOTDIAL_RECORDING_RETENTION_DAYS)"
+        ),
+    )
     answer_detection: bool = Field(
         default=False,
         description=(
@@ -495,6 +503,11 @@ def live_gateway(
                     messages=_sip_messages(app.sip_messages_dir, campaign_id),
                     speech=Speech(cache_dir=app.data_dir / "speech"),
                     amd=amd,
+                    call_recording_dir=(
+                        app.data_dir / "recording-spool" / str(campaign_id)
+                        if settings.record_calls
+                        else None
+                    ),
                 ),
                 clock=clock.seconds,
             )

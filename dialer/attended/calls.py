@@ -11,11 +11,12 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import datetime
+from pathlib import Path
 
 from sqlmodel import Session
 
 from campaigns.hopper import AttemptOutcome
-from campaigns.models import AmdResult
+from campaigns.models import AmdResult, CallAttempt
 from dialer.agent_service import (
     AgentNotFound,
     CallFailed,
@@ -38,6 +39,7 @@ from dialer.gateway import (
     HungUp,
     MessageFinished,
     NoAnswer,
+    RecordingReady,
     Ringing,
     TransferOutFailed,
     TransferredOut,
@@ -97,6 +99,28 @@ class CallHandler:
             self._on_hung_up(call, event, now)
         elif isinstance(event, MessageFinished) and call.phase is Phase.CLOSING:
             self.close(call, at, now)
+
+    def keep_recording(self, event: RecordingReady) -> None:
+        """Store a finished call's recording with its attempt (the recordings store, its
+        retention), then delete the gateway's file; on failure the file stays, logged."""
+        from dialer.recordings import store_recording
+
+        path = Path(event.path)
+        try:
+            with self.ctx.session() as session:
+                attempt = session.get(CallAttempt, uuid.UUID(event.attempt_id))
+                if attempt is None:
+                    log.error("recording %s: attempt %s is not ours", path, event.attempt_id)
+                    return
+                store_recording(
+                    session=session, attempt=attempt, path=path, duration_s=event.duration_s
+                )
+        except Exception:
+            log.exception("the recording of call %s could not be stored; kept at %s",
+                          event.call_id, path)  # fmt: skip
+            return
+        self.ctx.result.recordings += 1
+        path.unlink(missing_ok=True)
 
     def on_handed_out(self, event: CallEvent, now: float) -> None:
         """An event of a call an agent transferred out (its attempt is theirs): a number

@@ -104,6 +104,8 @@ class AttendedResult:
     #: calls transferred out to an outside number, and those whose number did not answer
     transfers_out: int = 0
     transfers_out_failed: int = 0
+    #: call recordings stored with their attempts
+    recordings: int = 0
     #: agentless campaigns: IVR interviews stored in the survey tables, and not (failed)
     interviews_stored: int = 0
     interviews_not_stored: int = 0

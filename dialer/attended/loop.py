@@ -29,6 +29,7 @@ from dialer.dialing import DialPath
 from dialer.gateway import (
     AgentLegEvent,
     HungUp,
+    RecordingReady,
     TelephonyGateway,
     TransferOutFailed,
     TransferredOut,
@@ -194,6 +195,9 @@ class AttendedLoop:
         for event in self.ctx.gateway.poll(now):
             if isinstance(event, AgentLegEvent):
                 self.phones.on_leg(event, now)
+                continue
+            if isinstance(event, RecordingReady):
+                self.calls.keep_recording(event)  # whatever became of the call
                 continue
             if event.call_id in self.ctx.handed_out and isinstance(
                 event, TransferredOut | TransferOutFailed | HungUp

@@ -68,6 +68,7 @@ from dialer.gateway import (
     MessageFinished,
     NoAnswer,
     OriginateRequest,
+    RecordingReady,
     Ringing,
     TransferOutFailed,
     TransferredOut,
@@ -75,7 +76,7 @@ from dialer.gateway import (
 )
 from dialer.sip._ua import SipEndpoint, UacCall, UacHandlers
 from dialer.sip.media import AmdPolicy, AmdSettings, AmdVerdict, AnswerDetector, BeepDetector
-from dialer.sip.rtp import CODECS, Mixer, PortPool, RtpLeg, check_wav
+from dialer.sip.rtp import CODECS, CallCapture, Mixer, PortPool, RtpLeg, check_wav
 from dialer.sip.speech import Speech, SpeechError
 
 __all__ = ["SipGateway", "SipGatewayConfig", "SipTrunk", "outcome_for"]
@@ -144,6 +145,9 @@ class SipGatewayConfig:
     # no RTP from an agent's phone for this long: the leg is lost (None: never checked)
     agent_media_timeout_s: float | None = None
     record_dir: Path | None = None  # callee audio of each call, <call_id>.wav
+    # each answered call recorded, both sides (<call_id>-call.wav; RecordingReady after it
+    # ends); None: no call recordings
+    call_recording_dir: Path | None = None
     # speaks a message that has a text but no WAV (IVR questions); None: WAVs only
     speech: Speech | None = field(default_factory=Speech)
     hold_music: Path | None = None  # what a held callee hears (None: a soft two-note chime)
@@ -901,6 +905,10 @@ class SipGateway:
         lead.answered_mono = mono
         self.timings.setdefault(lead.call_id, {})["answered"] = mono
         await self._start_leg(lead.leg, sdp)
+        if self.config.call_recording_dir is not None:
+            lead.leg.capture = CallCapture(
+                self.config.call_recording_dir / f"{lead.call_id}-call.wav"
+            )
         lead.leg.on_dtmf = lambda digit: self._event(DtmfReceived, lead, digits=digit)
         ring = max(
             0.0, at - (lead.ringing_at if lead.ringing_at is not None else lead.originated_at)
@@ -1042,6 +1050,9 @@ class SipGateway:
         async def close() -> None:
             await lead.leg.close()
             self._ports.give(lead.leg.port)
+            if lead.leg.captured is not None:
+                path, seconds = lead.leg.captured
+                self._event(RecordingReady, lead, path=str(path), duration_s=seconds)
 
         self._spawn(close())
 

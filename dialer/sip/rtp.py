@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
 import wave
 from collections import deque
@@ -30,7 +31,18 @@ from typing import Protocol
 import numpy as np
 from aiortp import RTPSession
 
-__all__ = ["CODECS", "FRAME_SAMPLES", "Mixer", "PcmSink", "PortPool", "RtpLeg", "check_wav"]
+log = logging.getLogger(__name__)
+
+__all__ = [
+    "CODECS",
+    "FRAME_SAMPLES",
+    "CallCapture",
+    "Mixer",
+    "PcmSink",
+    "PortPool",
+    "RtpLeg",
+    "check_wav",
+]
 
 
 class PcmSink(Protocol):
@@ -88,6 +100,63 @@ class PortPool:
             self._free.append(port)
 
 
+class CallCapture:
+    """A call's recording on one leg, both directions time-aligned in a two-channel WAV: left
+    what the far end said, right what it heard (everything sent to it: agents, prompts, hold
+    music, an outside party), so a reviewer hears both sides and can tell them apart.
+
+    Received frames are placed by their RTP timestamps from the first one's arrival (jitter
+    does not smear them; a jump of over a second, a new stream, is re-anchored at its
+    arrival); sent frames follow each other from when they were sent, re-placed at the wall
+    clock when a gap of over three frames opens (silence is kept as silence)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._started = time.monotonic()
+        self._anchor: tuple[int, int] | None = None  # (sample offset, RTP timestamp)
+        self._said: list[tuple[int, bytes]] = []
+        self._heard: list[tuple[int, bytes]] = []
+        self._next_sent = 0
+
+    def _now(self) -> int:
+        return round((time.monotonic() - self._started) * SAMPLE_RATE)
+
+    def received(self, pcm: bytes, timestamp: int) -> None:
+        now = self._now()
+        offset = now
+        if self._anchor is not None:
+            offset = self._anchor[0] + (timestamp - self._anchor[1]) % 2**32
+        if self._anchor is None or abs(offset - now) > SAMPLE_RATE:
+            self._anchor = (now, timestamp)
+            offset = now
+        self._said.append((offset, pcm))
+
+    def sent(self, pcm: bytes) -> None:
+        now = self._now()
+        offset = self._next_sent if abs(now - self._next_sent) <= 3 * FRAME_SAMPLES else now
+        self._heard.append((offset, pcm))
+        self._next_sent = offset + len(pcm) // 2
+
+    def write(self) -> float:
+        """Write the WAV; its length in seconds."""
+        frames = self._said + self._heard
+        length = max((offset + len(pcm) // 2 for offset, pcm in frames), default=0)
+        channels = np.zeros((length, 2), dtype="<i2")
+        for column, placed in ((0, self._said), (1, self._heard)):
+            for offset, pcm in placed:
+                samples = np.frombuffer(pcm, dtype="<i2")
+                channels[offset : offset + samples.size, column] = samples
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        staged = self.path.with_suffix(".part")
+        with wave.open(str(staged), "wb") as wav:
+            wav.setnchannels(2)
+            wav.setsampwidth(2)
+            wav.setframerate(SAMPLE_RATE)
+            wav.writeframes(channels.tobytes())
+        staged.replace(self.path)  # a reader never sees half a recording
+        return length / SAMPLE_RATE
+
+
 class RtpLeg:
     """One RTP session of a call leg; all methods run on the gateway's event loop."""
 
@@ -100,6 +169,9 @@ class RtpLeg:
         self.relay: PcmSink | None = None
         # a listener on what the far end sends (answer and beep detection), 16-bit PCM frames
         self.on_pcm: Callable[[bytes], None] | None = None
+        # the call recording (both directions), and once the leg closed: (path, seconds)
+        self.capture: CallCapture | None = None
+        self.captured: tuple[Path, float] | None = None
         self.first_sent_at: float | None = None  # time.monotonic() of the first packet sent
         self.last_received_at: float | None = None
         self.received_frames = 0
@@ -138,6 +210,8 @@ class RtpLeg:
             self.relay.send_pcm(pcm)
         if self.on_pcm is not None:
             self.on_pcm(pcm)
+        if self.capture is not None:
+            self.capture.received(pcm, timestamp)
 
     def _on_dtmf(self, digit: str, duration: int) -> None:
         self.last_received_at = time.monotonic()
@@ -151,6 +225,8 @@ class RtpLeg:
         if self.first_sent_at is None:
             self.first_sent_at = time.monotonic()
         self.session.send_audio_pcm_auto(pcm)
+        if self.capture is not None:
+            self.capture.sent(pcm)
 
     def send_dtmf(self, digits: str) -> None:
         """Send RFC 4733 telephone events, one per digit."""
@@ -212,6 +288,12 @@ class RtpLeg:
                 wav.setframerate(SAMPLE_RATE)
                 wav.writeframes(b"".join(self._recording))
             self._recording = None
+        if self.capture is not None:
+            capture, self.capture = self.capture, None
+            try:
+                self.captured = (capture.path, capture.write())
+            except OSError as exc:  # a full disk must not take the call's ending with it
+                log.error("the recording %s could not be written: %s", capture.path, exc)
         if self.session is not None:
             session, self.session = self.session, None
             with contextlib.suppress(OSError, RuntimeError):

@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -50,6 +51,7 @@ from dialer.gateway import (
     FailureCause,
     GatewayEvent,
     HangupParty,
+    HungUp,
     OriginateRequest,
 )
 from dialer.leadership import LocalLeadership
@@ -379,6 +381,67 @@ def test_human_answer_pops_to_the_ready_agent_who_dispositions_it(live: None) ->
         ).one()
     assert lead.final_disposition == "sale"
     assert lead.lease_token is None
+
+
+class RecordingsGateway(RecordingGateway):
+    """A gateway that records its calls: a WAV for each answered call, reported after its
+    hang-up (as the SIP gateway does once the file is written)."""
+
+    def __init__(self, inner: SimulatedGateway, spool: Path) -> None:
+        super().__init__(inner)
+        self.spool = spool
+        self.written: list[Path] = []
+
+    def poll(self, until: float) -> list[Any]:
+        import wave
+
+        from dialer.gateway import RecordingReady
+
+        events: list[Any] = []
+        for event in super().poll(until):
+            events.append(event)
+            if isinstance(event, HungUp):
+                path = self.spool / f"{event.call_id}-call.wav"
+                with wave.open(str(path), "wb") as wav:
+                    wav.setnchannels(2)
+                    wav.setsampwidth(2)
+                    wav.setframerate(8000)
+                    wav.writeframes(b"\x01\x00" * 2 * 8000)
+                self.written.append(path)
+                head = {f: getattr(event, f) for f in ("call_id", "params", "campaign_id")}
+                ids = {f: getattr(event, f) for f in ("lead_id", "attempt_id")}
+                events.append(RecordingReady(at_s=event.at_s, **head, **ids, path=str(path),
+                                             duration_s=1.0))  # fmt: skip
+        return events
+
+
+def test_a_calls_recording_is_stored_with_its_attempt_and_the_spooled_file_removed(
+    live: None, tmp_path: Path
+) -> None:
+    """The gateway's RecordingReady (after the hang-up, whatever became of the call) is
+    stored in the recordings store, linked to the attempt and downloadable, and the file
+    the gateway left is removed."""
+    from dialer.recordings import Recording, recording_chunks
+
+    client_id, campaign_id = make_campaign(leads=1)
+    clock = FakeClock()
+    seat_id = make_agent(client_id, clock, code="R001")
+    clock.desks.append(Desk(seat_id, talk_s=5.0, disposition="sale"))
+    gw = RecordingsGateway(gateway().inner, tmp_path)
+
+    result = run(client_id, campaign_id, clock, gw, duration_s=30)
+
+    assert result.recordings == 1
+    [attempt] = attempts_of(client_id, campaign_id)
+    assert attempt.disposition == "sale"
+    with tenant_session([client_id]) as session:
+        [recording] = session.exec(select(Recording)).all()
+        assert recording.attempt_id == attempt.id
+        assert attempt.recording_ref == f"recording:{recording.id}"
+        assert recording.duration_s == 1.0
+    data = b"".join(recording_chunks(recording))
+    assert data[:4] == b"RIFF"
+    assert [p.exists() for p in gw.written] == [False]
 
 
 def test_callback_scheduled_by_the_agent_lands_on_the_campaign_lead_and_comes_back(

@@ -186,6 +186,24 @@ def wait_for(
     raise AssertionError(f"timed out waiting; events so far: {events}")
 
 
+def bridged_call(
+    gw: SipGateway, address: str, *, agent_id: str = "S001"
+) -> tuple[str, list[GatewayEvent]]:
+    """Sign the agent's phone at ``address`` in, place a call and bridge it to them once it
+    is answered: (call id, the events so far)."""
+    from dialer.gateway import AgentLegEvent, AgentLegState, Answered, ConnectedToAgent
+
+    gw.connect_agent_phone(agent_id, address, now=gw.clock())
+    events = wait_for(gw, lambda es: any(isinstance(e, AgentLegEvent) for e in es))
+    leg = next(e for e in events if isinstance(e, AgentLegEvent))
+    assert leg.state is AgentLegState.CONNECTED, leg
+    call_id = gw.originate(request(), now=gw.clock())
+    wait_for(gw, lambda es: any(isinstance(e, Answered) for e in es), into=events)
+    gw.connect_to_agent(call_id, agent_id=agent_id, skill_group="sales", now=gw.clock())
+    wait_for(gw, lambda es: any(isinstance(e, ConnectedToAgent) for e in es), into=events)
+    return call_id, events
+
+
 def tone(path: Path, freq: float, seconds: float = 2.0) -> Path:
     """Write an 8 kHz mono 16-bit sine tone (what sox would make, without needing it)."""
     n = int(8000 * seconds)

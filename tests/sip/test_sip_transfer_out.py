@@ -22,6 +22,7 @@ from sip.sip_peers import (
     Kamailio,
     MakeGateway,
     StartSipp,
+    bridged_call,
     energy_at,
     need,
     read_wav,
@@ -32,18 +33,7 @@ from sip.sip_peers import (
 )
 
 from dialer.exceptions import GatewayError
-from dialer.gateway import (
-    AgentLegEvent,
-    AgentLegState,
-    Answered,
-    ConnectedToAgent,
-    GatewayEvent,
-    HangupParty,
-    HungUp,
-    TransferOutFailed,
-    TransferredOut,
-)
-from dialer.sip.gateway import SipGateway
+from dialer.gateway import HangupParty, HungUp, TransferOutFailed, TransferredOut
 
 OUTSIDE = "1001"  # the outside party's number: baresip registers as 1001
 OUTSIDE_TONE_S = 8.0  # baresip hangs up when its file runs out
@@ -67,19 +57,6 @@ def _outside_phone(tmp_path: Path, trunk_port: int, seconds: float) -> Baresip:
     return Baresip(home, source, registrar=trunk_port).start()
 
 
-def _bridged_call(gw: SipGateway, agent: Baresip) -> tuple[str, list[GatewayEvent]]:
-    """A call answered by the callee and bridged to the agent's phone leg."""
-    gw.connect_agent_phone("S001", agent.address, now=0.0)
-    events = wait_for(gw, lambda es: any(isinstance(e, AgentLegEvent) for e in es))
-    assert next(e for e in events if isinstance(e, AgentLegEvent)).state is AgentLegState.CONNECTED
-    call_id = gw.originate(request(), now=gw.clock())
-    wait_for(gw, lambda es: any(isinstance(e, Answered) for e in es), into=events)
-    gw.connect_to_agent(call_id, agent_id="S001", skill_group="sales", now=gw.clock())
-    wait_for(gw, lambda es: any(isinstance(e, ConnectedToAgent) for e in es), into=events)
-    time.sleep(1.0)  # the agent and the callee talk
-    return call_id, events
-
-
 def test_a_call_transferred_out_joins_the_callee_and_the_outside_party_and_frees_the_agent(
     make_gateway: MakeGateway, trunk: tuple[int, int], baresip: Baresip, tmp_path: Path
 ) -> None:
@@ -87,7 +64,8 @@ def test_a_call_transferred_out_joins_the_callee_and_the_outside_party_and_frees
     outside = _outside_phone(tmp_path, trunk_port, OUTSIDE_TONE_S)
     try:
         gw = make_gateway(trunk_port, record_dir=tmp_path, rtp_port_range=rtp_range(3))
-        call_id, events = _bridged_call(gw, baresip)
+        call_id, events = bridged_call(gw, baresip.address)
+        time.sleep(1.0)  # the agent and the callee talk
         with pytest.raises(GatewayError, match="not a number"):
             gw.transfer_out(call_id, "sip:evil@example.com", now=gw.clock())
         gw.transfer_out(call_id, OUTSIDE, now=gw.clock())
@@ -138,7 +116,8 @@ def test_an_outside_number_that_does_not_answer_is_cancelled_and_the_callee_kept
     gw = make_gateway(
         trunk_port, record_dir=tmp_path, rtp_port_range=rtp_range(3), transfer_ring_timeout_s=2.0
     )
-    call_id, events = _bridged_call(gw, baresip)
+    call_id, events = bridged_call(gw, baresip.address)
+    time.sleep(1.0)  # the agent and the callee talk
     began = time.monotonic()
     gw.transfer_out(call_id, OUTSIDE, now=gw.clock())
     wait_for(
