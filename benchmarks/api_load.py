@@ -226,22 +226,28 @@ def _wrk_phase(
     }
 
 
-def _tree_cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) used so far by ``pid`` and its descendants (the workers)."""
+def _tree_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by ``pid`` and each of its descendants."""
     ticks = os.sysconf("SC_CLK_TCK")
-    total, stack = 0.0, [pid]
+    used: dict[int, float] = {}
+    stack = [pid]
     while stack:
         current = stack.pop()
         try:
             with open(f"/proc/{current}/stat") as handle:
                 fields = handle.read().rsplit(")", 1)[1].split()
-            total += (int(fields[11]) + int(fields[12])) / ticks
+            used[current] = (int(fields[11]) + int(fields[12])) / ticks
             for task in os.listdir(f"/proc/{current}/task"):
                 with open(f"/proc/{current}/task/{task}/children") as handle:
                     stack.extend(int(child) for child in handle.read().split())
         except (FileNotFoundError, ProcessLookupError):
             continue
-    return total
+    return used
+
+
+def _tree_cpu_s(pid: int) -> float:
+    """CPU seconds used so far by ``pid`` and its descendants (the workers)."""
+    return sum(_tree_cpu(pid).values())
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -257,17 +263,21 @@ async def _run(
     await _wait_healthy(base, 60)
     await _phase(base, headers, paths, 4 * args.workers, 2.0)  # warm-up: imports, connections
     cpu: dict[str, float] = {}
+    shares: dict[str, list[float]] = {}
     runs: dict[str, dict[str, Any]] = {}
     for phase, concurrency, seconds in (
         ("baseline", 1, args.baseline),
         ("load", args.concurrency, args.duration),
     ):
-        before = _tree_cpu_s(server_pid)
+        before = _tree_cpu(server_pid)
         if args.client == "wrk":
             runs[phase] = _wrk_phase(base, headers, paths, concurrency, seconds)
         else:
             runs[phase] = _httpx_run(await _phase(base, headers, paths, concurrency, seconds))
-        cpu[phase] = _tree_cpu_s(server_pid) - before
+        after = _tree_cpu(server_pid)
+        spent = {p: after[p] - before.get(p, 0.0) for p in after}
+        cpu[phase] = sum(spent.values())
+        shares[phase] = sorted((v / max(cpu[phase], 1e-9) for v in spent.values()), reverse=True)
     base_run, load_run = runs["baseline"], runs["load"]
     health_s = await _wait_healthy(base, 600)
     route_s = await _wait_healthy(base, 600, path=paths[0], headers=headers)
@@ -292,6 +302,9 @@ async def _run(
         f"{per_request['load']:.2f} ms/request under load "
         f"(x{per_request['load'] / per_request['baseline']:.2f})"
     )
+    if args.workers > 1:  # an unbalanced split of the connections shows here
+        split = " / ".join(f"{share:.0%}" for share in shares["load"] if share >= 0.005)
+        print(f"server cpu under load by process: {split}")
     ratio50 = load_run["p50"] / base_run["p50"]
     ratio99 = load_run["p99"] / base_run["p99"]
     print(f"load/baseline: p50 x{ratio50:.1f}, p99 x{ratio99:.1f}")
