@@ -95,6 +95,11 @@ class Settings(BaseSettings):
     sip_port: int = Field(default=5060, ge=0, le=65535, description="0: any free port (UDP)")
     sip_rtp_port_min: int = Field(default=20000, ge=1024, le=65534)
     sip_rtp_port_max: int = Field(default=30000, ge=1025, le=65535)
+    sip_symmetric_rtp: bool = Field(
+        default=False,
+        description="send RTP where the far end's packets come from (phones or trunks behind "
+        "NAT announce a private address in their SDP)",
+    )
     sip_messages_dir: Path | None = Field(
         default=None,
         description="8 kHz mono WAVs named by message id (safe_harbour.wav, "

@@ -500,6 +500,7 @@ def live_gateway(
                     local_host=app.sip_local_host,
                     sip_port=app.sip_port,
                     rtp_port_range=(app.sip_rtp_port_min, app.sip_rtp_port_max),
+                    symmetric_rtp=app.sip_symmetric_rtp,
                     messages=_sip_messages(app.sip_messages_dir, campaign_id),
                     speech=Speech(cache_dir=app.data_dir / "speech"),
                     amd=amd,

@@ -155,6 +155,9 @@ class SipGatewayConfig:
     amd: AmdSettings = field(default_factory=AmdSettings)
     beep_timeout_s: float = 30.0  # leave_message: a machine's beep awaited this long at most
     transfer_ring_timeout_s: float = 30.0  # a transfer out unanswered this long: CANCEL
+    # symmetric RTP, for phones and trunks behind NAT: each leg sends to where the far end's
+    # packets come from (latched by aiortp), not only to the address in its SDP
+    symmetric_rtp: bool = False
 
     def __post_init__(self) -> None:
         for message_id, path in self.messages.items():
@@ -418,7 +421,7 @@ class SipGateway:
             call_id=call_id,
             request=request,
             params=request.params,
-            leg=RtpLeg(self.config.local_host, port),
+            leg=self._new_leg(port),
             originated_at=self.clock(),
         )
         if self.config.record_dir is not None:  # early media included
@@ -575,7 +578,7 @@ class SipGateway:
             port = self._ports.take()
         except RuntimeError as exc:
             raise GatewayError(str(exc)) from exc
-        outside = _Outside(number, RtpLeg(self.config.local_host, port))
+        outside = _Outside(number, self._new_leg(port))
         with self._lock:
             for agent_id in [lead.agent_id, *lead.others]:
                 agent = self._agents.get(agent_id) if agent_id else None
@@ -789,7 +792,7 @@ class SipGateway:
             port = self._ports.take()
         except RuntimeError as exc:
             raise GatewayError(str(exc)) from exc
-        agent = _AgentLeg(agent_id, address, RtpLeg(self.config.local_host, port))
+        agent = _AgentLeg(agent_id, address, self._new_leg(port))
         with self._lock:
             self._agents[agent_id] = agent
         self._loop.call_soon_threadsafe(self._spawn, self._call_agent(agent))
@@ -802,6 +805,9 @@ class SipGateway:
             self._loop.call_soon_threadsafe(self._end_agent, agent, True, None)
 
     # -- the loop's side --------------------------------------------------------------------
+
+    def _new_leg(self, port: int) -> RtpLeg:
+        return RtpLeg(self.config.local_host, port, symmetric=self.config.symmetric_rtp)
 
     def _spawn(self, coro: Any) -> None:
         task = self._loop.create_task(coro)

@@ -160,9 +160,12 @@ class CallCapture:
 class RtpLeg:
     """One RTP session of a call leg; all methods run on the gateway's event loop."""
 
-    def __init__(self, host: str, port: int) -> None:
+    def __init__(self, host: str, port: int, *, symmetric: bool = False) -> None:
         self.host = host
         self.port = port
+        # symmetric RTP (NAT): send to where the far end's packets come from, not only to the
+        # address its SDP gave (a phone behind NAT announces a private one)
+        self.symmetric = symmetric
         self.session: RTPSession | None = None
         self.payload_type: int | None = None
         self.on_dtmf: Callable[[str], None] | None = None
@@ -197,6 +200,7 @@ class RtpLeg:
             remote_addr=remote,
             payload_type=payload_type,
             jitter_prefetch=2,
+            symmetric_rtp=self.symmetric,
         )
         self.session.on_audio = self._on_audio
         self.session.on_dtmf = self._on_dtmf
