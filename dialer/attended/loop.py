@@ -160,9 +160,17 @@ class AttendedLoop:
                 assert ctx.stopped_s is not None
                 if self.launcher.previews:
                     self.launcher.drop_previews(now)
-                if now - ctx.stopped_s >= config.drain_limit_s:
+                draining = now - ctx.stopped_s < config.drain_limit_s
+                if not draining:
                     self.desk.close_wraps(now)
-                if not ctx.calls:
+                # calls transferred out are the callees' and outside parties' conversations
+                # now: the run (and its gateway) waits for them too, up to the drain limit
+                if not ctx.calls and not (ctx.handed_out and draining):
+                    if ctx.handed_out:
+                        log.warning(
+                            "campaign %s: %d call(s) transferred out still up when the run "
+                            "ends; they end with it", ctx.campaign_id, len(ctx.handed_out),
+                        )  # fmt: skip
                     break
             # whole microseconds, rounded up: a datetime clock moves by no less
             delay = math.ceil(max(0.0, self._wake_at(next_tick) - ctx.now_s()) * 1e6) / 1e6

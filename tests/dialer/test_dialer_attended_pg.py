@@ -1349,7 +1349,9 @@ def test_a_call_transferred_out_leaves_the_agent_to_wrap_up_with_their_dispositi
             moves.append("wrapped")
 
     clock.desks[:] = [desk]
-    gw = gateway(transfer_answer=1.0 if answers else 0.0)
+    began = clock.now
+    # the outside party talks 60 s: the run, asked to stop at 40 s, waits for that call
+    gw = gateway(transfer_answer=1.0 if answers else 0.0, talk=Fixed(60.0))
     result = run(client_id, campaign_id, clock, gw, duration_s=40)
 
     assert moves == ["transfer", "wrapped"]
@@ -1360,9 +1362,10 @@ def test_a_call_transferred_out_leaves_the_agent_to_wrap_up_with_their_dispositi
     (attempt,) = attempts_of(client_id, campaign_id)
     assert attempt.status is AttemptStatus.finished
     assert (attempt.agent_id, attempt.disposition) == ("X001", "sale")
-    if answers:  # the callee talks on with the outside party: nobody hung up on it
+    if answers:  # the callee talked on with the outside party: nobody hung up on it
         assert gw.hang_ups == []
-        assert gw.inner.calls_in_progress == 1
+        assert gw.inner.calls_in_progress == 0  # it ended by itself, the run waited
+        assert (clock.now - began).total_seconds() >= 3 + 4 + 60
     else:  # the outside number was busy: the callee was hung up, not left on hold
         assert gw.hang_ups == [(call_id, HangupParty.SYSTEM)]
         assert gw.inner.calls_in_progress == 0
