@@ -6,6 +6,7 @@ pickle). No global Redis connection: every call passes ``connection=`` explicitl
 
 from __future__ import annotations
 
+import inspect
 import logging
 import os
 import signal
@@ -24,6 +25,7 @@ from core.errors import ConfigError
 from core.settings import Settings, get_settings
 
 __all__ = [
+    "PromptSimpleWorker",
     "die_with_parent",
     "drain_embedded",
     "enqueue_call",
@@ -147,7 +149,44 @@ def die_with_parent(parent_pid: int) -> None:
         os._exit(1)
 
 
-class _HorseDiesWithWorker(Worker):
+class _PromptShutdown:
+    """Stop RQ's pubsub thread within a second at shutdown.
+
+    rq 3.0 listens for commands on a thread sleeping up to 60 s, and stops it with redis-py's
+    ``PubSubWorkerThread.stop()``, which since redis 8.2 waits for the thread to end: a worker
+    told to stop (SIGTERM, or a burst run's end) could take a minute to exit, long enough for a
+    container runtime's grace period to end in SIGKILL. Here the wait is bounded; the thread is
+    a daemon, so one still asleep dies with the process.
+    """
+
+    pubsub: Any
+    pubsub_thread: Any
+    pubsub_channel_name: str
+    name: str
+    log: logging.Logger
+
+    def unsubscribe(self) -> None:
+        thread = getattr(self, "pubsub_thread", None)
+        if not thread:
+            return
+        self.log.info(
+            "Worker %s: unsubscribing from channel %s", self.name, self.pubsub_channel_name
+        )
+        self.pubsub.unsubscribe()
+        if "timeout" in inspect.signature(thread.stop).parameters:
+            thread.stop(timeout=1.0)
+        else:  # redis < 8.2: stop() only clears the flag
+            thread.stop()
+        thread.join(timeout=1.0)
+        if not thread.is_alive():
+            self.pubsub.close()
+
+
+class PromptSimpleWorker(_PromptShutdown, SimpleWorker):
+    """RQ's SimpleWorker (jobs in this process) that stops promptly (:class:`_PromptShutdown`)."""
+
+
+class _HorseDiesWithWorker(_PromptShutdown, Worker):
     """An RQ worker whose work-horse dies with it.
 
     RQ's work-horse lives in its own process group: when the worker is killed (kill -9, OOM) the
@@ -196,7 +235,7 @@ def run_worker(
         raise ConfigError("PILOTDIAL_REDIS_URL is not set; `pilotdial worker` needs Redis")
     connection = ping_redis(settings.redis_url)
     worker_class: type[SimpleWorker] | type[Worker] = (
-        SimpleWorker if simple else _HorseDiesWithWorker
+        PromptSimpleWorker if simple else _HorseDiesWithWorker
     )
     worker = worker_class(
         [get_queue(settings, connection)], connection=connection, serializer=JSONSerializer

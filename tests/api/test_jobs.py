@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from redis import Redis
-from rq import SimpleWorker
 from rq.serializers import JSONSerializer
 
-from core.queue import drain_embedded, get_queue
+from core.queue import PromptSimpleWorker, drain_embedded, get_queue
 from core.settings import get_settings
 
 from helpers import make_tenant
@@ -39,7 +38,7 @@ def test_job_enqueued_through_api_runs_in_a_real_rq_worker(
     connection = Redis.from_url(redis_url)
     queue = get_queue(get_settings(), connection)
     assert queue.count == 2
-    worker = SimpleWorker([queue], connection=connection, serializer=JSONSerializer)
+    worker = PromptSimpleWorker([queue], connection=connection, serializer=JSONSerializer)
     assert worker.work(burst=True)
     assert queue.count == 0
 
