@@ -296,7 +296,10 @@ MAX_REQUEUES = 3
 
 
 def requeue_stranded_jobs(
-    connection: Redis[bytes], *, older_than_s: float = STRANDED_AFTER_S
+    connection: Redis[bytes],
+    *,
+    older_than_s: float = STRANDED_AFTER_S,
+    skip_handlers: frozenset[str] = frozenset(),
 ) -> tuple[int, int]:
     """Queue again the jobs recorded ``queued`` that no queue holds any more, so none waits
     for ever: the API died between the commit and the queue, or the worker's first database
@@ -305,7 +308,8 @@ def requeue_stranded_jobs(
     says why). Run periodically by every worker; returns (queued again, failed).
 
     Safe with many workers: each requeue is claimed in Redis (``SET NX`` for the grace), so
-    two reapers never queue the same job twice for one stranding."""
+    two reapers never queue the same job twice for one stranding. ``skip_handlers``: jobs
+    that wait ``queued`` by design, picked up otherwise (pacer runs: the supervisors')."""
     from datetime import timedelta
 
     from rq.job import JobStatus as RQStatus
@@ -315,11 +319,12 @@ def requeue_stranded_jobs(
     with system_session() as session:
         queued = [
             (job_id, kind)
-            for job_id, kind in session.execute(
-                select(col(JobRecord.id), col(JobRecord.kind)).where(
+            for job_id, kind, handler in session.execute(
+                select(col(JobRecord.id), col(JobRecord.kind), col(JobRecord.handler)).where(
                     col(JobRecord.status) == JobStatus.queued, col(JobRecord.created_at) < cutoff
                 )
             ).all()
+            if handler not in skip_handlers
         ]
     requeued = failed = 0
     for job_id, kind in queued:

@@ -783,7 +783,7 @@ def supervise(*, stop: threading.Event | None = None, adopt_every_s: float = ADO
             try:  # the other jobs of a dead worker: marked failed, never `running` for ever
                 reap_lost_jobs(redis, skip_handlers=frozenset({PACER_HANDLER}))
                 # and jobs recorded but on no queue: queued again, never `queued` for ever
-                requeue_stranded_jobs(redis)
+                requeue_stranded_jobs(redis, skip_handlers=frozenset({PACER_HANDLER}))
             except Exception:
                 log.exception("the pacer supervisor could not look for lost jobs; retrying")
         try:
