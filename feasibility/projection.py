@@ -160,6 +160,8 @@ class PilotModels:
     talk_s: np.ndarray
     conversion_selection: ModelSelection
     excluded_post_dial: dict[str, str]
+    #: the past campaigns' conversion prior the pilot's rate was shrunk toward, if any
+    conversion_prior: BetaPrior | None = None
 
 
 def fit_pilot_models(
@@ -216,7 +218,36 @@ def fit_pilot_models(
         talk_s=contacts["talk_s"].to_numpy(dtype=float),
         conversion_selection=selection,
         excluded_post_dial=excluded,
+        conversion_prior=conversion_prior,
     )
+
+
+def _conversion_draws(
+    models: PilotModels, design: np.ndarray, params: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Conversion probability per draw and lead group: the pilot's own rate among its
+    contacts (its Beta posterior, shrunk toward the past campaigns' rate when given) times the
+    model's ratio for the group against the pilot's contacts (for each parameter draw).
+
+    The level is what the pilot measured; the model only says how the undialled leads differ
+    from the dialled ones. On a random pilot the ratios average to one over the rest of the
+    list, so the projection is the pooled rate's; on a skewed pilot they correct its mix. (A
+    model's own level would add its fitting noise to the pilot's: on random pilots it projected
+    worse than the pooled rate, feasibility/BACKTEST.md.)"""
+    conversion = models.conversion
+    p = conversion.probability(design, params)
+    reached = models.pilot_leads[models.pilot_leads["contacted"]]
+    if conversion.kind == "pooled" or reached.empty:
+        return p
+    pilot_p = conversion.probability(models.encoder.transform(reached), params)
+    ratio = p / np.maximum(pilot_p.mean(axis=1, keepdims=True), 1e-12)
+    converted = float(reached["converted"].sum())
+    prior = models.conversion_prior
+    alpha, beta = (0.5, 0.5) if prior is None else (prior.alpha, prior.beta)
+    level = np.asarray(
+        rng.beta(converted + alpha, len(reached) - converted + beta, size=p.shape[0]), dtype=float
+    )
+    return np.asarray(np.clip(level[:, None] * ratio, 0.0, 1.0))
 
 
 def _invalid_share_draws(models: PilotModels, rng: np.random.Generator, size: int) -> np.ndarray:
@@ -327,7 +358,7 @@ def project_fan(
         talk_mean = rng.choice(talk, size=(draws, talk.size)).mean(axis=1)
     a, b = models.contact.shape(design, contact_params)
     survival_all = contact_survival(a, b, max(attempts))
-    conversion_p = models.conversion.probability(design, conversion_params)
+    conversion_p = _conversion_draws(models, design, conversion_params, rng)
     group_counts = np.broadcast_to(counts, a.shape)
 
     projections = []
