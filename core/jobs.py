@@ -111,7 +111,7 @@ def submit_job(
             _queue_quietly(record.id, kind)
             raise
     try:
-        enqueue_call("core.jobs.run_job", str(record.id), job_id=str(record.id))
+        _enqueue_run(record.id)
     except RedisError as exc:
         # The record is committed (a worker must find it), the queue refused the job: mark it
         # failed at once, so no job waits "queued" for a worker that will never hear of it.
@@ -131,11 +131,16 @@ def submit_job(
     return record
 
 
+def _enqueue_run(job_id: uuid.UUID) -> None:
+    """Hand a recorded job to the queue (its RQ job id is the record's)."""
+    enqueue_call("core.jobs.run_job", str(job_id), job_id=str(job_id))
+
+
 def _queue_quietly(job_id: uuid.UUID, kind: str) -> None:
     """Queue a job whose record may or may not have been committed; a refusal is only logged
     (the caller is already failing, and :func:`requeue_stranded_jobs` is the safety net)."""
     try:
-        enqueue_call("core.jobs.run_job", str(job_id), job_id=str(job_id))
+        _enqueue_run(job_id)
     except RedisError as exc:
         log.error("job %s (%s) could not be queued after a lost commit: %s", job_id, kind, exc)
 
@@ -353,7 +358,7 @@ def requeue_stranded_jobs(
             kind,
             rq_status or "unknown to RQ",
         )
-        enqueue_call("core.jobs.run_job", str(job_id), job_id=str(job_id))
+        _enqueue_run(job_id)
         requeued += 1
     return requeued, failed
 

@@ -39,6 +39,8 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Protocol, runtime_checkable
 
+from dialer.exceptions import GatewayError
+
 __all__ = [
     "AgentLegEvent",
     "AgentLegState",
@@ -63,6 +65,7 @@ __all__ = [
     "TelephonyGateway",
     "TransferOutFailed",
     "TransferredOut",
+    "outside_number",
     "with_agent",
 ]
 
@@ -291,9 +294,21 @@ GatewayEvent = CallEvent | AgentLegEvent
 """Everything :meth:`TelephonyGateway.poll` returns."""
 
 
-def with_agent(params: CallParameters, agent_id: str, skill_group: str | None) -> CallParameters:
-    """Call parameters once the call is bridged to an agent."""
+def with_agent(
+    params: CallParameters, agent_id: str | None, skill_group: str | None
+) -> CallParameters:
+    """Call parameters once the call is bridged to an agent (``None``: to none any more, as
+    after a transfer out; the skill group stays unless another is given)."""
     return replace(params, agent_id=agent_id, skill_group=skill_group or params.skill_group)
+
+
+def outside_number(number: str) -> str:
+    """A number to transfer a call out to, stripped; GatewayError unless it is digits (with
+    a leading ``+``, ``*`` or ``#`` allowed), never a URI or anything a trunk could misread."""
+    number = number.strip()
+    if not number or any(c not in "+0123456789*#" for c in number):
+        raise GatewayError(f"{number!r} is not a number to transfer to; give its digits")
+    return number
 
 
 class RealTimeClock:

@@ -44,6 +44,8 @@ from dialer.gateway import (
     Ringing,
     TransferOutFailed,
     TransferredOut,
+    outside_number,
+    with_agent,
 )
 from dialer.respondents import RandomRespondent, Respondent, RespondentPrompt, RespondentReply
 
@@ -536,15 +538,14 @@ class SimulatedGateway:
         ``transfer_ring_s`` the outside number answers (with ``transfer_answer_probability``,
         then talks for a draw of ``talk_time`` before the callee hangs up) or is busy."""
         call = self._bridged_call(call_id, "transfer it out")
-        if not number or any(c not in "+0123456789*#" for c in number):
-            raise GatewayError(f"{number!r} is not a number to transfer to; give its digits")
+        number = outside_number(number)
         call.state = _State.TRANSFERRING
         call.epoch += 1
         call.agent_id = None
         call.others = ()
         call.held = True
         params, campaign_id, lead_id, attempt_id = call.head
-        call.head = (_without_agent(params), campaign_id, lead_id, attempt_id)
+        call.head = (with_agent(params, None, None), campaign_id, lead_id, attempt_id)
         profile = self.profile
         answers = self._transfer_rng.random() < profile.transfer_answer_probability
         kind = _TRANSFER_ANSWERED if answers else _TRANSFER_FAILED
@@ -707,11 +708,6 @@ class SimulatedGateway:
                 f"no call {call_id!r} in progress; it has ended or was never placed here"
             )
         return call
-
-
-def _without_agent(params: CallParameters) -> CallParameters:
-    """The parameters of a call no agent has any more (transferred out)."""
-    return CallParameters(params.caller_number, params.callee_number, None, params.skill_group)
 
 
 _CALLEE = HangupParty.CALLEE.value

@@ -43,7 +43,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -72,10 +72,18 @@ from dialer.gateway import (
     Ringing,
     TransferOutFailed,
     TransferredOut,
+    outside_number,
     with_agent,
 )
 from dialer.sip._ua import SipEndpoint, UacCall, UacHandlers
-from dialer.sip.media import AmdPolicy, AmdSettings, AmdVerdict, AnswerDetector, BeepDetector
+from dialer.sip.media import (
+    AmdPolicy,
+    AmdSettings,
+    AmdVerdict,
+    AnswerDetector,
+    BeepDetector,
+    write_wav,
+)
 from dialer.sip.rtp import CODECS, CallCapture, Mixer, PortPool, RtpLeg, check_wav
 from dialer.sip.speech import Speech, SpeechError
 
@@ -169,8 +177,6 @@ class SipGatewayConfig:
 
 def _write_chime(path: Path) -> Path:
     """A soft two-note chime every two seconds (8 kHz mono), the default music on hold."""
-    import wave
-
     import numpy as np
 
     rate = 8000
@@ -179,14 +185,7 @@ def _write_chime(path: Path) -> Path:
     notes = [np.sin(2 * np.pi * f * t) * fade for f in (523.25, 392.0)]
     gap = np.zeros(int(0.6 * rate))
     signal = np.concatenate([notes[0], gap[: rate // 10], notes[1], gap, gap])
-    samples = (signal * 0.15 * 32767).astype("<i2")
-    staged = path.with_suffix(f".{os.getpid()}.part")
-    with wave.open(str(staged), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(rate)
-        wav.writeframes(samples.tobytes())
-    staged.replace(path)
+    write_wav(path, (signal * 0.15 * 32767).astype("<i2"))  # atomic: workers share it
     return path
 
 
@@ -412,16 +411,12 @@ class SipGateway:
             raise GatewayError("the call has no callee number to dial")
         if self._closed:
             raise GatewayError("the SIP gateway is closed")
-        try:
-            port = self._ports.take()
-        except RuntimeError as exc:
-            raise GatewayError(str(exc)) from exc
         call_id = f"sip-{self._prefix}-{next(self._seq)}"
         lead = _Lead(
             call_id=call_id,
             request=request,
             params=request.params,
-            leg=self._new_leg(port),
+            leg=self._new_leg(),
             originated_at=self.clock(),
         )
         if self.config.record_dir is not None:  # early media included
@@ -551,14 +546,18 @@ class SipGateway:
         legs ends, the hold music stops, and the agents are free for their next calls."""
         lead = self._bridged_lead(call_id, "hand it to the IVR")
         with self._lock:
-            agents = [self._agents.get(a) for a in [lead.agent_id, *lead.others] if a]
-            for agent in agents:
-                if agent is not None and agent.call_id == call_id:
-                    agent.call_id = None
-                    self._loop.call_soon_threadsafe(setattr, agent.leg, "relay", None)
-            lead.agent_id = None
-            lead.others = []
+            self._free_agents_of(lead)
         self._loop.call_soon_threadsafe(self._detach, lead)
+
+    def _free_agents_of(self, lead: _Lead) -> None:
+        """The call's agents' legs are free again, relaying nothing (caller holds the lock)."""
+        for agent_id in [lead.agent_id, *lead.others]:
+            agent = self._agents.get(agent_id) if agent_id else None
+            if agent is not None and agent.call_id == lead.call_id:
+                agent.call_id = None
+                self._loop.call_soon_threadsafe(setattr, agent.leg, "relay", None)
+        lead.agent_id = None
+        lead.others = []
 
     def transfer_out(self, call_id: str, number: str, *, now: float) -> None:
         """INVITE ``number`` through the trunk with the call's caller id; the callee hears
@@ -568,26 +567,14 @@ class SipGateway:
         the callee still on hold. Either party hanging up afterwards ends both legs: the
         call's :class:`HungUp` is ``CALLEE`` when the callee hung up, ``AGENT`` (our side)
         when the outside party did."""
-        number = number.strip()
-        if not number or any(c not in "+0123456789*#" for c in number):
-            raise GatewayError(f"{number!r} is not a number to transfer to; give its digits")
+        number = outside_number(number)
         lead = self._bridged_lead(call_id, "transfer it out")
         if lead.outside is not None and lead.outside.state != "ended":
             raise GatewayError(f"call {call_id} is already being transferred out")
-        try:
-            port = self._ports.take()
-        except RuntimeError as exc:
-            raise GatewayError(str(exc)) from exc
-        outside = _Outside(number, self._new_leg(port))
+        outside = _Outside(number, self._new_leg())
         with self._lock:
-            for agent_id in [lead.agent_id, *lead.others]:
-                agent = self._agents.get(agent_id) if agent_id else None
-                if agent is not None and agent.call_id == call_id:
-                    agent.call_id = None
-                    self._loop.call_soon_threadsafe(setattr, agent.leg, "relay", None)
-            lead.agent_id = None
-            lead.others = []
-            lead.params = replace(lead.params, agent_id=None)
+            self._free_agents_of(lead)
+            lead.params = with_agent(lead.params, None, None)
             lead.outside = outside
         self._loop.call_soon_threadsafe(self._start_transfer_out, lead, outside)
 
@@ -694,12 +681,7 @@ class SipGateway:
             else:
                 outside.ua.cancel()
         outside.leg.relay = None
-
-        async def close() -> None:
-            await outside.leg.close()
-            self._ports.give(outside.leg.port)
-
-        self._spawn(close())
+        self._spawn(self._close_leg(outside.leg))
 
     def _detach(self, lead: _Lead) -> None:
         if lead.mixer is not None:
@@ -788,11 +770,7 @@ class SipGateway:
             existing = self._agents.get(agent_id)
             if existing is not None and existing.state != "ended":
                 return
-        try:
-            port = self._ports.take()
-        except RuntimeError as exc:
-            raise GatewayError(str(exc)) from exc
-        agent = _AgentLeg(agent_id, address, self._new_leg(port))
+        agent = _AgentLeg(agent_id, address, self._new_leg())
         with self._lock:
             self._agents[agent_id] = agent
         self._loop.call_soon_threadsafe(self._spawn, self._call_agent(agent))
@@ -806,8 +784,18 @@ class SipGateway:
 
     # -- the loop's side --------------------------------------------------------------------
 
-    def _new_leg(self, port: int) -> RtpLeg:
+    def _new_leg(self) -> RtpLeg:
+        """An RTP leg on a free port of the range (GatewayError when none is left)."""
+        try:
+            port = self._ports.take()
+        except RuntimeError as exc:
+            raise GatewayError(str(exc)) from exc
         return RtpLeg(self.config.local_host, port, symmetric=self.config.symmetric_rtp)
+
+    async def _close_leg(self, leg: RtpLeg) -> None:
+        """Close a leg (writing its recordings) and give its port back."""
+        await leg.close()
+        self._ports.give(leg.port)
 
     def _spawn(self, coro: Any) -> None:
         task = self._loop.create_task(coro)
@@ -1054,8 +1042,7 @@ class SipGateway:
             self._calls.pop(lead.call_id, None)
 
         async def close() -> None:
-            await lead.leg.close()
-            self._ports.give(lead.leg.port)
+            await self._close_leg(lead.leg)
             if lead.leg.captured is not None:
                 path, seconds = lead.leg.captured
                 self._event(RecordingReady, lead, path=str(path), duration_s=seconds)
@@ -1209,11 +1196,7 @@ class SipGateway:
         if event is not None:
             self._emit(AgentLegEvent(agent.agent_id, self.clock(), event[0], event[1], bridged))
 
-        async def close() -> None:
-            await agent.leg.close()
-            self._ports.give(agent.leg.port)
-
-        self._spawn(close())
+        self._spawn(self._close_leg(agent.leg))
 
     async def _start_watchdog(self) -> None:
         self._spawn(self._watch_agent_media())

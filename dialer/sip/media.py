@@ -74,6 +74,7 @@ import contextlib
 import functools
 import hashlib
 import logging
+import os
 import random
 import socket
 import wave
@@ -204,13 +205,19 @@ def load_audio(path: Path | str) -> Samples:
     return np.clip(np.round(data), -32768, 32767).astype(np.int16)
 
 
-def write_wav(path: Path | str, samples: Samples) -> None:
-    """Write 8 kHz mono 16-bit samples as a WAV file."""
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
+def write_wav(path: Path | str, samples: npt.NDArray[Any]) -> None:
+    """Write 8 kHz 16-bit samples as a WAV file: mono from a 1-D array, one channel per column
+    of a 2-D one. Written beside it and renamed, so no reader (another process) sees half a
+    file."""
+    target = Path(path)
+    data = np.asarray(samples).astype("<i2")
+    staged = target.with_suffix(f".{os.getpid()}.part")
+    with wave.open(str(staged), "wb") as wav:
+        wav.setnchannels(1 if data.ndim == 1 else data.shape[1])
         wav.setsampwidth(2)
         wav.setframerate(SAMPLE_RATE)
-        wav.writeframes(samples.astype("<i2").tobytes())
+        wav.writeframes(data.tobytes())
+    staged.replace(target)
 
 
 def _frames(samples: Samples) -> list[Samples]:

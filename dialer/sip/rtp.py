@@ -31,6 +31,8 @@ from typing import Protocol
 import numpy as np
 from aiortp import RTPSession
 
+from dialer.sip.media import write_wav
+
 log = logging.getLogger(__name__)
 
 __all__ = [
@@ -147,13 +149,7 @@ class CallCapture:
                 samples = np.frombuffer(pcm, dtype="<i2")
                 channels[offset : offset + samples.size, column] = samples
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        staged = self.path.with_suffix(".part")
-        with wave.open(str(staged), "wb") as wav:
-            wav.setnchannels(2)
-            wav.setsampwidth(2)
-            wav.setframerate(SAMPLE_RATE)
-            wav.writeframes(channels.tobytes())
-        staged.replace(self.path)  # a reader never sees half a recording
+        write_wav(self.path, channels)
         return length / SAMPLE_RATE
 
 
@@ -286,11 +282,7 @@ class RtpLeg:
         self.relay = None
         self.on_pcm = None
         if self._recording is not None and self._record_path is not None:
-            with wave.open(str(self._record_path), "wb") as wav:
-                wav.setnchannels(1)
-                wav.setsampwidth(2)
-                wav.setframerate(SAMPLE_RATE)
-                wav.writeframes(b"".join(self._recording))
+            write_wav(self._record_path, np.frombuffer(b"".join(self._recording), dtype="<i2"))
             self._recording = None
         if self.capture is not None:
             capture, self.capture = self.capture, None

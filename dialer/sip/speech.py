@@ -107,9 +107,7 @@ class Speech:
                         f"{message or 'exit ' + str(done.returncode)}"
                     )
                 samples = load_audio(raw)  # espeak-ng writes 22.05 kHz: to 8 kHz
-                staged = target.with_suffix(".part")
-                write_wav(staged, samples)
-                staged.replace(target)  # atomic: another process never reads half a file
+                write_wav(target, samples)  # atomic: another process never reads half a file
             except (MediaError, subprocess.TimeoutExpired, OSError) as exc:
                 raise SpeechError(f"the message could not be spoken: {exc}") from exc
             finally:

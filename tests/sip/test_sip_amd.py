@@ -27,7 +27,7 @@ from dialer.gateway import (
     MessageFinished,
 )
 from dialer.sip.gateway import SipGateway
-from dialer.sip.media import SAMPLE_RATE, AmdPolicy, AmdSettings
+from dialer.sip.media import SAMPLE_RATE, AmdPolicy, AmdSettings, write_wav
 
 GREETING = (
     "Hi, you have reached the Li family. We cannot take your call right now, "
@@ -39,17 +39,6 @@ BEEP_S = 0.5
 MESSAGE_HZ = 440.0
 
 
-def _write(path: Path, samples: Any) -> Path:
-    import wave
-
-    with wave.open(str(path), "wb") as wav:
-        wav.setnchannels(1)
-        wav.setsampwidth(2)
-        wav.setframerate(SAMPLE_RATE)
-        wav.writeframes(np.asarray(samples, dtype="<i2").tobytes())
-    return path
-
-
 def _silence(seconds: float) -> Any:
     return np.zeros(round(seconds * SAMPLE_RATE), dtype=np.int16)
 
@@ -58,7 +47,8 @@ def _callee(tmp_path: Path, samples: Any, name: str) -> Baresip:
     """A baresip phone that answers the trunk's INVITE and sends ``samples`` then silence
     (baresip ends its call when the file runs out: the silence outlasts the test)."""
     need("baresip", "baresip-core")
-    source = _write(tmp_path / f"{name}.wav", np.concatenate([samples, _silence(40.0)]))
+    source = tmp_path / f"{name}.wav"
+    write_wav(source, np.concatenate([samples, _silence(40.0)]))
     workdir = tmp_path / name
     workdir.mkdir()
     return Baresip(workdir, source, user=request().params.callee_number).start()
@@ -117,7 +107,8 @@ def test_a_person_saying_hello_is_reported_a_person_soon_after_the_200_ok(
 def test_a_machine_is_reported_a_machine_and_its_message_starts_after_the_beep(
     make_gateway: MakeGateway, machine: Baresip, tmp_path: Path
 ) -> None:
-    message = _write(tmp_path / "message.wav", tone(MESSAGE_HZ, 1.5))
+    message = tmp_path / "message.wav"
+    write_wav(message, tone(MESSAGE_HZ, 1.5))
     gw = make_gateway(machine.port, amd=DETECT, messages={"machine_message": message})
     call_id, events, listened = _dial(gw, AnswerKind.MACHINE)
     greeting_s = machine.greeting_s  # type: ignore[attr-defined]
