@@ -727,10 +727,31 @@ def _zones_of(e164: str) -> list[str]:
     return list(pn_timezone.time_zones_for_number(parsed))
 
 
-def record_answer(*, session: Session, attempt_id: uuid.UUID, answered_at: datetime) -> bool:
+def record_answer(
+    *,
+    session: Session,
+    attempt_id: uuid.UUID,
+    answered_at: datetime | None,
+    handle: str | None = None,
+) -> bool:
     """Note that a call in progress was answered, as it happens (the live view counts it as
     waiting for an agent until one takes it); the completion records it again. False when
-    the attempt is already over or its answer already noted."""
+    the attempt is already over or its answer already noted.
+
+    ``handle`` is the gateway's handle on the call (``Answered.handle``), kept while the call
+    is up so that a pacer taking over can end it; ``answered_at=None`` keeps only that (an
+    answer that is not live: a machine being left a message)."""
+    if handle is not None:
+        session.execute(
+            update(CallAttempt)
+            .where(
+                col(CallAttempt.id) == attempt_id,
+                col(CallAttempt.status) == AttemptStatus.started,
+            )
+            .values(gateway_handle=handle)
+        )
+    if answered_at is None:
+        return False
     _aware(answered_at, "answered_at")
     result = session.execute(
         update(CallAttempt)
@@ -796,6 +817,7 @@ def complete_attempt(
     attempt.outcome = disposition.outcome
     attempt.converted = disposition.success if outcome.converted is None else outcome.converted
     attempt.status = AttemptStatus.finished
+    attempt.gateway_handle = None  # the call is over: nothing left to end
     session.add(attempt)
     apply_outcome(
         session=session,

@@ -700,6 +700,9 @@ class CallAttempt(SQLModel, TenantScoped, table=True):
     amd_result: AmdResult | None = Field(default=None, sa_type=str_enum(AmdResult))
     recording_ref: str | None = Field(default=None, max_length=500)
     hangup_cause: str | None = Field(default=None, max_length=80)
+    #: the gateway's handle on the answered call while it is up (for SIP, its dialog), so a
+    #: pacer taking over ends what a dead one left (``TelephonyGateway.end_left_calls``)
+    gateway_handle: str | None = Field(default=None, sa_type=Text)
     created_at: datetime = Field(default_factory=utcnow, sa_type=UTCDateTime)
 
 

@@ -261,12 +261,26 @@ class DialPath:
         except Exception:  # a database blip: the leases are still ours, renew them next time
             log.exception("could not renew the leases of campaign %s; retrying", self.campaign_id)
 
-    def answered(self, attempt_id: uuid.UUID, at: datetime) -> None:
-        """Note the answer on the attempt at once (live metrics: waiting for an agent). A
-        database blip loses only that early note: the completion records the answer too."""
+    def answered(
+        self,
+        attempt_id: uuid.UUID,
+        at: datetime,
+        *,
+        handle: str | None = None,
+        live: bool = True,
+    ) -> None:
+        """Note the answer on the attempt at once (live metrics: waiting for an agent; not
+        when ``live`` is false) and the gateway's ``handle`` on the call (what a pacer taking
+        over needs to end it). A database blip loses only that early note: the completion
+        records the answer too."""
         try:
             with tenant_session([self.client_id]) as session:
-                record_answer(session=session, attempt_id=attempt_id, answered_at=at)
+                record_answer(
+                    session=session,
+                    attempt_id=attempt_id,
+                    answered_at=at if live else None,
+                    handle=handle,
+                )
         except Exception:
             log.exception("could not note the answer of attempt %s", attempt_id)
 

@@ -27,6 +27,9 @@ What real telephony needs and the Protocol therefore carries:
 * The soft-phone functions on a bridged call go through the gateway too: hold with music,
   transfer to another agent (the call parameters follow the call), a three-way call, a
   transfer out to an outside number.
+* A call outlives the process that placed it when that process dies: :class:`Answered`
+  carries a ``handle`` (for SIP, the dialog), which the dial loop stores with the attempt, and
+  the next pacer's gateway ends such calls with :meth:`TelephonyGateway.end_left_calls`.
 * The caller id presented (主叫) is the campaign's, in every :class:`OriginateRequest`; a
   gateway refuses an empty one instead of sending "anonymous".
 """
@@ -34,6 +37,7 @@ What real telephony needs and the Protocol therefore carries:
 from __future__ import annotations
 
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -193,6 +197,10 @@ class Answered(CallEvent):
     kind: AnswerKind = AnswerKind.HUMAN
     ring_time_s: float = 0.0
     media_answer_s: float | None = None
+    #: what another process's gateway of the same kind needs to end this call should this
+    #: process die with it up (:meth:`TelephonyGateway.end_left_calls`); opaque text, ``None``
+    #: when the call dies with the process (the simulated gateway)
+    handle: str | None = None
 
     @property
     def answer_time_s(self) -> float:
@@ -422,6 +430,15 @@ class TelephonyGateway(Protocol):
 
     def release_agent_phone(self, agent_id: str, *, now: float) -> None:
         """Hang up the agent's persistent leg (sign-out); unknown agents are ignored."""
+        ...
+
+    def end_left_calls(self, handles: Sequence[str], *, now: float) -> list[bool]:
+        """End the calls that a gateway in a process that died left up (each ``handle`` from
+        that call's :class:`Answered`): a pacer taking a campaign over ends its
+        predecessor's calls, which nobody would hear any more. Blocks until the far ends
+        answer (all at once, a few seconds at most); for each handle True once its call is
+        over (ended now, or already), False when this gateway cannot end it (a handle of
+        another kind, or no answer). No event follows."""
         ...
 
     def next_event_time(self) -> float | None:

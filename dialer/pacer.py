@@ -59,7 +59,7 @@ from campaigns.models import (
 )
 from core.db import tenant_session
 from dialer.dialing import DialPath, failure_disposition, trunk_refused_reason
-from dialer.gateway import FailureCause
+from dialer.gateway import FailureCause, TelephonyGateway
 from dialer.ivr import IvrInterview, SurveyIvr
 from dialer.leadership import PacerLeadership
 from dialer.pacing import PacingMode, policy_for_mode
@@ -83,6 +83,7 @@ __all__ = [
     "CampaignOutcomeSink",
     "PacerConfig",
     "PacerResult",
+    "end_left_calls",
     "orphaned_attempts",
     "run_pacer",
     "stop_reason",
@@ -429,6 +430,50 @@ def orphaned_attempts(*, client_id: uuid.UUID, campaign_id: uuid.UUID) -> list[u
             )
         ).all()
     return list(rows)
+
+
+#: The hang-up cause of a call a dead pacer left up and the next one ended.
+LEFT_CALL_CAUSE = "dialer: its pacer died; ended by the next"
+
+
+def end_left_calls(
+    *, client_id: uuid.UUID, campaign_id: uuid.UUID, gateway: TelephonyGateway
+) -> int:
+    """End the calls a previous pacer left up when its process died, before this one dials.
+
+    Such a call is an attempt that never completed with the gateway's handle on it (noted at
+    the answer: :attr:`dialer.gateway.Answered.handle`); nobody hears it any more, so it is
+    ended at once (:meth:`~dialer.gateway.TelephonyGateway.end_left_calls`), not whenever the
+    far end's session timer or patience runs out. Each handle is tried once and then
+    dropped; an ended call's attempt gets :data:`LEFT_CALL_CAUSE` (its lease still runs out
+    by the hopper's rule: the outcome is unknown). Returns how many calls were ended.
+    """
+    with tenant_session([client_id]) as session:
+        left = session.exec(
+            select(CallAttempt.id, CallAttempt.gateway_handle).where(
+                CallAttempt.campaign_id == campaign_id,
+                col(CallAttempt.status) != AttemptStatus.finished,
+                col(CallAttempt.gateway_handle).is_not(None),
+            )
+        ).all()
+    if not left:
+        return 0
+    ended = gateway.end_left_calls([handle for _, handle in left if handle], now=0.0)
+    with tenant_session([client_id]) as session:
+        for (attempt_id, _), over in zip(left, ended, strict=True):
+            attempt = session.get(CallAttempt, attempt_id)
+            if attempt is None:
+                continue
+            attempt.gateway_handle = None
+            if over and attempt.status is not AttemptStatus.finished:
+                attempt.hangup_cause = LEFT_CALL_CAUSE
+            session.add(attempt)
+    count = sum(ended)
+    log.warning(
+        "campaign %s: ended %d of the %d call(s) a dead pacer left up",
+        campaign_id, count, len(left),
+    )  # fmt: skip
+    return count
 
 
 def _pacing_of(campaign: Campaign) -> tuple[Any, ...]:

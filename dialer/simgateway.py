@@ -16,8 +16,8 @@ from __future__ import annotations
 import bisect
 import heapq
 import random
-from collections.abc import Callable
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Sequence
+from dataclasses import MISSING, dataclass, field, fields
 from enum import StrEnum
 from typing import Any, TypeVar
 
@@ -183,10 +183,16 @@ def _maker(cls: type[_Event], *extra: str) -> Callable[..., _Event]:
     slots directly: a day's hundreds of thousands of events cost a third less this way than
     through the frozen dataclass ``__init__``. Equal to ``cls(...)`` (checked by the tests);
     a change of the event's fields stops the import here rather than build wrong events."""
-    names = tuple(f.name for f in fields(cls))
-    if names != _BASE_FIELDS + extra:
+    every = fields(cls)
+    names = tuple(f.name for f in every)
+    given = _BASE_FIELDS + extra
+    # fields after the given ones keep their defaults (what a simulated call never has)
+    tail = tuple((getattr(cls, f.name).__set__, f.default) for f in every[len(given) :])
+    if names[: len(given)] != given or any(default is MISSING for _, default in tail):
         raise RuntimeError(f"{cls.__name__} has fields {names}; update dialer.simgateway")
-    s0, s1, s2, s3, s4, s5, *rest = (getattr(cls, name).__set__ for name in names)
+    s0, s1, s2, s3, s4, s5, *rest = (getattr(cls, name).__set__ for name in given)
+    if tail and len(rest) != 3:
+        raise RuntimeError(f"{cls.__name__}: defaulted fields are filled by 3-field makers only")
     new = object.__new__
     # One flat function per arity (no nested call): each event is one Python call.
     if not rest:
@@ -250,6 +256,8 @@ def _maker(cls: type[_Event], *extra: str) -> Callable[..., _Event]:
         x1(event, v1)
         x2(event, v2)
         x3(event, v3)
+        for setter, default in tail:
+            setter(event, default)
         return event
 
     return three
@@ -594,6 +602,10 @@ class SimulatedGateway:
     def agent_phones(self) -> dict[str, str]:
         """Agents whose phone leg is up, with the address called."""
         return dict(self._agent_phones)
+
+    def end_left_calls(self, handles: Sequence[str], *, now: float) -> list[bool]:
+        """A simulated call dies with its process: no handle of ours is ever left behind."""
+        return [False] * len(handles)
 
     # -- events -------------------------------------------------------------------------
 

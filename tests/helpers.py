@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -11,6 +12,24 @@ from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
+
+#: A `pilotdial worker`'s pacer supervisor alone, as a subprocess runs it (``python -c``).
+SUPERVISOR = (
+    "import logging; logging.basicConfig(level=logging.INFO); "
+    "from core.migrate import import_all_models; import_all_models(); "
+    "from dialer.run_control import supervise; supervise()"
+)
+
+
+def wait_until(predicate: Callable[[], Any], what: str, timeout_s: float = 60.0) -> float:
+    """Poll ``predicate`` until it is true; the seconds it took (AssertionError naming
+    ``what`` after ``timeout_s``)."""
+    started = time.monotonic()
+    while time.monotonic() - started < timeout_s:
+        if predicate():
+            return time.monotonic() - started
+        time.sleep(0.05)
+    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @dataclass

@@ -130,7 +130,7 @@ from dialer.attended.config import (
 from dialer.attended.loop import AttendedLoop
 from dialer.gateway import TelephonyGateway
 from dialer.leadership import PacerLeadership
-from dialer.pacer import orphaned_attempts
+from dialer.pacer import end_left_calls, orphaned_attempts
 from dialer.pacing import PacingSnapshot
 
 __all__ = [
@@ -194,6 +194,10 @@ def run_attended(
                 campaign_id,
                 len(orphans),
             )
+        # the calls it left up are ended before this pacer dials (nobody hears them now)
+        result.left_calls_ended = end_left_calls(
+            client_id=client_id, campaign_id=campaign_id, gateway=gateway
+        )
         loop = AttendedLoop(
             client_id=client_id,
             campaign_id=campaign_id,

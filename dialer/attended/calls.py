@@ -175,7 +175,7 @@ class CallHandler:
         if self.agentless and (human or policy is AmdPolicy.PASS_TO_AGENT):
             # agentless: the IVR interviews whoever answered, at once (no agent to wait for)
             call.connected_s = at  # the interview is the conversation
-            ctx.path.answered(call.attempt_id, ctx.at(at))
+            ctx.path.answered(call.attempt_id, ctx.at(at), handle=event.handle)
             self._interview(call, at)
             return
         if human or policy is AmdPolicy.PASS_TO_AGENT or call.manual:
@@ -183,11 +183,14 @@ class CallHandler:
                 ctx.result.machine_answers += 1
             call.phase = Phase.WAITING
             call.waiting_since_s = event.answer_time_s
-            ctx.path.answered(call.attempt_id, ctx.at(at))  # live: waiting for an agent
+            # live: waiting for an agent
+            ctx.path.answered(call.attempt_id, ctx.at(at), handle=event.handle)
             return
         ctx.result.machine_answers += 1
         call.phase = Phase.CLOSING
         if policy is AmdPolicy.LEAVE_MESSAGE:
+            # the machine's call stays up for its message: a pacer taking over must end it
+            ctx.path.answered(call.attempt_id, ctx.at(at), handle=event.handle, live=False)
             try:
                 ctx.gateway.play_message(call.call_id, MACHINE_MESSAGE, now=at)
                 return

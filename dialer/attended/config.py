@@ -89,6 +89,8 @@ class AttendedResult:
     late_completions: int = 0
     suppressed_at_dial: int = 0
     orphans_found: int = 0
+    #: calls a dead predecessor left up that this run ended before dialing
+    left_calls_ended: int = 0
     live_answers: int = 0
     machine_answers: int = 0
     connected: int = 0

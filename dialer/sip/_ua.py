@@ -24,6 +24,13 @@ short of RFC 3261 (each fix has its test in ``tests/sip/test_sip_ua.py``):
    an ``asyncio.DatagramTransport``, which the selector transport of Python 3.11 is not; our
    protocol subclass drops the assert.
 
+**A dialog another process ends** (:meth:`UacCall.dialog_record`, :meth:`SipEndpoint.bye_dialog`):
+an established call's dialog is written down as plain data when it is answered, so that if our
+process dies with the call up, the next pacer's endpoint can send the BYE (RFC 3261 §15.1.1:
+Call-ID, both tags, the remote target and route set identify the dialog, not the socket that set
+it up), retransmitted over UDP (Timer E, §17.1.2.2) until a final response (for
+:data:`BYE_WAIT_S`); a 481 means the far end has ended it already.
+
 Smaller ones: the first INVITE goes out before the library adds Session-Expires to it (we
 add it when the INVITE is built); a remote BYE leaves the library's session timer running (we
 cancel it); an expired session (RFC 4028, no refresh) is reported to the owner; TCP
@@ -59,6 +66,9 @@ from aiosipua.transport import _UdpProtocol
 from aiosipua.uac_responses import process_response
 
 __all__ = ["T1", "T2", "SipEndpoint", "UacCall", "UacHandlers"]
+
+#: How long :meth:`SipEndpoint.bye_dialog` waits for the far end's final response to its BYE.
+BYE_WAIT_S = 4.0
 
 log = logging.getLogger(__name__)
 
@@ -185,6 +195,26 @@ class UacCall:
             self.endpoint.uac.send_bye(self.dialog, self.call.remote_addr)
         self.endpoint._forget(self)
 
+    def dialog_record(self, *, refresh_s: float | None) -> dict[str, Any]:
+        """The established dialog as plain data (JSON-ready): what :meth:`SipEndpoint.bye_dialog`
+        needs to end it from another process. ``refresh_s`` is how often a session refresh may
+        add to our CSeq (half the session interval; ``None``: no session timer)."""
+        dialog = self.dialog
+        host, port = self.call.remote_addr
+        return {
+            "call_id": dialog.call_id,
+            "local_tag": dialog.local_tag,
+            "remote_tag": dialog.remote_tag,
+            "local_uri": dialog.local_uri,
+            "remote_uri": dialog.remote_uri,
+            "remote_target": dialog.remote_target,
+            "route_set": list(dialog.route_set),
+            "cseq": dialog.local_cseq,
+            "refresh_s": refresh_s,
+            "next_hop": [host, port],
+            "transport": "tcp" if self.endpoint.reliable else "udp",
+        }
+
     def _stop_retransmit(self) -> None:
         if self._retransmit is not None:
             self._retransmit.cancel()
@@ -231,6 +261,10 @@ class _Uac(SipUAC):
 
     def handle_response(self, response: SipResponse, addr: tuple[str, int]) -> None:
         cseq = response.cseq
+        if cseq is not None and cseq.method.upper() == "BYE" and response.status_code >= 200:
+            waiting = self.endpoint._byes.get(_top_branch(response))
+            if waiting is not None and not waiting.done():
+                waiting.set_result(response.status_code)  # a BYE of bye_dialog answered
         if cseq is None or cseq.method.upper() != "INVITE":
             process_response(self, response, addr)
             return
@@ -310,6 +344,7 @@ class SipEndpoint:
         self.uas.on_bye = self._on_bye
         self.uas.on_invite = self._on_invite
         self._by_call_id: dict[str, UacCall] = {}
+        self._byes: dict[str, asyncio.Future[int]] = {}  # bye_dialog's, by Via branch
         self._invites: dict[str, SipRequest] = {}
         self._invite_addr: dict[str, tuple[str, int]] = {}
 
@@ -375,6 +410,50 @@ class SipEndpoint:
         self._by_call_id[call.call_id] = ours
         self._sent_invite(ours)
         return ours
+
+    async def bye_dialog(self, record: dict[str, Any], *, elapsed_s: float) -> int | None:
+        """End a dialog another endpoint set up (:meth:`UacCall.dialog_record`, written
+        ``elapsed_s`` ago) with a BYE from here; returns the far end's final status (200, or
+        481 if it had ended the call already), ``None`` if it never answered.
+
+        The CSeq is above any the other endpoint can have used since (one session refresh
+        per ``refresh_s`` at most): a UAS rejects a lower one (§12.2.2), never a higher one.
+        """
+        refreshes = 0
+        if record.get("refresh_s"):
+            refreshes = int(max(0.0, elapsed_s) // float(record["refresh_s"])) + 1
+        dialog = Dialog(
+            call_id=str(record["call_id"]),
+            local_tag=str(record["local_tag"]),
+            remote_tag=str(record["remote_tag"]),
+            local_uri=str(record["local_uri"]),
+            remote_uri=str(record["remote_uri"]),
+            remote_target=str(record["remote_target"] or ""),
+            route_set=[str(route) for route in record["route_set"]],
+            local_cseq=int(record["cseq"]) + refreshes,
+            state=DialogState.CONFIRMED,
+        )
+        host, port = record["next_hop"]
+        addr = (str(host), int(port))
+        if isinstance(self.transport, TcpSipTransport) and addr not in self.transport._connections:
+            await self.transport.connect(addr)
+        bye = self.uac.send_bye(dialog, addr)
+        branch = _top_branch(bye)
+        answered: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._byes[branch] = answered
+        interval, waited = T1, 0.0
+        try:
+            while waited < BYE_WAIT_S:
+                step = min(interval, BYE_WAIT_S - waited)
+                with contextlib.suppress(TimeoutError):
+                    return await asyncio.wait_for(asyncio.shield(answered), step)
+                waited += step
+                if not self.reliable:  # Timer E: retransmit until a final response
+                    self.transport.send(bye, addr)
+                    interval = min(interval * 2, T2)
+            return None
+        finally:
+            self._byes.pop(branch, None)
 
     # -- internals --------------------------------------------------------------------------
 

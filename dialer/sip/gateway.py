@@ -36,13 +36,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import logging
 import os
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,7 @@ from dialer.gateway import (
     outside_number,
     with_agent,
 )
-from dialer.sip._ua import SipEndpoint, UacCall, UacHandlers
+from dialer.sip._ua import BYE_WAIT_S, SipEndpoint, UacCall, UacHandlers
 from dialer.sip.media import (
     AmdPolicy,
     AmdSettings,
@@ -782,6 +783,57 @@ class SipGateway:
         if agent is not None:
             self._loop.call_soon_threadsafe(self._end_agent, agent, True, None)
 
+    def end_left_calls(self, handles: Sequence[str], *, now: float) -> list[bool]:
+        """BYE the calls a dead process's SIP gateway left up (their :class:`Answered`
+        handles: the dialogs) from our endpoint, all at once; True for each call we sent the
+        BYE of (RFC 3261 §15.1.1: the session is over for us once the BYE is sent; it is
+        retransmitted until the far end answers, for up to ``BYE_WAIT_S``). A handle of
+        another kind, or of a transport our endpoint does not speak, is not ours (False).
+
+        The far end should answer at our Via (§18.2.2); some answer where the dialog came
+        from (SIPp does), the dead process's address, so no answer is not taken as failure."""
+
+        async def end_all() -> list[bool]:
+            return list(await asyncio.gather(*(self._end_left(handle) for handle in handles)))
+
+        if not handles:
+            return []
+        ended: list[bool] = self._run(end_all(), timeout=BYE_WAIT_S + 5)
+        return ended
+
+    async def _end_left(self, handle: str) -> bool:
+        try:
+            left = json.loads(handle)
+        except ValueError:
+            return False
+        if not isinstance(left, dict) or left.get("kind") != "sip":
+            return False
+        dialog = left.get("dialog")
+        if not isinstance(dialog, dict) or dialog.get("transport") != (
+            "tcp" if self.endpoint.reliable else "udp"
+        ):
+            return False
+        call_id = dialog.get("call_id")
+        elapsed = time.time() - float(left.get("answered_epoch", 0.0))
+        try:
+            status = await self.endpoint.bye_dialog(dialog, elapsed_s=elapsed)
+        except (OSError, KeyError, TypeError, ValueError) as exc:
+            log.warning("could not end the call %s left up: %s", call_id, exc)
+            return False
+        log.info(
+            "ended call %s, left up by a dead process (%s)",
+            call_id, f"{status} to our BYE" if status else "our BYE unanswered here",
+        )  # fmt: skip
+        return True
+
+    def _handle_of(self, lead: _Lead) -> str | None:
+        """The answered call's dialog, for :meth:`end_left_calls` in another process."""
+        if lead.ua is None:
+            return None
+        refresh = self.config.session_expires_s
+        record = lead.ua.dialog_record(refresh_s=None if not refresh else refresh / 2)
+        return json.dumps({"kind": "sip", "answered_epoch": time.time(), "dialog": record})
+
     # -- the loop's side --------------------------------------------------------------------
 
     def _new_leg(self) -> RtpLeg:
@@ -910,7 +962,10 @@ class SipGateway:
         if self.config.amd.policy is AmdPolicy.detect:
             self._detect(lead, ring, at)
             return
-        self._event(Answered, lead, kind=AnswerKind.HUMAN, ring_time_s=ring, media_answer_s=at)
+        self._event(
+            Answered, lead, kind=AnswerKind.HUMAN, ring_time_s=ring, media_answer_s=at,
+            handle=self._handle_of(lead),
+        )  # fmt: skip
 
     def _detect(self, lead: _Lead, ring: float, answered_at: float) -> None:
         """Listen to the callee until the detector decides (or its time is up: unknown),
@@ -931,7 +986,10 @@ class SipGateway:
             lead.amd = verdict
             kind = AnswerKind.MACHINE if verdict is AmdVerdict.machine else AnswerKind.HUMAN
             log.info("call %s: answer detection says %s", lead.call_id, verdict.value)
-            self._event(Answered, lead, kind=kind, ring_time_s=ring, media_answer_s=answered_at)
+            self._event(
+                Answered, lead, kind=kind, ring_time_s=ring, media_answer_s=answered_at,
+                handle=self._handle_of(lead),
+            )  # fmt: skip
 
         def listen(pcm: bytes) -> None:
             verdict = detector.feed(np.frombuffer(pcm, dtype="<i2"))

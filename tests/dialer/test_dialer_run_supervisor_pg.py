@@ -9,9 +9,7 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -19,20 +17,8 @@ from campaign_builders import make_campaign, make_list
 from redis import Redis
 from sqlmodel import col, select
 
-SUPERVISOR = (
-    "import logging; logging.basicConfig(level=logging.INFO); "
-    "from core.migrate import import_all_models; import_all_models(); "
-    "from dialer.run_control import supervise; supervise()"
-)
-
-
-def _wait(predicate: Callable[[], Any], what: str, timeout_s: float = 60.0) -> float:
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if predicate():
-            return time.monotonic() - started
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+from helpers import SUPERVISOR
+from helpers import wait_until as _wait
 
 
 def test_a_live_worker_adopts_a_campaign_whose_pacer_died(

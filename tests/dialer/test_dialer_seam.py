@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import dataclasses
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -201,6 +202,10 @@ class ProtocolOnly:
 
     def release_agent_phone(self, agent_id: str, *, now: float) -> None:
         self._inner.release_agent_phone(agent_id, now=now)
+
+    def end_left_calls(self, handles: Sequence[str], *, now: float) -> list[bool]:
+        self._count("end_left_calls")
+        return self._inner.end_left_calls(handles, now=now)
 
     def next_event_time(self) -> float | None:
         return self._inner.next_event_time()

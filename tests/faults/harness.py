@@ -15,7 +15,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterator
@@ -28,22 +27,14 @@ from faults.proxy import TcpProxy
 from redis import Redis
 from sqlalchemy.engine import make_url
 
+from helpers import wait_until as wait_for  # noqa: F401  (the fault tests import it from here)
+
 ROOT = Path(__file__).resolve().parents[2]
 #: The simulated-agent pacing every dialing scenario uses (as the supervisor tests do).
 SPEED = 60.0
 #: Every fault test: real services, and one xdist worker for them all (each spawns processes
 #: and cuts proxies of its own; two at once would only slow each other down).
 MARKS = [pytest.mark.postgres, pytest.mark.redis, pytest.mark.xdist_group("faults")]
-
-
-def wait_for(predicate: Callable[[], Any], what: str, timeout_s: float = 60.0) -> float:
-    """Seconds until ``predicate()`` holds; fails naming ``what`` after ``timeout_s``."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout_s:
-        if predicate():
-            return time.monotonic() - started
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
 
 
 @pytest.fixture

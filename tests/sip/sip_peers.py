@@ -344,6 +344,21 @@ class Baresip:
 CALLER = "+862155550000"
 
 
+def sip_settings(peer: Sipp, **extra: str) -> dict[str, str]:
+    """The ``configure`` settings of a run dialing through the SIP gateway towards ``peer``
+    (a free SIP port, an RTP range of its own), with ``extra`` ones."""
+    low, high = rtp_range(4)
+    return {
+        "gateway": "sip",
+        "sip_port": "0",
+        "sip_rtp_port_min": str(low),
+        "sip_rtp_port_max": str(high),
+        "sip_trunk_host": "127.0.0.1",
+        "sip_trunk_port": str(peer.port),
+        **extra,
+    }
+
+
 def request(callee: str = "+8613900000001", timeout_s: float = 25.0) -> OriginateRequest:
     return OriginateRequest(
         campaign_id="camp",

@@ -12,7 +12,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sip.sip_peers import PILOT_NUMBERS, Baresip, StartSipp, agent_desk, rtp_range, sip_pilot, tone
+from sip.sip_peers import (
+    PILOT_NUMBERS,
+    Baresip,
+    StartSipp,
+    agent_desk,
+    rtp_range,
+    sip_pilot,
+    sip_settings,
+    tone,
+)
 from sqlmodel import select
 
 from campaigns.models import AttemptStatus, CallAttempt
@@ -115,17 +124,7 @@ def test_an_agentless_survey_runs_over_the_sip_trunk_under_run_control(
 
     need("espeak-ng", "espeak-ng")
     peer = sipp("ivr_keys.xml", calls=1, echo=False, first_ms="1500", then_ms="2500")
-    low, high = rtp_range()
-    configure(
-        database_url=pg_url,
-        gateway="sip",
-        sip_port="0",
-        sip_rtp_port_min=str(low),
-        sip_rtp_port_max=str(high),
-        sip_trunk_host="127.0.0.1",
-        sip_trunk_port=str(peer.port),
-        data_dir=str(tmp_path / "data"),
-    )
+    configure(database_url=pg_url, **sip_settings(peer, data_dir=str(tmp_path / "data")))
     client_id, campaign_id = agentless_campaign(["+8613900000001"], lines=1)
 
     run = start_dialing(
