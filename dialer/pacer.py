@@ -458,7 +458,11 @@ def end_left_calls(
         ).all()
     if not left:
         return 0
-    ended = gateway.end_left_calls([handle for _, handle in left if handle], now=0.0)
+    try:
+        ended = gateway.end_left_calls([handle or "" for _, handle in left], now=0.0)
+    except Exception:  # the gateway failing here must not stop the takeover: it dials on
+        log.exception("campaign %s: could not end the calls a dead pacer left up", campaign_id)
+        ended = [False] * len(left)
     with tenant_session([client_id]) as session:
         for (attempt_id, _), over in zip(left, ended, strict=True):
             attempt = session.get(CallAttempt, attempt_id)

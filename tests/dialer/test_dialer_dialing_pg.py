@@ -193,3 +193,71 @@ def test_leases_renewed_while_the_call_runs_and_a_lost_lease_refuses_the_complet
     assert not path.complete(second.attempt_id, _no_answer(late), late)
     assert counts.completed == 1
     assert counts.late_completions == 1
+
+
+class _LeftCallsGateway:
+    """Only what ``end_left_calls`` uses: a gateway that ends (or fails to end) left calls."""
+
+    def __init__(self, answer: list[bool] | Exception) -> None:
+        self.answer = answer
+        self.asked: list[list[str]] = []
+
+    def end_left_calls(self, handles: Any, *, now: float) -> list[bool]:
+        self.asked.append(list(handles))
+        if isinstance(self.answer, Exception):
+            raise self.answer
+        return self.answer
+
+
+@pytest.mark.parametrize("gateway_fails", [False, True])
+def test_the_calls_a_dead_pacer_left_up_are_ended_once_before_the_next_dials(
+    world: Any, gateway_fails: bool
+) -> None:
+    from campaigns.models import AttemptStatus, CallAttempt, Lead
+    from dialer.pacer import LEFT_CALL_CAUSE, end_left_calls
+
+    client_id, campaign_id = world(leads=3)
+    with tenant_session([client_id]) as session:
+        leads = session.exec(select(Lead).where(Lead.client_id == client_id)).all()
+        rows = [
+            # answered and left up by the dead pacer; one it ended itself; one still ringing
+            CallAttempt(client_id=client_id, campaign_id=campaign_id, lead_id=leads[0].id,
+                        attempt_no=1, idempotency_key="a", number_dialed="+8613900000001",
+                        gateway_handle="left-1"),
+            CallAttempt(client_id=client_id, campaign_id=campaign_id, lead_id=leads[1].id,
+                        attempt_no=1, idempotency_key="b", number_dialed="+8613900000002",
+                        status=AttemptStatus.finished, disposition="sale", gateway_handle="x"),
+            CallAttempt(client_id=client_id, campaign_id=campaign_id, lead_id=leads[2].id,
+                        attempt_no=1, idempotency_key="c", number_dialed="+8613900000003",
+                        status=AttemptStatus.expired, gateway_handle="left-3"),
+        ]  # fmt: skip
+        session.add_all(rows)
+        ids = [row.id for row in rows]
+    gateway = _LeftCallsGateway(RuntimeError("trunk gone") if gateway_fails else [True, False])
+
+    ended = end_left_calls(client_id=client_id, campaign_id=campaign_id, gateway=gateway)  # type: ignore[arg-type]
+
+    assert sorted(gateway.asked[0]) == ["left-1", "left-3"]  # never a finished attempt's
+    with tenant_session([client_id]) as session:
+        after = {i: session.get(CallAttempt, i) for i in ids}
+    left, finished, ringing = (after[i] for i in ids)
+    assert left is not None
+    assert finished is not None
+    assert ringing is not None
+    assert left.gateway_handle is None  # tried once, then dropped, whatever the gateway said
+    assert ringing.gateway_handle is None
+    assert finished.gateway_handle == "x"  # not touched
+    # the gateway's answers are in the order it was asked: the first handle's call ended
+    ended_causes = dict(zip(gateway.asked[0], [True, False], strict=True))
+    if gateway_fails:
+        assert ended == 0
+        assert left.hangup_cause is None
+    else:
+        assert ended == 1
+        by_handle = {"left-1": left, "left-3": ringing}
+        for handle, over in ended_causes.items():
+            assert (by_handle[handle].hangup_cause == LEFT_CALL_CAUSE) is over
+        assert left.status is AttemptStatus.started  # the outcome stays unknown: it expires
+    # a second takeover finds nothing left to end
+    assert end_left_calls(client_id=client_id, campaign_id=campaign_id, gateway=gateway) == 0  # type: ignore[arg-type]
+    assert len(gateway.asked) == 1
